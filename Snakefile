@@ -1,0 +1,24 @@
+# Does the covariance force beat the standard remedies for vanishing gradients?
+# `snakemake --cores all` downloads the data, trains the grid of config/config.yaml, aggregates, draws
+# figures and tables, and builds results/paper/main.pdf. See README.md.
+from snakemake.utils import min_version
+
+min_version("8.0")
+
+
+configfile: "config/config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/analysis.smk"
+include: "workflow/rules/paper.smk"
+
+
+rule all:
+    input:
+        final_targets(),

@@ -1,0 +1,67 @@
+"""Config validation and the resolved settings of one run.
+
+Errors are one line naming the offending key, so a typo in a 2000-run grid stops at start-up.
+"""
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+from covbench import components
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+METHOD_DEFAULTS = {"norm": "none", "residual": False, "grad_clip": None, "aux": "none", "standardize_inputs": False}
+AUX_HYPERPARAMETER = {"covariance": "cov_lambda", "covariance_pooled": "cov_lambda", "deep_supervision": "aux_weight"}
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _path(error: jsonschema.ValidationError) -> str:
+    return ".".join(str(p) for p in error.absolute_path) or "<top level>"
+
+
+def validate(config: dict, schema_path: Path = SCHEMA_PATH) -> dict:
+    """Check `config` against the JSON schema and the component registries; returns it unchanged."""
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        error = jsonschema.exceptions.best_match(errors)
+        raise ConfigError(f"config error at '{_path(error)}': {error.message}")
+    for dataset in config["grid"]["datasets"]:
+        if dataset not in config["datasets"]:
+            raise ConfigError(f"config error at 'grid.datasets': '{dataset}' has no entry under 'datasets'")
+    for name in config["grid"]["methods"]:
+        if name not in config["methods"]:
+            known = ", ".join(sorted(config["methods"]))
+            raise ConfigError(f"config error at 'grid.methods': unknown method '{name}'; defined under 'methods': {known}")
+    for name, method in config["methods"].items():
+        spec = {**METHOD_DEFAULTS, **method}
+        for kind in components.KINDS:
+            if spec[kind] not in components.names(kind):
+                choices = ", ".join(components.names(kind))
+                raise ConfigError(f"config error at 'methods.{name}.{kind}': unknown {kind} '{spec[kind]}'; registered: {choices}")
+        needed = AUX_HYPERPARAMETER.get(spec["aux"])
+        if needed and needed not in spec:
+            raise ConfigError(f"config error at 'methods.{name}': aux '{spec['aux']}' needs '{needed}'")
+    return config
+
+
+def method_spec(config: dict, method: str) -> dict:
+    """The method's components with defaults filled in (learning rate excluded: it is a training setting)."""
+    spec = {**METHOD_DEFAULTS, **config["methods"][method]}
+    spec.pop("lr", None)
+    return spec
+
+
+def hyperparameters(config: dict, dataset: str, method: str) -> dict:
+    """Training settings of one run: `train` defaults, then the dataset's, then the method's learning rate."""
+    data = config["datasets"][dataset]
+    train = config["train"]
+    return {
+        "width": train["width"], "epochs": data["epochs"], "batch_size": data["batch_size"],
+        "lr": config["methods"][method].get("lr", train["lr"]), "momentum": train["momentum"],
+        "weight_decay": train["weight_decay"], "loss": train["loss"],
+        "log_every": data.get("log_every", train["log_every"]),
+    }

@@ -1,0 +1,119 @@
+"""The MLP `input -> [hidden block] x depth -> linear output`, built from a method's components.
+
+Every tensor carries a leading model dimension M: the M seeds of one (dataset, method, depth) train together
+as one batched model (batched matmuls), each drawn from its own generator, so a seed's numbers do not depend
+on which other seeds share its batch.
+"""
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from covbench import components
+from covbench.components import norm as norm_component
+from covbench.components.residual import residual_add
+
+
+@dataclass
+class MLP:
+    spec: dict  # the method: component names and their hyperparameters
+    weights: list[torch.Tensor]  # hidden layers then output, each (M, fan_in, fan_out)
+    biases: list[torch.Tensor]  # each (M, fan_out)
+    norm_states: list[dict] = field(default_factory=list)  # per hidden layer, empty without a norm
+    aux_params: dict = field(default_factory=dict)
+
+    @property
+    def depth(self) -> int:
+        return len(self.weights) - 1
+
+    def parameters(self) -> list[torch.Tensor]:
+        """Trainable tensors in a fixed order (the optimizer's and the checkpoint's)."""
+        params = [*self.weights, *self.layer_biases(), self.biases[-1]]
+        params += [s["gamma"] for s in self.norm_states]
+        for value in self.aux_params.values():
+            params += value if isinstance(value, list) else [value]
+        return params
+
+    def layer_biases(self) -> list[torch.Tensor]:
+        """The additive bias of each hidden layer: batchnorm's beta where a norm makes the linear bias redundant."""
+        if self.norm_states:
+            return [s["beta"] for s in self.norm_states]
+        return self.biases[:-1]
+
+    def buffers(self) -> list[torch.Tensor]:
+        return [s[k] for s in self.norm_states for k in ("running_mean", "running_var")]
+
+
+def init_generators(seeds: list[int]) -> list[torch.Generator]:
+    """Initialization draws from seed 2s; the data order from 2s + 1 (see train.data_generators)."""
+    return [torch.Generator().manual_seed(2 * s) for s in seeds]
+
+
+def build_mlp(spec: dict, in_dim: int, width: int, depth: int, classes: int, seeds: list[int]) -> MLP:
+    activation = components.get("activation", spec["activation"])
+    init = components.get("init", spec["init"])
+    gens = init_generators(seeds)
+
+    def layer(fan_in, fan_out, gain):
+        drawn = [init(fan_in, fan_out, gain, g) for g in gens]
+        return torch.stack([w for w, _ in drawn]), torch.stack([b for _, b in drawn])
+
+    dims = [in_dim] + [width] * depth
+    layers = [layer(fan_in, fan_out, activation.gain) for fan_in, fan_out in zip(dims[:-1], dims[1:])]
+    layers.append(layer(width, classes, 1.0))
+    models = len(seeds)
+    norm_states = []
+    if spec["norm"] != "none":
+        norm_states = [norm_component.init_state(models, width) for _ in range(depth)]
+        layers[:depth] = [(w, torch.zeros_like(b)) for w, b in layers[:depth]]
+    aux = components.get("aux", spec["aux"])
+    aux_params = aux.init_params(models, depth, width, classes, lambda fan_in, fan_out: layer(fan_in, fan_out, 1.0))
+    return MLP(spec, [w for w, _ in layers], [b for _, b in layers], norm_states, aux_params)
+
+
+def to_device(model: MLP, device) -> MLP:
+    move = lambda t: t.to(device)  # noqa: E731
+    aux = {k: [move(t) for t in v] if isinstance(v, list) else move(v) for k, v in model.aux_params.items()}
+    norms = [{k: move(t) for k, t in s.items()} for s in model.norm_states]
+    return MLP(model.spec, [move(w) for w in model.weights], [move(b) for b in model.biases], norms, aux)
+
+
+def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """x (M, B, in) or shared (B, in); weight (M, in, out); bias (M, out) -> (M, B, out)."""
+    if x.dim() == 2:
+        return torch.matmul(x, weight) + bias.unsqueeze(1)
+    return torch.baddbmm(bias.unsqueeze(1), x, weight)
+
+
+def forward(model: MLP, x: torch.Tensor, training: bool):
+    """-> logits (M, B, classes) and the hidden post-activations [(M, B, width)] * depth."""
+    activation = components.get("activation", model.spec["activation"])
+    normalize = components.get("norm", model.spec["norm"])
+    acts = []
+    h = x
+    for layer in range(model.depth):
+        if model.norm_states:  # the linear bias stays zero: batchnorm's beta takes its place
+            z = normalize(linear(h, model.weights[layer], model.biases[layer]), model.norm_states[layer], training)
+        else:
+            z = linear(h, model.weights[layer], model.biases[layer])
+        a = activation.fn(z)
+        if model.spec["residual"]:
+            a = residual_add(h, a)
+        acts.append(a)
+        h = a
+    return linear(h, model.weights[-1], model.biases[-1]), acts
+
+
+def softmax_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean over the batch, per model: (M,)."""
+    return F.cross_entropy(logits.flatten(0, 1), labels.flatten(), reduction="none").view(labels.shape).mean(1)
+
+
+def sigmoid_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Nielsen's network2 CrossEntropyCost: sigmoid outputs, binary cross-entropy summed over outputs."""
+    targets = F.one_hot(labels, logits.shape[-1]).to(logits.dtype)
+    per_example = F.binary_cross_entropy_with_logits(logits, targets, reduction="none").sum(-1)
+    return per_example.mean(1)
+
+
+LOSSES = {"softmax_cross_entropy": softmax_cross_entropy, "sigmoid_cross_entropy": sigmoid_cross_entropy}

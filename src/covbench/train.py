@@ -1,0 +1,235 @@
+"""Training: SGD on an in-memory tensor dataset, all seeds of a (dataset, method, depth) as one batched model.
+
+The loop itself knows no method: components come in through the model (activation, init, norm, residual),
+the method spec (grad_clip) and the aux interface (extra losses, gradient hooks). Statistics are gathered
+on the device at logging steps and copied to the host once per epoch; a run whose loss goes non-finite is
+frozen and recorded as diverged while the other seeds go on.
+"""
+import json
+import math
+import os
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from covbench import components, stats
+from covbench.components.clipping import clip_grad_norm_
+from covbench.models import LOSSES, MLP, build_mlp, forward, to_device
+
+EVAL_CHUNK = 10_000
+
+
+@dataclass
+class RunResult:
+    layer_stats: pd.DataFrame  # seed, step, epoch, layer, one column per statistic
+    epochs: pd.DataFrame  # seed, epoch, train_loss, train_accuracy, val_accuracy, test_accuracy, wall_s, diverged
+    wall_s: float
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError("config error at 'train.device': 'cuda' requested but torch sees no GPU; use 'cpu' or 'auto'")
+    return torch.device(name)
+
+
+def data_generators(seeds: list[int]) -> list[torch.Generator]:
+    """The data order of seed s draws from 2s + 1 (initialization uses 2s)."""
+    return [torch.Generator().manual_seed(2 * s + 1) for s in seeds]
+
+
+def standardize(splits: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Zero mean, unit variance with the train split's scalar statistics (what SELU assumes)."""
+    mean, std = splits["x_train"].mean(), splits["x_train"].std()
+    return {k: (v - mean) / std if k.startswith("x_") else v for k, v in splits.items()}
+
+
+@torch.no_grad()
+def accuracy(model: MLP, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """(M,) fraction correct, evaluation mode (running norm statistics, no aux heads)."""
+    correct = torch.zeros(model.weights[0].shape[0], device=x.device)
+    for start in range(0, len(y), EVAL_CHUNK):
+        logits, _ = forward(model, x[start:start + EVAL_CHUNK], training=False)
+        correct += (logits.argmax(-1) == y[start:start + EVAL_CHUNK]).sum(1)
+    return correct / len(y)
+
+
+@torch.no_grad()
+def sgd_step(params, bufs, decays, alive, lr, momentum, weight_decay):
+    """SGD with momentum (torch's convention), L2 on weight matrices only; diverged models stay frozen."""
+    for p, buf, decay in zip(params, bufs, decays):
+        keep = alive.view(-1, *([1] * (p.dim() - 1)))
+        grad = torch.where(keep, p.grad, 0.0)
+        if decay and weight_decay:
+            grad = grad + weight_decay * p
+        buf.mul_(momentum).add_(grad)
+        p.sub_(lr * buf * keep)
+
+
+def _checkpoint_key(spec, hp, depth, seeds, n_train) -> str:
+    return json.dumps([spec, hp, depth, seeds, n_train], sort_keys=True)
+
+
+def train(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, seeds: list[int],
+          device: str = "cpu", checkpoint: Path | None = None) -> RunResult:
+    """Train one model per seed; hp: width, epochs, batch_size, lr, momentum, weight_decay, loss, log_every."""
+    device = resolve_device(device)
+    if spec.get("standardize_inputs"):
+        splits = standardize(splits)
+    splits = {k: v.to(device) for k, v in splits.items()}
+    x_train, y_train = splits["x_train"], splits["y_train"]
+    n_train, classes = len(y_train), int(max(splits[k].max() for k in ("y_train", "y_val", "y_test"))) + 1
+    models = len(seeds)
+
+    model = to_device(build_mlp(spec, x_train.shape[1], hp["width"], depth, classes, seeds), device)
+    params = model.parameters()
+    for p in params:
+        p.requires_grad_(True)
+    decays = [any(p is w for w in model.weights) for p in params]
+    bufs = [torch.zeros_like(p) for p in params]
+    initial_weights = [w.detach().clone() for w in model.weights[:-1]]
+    gens = data_generators(seeds)
+    alive = torch.ones(models, dtype=torch.bool, device=device)
+    aux = components.get("aux", spec["aux"])
+    loss_fn = LOSSES[hp["loss"]]
+    batch, steps_per_epoch = hp["batch_size"], math.ceil(n_train / hp["batch_size"])
+    total_steps = hp["epochs"] * steps_per_epoch
+
+    start_epoch, wall_before, stat_blocks, epoch_rows = 0, 0.0, [], []
+    key = _checkpoint_key(spec, hp, depth, seeds, n_train)
+    if checkpoint is not None and checkpoint.exists():
+        state = torch.load(checkpoint, weights_only=True)
+        if state["key"] == key:
+            with torch.no_grad():
+                for dst, src in zip(params + bufs + model.buffers() + initial_weights,
+                                    state["params"] + state["bufs"] + state["buffers"] + state["initial_weights"]):
+                    dst.copy_(src)
+            for g, s in zip(gens, state["gen_states"]):
+                g.set_state(s)
+            alive.copy_(state["alive"])
+            start_epoch, wall_before = state["epoch"], state["wall_s"]
+            stat_blocks, epoch_rows = state["stat_blocks"], state["epoch_rows"]
+
+    started = time.perf_counter()
+    for epoch in range(start_epoch, hp["epochs"]):
+        perm = torch.stack([torch.randperm(n_train, generator=g) for g in gens]).to(device)
+        loss_sum = torch.zeros(models, device=device)
+        correct_sum = torch.zeros(models, device=device)
+        records = []
+        for i in range(steps_per_epoch):
+            step = epoch * steps_per_epoch + i
+            idx = perm[:, i * batch:(i + 1) * batch]
+            xb, yb = x_train[idx], y_train[idx]
+            logits, acts = forward(model, xb, training=True)
+            loss = loss_fn(logits, yb)
+            extra_loss, force_norm = aux.apply(acts, logits, yb, model.aux_params, spec, step / total_steps)
+            total = loss if extra_loss is None else loss + extra_loss
+            alive &= torch.isfinite(total)
+            for p in params:
+                p.grad = None
+            total.sum().backward()
+            logging = step % hp["log_every"] == 0
+            if logging:
+                record = stats.before_step(model, acts, force_norm, initial_weights)
+                weights_before = [w.detach().clone() for w in model.weights[:-1]]
+            if spec.get("grad_clip"):
+                clip_grad_norm_([p.grad for p in params], spec["grad_clip"])
+            sgd_step(params, bufs, decays, alive, hp["lr"], hp["momentum"], hp["weight_decay"])
+            if logging:
+                record = torch.cat([record, stats.update_ratio(model, weights_before).unsqueeze(-1)], dim=-1)
+                records.append((step, record, alive.clone()))
+            loss_sum += loss.detach() * len(yb[0])
+            correct_sum += (logits.detach().argmax(-1) == yb).sum(1)
+        # One host sync per epoch: outcomes and the epoch's statistics.
+        outcome = torch.stack([loss_sum / n_train, correct_sum / n_train,
+                               accuracy(model, splits["x_val"], splits["y_val"]),
+                               accuracy(model, splits["x_test"], splits["y_test"]), alive.float()], dim=1).cpu()
+        wall_s = wall_before + time.perf_counter() - started
+        epoch_rows.append([epoch + 1, wall_s, outcome])
+        if records:
+            stat_blocks.append([torch.tensor([s for s, _, _ in records]), epoch + 1,
+                                torch.stack([r for _, r, _ in records]).cpu(),
+                                torch.stack([a for _, _, a in records]).cpu()])
+        if checkpoint is not None:
+            torch.save({
+                "key": key, "epoch": epoch + 1, "wall_s": wall_s, "alive": alive.cpu(),
+                "params": [p.detach().cpu() for p in params], "bufs": [b.cpu() for b in bufs],
+                "buffers": [b.cpu() for b in model.buffers()], "initial_weights": [w.cpu() for w in initial_weights],
+                "gen_states": [g.get_state() for g in gens], "stat_blocks": stat_blocks, "epoch_rows": epoch_rows,
+            }, checkpoint)
+        if not bool(outcome[:, 4].any()):
+            break
+    return RunResult(_stats_frame(stat_blocks, seeds), _epochs_frame(epoch_rows, seeds),
+                     wall_before + time.perf_counter() - started)
+
+
+def _stats_frame(stat_blocks, seeds) -> pd.DataFrame:
+    """Long table: one row per (seed, logged step, layer); a diverged model's rows stop where it diverged."""
+    frames = []
+    for steps, epoch, block, alive in stat_blocks:  # block (T, M, L, S), alive (T, M)
+        t, m, layers, _ = block.shape
+        values = block.numpy().reshape(-1, len(stats.STAT_NAMES))
+        frame = pd.DataFrame(values, columns=list(stats.STAT_NAMES))
+        frame.insert(0, "seed", np.repeat(np.tile(np.asarray(seeds), t), layers))
+        frame.insert(1, "step", np.repeat(steps.numpy(), m * layers))
+        frame.insert(2, "epoch", epoch - 1)  # steps of epoch e (1-based) happen during epoch e, after e-1 done
+        frame.insert(3, "layer", np.tile(np.arange(1, layers + 1), t * m))
+        frames.append(frame[np.repeat(alive.numpy().reshape(-1), layers)])
+    return pd.concat(frames, ignore_index=True)
+
+
+def _epochs_frame(epoch_rows, seeds) -> pd.DataFrame:
+    rows = []
+    for m, seed in enumerate(seeds):
+        for epoch, wall_s, outcome in epoch_rows:
+            train_loss, train_acc, val_acc, test_acc, alive = outcome[m].tolist()
+            rows.append(dict(seed=seed, epoch=epoch, train_loss=train_loss, train_accuracy=train_acc,
+                             val_accuracy=val_acc, test_accuracy=test_acc, wall_s=wall_s, diverged=not alive))
+            if not alive:
+                break
+    return pd.DataFrame(rows)
+
+
+def versions() -> dict:
+    from importlib.metadata import version
+    return {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
+            "pandas": pd.__version__, "covbench": version("covbench"), "platform": platform.platform()}
+
+
+def run(data_path: str, out_dirs: list[str], dataset: str, method: str, spec: dict, hp: dict, depth: int,
+        seeds: list[int], threads: int = 1, device: str = "cpu") -> None:
+    """Train the seeds of one (dataset, method, depth) and write each seed's files (DESIGN section 5).
+
+    A checkpoint after every epoch lets an interrupted job resume where it stopped.
+    """
+    torch.set_num_threads(threads)
+    splits = torch.load(data_path, weights_only=True)
+    first = Path(out_dirs[0])
+    first.mkdir(parents=True, exist_ok=True)
+    checkpoint = first / "checkpoint.pt"
+    result = train(splits, spec, hp, depth, seeds, device=device, checkpoint=checkpoint)
+    ids = dict(dataset=dataset, method=method, depth=depth)
+    for seed, out_dir in zip(seeds, out_dirs):
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        for name, frame in (("layer_stats", result.layer_stats), ("epochs", result.epochs)):
+            frame = frame[frame.seed == seed].reset_index(drop=True)
+            for col, value in reversed(ids.items()):
+                frame.insert(0, col, value)
+            frame.to_parquet(out / f"{name}.parquet", index=False)
+        last = result.epochs[result.epochs.seed == seed].iloc[-1]
+        record = {
+            **ids, "seed": seed, "method_spec": spec, "hyperparameters": hp,
+            "device": str(resolve_device(device)), "threads": threads, "seeds_trained_together": seeds,
+            "wall_s": result.wall_s, "diverged": bool(last.diverged), "final_test_accuracy": float(last.test_accuracy),
+            "final_val_accuracy": float(last.val_accuracy), "versions": versions(),
+            "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+        }
+        (out / "run.json").write_text(json.dumps(record, indent=2))
+    checkpoint.unlink(missing_ok=True)

@@ -1,0 +1,39 @@
+import sys
+
+from covbench.config import ConfigError, validate
+
+try:
+    validate(config)
+except ConfigError as error:
+    sys.exit(str(error))
+
+DATASETS = config["grid"]["datasets"]
+METHODS = config["grid"]["methods"]
+DEPTHS = config["grid"]["depths"]
+SEEDS = config["grid"]["seeds"]
+RUN_DIR = "results/runs/{dataset}/{method}/depth{depth}/seed{seed}"
+RUN_FILES = ("run.json", "epochs.parquet", "layer_stats.parquet")
+RAW_FILES = {
+    "mnist": ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"],
+    "catvnoncat": ["train_catvnoncat.h5", "test_catvnoncat.h5"],
+}
+
+wildcard_constraints:
+    dataset="|".join(DATASETS),
+    method="|".join(METHODS),
+    depth=r"\d+",
+    seed=r"\d+",
+    file="|".join(f.replace(".", r"\.") for files in RAW_FILES.values() for f in files),
+
+
+def seed_files(name):
+    """One output per seed of a (dataset, method, depth): the seeds train together as one batched model."""
+    return expand("results/runs/{{dataset}}/{{method}}/depth{{depth}}/seed{seed}/" + name, seed=SEEDS)
+
+
+def all_run_files(name):
+    return expand(RUN_DIR + "/" + name, dataset=DATASETS, method=METHODS, depth=DEPTHS, seed=SEEDS)
+
+
+def final_targets():
+    return ["results/paper/main.pdf"]

@@ -1,0 +1,23 @@
+rule download:
+    output:
+        "results/data/raw/{file}",
+    params:
+        mirror=config["data"]["mirror"],
+    log:
+        "results/logs/download/{file}.log",
+    script:
+        "../scripts/download.py"
+
+
+rule prepare:
+    input:
+        lambda wildcards: expand("results/data/raw/{file}", file=RAW_FILES[wildcards.dataset]),
+    output:
+        "results/data/{dataset}.pt",
+    params:
+        sizes=lambda wildcards: {k: config["datasets"][wildcards.dataset].get(k) for k in ("train_size", "val_size", "test_size")},
+        seed=config["data"]["split_seed"],
+    log:
+        "results/logs/prepare/{dataset}.log",
+    script:
+        "../scripts/prepare.py"

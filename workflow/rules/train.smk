@@ -1,0 +1,23 @@
+from covbench.config import hyperparameters, method_spec
+
+
+rule train:
+    input:
+        data="results/data/{dataset}.pt",
+    output:
+        **{name.split(".")[0]: seed_files(name) for name in RUN_FILES},
+    params:
+        spec=lambda wildcards: method_spec(config, wildcards.method),
+        hp=lambda wildcards: hyperparameters(config, wildcards.dataset, wildcards.method),
+        seeds=SEEDS,
+        device=config["train"]["device"],
+    threads: config["train"]["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    log:
+        "results/logs/train/{dataset}/{method}/depth{depth}.log",
+    benchmark:
+        "results/benchmarks/train/{dataset}/{method}/depth{depth}.tsv"
+    script:
+        "../scripts/train.py"

@@ -42,26 +42,25 @@ def validate(config: dict, schema_path: Path = SCHEMA_PATH) -> dict:
             if spec[kind] not in components.names(kind):
                 choices = ", ".join(components.names(kind))
                 raise ConfigError(f"config error at 'methods.{name}.{kind}': unknown {kind} '{spec[kind]}'; registered: {choices}")
-        needed = AUX_HYPERPARAMETER.get(spec["aux"])
-        if needed and needed not in spec:
-            raise ConfigError(f"config error at 'methods.{name}': aux '{spec['aux']}' needs '{needed}'")
     return config
 
 
 def method_spec(config: dict, method: str) -> dict:
-    """The method's components with defaults filled in (learning rate excluded: it is a training setting)."""
-    spec = {**METHOD_DEFAULTS, **config["methods"][method]}
-    spec.pop("lr", None)
-    return spec
+    """The method's components with defaults filled in; an aux hyperparameter given here is fixed, not tuned."""
+    return {**METHOD_DEFAULTS, **config["methods"][method]}
 
 
-def hyperparameters(config: dict, dataset: str, method: str) -> dict:
-    """Training settings of one run: `train` defaults, then the dataset's, then the method's learning rate."""
+def hyperparameters(config: dict, dataset: str) -> dict:
+    """Training settings shared by every method on a dataset (the learning rate comes from tuning)."""
     data = config["datasets"][dataset]
     train = config["train"]
     return {
-        "width": train["width"], "epochs": data["epochs"], "batch_size": data["batch_size"],
-        "lr": config["methods"][method].get("lr", train["lr"]), "momentum": train["momentum"],
+        "width": train["width"], "epochs": data["epochs"], "batch_size": data["batch_size"], "momentum": train["momentum"],
         "weight_decay": train["weight_decay"], "loss": train["loss"],
         "log_every": data.get("log_every", train["log_every"]),
     }
+
+
+def tune_settings(config: dict, dataset: str) -> dict:
+    """The tuning budget and search ranges, with the dataset's number of tuning epochs."""
+    return {**config["tune"], "epochs": config["datasets"][dataset]["tune_epochs"]}

@@ -19,6 +19,7 @@ import torch
 
 from covbench import components, stats
 from covbench.components.clipping import clip_grad_norm_
+from covbench.hyper import per_model
 from covbench.models import LOSSES, MLP, build_mlp, forward, to_device
 
 EVAL_CHUNK = 10_000
@@ -26,8 +27,8 @@ EVAL_CHUNK = 10_000
 
 @dataclass
 class RunResult:
-    layer_stats: pd.DataFrame  # seed, step, epoch, layer, one column per statistic
-    epochs: pd.DataFrame  # seed, epoch, train_loss, train_accuracy, val_accuracy, test_accuracy, wall_s, diverged
+    layer_stats: pd.DataFrame  # model, seed, step, epoch, layer, one column per statistic
+    epochs: pd.DataFrame  # model, seed, epoch, train_loss, train_accuracy, val_accuracy, test_accuracy, wall_s, diverged
     wall_s: float
 
 
@@ -62,14 +63,14 @@ def accuracy(model: MLP, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def sgd_step(params, bufs, decays, alive, lr, momentum, weight_decay):
-    """SGD with momentum (torch's convention), L2 on weight matrices only; diverged models stay frozen."""
+    """SGD with momentum (torch's convention), L2 on weight matrices only; lr is (M,), diverged models stay frozen."""
     for p, buf, decay in zip(params, bufs, decays):
-        keep = alive.view(-1, *([1] * (p.dim() - 1)))
-        grad = torch.where(keep, p.grad, 0.0)
+        shape = (-1, *([1] * (p.dim() - 1)))
+        grad = torch.where(alive.view(shape), p.grad, 0.0)
         if decay and weight_decay:
             grad = grad + weight_decay * p
         buf.mul_(momentum).add_(grad)
-        p.sub_(lr * buf * keep)
+        p.sub_(buf * (alive * lr).view(shape))
 
 
 def _checkpoint_key(spec, hp, depth, seeds, n_train) -> str:
@@ -78,7 +79,9 @@ def _checkpoint_key(spec, hp, depth, seeds, n_train) -> str:
 
 def train(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, seeds: list[int],
           device: str = "cpu", checkpoint: Path | None = None) -> RunResult:
-    """Train one model per seed; hp: width, epochs, batch_size, lr, momentum, weight_decay, loss, log_every."""
+    """Train one model per entry of `seeds` (repeats allowed); hp: width, epochs, batch_size, lr, momentum,
+    weight_decay, loss, log_every. hp["lr"] and the spec's cov_lambda / aux_weight may be lists, one value per model.
+    """
     device = resolve_device(device)
     if spec.get("standardize_inputs"):
         splits = standardize(splits)
@@ -96,6 +99,7 @@ def train(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, see
     initial_weights = [w.detach().clone() for w in model.weights[:-1]]
     gens = data_generators(seeds)
     alive = torch.ones(models, dtype=torch.bool, device=device)
+    lr = per_model(hp["lr"], x_train, 1)
     aux = components.get("aux", spec["aux"])
     loss_fn = LOSSES[hp["loss"]]
     batch, steps_per_epoch = hp["batch_size"], math.ceil(n_train / hp["batch_size"])
@@ -140,7 +144,7 @@ def train(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, see
                 weights_before = [w.detach().clone() for w in model.weights[:-1]]
             if spec.get("grad_clip"):
                 clip_grad_norm_([p.grad for p in params], spec["grad_clip"])
-            sgd_step(params, bufs, decays, alive, hp["lr"], hp["momentum"], hp["weight_decay"])
+            sgd_step(params, bufs, decays, alive, lr, hp["momentum"], hp["weight_decay"])
             if logging:
                 record = torch.cat([record, stats.update_ratio(model, weights_before).unsqueeze(-1)], dim=-1)
                 records.append((step, record, alive.clone()))
@@ -176,10 +180,11 @@ def _stats_frame(stat_blocks, seeds) -> pd.DataFrame:
         t, m, layers, _ = block.shape
         values = block.numpy().reshape(-1, len(stats.STAT_NAMES))
         frame = pd.DataFrame(values, columns=list(stats.STAT_NAMES))
-        frame.insert(0, "seed", np.repeat(np.tile(np.asarray(seeds), t), layers))
-        frame.insert(1, "step", np.repeat(steps.numpy(), m * layers))
-        frame.insert(2, "epoch", epoch - 1)  # steps of epoch e (1-based) happen during epoch e, after e-1 done
-        frame.insert(3, "layer", np.tile(np.arange(1, layers + 1), t * m))
+        frame.insert(0, "model", np.repeat(np.tile(np.arange(m), t), layers))
+        frame.insert(1, "seed", np.repeat(np.tile(np.asarray(seeds), t), layers))
+        frame.insert(2, "step", np.repeat(steps.numpy(), m * layers))
+        frame.insert(3, "epoch", epoch - 1)  # 0-based epoch during which the step happened
+        frame.insert(4, "layer", np.tile(np.arange(1, layers + 1), t * m))
         frames.append(frame[np.repeat(alive.numpy().reshape(-1), layers)])
     return pd.concat(frames, ignore_index=True)
 
@@ -189,7 +194,7 @@ def _epochs_frame(epoch_rows, seeds) -> pd.DataFrame:
     for m, seed in enumerate(seeds):
         for epoch, wall_s, outcome in epoch_rows:
             train_loss, train_acc, val_acc, test_acc, alive = outcome[m].tolist()
-            rows.append(dict(seed=seed, epoch=epoch, train_loss=train_loss, train_accuracy=train_acc,
+            rows.append(dict(model=m, seed=seed, epoch=epoch, train_loss=train_loss, train_accuracy=train_acc,
                              val_accuracy=val_acc, test_accuracy=test_acc, wall_s=wall_s, diverged=not alive))
             if not alive:
                 break
@@ -215,15 +220,15 @@ def run(data_path: str, out_dirs: list[str], dataset: str, method: str, spec: di
     checkpoint = first / "checkpoint.pt"
     result = train(splits, spec, hp, depth, seeds, device=device, checkpoint=checkpoint)
     ids = dict(dataset=dataset, method=method, depth=depth)
-    for seed, out_dir in zip(seeds, out_dirs):
+    for model, (seed, out_dir) in enumerate(zip(seeds, out_dirs)):
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         for name, frame in (("layer_stats", result.layer_stats), ("epochs", result.epochs)):
-            frame = frame[frame.seed == seed].reset_index(drop=True)
+            frame = frame[frame.model == model].drop(columns="model").reset_index(drop=True)
             for col, value in reversed(ids.items()):
                 frame.insert(0, col, value)
             frame.to_parquet(out / f"{name}.parquet", index=False)
-        last = result.epochs[result.epochs.seed == seed].iloc[-1]
+        last = result.epochs[result.epochs.model == model].iloc[-1]
         record = {
             **ids, "seed": seed, "method_spec": spec, "hyperparameters": hp,
             "device": str(resolve_device(device)), "threads": threads, "seeds_trained_together": seeds,

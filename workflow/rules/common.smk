@@ -1,6 +1,6 @@
 import sys
 
-from covbench.config import ConfigError, validate
+from covbench.config import ConfigError, hyperparameters, method_spec, tune_settings, validate
 
 try:
     validate(config)

@@ -1,14 +1,12 @@
-from covbench.config import hyperparameters, method_spec
-
-
 rule train:
     input:
         data="results/data/{dataset}.pt",
+        chosen="results/tune/{dataset}/{method}/depth{depth}.json",
     output:
         **{name.split(".")[0]: seed_files(name) for name in RUN_FILES},
     params:
         spec=lambda wildcards: method_spec(config, wildcards.method),
-        hp=lambda wildcards: hyperparameters(config, wildcards.dataset, wildcards.method),
+        hp=lambda wildcards: hyperparameters(config, wildcards.dataset),
         seeds=SEEDS,
         device=config["train"]["device"],
     threads: config["train"]["threads"]

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 
 from covbench.components import register
 from covbench.components.aux import Aux, no_params
+from covbench.hyper import per_model
 
 EPS = 1e-8
 
@@ -49,7 +50,7 @@ def _apply(acts, logits, labels, params, spec, progress, pooled):
     batch = labels.shape[1]
     norms = []
     for a in acts:
-        force = spec["cov_lambda"] * covariance_force(a, group, correct, classes) / batch
+        force = per_model(spec["cov_lambda"], a, 3) * covariance_force(a, group, correct, classes) / batch
         a.register_hook(lambda grad, force=force: grad + force)
         norms.append(force.flatten(1).norm(dim=1))
     return None, torch.stack(norms, dim=1)

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 
 from covbench.components import register
 from covbench.components.aux import Aux
+from covbench.hyper import per_model
 
 
 def _init_heads(models, depth, width, classes, init_head):
@@ -16,7 +17,7 @@ def _init_heads(models, depth, width, classes, init_head):
 
 
 def _supervise(acts, logits, labels, params, spec, progress):
-    weight = spec["aux_weight"] * (1.0 - progress)
+    weight = per_model(spec["aux_weight"], acts[0], 1) * (1.0 - progress)
     loss = 0.0
     for a, w, b in zip(acts, params["head_W"], params["head_b"]):
         head_logits = torch.baddbmm(b.unsqueeze(1), a, w)

@@ -1,0 +1,224 @@
+"""Summaries across seeds (DESIGN section 4): the four tables every figure, table and sentence is drawn from.
+
+    write_tables(run_jsons, epochs_files, layer_stats_files, {"mnist": 0.98, "catvnoncat": 0.70},
+                 {"run_summary": ..., "layer_summary": ..., "method_summary": ..., "epoch_curves": ...})
+
+Intervals are percentile bootstraps over seeds (95%, 2000 resamples, a fixed-seed generator). A run that
+diverged is kept: its rows stop where it diverged and its final outcomes are those it had when it stopped.
+"""
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from covbench.stats import STAT_NAMES
+
+RESAMPLES = 2000
+BOOTSTRAP_SEED = 0
+LEVEL = 0.95
+RUN_KEYS = ["dataset", "method", "depth", "seed"]
+CELL_KEYS = ["dataset", "method", "depth"]
+METRICS = ("final_test_accuracy", "vanishing_index_init", "vanishing_index_epoch1", "epochs_to_threshold",
+           "diverged_fraction")
+TABLES = ("run_summary", "layer_summary", "method_summary", "epoch_curves")
+
+
+# --- bootstrap over seeds ------------------------------------------------------------------------
+
+def resample_counts(n: int, resamples: int = RESAMPLES, seed: int = BOOTSTRAP_SEED) -> np.ndarray:
+    """(resamples, n): how often each of n seeds is drawn in each resample; shared by every group of n seeds."""
+    return np.random.default_rng(seed).multinomial(n, np.full(n, 1.0 / n), size=resamples)
+
+
+def _median_atoms(ordered: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Bootstrap medians of each row of `ordered` (sorted seeds) as (values (G, P), weights (P,)).
+
+    A resample's median is the mean of its two middle values, and which of the sorted seeds those are
+    depends only on the counts; resamples with the same pair share one median, so 2000 resamples of
+    5 seeds reduce to at most 15 weighted values per group.
+    """
+    n = counts.shape[1]
+    cumulative = counts.cumsum(axis=1)
+    lower = (cumulative >= (n + 1) // 2).argmax(axis=1)
+    upper = (cumulative >= n // 2 + 1).argmax(axis=1)
+    pairs, weights = np.unique(np.stack([lower, upper], axis=1), axis=0, return_counts=True)
+    return (ordered[:, pairs[:, 0]] + ordered[:, pairs[:, 1]]) / 2, weights
+
+
+def _mean_atoms(ordered: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Bootstrap means as (values (G, resamples), unit weights); an infinite seed drawn makes the mean infinite."""
+    finite = np.where(np.isinf(ordered), 0.0, ordered) @ counts.T / counts.shape[1]
+    draws_pos_inf = (ordered == np.inf).astype(float) @ counts.T > 0
+    draws_neg_inf = (ordered == -np.inf).astype(float) @ counts.T > 0
+    means = np.where(draws_pos_inf, np.inf, np.where(draws_neg_inf, -np.inf, finite))
+    means[draws_pos_inf & draws_neg_inf] = np.nan
+    return means, np.ones(len(counts), dtype=int)
+
+
+def _quantiles(atoms: np.ndarray, weights: np.ndarray, probabilities: list[float]) -> np.ndarray:
+    """(G, len(probabilities)) inverted-CDF quantiles of the distribution with `weights` on each row's atoms.
+
+    Equals numpy's quantile(method="inverted_cdf") of the resamples spelled out one by one.
+    """
+    order = np.argsort(atoms, axis=1)
+    ordered = np.take_along_axis(atoms, order, axis=1)
+    cumulative = weights[order].cumsum(axis=1)
+    needed = np.maximum(np.ceil(np.asarray(probabilities) * weights.sum() - 1e-9), 1)  # q * total may overshoot an integer
+    positions = (cumulative[:, None, :] >= needed[None, :, None]).argmax(axis=2)
+    return np.take_along_axis(ordered, positions, axis=1)
+
+
+STATISTICS = {"median": (np.median, _median_atoms), "mean": (np.mean, _mean_atoms)}
+
+
+def bootstrap(samples: np.ndarray, statistic: str = "median", resamples: int = RESAMPLES,
+              seed: int = BOOTSTRAP_SEED, level: float = LEVEL) -> pd.DataFrame:
+    """Per row of `samples` (groups x seeds, NaN = no value, +-inf allowed): statistic, interval, n_seeds.
+
+    Rows with one seed get an interval that collapses to the value; rows with none get NaN.
+    """
+    point_of, atoms_of = STATISTICS[statistic]
+    samples = np.asarray(samples, dtype=float)
+    n_seeds = (~np.isnan(samples)).sum(axis=1)
+    ordered = np.sort(samples, axis=1)  # NaN sorts last, so a row's seeds are its first n_seeds columns
+    result = np.full((len(samples), 3), np.nan)
+    for n in np.unique(n_seeds[n_seeds > 0]):
+        rows = n_seeds == n
+        values = ordered[rows, :n]
+        atoms, weights = atoms_of(values, resample_counts(n, resamples, seed))
+        result[rows, 0] = point_of(values, axis=1)
+        result[rows, 1:] = _quantiles(atoms, weights, [(1 - level) / 2, (1 + level) / 2])
+    return pd.DataFrame({statistic: result[:, 0], "ci_low": result[:, 1], "ci_high": result[:, 2],
+                         "n_seeds": n_seeds})
+
+
+def _by_seed(long: pd.DataFrame, keys: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
+    """`long.value` as (one row of keys per group, groups x seeds array with NaN where a seed has no value)."""
+    wide = long.set_index(keys + ["seed"])["value"].unstack("seed")
+    return wide.index.to_frame(index=False), wide.to_numpy(dtype=float)
+
+
+# --- per-run outcomes ----------------------------------------------------------------------------
+
+def read_runs(run_jsons: list[str]) -> pd.DataFrame:
+    """One row per run from its run.json: identity, diverged, final accuracies, wall time."""
+    records = [json.loads(Path(path).read_text()) for path in run_jsons]
+    columns = RUN_KEYS + ["diverged", "final_test_accuracy", "final_val_accuracy", "wall_s"]
+    return pd.DataFrame([{key: record[key] for key in columns} for record in records])
+
+
+def read_frames(paths: list[str]) -> pd.DataFrame:
+    return pd.concat([pd.read_parquet(path) for path in paths], ignore_index=True)
+
+
+def vanishing_index(layer_stats: pd.DataFrame) -> pd.DataFrame:
+    """Per run: log10(bias_grad_norm(layer 1) / bias_grad_norm(layer L)) at init and averaged over epoch 1.
+
+    Epoch 1 holds the steps of the first epoch, step 0 included (layer_stats' 0-based epoch 0).
+    """
+    first = layer_stats[layer_stats.layer == 1]
+    last = layer_stats[layer_stats.layer == layer_stats.depth]
+    pairs = first.merge(last, on=RUN_KEYS + ["step", "epoch"], suffixes=("_first", "_last"))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        index = np.log10(pairs.bias_grad_norm_first.astype(float) / pairs.bias_grad_norm_last.astype(float))
+    pairs = pairs[RUN_KEYS + ["step", "epoch"]].assign(index=index)
+    at_init = pairs[pairs.step == 0].set_index(RUN_KEYS)["index"].rename("vanishing_index_init")
+    epoch1 = pairs[pairs.epoch == 0].groupby(RUN_KEYS)["index"].mean().rename("vanishing_index_epoch1")
+    return pd.concat([at_init, epoch1], axis=1).reset_index()
+
+
+def epochs_to_threshold(epochs: pd.DataFrame, thresholds: dict[str, float]) -> pd.DataFrame:
+    """Per run: the first epoch whose validation accuracy reaches the dataset's threshold (NaN if none).
+
+    Accuracies are float32 ratios, so the threshold is compared in float32: 0.98 is reached by 980/1000.
+    """
+    threshold = epochs.dataset.map(thresholds).to_numpy(dtype=np.float32)
+    reached = epochs.val_accuracy.to_numpy(dtype=np.float32) >= threshold
+    first = epochs[reached].groupby(RUN_KEYS)["epoch"].min().astype(float)
+    runs = epochs.groupby(RUN_KEYS).size().index
+    result = first.reindex(runs).rename("epochs_to_threshold").reset_index()
+    return result.assign(reached_threshold=result.epochs_to_threshold.notna())
+
+
+def run_summary(runs: pd.DataFrame, epochs: pd.DataFrame, layer_stats: pd.DataFrame,
+                thresholds: dict[str, float]) -> pd.DataFrame:
+    """One row per run: outcomes, epochs to threshold and vanishing indices."""
+    final_train_loss = (epochs.sort_values("epoch").groupby(RUN_KEYS)["train_loss"].last()
+                        .rename("final_train_loss").reset_index())
+    summary = (runs.merge(final_train_loss, on=RUN_KEYS, how="left")
+               .merge(epochs_to_threshold(epochs, thresholds), on=RUN_KEYS, how="left")
+               .merge(vanishing_index(layer_stats), on=RUN_KEYS, how="left"))
+    columns = RUN_KEYS + ["diverged", "final_test_accuracy", "final_val_accuracy", "final_train_loss",
+                          "epochs_to_threshold", "reached_threshold", "vanishing_index_init",
+                          "vanishing_index_epoch1", "wall_s"]
+    return summary[columns].sort_values(RUN_KEYS, ignore_index=True)
+
+
+# --- summaries across seeds ----------------------------------------------------------------------
+
+def layer_epoch_means(layer_stats: pd.DataFrame) -> pd.DataFrame:
+    """Per run, layer and epoch: epoch 0 = the step-0 values, epoch e >= 1 = mean over the steps logged in
+    epoch e (step 0, the first step of epoch 1, counts there too: with one log per epoch it is epoch 1's only one)."""
+    statistics = layer_stats[RUN_KEYS + ["step", "epoch", "layer"]].join(layer_stats[list(STAT_NAMES)].astype(float))
+    at_init = statistics[statistics.step == 0].assign(epoch=0)
+    during = (statistics.assign(epoch=statistics.epoch + 1)
+              .groupby(RUN_KEYS + ["layer", "epoch"], as_index=False)[list(STAT_NAMES)].mean())
+    return pd.concat([at_init.drop(columns="step"), during], ignore_index=True)
+
+
+def layer_summary(layer_stats: pd.DataFrame) -> pd.DataFrame:
+    """Per (dataset, method, depth, layer, epoch, statistic): median over seeds with its bootstrap interval."""
+    keys = CELL_KEYS + ["layer", "epoch"]
+    long = layer_epoch_means(layer_stats).melt(id_vars=keys + ["seed"], value_vars=list(STAT_NAMES),
+                                               var_name="statistic")
+    groups, samples = _by_seed(long, keys + ["statistic"])
+    return pd.concat([groups, bootstrap(samples, "median")], axis=1).sort_values(keys + ["statistic"], ignore_index=True)
+
+
+def method_summary(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per (dataset, method, depth, metric): median and mean over seeds, each with its bootstrap interval.
+
+    ci_low/ci_high bound the median, mean_ci_low/mean_ci_high the mean. A run that never reached the
+    threshold counts as infinitely slow, so an epochs_to_threshold statistic or bound may be +inf.
+    """
+    samples = runs.assign(epochs_to_threshold=runs.epochs_to_threshold.fillna(np.inf),
+                          diverged_fraction=runs.diverged.astype(float))
+    long = samples.melt(id_vars=RUN_KEYS, value_vars=list(METRICS), var_name="metric")
+    groups, values = _by_seed(long, CELL_KEYS + ["metric"])
+    median, mean = bootstrap(values, "median"), bootstrap(values, "mean")
+    summary = pd.concat([groups, median, mean[["mean"]], mean[["ci_low", "ci_high"]].add_prefix("mean_")], axis=1)
+    order = CELL_KEYS + ["metric", "median", "mean", "ci_low", "ci_high", "mean_ci_low", "mean_ci_high", "n_seeds"]
+    return summary[order].sort_values(CELL_KEYS + ["metric"], ignore_index=True)
+
+
+def performance_profile(method_summary: pd.DataFrame, taus: np.ndarray) -> pd.DataFrame:
+    """Per method and tau: the fraction of (dataset, depth) workloads on which its median epochs to threshold
+    is within a factor tau of the fastest method's (a Dolan-More profile, as AlgoPerf scores training speed).
+
+    Never reaching the threshold is infinitely slow: a workload no method solves counts against every method.
+    """
+    times = (method_summary[method_summary.metric == "epochs_to_threshold"]
+             .pivot(index=["dataset", "depth"], columns="method", values="median").fillna(np.inf))
+    with np.errstate(invalid="ignore"):  # inf / inf on unsolved workloads: NaN, never within tau
+        ratios = times.to_numpy() / times.min(axis=1).to_numpy()[:, None]
+    fractions = (ratios[None, :, :] <= np.asarray(taus)[:, None, None]).mean(axis=1)  # (taus, methods)
+    return pd.DataFrame({"method": np.tile(times.columns.to_numpy(), len(taus)),
+                         "tau": np.repeat(taus, times.shape[1]), "fraction": fractions.ravel(),
+                         "workloads": len(times)})
+
+
+def write_tables(run_jsons: list[str], epochs_files: list[str], layer_stats_files: list[str],
+                 thresholds: dict[str, float], outputs: dict[str, str]) -> None:
+    """Read every run's files and write the four tables named in TABLES to the paths in `outputs`."""
+    runs, epochs, layer_stats = read_runs(run_jsons), read_frames(epochs_files), read_frames(layer_stats_files)
+    per_run = run_summary(runs, epochs, layer_stats, thresholds)
+    tables = {
+        "run_summary": per_run,
+        "layer_summary": layer_summary(layer_stats),
+        "method_summary": method_summary(per_run),
+        "epoch_curves": epochs.sort_values(RUN_KEYS + ["epoch"], ignore_index=True),
+    }
+    for name in TABLES:
+        Path(outputs[name]).parent.mkdir(parents=True, exist_ok=True)
+        tables[name].to_parquet(outputs[name], index=False)

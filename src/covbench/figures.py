@@ -1,0 +1,276 @@
+"""The paper's figures: one function per figure, from summary tables to a matplotlib Figure.
+
+    make("accuracy_vs_depth", {"method_summary": "results/aggregate/method_summary.parquet"},
+         "results/figures/accuracy_vs_depth.pdf", "results/figures/accuracy_vs_depth.png", methods)
+
+Figures are drawn at one-column (3.4 in) or full (7 in) width with 6-7 pt text, a row of panels per
+dataset, and each method in its covbench.palette style. Statistics across seeds are medians.
+"""
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+from matplotlib.cm import ScalarMappable  # noqa: E402
+from matplotlib.colors import Normalize  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+from covbench import aggregate  # noqa: E402
+from covbench.palette import method_styles  # noqa: E402
+
+COLUMN_WIDTH, FULL_WIDTH = 3.4, 7.0  # inches
+PANEL_HEIGHT = 1.45  # inches
+PNG_DPI = 200
+THEME = dict(context="paper", style="ticks", rc={
+    "font.size": 7, "axes.titlesize": 7, "axes.labelsize": 7, "xtick.labelsize": 6, "ytick.labelsize": 6,
+    "legend.fontsize": 6, "lines.linewidth": 1.0, "lines.markersize": 3, "axes.linewidth": 0.6,
+    "pdf.fonttype": 42,  # TrueType fonts: text stays selectable in the paper's PDF
+})
+SPEED_LABEL = r"speed $\|\partial C/\partial b_l\|$"
+LAYER_COLORMAP = "viridis"  # layer index is ordered: a sequential, colour-blind-safe map
+ACCURACY_COLORMAP = "cividis"
+DODGE = 0.02  # horizontal offset between methods at one depth, in log2(depth) units
+TAUS = np.linspace(1.0, 4.0, 301)
+
+
+# --- layout --------------------------------------------------------------------------------------
+
+def _panels(rows: int, cols: int, width: float, panel_height: float = PANEL_HEIGHT, **kwargs):
+    sns.set_theme(**THEME)
+    return plt.subplots(rows, cols, figsize=(width, rows * panel_height), layout="constrained", squeeze=False,
+                        **kwargs)
+
+
+def _dataset_depth_grid(data: pd.DataFrame, width: float = FULL_WIDTH, **kwargs):
+    """A row per dataset and a column per depth: (fig, {(dataset, depth): ax})."""
+    datasets, depths = sorted(data.dataset.unique()), sorted(data.depth.unique())
+    fig, axes = _panels(len(datasets), len(depths), width, **kwargs)
+    return fig, {(d, depth): axes[r, c] for r, d in enumerate(datasets) for c, depth in enumerate(depths)}
+
+
+def _by_method(frame: pd.DataFrame, styles: dict):
+    """(method, its rows) in palette order, so every figure draws methods in the same order."""
+    for method in styles:
+        rows = frame[frame.method == method]
+        if not rows.empty:
+            yield method, rows
+
+
+def _plot(ax, x, y, method: str, styles: dict, **kwargs):
+    ax.plot(x, y, label=method, markevery=max(1, len(x) // 8), **styles[method], **kwargs)
+
+
+def _legend(fig, styles: dict, shown) -> None:
+    """One legend below the panels for the methods shown, in palette order; the figure grows to hold it."""
+    shown = set(shown)
+    handles = [Line2D([], [], label=m, **styles[m]) for m in styles if m in shown]
+    ncols = 5 if fig.get_figwidth() >= FULL_WIDTH else 3
+    fig.legend(handles=handles, loc="outside lower center", ncols=ncols, frameon=False, handlelength=2.2,
+               columnspacing=1.0)
+    fig.set_figheight(fig.get_figheight() + 0.13 * math.ceil(len(handles) / ncols) + 0.1)
+
+
+def _finite(values: pd.Series) -> np.ndarray:
+    values = values.to_numpy(dtype=float)
+    return np.where(np.isfinite(values), values, np.nan)
+
+
+def _interval(rows: pd.DataFrame) -> np.ndarray:
+    """(2, n) distances from the median to the interval's ends, for errorbar; NaN where not finite."""
+    median = _finite(rows["median"])
+    return np.clip(np.vstack([median - _finite(rows.ci_low), _finite(rows.ci_high) - median]), 0, None)
+
+
+def _dodged(depths: pd.Series, position: int, count: int) -> np.ndarray:
+    return depths.to_numpy(dtype=float) * 2.0 ** ((position - (count - 1) / 2) * DODGE)
+
+
+def _depth_axis(ax, depths) -> None:
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(depths, labels=[str(d) for d in depths])
+    ax.minorticks_off()
+
+
+# --- figures -------------------------------------------------------------------------------------
+
+def speed_at_init(layer_summary: pd.DataFrame, styles: dict) -> plt.Figure:
+    """(a) Speed of learning ||dC/db_l|| of each hidden layer at initialization, per depth."""
+    data = layer_summary[(layer_summary.statistic == "bias_grad_norm") & (layer_summary.epoch == 0)]
+    fig, axes = _dataset_depth_grid(data, sharey="row")
+    for (dataset, depth), ax in axes.items():
+        for method, rows in _by_method(data[(data.dataset == dataset) & (data.depth == depth)], styles):
+            _plot(ax, rows.layer, _finite(rows["median"]), method, styles)
+        ax.set(yscale="log", xlabel="layer", title=f"{dataset}, depth {depth}")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel(SPEED_LABEL if ax.get_subplotspec().is_first_col() else "")
+    _legend(fig, styles, data.method)
+    return fig
+
+
+def best_remedy(method_summary: pd.DataFrame, dataset: str, depth: int, excluded: list[str]) -> str:
+    """The method outside `excluded` with the highest median final test accuracy at (dataset, depth)."""
+    accuracy = method_summary[(method_summary.metric == "final_test_accuracy") & (method_summary.dataset == dataset)
+                              & (method_summary.depth == depth) & ~method_summary.method.isin(excluded)]
+    return accuracy.sort_values(["median", "method"], ascending=[False, True]).method.iloc[0]
+
+
+def speed_over_training(layer_stats: pd.DataFrame, method_summary: pd.DataFrame, styles: dict,
+                        covariance_methods: list[str], baseline: str) -> plt.Figure:
+    """(b) Speed of every layer over training at the deepest depth: baseline, covariance methods, best remedy.
+
+    A line per layer (median over seeds at each logged step), coloured from layer 1 to layer L.
+    """
+    depth = int(layer_stats.depth.max())
+    data = layer_stats[layer_stats.depth == depth]
+    speed = data.groupby(["dataset", "method", "step", "layer"], as_index=False)["bias_grad_norm"].median()
+    datasets = sorted(speed.dataset.unique())
+    covariance = [m for m in styles if m in covariance_methods and m in set(speed.method)]
+    fig, axes = _panels(len(datasets), len(covariance) + 2, FULL_WIDTH, sharex="row", sharey="row")
+    norm = Normalize(1, depth)
+    colormap = plt.get_cmap(LAYER_COLORMAP)
+    for row, dataset in zip(axes, datasets):
+        remedy = best_remedy(method_summary, dataset, depth, [baseline, *covariance_methods])
+        methods = [baseline, *covariance, remedy]
+        for ax, method, title in zip(row, methods, [baseline, *covariance, f"{remedy}\n(best remedy)"]):
+            cell = speed[(speed.dataset == dataset) & (speed.method == method)]
+            for layer, rows in cell.groupby("layer"):
+                ax.plot(rows.step, _finite(rows.bias_grad_norm), color=colormap(norm(layer)), linewidth=0.8)
+            ax.set(yscale="log", xlabel="step", title=title)
+        row[0].set_ylabel(f"{dataset}\n{SPEED_LABEL}")
+    fig.colorbar(ScalarMappable(norm=norm, cmap=colormap), ax=axes, label=f"layer (depth {depth})", shrink=0.8)
+    return fig
+
+
+def vanishing_index(method_summary: pd.DataFrame, styles: dict) -> plt.Figure:
+    """(c) Vanishing index log10(speed(1) / speed(L)) vs depth, at init and over epoch 1, with 95% intervals."""
+    columns = {"vanishing_index_init": "at init", "vanishing_index_epoch1": "epoch 1"}
+    data = method_summary[method_summary.metric.isin(columns)]
+    datasets, depths = sorted(data.dataset.unique()), sorted(data.depth.unique())
+    fig, axes = _panels(len(datasets), len(columns), FULL_WIDTH, sharex=True, sharey="row")
+    methods = list(_by_method(data, styles))
+    for row, dataset in zip(axes, datasets):
+        for ax, (metric, when) in zip(row, columns.items()):
+            for position, (method, rows) in enumerate(methods):
+                rows = rows[(rows.dataset == dataset) & (rows.metric == metric)].sort_values("depth")
+                ax.errorbar(_dodged(rows.depth, position, len(methods)), _finite(rows["median"]), _interval(rows),
+                            label=method, elinewidth=0.6, **styles[method])
+            ax.axhline(0, color="0.6", linewidth=0.6, zorder=0)
+            _depth_axis(ax, depths)
+            ax.set(xlabel="depth", title=f"{dataset}, {when}")
+        row[0].set_ylabel("vanishing index\n" + r"$\log_{10}$ speed(1) / speed($L$)")
+    _legend(fig, styles, data.method)
+    return fig
+
+
+def accuracy_vs_depth(method_summary: pd.DataFrame, styles: dict) -> plt.Figure:
+    """(d) Final test accuracy vs depth, median over seeds with its 95% bootstrap interval."""
+    data = method_summary[method_summary.metric == "final_test_accuracy"]
+    datasets, depths = sorted(data.dataset.unique()), sorted(data.depth.unique())
+    fig, axes = _panels(len(datasets), 1, COLUMN_WIDTH, panel_height=1.6, sharex=True)
+    methods = list(_by_method(data, styles))
+    for ax, dataset in zip(axes[:, 0], datasets):
+        for position, (method, rows) in enumerate(methods):
+            rows = rows[rows.dataset == dataset].sort_values("depth")
+            ax.errorbar(_dodged(rows.depth, position, len(methods)), _finite(rows["median"]), _interval(rows),
+                        label=method, elinewidth=0.6, **styles[method])
+        _depth_axis(ax, depths)
+        ax.set(ylabel="test accuracy", title=dataset)
+    axes[-1, 0].set_xlabel("depth")
+    _legend(fig, styles, data.method)
+    return fig
+
+
+def loss_curves(epoch_curves: pd.DataFrame, styles: dict) -> plt.Figure:
+    """(e) Training loss per epoch (median over the seeds still running), per depth."""
+    finite = epoch_curves[np.isfinite(epoch_curves.train_loss)]
+    loss = finite.groupby(["dataset", "method", "depth", "epoch"], as_index=False)["train_loss"].median()
+    fig, axes = _dataset_depth_grid(loss, sharey="row")
+    for (dataset, depth), ax in axes.items():
+        for method, rows in _by_method(loss[(loss.dataset == dataset) & (loss.depth == depth)], styles):
+            _plot(ax, rows.epoch, rows.train_loss, method, styles)
+        ax.set(yscale="log", xlabel="epoch", title=f"{dataset}, depth {depth}")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel("training loss" if ax.get_subplotspec().is_first_col() else "")
+    _legend(fig, styles, loss.method)
+    return fig
+
+
+def saturation(layer_summary: pd.DataFrame, styles: dict) -> plt.Figure:
+    """(f) Fraction of saturated or dead units per layer, at init and at each run's last logged epoch."""
+    data = layer_summary[layer_summary.statistic == "saturation"]
+    last_epoch = data.groupby(["dataset", "method", "depth"])["epoch"].transform("max")
+    moments = {"init": data[data.epoch == 0], "last epoch": data[data.epoch == last_epoch]}
+    datasets, depths = sorted(data.dataset.unique()), sorted(data.depth.unique())
+    fig, axes = _panels(2 * len(datasets), len(depths), FULL_WIDTH, panel_height=1.25, sharey=True)
+    for r, (dataset, (moment, frame)) in enumerate((d, m) for d in datasets for m in moments.items()):
+        for ax, depth in zip(axes[r], depths):
+            for method, rows in _by_method(frame[(frame.dataset == dataset) & (frame.depth == depth)], styles):
+                _plot(ax, rows.layer, _finite(rows["median"]), method, styles)
+            ax.set(ylim=(-0.03, 1.03), title=f"depth {depth}" if r == 0 else "")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes[r, 0].set_ylabel(f"{dataset}, {moment}\nsaturated fraction")
+    for ax in axes[-1]:
+        ax.set_xlabel("layer")
+    _legend(fig, styles, data.method)
+    return fig
+
+
+def accuracy_heatmap(method_summary: pd.DataFrame, styles: dict) -> plt.Figure:
+    """(g) Median final test accuracy (%) of every method at every depth, one panel per dataset."""
+    data = method_summary[method_summary.metric == "final_test_accuracy"]
+    datasets = sorted(data.dataset.unique())
+    methods = [m for m, _ in _by_method(data, styles)]
+    fig, axes = _panels(1, len(datasets), FULL_WIDTH, panel_height=0.17 * len(methods) + 0.6)
+    norm = Normalize(0, 100)
+    for i, (ax, dataset) in enumerate(zip(axes[0], datasets)):
+        table = data[data.dataset == dataset].pivot(index="method", columns="depth", values="median")
+        sns.heatmap(100 * table.reindex(methods), ax=ax, annot=True, fmt=".1f", cmap=ACCURACY_COLORMAP,
+                    vmin=norm.vmin, vmax=norm.vmax, cbar=False, yticklabels=i == 0, annot_kws={"size": 6},
+                    linewidths=0.4, linecolor="white")
+        ax.set(title=dataset, xlabel="depth", ylabel="")
+        ax.tick_params(length=0)
+    fig.colorbar(ScalarMappable(norm=norm, cmap=ACCURACY_COLORMAP), ax=axes, label="test accuracy (%)", shrink=0.8)
+    return fig
+
+
+def performance_profile(method_summary: pd.DataFrame, styles: dict) -> plt.Figure:
+    """(h) Fraction of (dataset, depth) workloads on which a method is within a factor tau of the fastest."""
+    profile = aggregate.performance_profile(method_summary, TAUS)
+    fig, axes = _panels(1, 1, COLUMN_WIDTH, panel_height=2.0)
+    ax = axes[0, 0]
+    for method, rows in _by_method(profile, styles):
+        ax.plot(rows.tau, rows.fraction, label=method, drawstyle="steps-post", markevery=50, **styles[method])
+    workloads = profile.workloads.iloc[0]
+    ax.set(xlim=(1, TAUS[-1]), ylim=(-0.03, 1.03), xlabel=r"$\tau$ (epochs to threshold / the fastest method's)",
+           ylabel=f"fraction of {workloads} workloads")
+    _legend(fig, styles, profile.method)
+    return fig
+
+
+FIGURES = {figure.__name__: figure for figure in (
+    speed_at_init, speed_over_training, vanishing_index, accuracy_vs_depth, loss_curves, saturation,
+    accuracy_heatmap, performance_profile)}
+
+
+def save(fig: plt.Figure, pdf: str, png: str) -> None:
+    """The PDF for the paper, the PNG for the Snakemake report."""
+    fig.savefig(pdf)
+    fig.set_layout_engine("none")  # the PNG keeps the PDF's layout instead of solving it again
+    fig.savefig(png, dpi=PNG_DPI)
+    plt.close(fig)
+
+
+def make(figure: str, inputs: dict[str, str | list[str]], pdf: str, png: str, methods: list[str],
+         **options) -> None:
+    """Draw `figure` from the named input tables (a list of files is concatenated) and save it twice.
+
+    `methods` are all methods of the config: their sorted order fixes each method's style.
+    """
+    frames = {name: aggregate.read_frames([paths] if isinstance(paths, str) else list(paths))
+              for name, paths in inputs.items()}
+    save(FIGURES[figure](**frames, styles=method_styles(methods), **options), pdf, png)

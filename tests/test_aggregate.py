@@ -1,0 +1,197 @@
+"""Tests of covbench.aggregate on small runs written in the format of DESIGN section 5."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from covbench import aggregate
+from covbench.stats import STAT_NAMES
+
+THRESHOLDS = {"mnist": 0.98, "catvnoncat": 0.70}
+STEPS_PER_EPOCH, LOG_EVERY = 4, 2
+
+
+def synthetic_runs(methods=("baseline", "covariance", "relu_he"), depths=(2, 4), seeds=(0, 1, 2), epochs=3,
+                   diverged=("mnist", "covariance", 4, 1)):
+    """(runs, epochs, layer_stats) frames of a small grid; the run `diverged` stops during epoch 2.
+
+    Layer l of a run has bias_grad_norm 10 ** (decay * (l - depth)), so its vanishing index is decay * (depth - 1).
+    """
+    rng = np.random.default_rng(1)
+    run_rows, epoch_rows, stat_rows = [], [], []
+    for dataset in THRESHOLDS:
+        for m, method in enumerate(methods):
+            decay = 0.5 * (len(methods) - m)
+            for depth in depths:
+                for seed in seeds:
+                    key = dict(dataset=dataset, method=method, depth=depth, seed=seed)
+                    stops = 2 if (dataset, method, depth, seed) == diverged else epochs
+                    for step in range(0, stops * STEPS_PER_EPOCH, LOG_EVERY):
+                        for layer in range(1, depth + 1):
+                            values = dict(zip(STAT_NAMES, rng.uniform(0.1, 0.9, len(STAT_NAMES))))
+                            values["bias_grad_norm"] = 10.0 ** (decay * (layer - depth)) * (1 + 0.01 * seed)
+                            stat_rows.append({**key, "step": step, "epoch": step // STEPS_PER_EPOCH,
+                                              "layer": layer, **values})
+                    for epoch in range(1, stops + 1):
+                        accuracy = min(0.5 + 0.1 * epoch * (m + 1) + 0.01 * seed, 0.99)
+                        epoch_rows.append({**key, "epoch": epoch, "train_loss": 2.0 / (epoch + m),
+                                           "train_accuracy": accuracy, "val_accuracy": accuracy,
+                                           "test_accuracy": accuracy - 0.01, "wall_s": float(epoch),
+                                           "diverged": epoch == stops < epochs})
+                    last = epoch_rows[-1]
+                    run_rows.append({**key, "diverged": last["diverged"], "final_test_accuracy": last["test_accuracy"],
+                                     "final_val_accuracy": last["val_accuracy"], "wall_s": last["wall_s"]})
+    layer_stats = pd.DataFrame(stat_rows).astype({name: "float32" for name in STAT_NAMES})
+    return pd.DataFrame(run_rows), pd.DataFrame(epoch_rows), layer_stats
+
+
+def write_runs(root, runs, epochs, layer_stats):
+    """Write each run's run.json, epochs.parquet and layer_stats.parquet; returns the three path lists."""
+    paths = {"run": [], "epochs": [], "layer_stats": []}
+    for run in runs.to_dict("records"):
+        folder = root / run["dataset"] / run["method"] / f"depth{run['depth']}" / f"seed{run['seed']}"
+        folder.mkdir(parents=True)
+        (folder / "run.json").write_text(json.dumps({**run, "method_spec": {}, "hyperparameters": {}}))
+        for name, frame in (("epochs", epochs), ("layer_stats", layer_stats)):
+            mine = frame[(frame[aggregate.RUN_KEYS] == pd.Series(run)[aggregate.RUN_KEYS]).all(axis=1)]
+            mine.to_parquet(folder / f"{name}.parquet", index=False)
+        paths["run"].append(str(folder / "run.json"))
+        paths["epochs"].append(str(folder / "epochs.parquet"))
+        paths["layer_stats"].append(str(folder / "layer_stats.parquet"))
+    return paths
+
+
+@pytest.fixture(scope="module")
+def frames():
+    return synthetic_runs()
+
+
+# --- bootstrap -----------------------------------------------------------------------------------
+
+def test_bootstrap_interval_contains_median_and_is_reproducible():
+    samples = np.random.default_rng(0).lognormal(size=(50, 5))
+    summary = aggregate.bootstrap(samples, "median")
+    assert np.allclose(summary["median"], np.median(samples, axis=1))
+    assert (summary.ci_low <= summary["median"]).all() and (summary["median"] <= summary.ci_high).all()
+    assert (summary.ci_low < summary.ci_high).all()
+    assert summary.equals(aggregate.bootstrap(samples, "median"))
+
+
+def test_bootstrap_collapses_for_one_seed():
+    samples = np.array([[0.3, np.nan, np.nan], [0.7, 0.2, np.nan]])
+    for statistic in aggregate.STATISTICS:
+        summary = aggregate.bootstrap(samples, statistic)
+        assert summary.n_seeds.tolist() == [1, 2]
+        assert summary.loc[0, [statistic, "ci_low", "ci_high"]].tolist() == [0.3, 0.3, 0.3]
+
+
+@pytest.mark.parametrize("statistic", ["median", "mean"])
+@pytest.mark.parametrize("n", [2, 5, 6])
+def test_bootstrap_equals_spelled_out_resamples(statistic, n):
+    samples = np.random.default_rng(n).normal(size=(20, n))
+    counts = aggregate.resample_counts(n)
+    draws = np.stack([np.repeat(np.arange(n), row) for row in counts])  # (resamples, n) seed indices
+    resampled = np.sort(samples, axis=1)[:, draws]  # (groups, resamples, n)
+    statistic_of = {"median": np.median, "mean": np.mean}[statistic]
+    expected = np.quantile(statistic_of(resampled, axis=2), [0.025, 0.975], axis=1, method="inverted_cdf").T
+    summary = aggregate.bootstrap(samples, statistic)
+    assert np.allclose(summary[["ci_low", "ci_high"]].to_numpy(), expected)
+
+
+def test_bootstrap_median_with_infinite_values():
+    summary = aggregate.bootstrap(np.array([[1.0, 2.0, np.inf, np.inf, np.inf]]), "median")
+    assert summary.loc[0, "median"] == np.inf and summary.loc[0, "ci_low"] >= 1.0
+
+
+# --- per-run outcomes ----------------------------------------------------------------------------
+
+def test_vanishing_index_matches_hand_computation():
+    rows = []
+    for step, epoch, first, last in [(0, 0, 1e-4, 1e-1), (2, 0, 1e-3, 1e-1), (4, 1, 1.0, 1.0)]:
+        for layer, norm in ((1, first), (2, 0.5), (3, last)):
+            rows.append(dict(dataset="mnist", method="baseline", depth=3, seed=0, step=step, epoch=epoch,
+                             layer=layer, bias_grad_norm=np.float32(norm)))
+    index = aggregate.vanishing_index(pd.DataFrame(rows)).iloc[0]
+    assert index.vanishing_index_init == pytest.approx(-3.0, abs=1e-5)
+    assert index.vanishing_index_epoch1 == pytest.approx((-3.0 + -2.0) / 2, abs=1e-5)
+
+
+def test_vanishing_index_of_synthetic_runs(frames):
+    _, _, layer_stats = frames
+    index = aggregate.vanishing_index(layer_stats).set_index(aggregate.RUN_KEYS)
+    assert index.loc[("mnist", "baseline", 4, 0), "vanishing_index_init"] == pytest.approx(-1.5 * 3, abs=1e-5)
+    assert index.loc[("catvnoncat", "relu_he", 2, 2), "vanishing_index_epoch1"] == pytest.approx(-0.5, abs=1e-5)
+
+
+def test_epochs_to_threshold_reached_and_not_reached():
+    epochs = pd.DataFrame({
+        "dataset": ["mnist"] * 3 + ["catvnoncat"] * 3, "method": "m", "depth": 2, "seed": 0,
+        "epoch": [1, 2, 3] * 2,
+        "val_accuracy": np.float32([0.5, 0.98, 0.99, 0.5, 0.69, 0.6]).astype(float),
+    })
+    result = aggregate.epochs_to_threshold(epochs, THRESHOLDS).set_index("dataset")
+    assert result.loc["mnist", "epochs_to_threshold"] == 2.0 and result.loc["mnist", "reached_threshold"]
+    assert np.isnan(result.loc["catvnoncat", "epochs_to_threshold"])
+    assert not result.loc["catvnoncat", "reached_threshold"]
+
+
+def test_run_summary_keeps_diverged_runs(frames):
+    runs, epochs, layer_stats = frames
+    summary = aggregate.run_summary(runs, epochs, layer_stats, THRESHOLDS).set_index(aggregate.RUN_KEYS)
+    assert len(summary) == len(runs)
+    diverged = summary.loc[("mnist", "covariance", 4, 1)]
+    assert diverged.diverged and diverged.final_test_accuracy == pytest.approx(0.5 + 0.1 * 2 * 2 + 0.01 - 0.01)
+    assert summary.diverged.sum() == 1
+    assert summary.loc[("mnist", "baseline", 2, 0), "reached_threshold"] == False  # noqa: E712: max 0.8
+
+
+# --- summaries across seeds ----------------------------------------------------------------------
+
+def test_layer_summary_epochs_and_seeds(frames):
+    _, _, layer_stats = frames
+    summary = aggregate.layer_summary(layer_stats)
+    assert set(summary.statistic) == set(STAT_NAMES)
+    assert sorted(summary.epoch.unique()) == [0, 1, 2, 3]
+    cell = summary.set_index(["dataset", "method", "depth", "layer", "epoch", "statistic"])
+    assert cell.loc[("mnist", "covariance", 4, 1, 3, "saturation"), "n_seeds"] == 2  # seed 1 stopped in epoch 2
+    assert cell.loc[("mnist", "covariance", 4, 1, 2, "saturation"), "n_seeds"] == 3
+    speed = cell.loc[("mnist", "baseline", 2, 1, 0, "bias_grad_norm")]
+    assert speed["median"] == pytest.approx(10 ** -1.5 * 1.01, rel=1e-5)
+
+
+def test_layer_epoch_means_average_the_logged_steps():
+    rows = [dict(dataset="mnist", method="m", depth=1, seed=0, step=step, epoch=epoch, layer=1,
+                 **{name: value for name in STAT_NAMES}) for step, epoch, value in [(0, 0, 1.0), (2, 0, 3.0), (4, 1, 7.0)]]
+    means = aggregate.layer_epoch_means(pd.DataFrame(rows)).set_index("epoch")
+    assert means.loc[[0, 1, 2], "saturation"].tolist() == [1.0, 2.0, 7.0]
+
+
+def test_method_summary_metrics(frames):
+    runs, epochs, layer_stats = frames
+    summary = aggregate.method_summary(aggregate.run_summary(runs, epochs, layer_stats, THRESHOLDS))
+    assert set(summary.metric) == set(aggregate.METRICS)
+    cell = summary.set_index(["dataset", "method", "depth", "metric"])
+    assert cell.loc[("mnist", "covariance", 4, "diverged_fraction"), "mean"] == pytest.approx(1 / 3)
+    assert cell.loc[("mnist", "baseline", 2, "epochs_to_threshold"), "median"] == np.inf
+    slowest = cell.loc[("mnist", "covariance", 4, "epochs_to_threshold")]  # seed 1 diverged before reaching it
+    assert slowest[["median", "ci_low", "ci_high", "mean"]].tolist() == [3.0, 3.0, np.inf, np.inf]
+    reached = cell.loc[("catvnoncat", "relu_he", 2, "epochs_to_threshold")]
+    assert reached["median"] == 1.0 and reached.n_seeds == 3
+    finite = summary[np.isfinite(summary["median"])]
+    assert (finite.ci_low <= finite["median"]).all() and (finite["median"] <= finite.ci_high).all()
+
+
+def test_write_tables(tmp_path, frames):
+    paths = write_runs(tmp_path / "runs", *frames)
+    outputs = {name: str(tmp_path / "aggregate" / f"{name}.parquet") for name in aggregate.TABLES}
+    aggregate.write_tables(paths["run"], paths["epochs"], paths["layer_stats"], THRESHOLDS, outputs)
+    tables = {name: pd.read_parquet(path) for name, path in outputs.items()}
+    assert list(tables["run_summary"].columns) == aggregate.RUN_KEYS + [
+        "diverged", "final_test_accuracy", "final_val_accuracy", "final_train_loss", "epochs_to_threshold",
+        "reached_threshold", "vanishing_index_init", "vanishing_index_epoch1", "wall_s"]
+    assert list(tables["layer_summary"].columns) == aggregate.CELL_KEYS + [
+        "layer", "epoch", "statistic", "median", "ci_low", "ci_high", "n_seeds"]
+    assert list(tables["method_summary"].columns) == aggregate.CELL_KEYS + [
+        "metric", "median", "mean", "ci_low", "ci_high", "mean_ci_low", "mean_ci_high", "n_seeds"]
+    assert len(tables["epoch_curves"]) == len(frames[1])

@@ -1,0 +1,91 @@
+"""The covariance force of DESIGN section 3: the hook equals autograd of its loss, and its groups are right."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from covbench import components
+from covbench.components.covariance import EPS, covariance_force
+from covbench.models import build_mlp, forward, softmax_cross_entropy
+
+
+def covariance_loss(acts, labels, correct, classes, lam):
+    """lambda/B * sum_l sum_{i in E} sum_j 0.5 w_kj (a_ij - mu_kj)^2 with mu, w detached, written per group
+    with plain loops (an independent reading of DESIGN section 3)."""
+    batch = labels.shape[0]
+    total = 0.0
+    for a in acts:
+        for k in range(classes):
+            right = (labels == k) & correct
+            wrong = (labels == k) & ~correct
+            if right.sum() < 2 or wrong.sum() < 1:
+                continue
+            ad = a.detach()
+            mu = ad[right].mean(0)
+            var_c = ad[right].var(0, unbiased=True)
+            var_e = ad[wrong].var(0, unbiased=True) if wrong.sum() > 1 else torch.zeros_like(mu)
+            s = (ad[wrong].mean(0) - mu) ** 2 / (var_c + var_e + EPS)
+            w = s / (1 + s)
+            total = total + 0.5 * (w * (a[wrong] - mu) ** 2).sum()
+    return lam / batch * total
+
+
+@pytest.mark.parametrize("pooled", [False, True])
+def test_hook_equals_autograd_of_covariance_loss(spec, pooled):
+    spec.update(activation="tanh", init="xavier", aux="covariance_pooled" if pooled else "covariance", cov_lambda=3.0)
+    gen = torch.Generator().manual_seed(1)
+    x, labels = torch.randn(1, 64, 12, generator=gen), torch.randint(0, 3, (1, 64), generator=gen)
+
+    def grads(mode):
+        model = build_mlp(spec, 12, 10, 3, 3, seeds=[0])
+        params = model.parameters()
+        for p in params:
+            p.requires_grad_(True)
+        logits, acts = forward(model, x, training=True)
+        loss = softmax_cross_entropy(logits, labels).sum()
+        correct = logits.argmax(-1) == labels
+        if mode == "hook":
+            components.get("aux", spec["aux"]).apply(acts, logits, labels, model.aux_params, spec, 0.0)
+        elif mode == "loss":
+            group = torch.zeros_like(labels[0]) if pooled else labels[0]
+            loss = loss + covariance_loss([a[0] for a in acts], group, correct[0], 1 if pooled else 3, 3.0)
+        return torch.autograd.grad(loss, params)
+
+    with_hook, with_loss, plain = grads("hook"), grads("loss"), grads("plain")
+    assert max((a - b).abs().max().item() for a, b in zip(with_hook, plain)) > 1e-4  # the force is not trivial
+    for a, b in zip(with_hook, with_loss):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_force_is_zero_on_correct_examples_and_inactive_classes():
+    gen = torch.Generator().manual_seed(0)
+    acts = torch.rand(1, 12, 5, generator=gen)
+    labels = torch.tensor([[0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2]])
+    # class 0: 3 right + 1 wrong (active); class 1: 1 right + 3 wrong (inactive: |C| < 2); class 2: all right.
+    correct = torch.tensor([[1, 1, 1, 0, 1, 0, 0, 0, 1, 1, 1, 1]], dtype=torch.bool)
+    force = covariance_force(acts, labels, correct, classes=3)
+    assert torch.all(force[correct] == 0)
+    assert torch.all(force[0, 5:8] == 0)
+    assert torch.all(force[0, 3] != 0)
+    # Hand computation for the one wrong example of class 0: var_E = 0 with a single example.
+    mu = acts[0, :3].mean(0)
+    s = (acts[0, 3] - mu) ** 2 / (acts[0, :3].var(0) + EPS)
+    torch.testing.assert_close(force[0, 3], s / (1 + s) * (acts[0, 3] - mu))
+
+
+def test_force_weight_near_one_for_separating_neuron():
+    """A neuron constant within groups but different between them (the seed's 'negative covariance') gets w ~ 1."""
+    acts = torch.tensor([[[0.1], [0.1001], [0.0999], [0.9], [0.9001]]])
+    labels = torch.zeros(1, 5, dtype=torch.long)
+    correct = torch.tensor([[True, True, True, False, False]])
+    force = covariance_force(acts, labels, correct, classes=1)
+    torch.testing.assert_close(force[0, 3:, 0], acts[0, 3:, 0] - acts[0, :3, 0].mean(), rtol=1e-3, atol=1e-6)
+
+
+def test_batched_models_get_their_own_groups():
+    gen = torch.Generator().manual_seed(2)
+    acts, labels = torch.rand(2, 16, 4, generator=gen), torch.randint(0, 2, (2, 16), generator=gen)
+    correct = torch.rand(2, 16, generator=gen) > 0.4
+    both = covariance_force(acts, labels, correct, 2)
+    for m in range(2):
+        torch.testing.assert_close(both[m], covariance_force(acts[m:m + 1], labels[m:m + 1], correct[m:m + 1], 2)[0])
+    assert F.one_hot(labels, 2).shape == (2, 16, 2)

@@ -1,0 +1,115 @@
+"""Training loop: statistics against a hand computation, determinism, batching, resume, divergence."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from covbench.models import build_mlp
+from covbench.train import train
+
+
+def test_stats_of_two_layer_net_match_hand_backprop(spec, hp, splits):
+    """Step-0 statistics of a 2-hidden-layer sigmoid net equal a manual delta-rule backprop on the same weights."""
+    hp.update(epochs=1, batch_size=200, log_every=1, momentum=0.9, lr=0.5)  # one full-batch step
+    result = train(splits, spec, hp, depth=2, seeds=[7])
+    model = build_mlp(spec, 20, hp["width"], 2, 3, seeds=[7])  # the same initial weights
+    (w1, w2, w3), (b1, b2, b3) = [w[0] for w in model.weights], [b[0] for b in model.biases]
+    perm = torch.randperm(200, generator=torch.Generator().manual_seed(2 * 7 + 1))
+    x, y = splits["x_train"][perm], splits["y_train"][perm]
+    a1 = torch.sigmoid(x @ w1 + b1)
+    a2 = torch.sigmoid(a1 @ w2 + b2)
+    p = torch.softmax(a2 @ w3 + b3, dim=1)
+    delta3 = (p - F.one_hot(y, 3).float()) / len(y)
+    delta2 = (delta3 @ w3.T) * a2 * (1 - a2)
+    delta1 = (delta2 @ w2.T) * a1 * (1 - a1)
+    grad_w = [x.T @ delta1, a1.T @ delta2]
+    expected = {
+        "bias_grad_norm": [delta1.sum(0).norm(), delta2.sum(0).norm()],
+        "weight_grad_norm": [g.norm() for g in grad_w],
+        "grad_rms": [g.norm() / g.numel() ** 0.5 for g in grad_w],
+        "update_ratio": [0.5 * g.norm() / w.norm() for g, w in zip(grad_w, (w1, w2))],  # first momentum step = lr * g
+        "weight_drift": [0.0, 0.0],
+        "act_mean": [a1.mean(), a2.mean()],
+        "act_std": [a1.std(), a2.std()],
+        "saturation": [((a < 0.01) | (a > 0.99)).float().mean() for a in (a1, a2)],
+        "cov_force_norm": [0.0, 0.0],
+    }
+    step0 = result.layer_stats[result.layer_stats.step == 0].sort_values("layer")
+    assert step0.layer.tolist() == [1, 2]
+    for column, values in expected.items():
+        torch.testing.assert_close(torch.tensor(step0[column].tolist()), torch.tensor([float(v) for v in values]),
+                                   rtol=1e-4, atol=1e-7, msg=column)
+
+
+def test_same_seed_gives_identical_metrics(spec, hp, splits):
+    spec.update(aux="covariance", cov_lambda=1.0)
+    first, second = train(splits, spec, hp, 3, [0]), train(splits, spec, hp, 3, [0])
+    assert first.layer_stats.equals(second.layer_stats)
+    assert first.epochs.drop(columns="wall_s").equals(second.epochs.drop(columns="wall_s"))
+    other = train(splits, spec, hp, 3, [1])
+    assert not first.layer_stats.bias_grad_norm.equals(other.layer_stats.bias_grad_norm)
+
+
+@pytest.mark.parametrize("method", [
+    {"aux": "covariance", "cov_lambda": 1.0},
+    {"activation": "relu", "init": "he", "norm": "batchnorm", "residual": True, "grad_clip": 0.5,
+     "aux": "deep_supervision", "aux_weight": 0.3},
+])
+def test_seeds_batched_equal_seeds_alone(spec, hp, splits, method):
+    spec.update(method)
+    together = train(splits, spec, hp, 3, [0, 1, 2])
+    alone = train(splits, spec, hp, 3, [1])
+    batched = together.layer_stats[together.layer_stats.seed == 1].drop(columns="model").reset_index(drop=True)
+    single = alone.layer_stats.drop(columns="model")
+    assert len(batched) == len(single) > 0
+    for column in single.columns:
+        torch.testing.assert_close(torch.tensor(batched[column].to_numpy()), torch.tensor(single[column].to_numpy()),
+                                   rtol=1e-5, atol=1e-7, msg=column)
+    acc = together.epochs[together.epochs.seed == 1].val_accuracy.to_numpy()
+    assert acc.tolist() == alone.epochs.val_accuracy.tolist()
+
+
+def test_interrupted_run_resumes_where_it_stopped(spec, hp, splits, tmp_path):
+    hp.update(epochs=3)
+    full = train(splits, spec, hp, 2, [0, 1])
+    checkpoint = tmp_path / "checkpoint.pt"
+    assert _train_until(splits, spec, hp, 2, checkpoint, stop_after=2) == 2
+    assert torch.load(checkpoint, weights_only=True)["epoch"] == 2
+    resumed = train(splits, spec, hp, 2, [0, 1], checkpoint=checkpoint)
+    assert resumed.epochs.drop(columns="wall_s").equals(full.epochs.drop(columns="wall_s"))
+    assert resumed.layer_stats.equals(full.layer_stats)
+
+
+def _train_until(splits, spec, hp, depth, checkpoint, stop_after):
+    """Train until the checkpoint of epoch `stop_after` is written, then die as a killed job would."""
+    import covbench.train as train_module
+
+    real_save = torch.save
+    saves = []
+
+    def save_then_crash(obj, path):
+        real_save(obj, path)
+        saves.append(obj["epoch"])
+        if obj["epoch"] == stop_after:
+            raise KeyboardInterrupt
+
+    train_module.torch.save = save_then_crash
+    try:
+        train(splits, spec, hp, depth, [0, 1], checkpoint=checkpoint)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        train_module.torch.save = real_save
+    return saves[-1]
+
+
+def test_divergence_is_recorded_not_raised(spec, hp, splits):
+    spec.update(activation="relu", init="normal")
+    hp.update(lr=[1e4, 0.01], epochs=3)  # per-model learning rates: the first explodes
+    result = train(splits, spec, hp, 4, [0, 0])
+    first = result.epochs[result.epochs.model == 0]
+    second = result.epochs[result.epochs.model == 1]
+    assert first.diverged.iloc[-1] and len(first) < 3
+    assert not second.diverged.any() and len(second) == 3
+    steps = result.layer_stats.groupby("model").step.nunique()
+    assert steps[0] < steps[1]
+    assert result.layer_stats[result.layer_stats.model == 1].bias_grad_norm.notna().all()

@@ -17,6 +17,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/tune.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/analysis.smk"
+include: "workflow/rules/nielsen.smk"
 include: "workflow/rules/paper.smk"
 
 

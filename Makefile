@@ -1,0 +1,48 @@
+# Two commands do everything on a fresh Debian machine with Python 3.11 (see README.md):
+#   make all    install, then run the whole pipeline (snakemake --cores all) -> results/paper/main.pdf
+#   make test   install, then run the test suite
+# Options: MIRROR=dir (a folder of verified raw files for offline machines), CORES=n, CONFIG=file, ARGS="..." (extra snakemake args)
+
+PYTHON ?= python3.11
+VENV ?= .venv
+CORES ?= all
+CONFIG ?=
+MIRROR ?=
+ARGS ?=
+BIN := $(VENV)/bin
+LATEX_PACKAGES := latexmk texlive-latex-base texlive-latex-recommended texlive-latex-extra \
+	texlive-fonts-recommended texlive-science lmodern poppler-utils
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+SNAKEMAKE_ARGS := --cores $(CORES) $(if $(CONFIG),--configfile $(CONFIG)) \
+	$(if $(MIRROR),--config 'data={"mirror": "$(abspath $(MIRROR))"}') $(ARGS)
+
+.PHONY: all test install latex bench report clean
+
+all: install latex
+	$(BIN)/snakemake $(SNAKEMAKE_ARGS)
+
+test: install latex
+	COVBENCH_MIRROR=$(if $(MIRROR),$(abspath $(MIRROR)),) $(BIN)/python -m pytest -ra
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+# LaTeX for the paper, from Debian, only where it is missing (the paper rule says how if it still is).
+latex:
+	@command -v latexmk >/dev/null || { command -v apt-get >/dev/null && $(SUDO) apt-get update -qq \
+		&& $(SUDO) apt-get install -y -qq --no-install-recommends $(LATEX_PACKAGES); } \
+		|| echo "LaTeX not installed: the paper rule will fail, everything before it still runs"
+
+bench: install
+	$(BIN)/python -m covbench.bench
+
+report: install
+	$(BIN)/snakemake $(SNAKEMAKE_ARGS) --report results/report.html
+
+clean:
+	rm -rf results .snakemake

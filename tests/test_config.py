@@ -1,0 +1,56 @@
+"""The config schema and registry checks reject bad input with one line naming the key."""
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from covbench.config import ConfigError, hyperparameters, method_spec, validate
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def config():
+    return yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+
+
+def merged(base, override):
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        out[key] = merged(out[key], value) if isinstance(value, dict) and key in out else value
+    return out
+
+
+def test_default_and_quick_configs_are_valid(config):
+    validate(config)
+    validate(merged(config, yaml.safe_load((ROOT / "config" / "quick.yaml").read_text())))
+
+
+@pytest.mark.parametrize("override, key", [
+    ({"grid": {"methods": ["baseline", "no_such_method"]}}, "grid.methods"),
+    ({"grid": {"depths": [0]}}, "grid.depths.0"),
+    ({"train": {"momentum": 1.5}}, "train.momentum"),
+    ({"train": {"device": "tpu"}}, "train.device"),
+    ({"train": {"widht": 10}}, "train"),
+    ({"datasets": {"mnist": {"epochs": "ten"}}}, "datasets.mnist.epochs"),
+    ({"methods": {"baseline": {"activation": "swish", "init": "normal"}}}, "methods.baseline.activation"),
+    ({"methods": {"baseline": {"activation": "sigmoid", "init": "glorot"}}}, "methods.baseline.init"),
+    ({"methods": {"covariance": {"activation": "sigmoid", "init": "normal", "aux": "covariance", "cov_lambda": -1}}},
+     "methods.covariance.cov_lambda"),
+    ({"tune": {"lr": [0.1]}}, "tune.lr"),
+])
+def test_bad_values_stop_with_one_line_naming_the_key(config, override, key):
+    with pytest.raises(ConfigError) as error:
+        validate(merged(config, override))
+    message = str(error.value)
+    assert "\n" not in message
+    assert f"'{key}'" in message
+
+
+def test_resolved_settings(config):
+    spec = method_spec(config, "relu_he_clip")
+    assert spec == {"activation": "relu", "init": "he", "norm": "none", "residual": False, "grad_clip": 1.0,
+                    "aux": "none", "standardize_inputs": False}
+    hp = hyperparameters(config, "mnist")
+    assert hp["epochs"] == config["datasets"]["mnist"]["epochs"] and "lr" not in hp

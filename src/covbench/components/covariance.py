@@ -44,16 +44,19 @@ def covariance_force(acts: torch.Tensor, labels: torch.Tensor, correct: torch.Te
 
 
 def _apply(acts, logits, labels, params, spec, progress, pooled):
+    """All hidden layers have the same width, so their forces are computed in one batched call
+    (layers folded into the model dimension) instead of one call per layer."""
     classes = 1 if pooled else logits.shape[-1]
     correct = logits.detach().argmax(-1) == labels
     group = torch.zeros_like(labels) if pooled else labels
-    batch = labels.shape[1]
-    norms = []
-    for a in acts:
-        force = per_model(spec["cov_lambda"], a, 3) * covariance_force(a, group, correct, classes) / batch
-        a.register_hook(lambda grad, force=force: grad + force)
-        norms.append(force.flatten(1).norm(dim=1))
-    return None, torch.stack(norms, dim=1)
+    models, batch = labels.shape
+    layers = len(acts)
+    stacked = torch.stack([a.detach() for a in acts], dim=1).flatten(0, 1)  # (M * L, B, n)
+    force = covariance_force(stacked, group.repeat_interleave(layers, 0), correct.repeat_interleave(layers, 0), classes)
+    force = force.view(models, layers, batch, -1) * per_model(spec["cov_lambda"], force, 4) / batch
+    for layer, a in enumerate(acts):
+        a.register_hook(lambda grad, f=force[:, layer]: grad + f)
+    return None, force.flatten(2).norm(dim=2)
 
 
 register("aux", "covariance")(Aux(no_params, lambda *a: _apply(*a, pooled=False)))

@@ -58,8 +58,8 @@ def test_sgd_step_is_network2_l2_update():
         p.grad = torch.randn(p.shape, generator=gen)
     before = [p.clone() for p in params]
     decays = [any(p is w for w in model.weights) for p in params]
-    sgd_step(params, [torch.zeros_like(p) for p in params], decays, torch.ones(2, dtype=torch.bool),
-             hp["lr"], hp["momentum"], hp["weight_decay"])
+    sgd_step(params, [torch.zeros_like(p) for p in params], decays, [hp["lr"]] * len(params),
+             hp["momentum"], hp["weight_decay"])
     eta, lmbda, n = SETTINGS["lr"], SETTINGS["l2"], SETTINGS["n_images"]
     for p, p0, decay in zip(params, before, decays):
         shrink = 1 - eta * (lmbda / n) if decay else 1.0  # network2: weights shrink, biases do not

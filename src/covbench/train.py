@@ -62,15 +62,25 @@ def accuracy(model: MLP, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def sgd_step(params, bufs, decays, alive, lr, momentum, weight_decay):
-    """SGD with momentum (torch's convention), L2 on weight matrices only; lr is (M,), diverged models stay frozen."""
-    for p, buf, decay in zip(params, bufs, decays):
-        shape = (-1, *([1] * (p.dim() - 1)))
-        grad = torch.where(alive.view(shape), p.grad, 0.0)
-        if decay and weight_decay:
-            grad = grad + weight_decay * p
-        buf.mul_(momentum).add_(grad)
-        p.sub_(buf * (alive * lr).view(shape))
+def sgd_step(params, bufs, decayed, lr_scales, momentum, weight_decay):
+    """SGD with momentum (torch's convention), L2 on weight matrices only, as a few fused multi-tensor ops.
+
+    lr_scales holds each parameter's learning rate, a float or an (M,) tensor viewed to broadcast (tuning trials).
+    """
+    torch._foreach_mul_(bufs, momentum)
+    torch._foreach_add_(bufs, [p.grad for p in params])
+    if weight_decay:
+        torch._foreach_add_([b for b, d in zip(bufs, decayed) if d], [p for p, d in zip(params, decayed) if d],
+                            alpha=weight_decay)
+    torch._foreach_sub_(params, torch._foreach_mul(bufs, lr_scales))
+
+
+@torch.no_grad()
+def restore_diverged(alive, tensors, snapshot):
+    """Put models that diverged during the epoch back to their state at its start (their last finite state
+    we kept), so a diverged run is recorded as it was when it stopped; the others are untouched."""
+    for t, saved in zip(tensors, snapshot):
+        t.copy_(torch.where(alive.view(-1, *([1] * (t.dim() - 1))), t, saved))
 
 
 def _checkpoint_key(spec, hp, depth, seeds, n_train) -> str:
@@ -94,12 +104,13 @@ def train(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, see
     params = model.parameters()
     for p in params:
         p.requires_grad_(True)
-    decays = [any(p is w for w in model.weights) for p in params]
+    decayed = [any(p is w for w in model.weights) for p in params]
     bufs = [torch.zeros_like(p) for p in params]
     initial_weights = [w.detach().clone() for w in model.weights[:-1]]
     gens = data_generators(seeds)
     alive = torch.ones(models, dtype=torch.bool, device=device)
     lr = per_model(hp["lr"], x_train, 1)
+    lr_scales = [lr.view(-1, *([1] * (p.dim() - 1))) if isinstance(lr, torch.Tensor) else float(lr) for p in params]
     aux = components.get("aux", spec["aux"])
     loss_fn = LOSSES[hp["loss"]]
     batch, steps_per_epoch = hp["batch_size"], math.ceil(n_train / hp["batch_size"])
@@ -123,6 +134,9 @@ def train(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, see
     started = time.perf_counter()
     for epoch in range(start_epoch, hp["epochs"]):
         perm = torch.stack([torch.randperm(n_train, generator=g) for g in gens]).to(device)
+        # Diverged models are not masked step by step (that costs a kernel per tensor per step); they are
+        # restored from this snapshot at the end of the epoch, and their rows stop where they diverged.
+        snapshot = [t.detach().clone() for t in params + model.buffers()]
         loss_sum = torch.zeros(models, device=device)
         correct_sum = torch.zeros(models, device=device)
         records = []
@@ -144,12 +158,13 @@ def train(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, see
                 weights_before = [w.detach().clone() for w in model.weights[:-1]]
             if spec.get("grad_clip"):
                 clip_grad_norm_([p.grad for p in params], spec["grad_clip"])
-            sgd_step(params, bufs, decays, alive, lr, hp["momentum"], hp["weight_decay"])
+            sgd_step(params, bufs, decayed, lr_scales, hp["momentum"], hp["weight_decay"])
             if logging:
                 record = torch.cat([record, stats.update_ratio(model, weights_before).unsqueeze(-1)], dim=-1)
                 records.append((step, record, alive.clone()))
             loss_sum += loss.detach() * len(yb[0])
             correct_sum += (logits.detach().argmax(-1) == yb).sum(1)
+        restore_diverged(alive, params + model.buffers(), snapshot)
         # One host sync per epoch: outcomes and the epoch's statistics.
         outcome = torch.stack([loss_sum / n_train, correct_sum / n_train,
                                accuracy(model, splits["x_val"], splits["y_val"]),

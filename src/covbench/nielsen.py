@@ -72,10 +72,7 @@ def layer_speed(splits: dict[str, torch.Tensor], settings: dict, hidden_layers: 
 
     Epoch e holds the gradient before the update of epoch e (0 = at initialization), as his norms[e].
     """
-    hp = hyperparameters(settings)
-    if len(splits["y_train"]) != hp["batch_size"]:
-        raise ValueError(f"nielsen: {len(splits['y_train'])} training images, expected n_images={hp['batch_size']}")
-    result = train(splits, SPEC, hp, hidden_layers, settings["seeds"], device=device)
+    result = train(splits, SPEC, hyperparameters(settings), hidden_layers, settings["seeds"], device=device)
     classes = int(splits["y_train"].max()) + 1
     sizes = [splits["x_train"].shape[1]] + [settings["width"]] * hidden_layers + [classes]
     speed = result.layer_stats[["seed", "epoch", "layer", "bias_grad_norm"]].copy()

@@ -1,0 +1,7 @@
+"""Snakemake script of rule `nielsen_collect`: the networks' speeds -> one tidy table."""
+import sys
+
+sys.stderr = open(snakemake.log[0], "w")
+from covbench.nielsen import collect  # noqa: E402
+
+collect(list(snakemake.input), snakemake.output[0])

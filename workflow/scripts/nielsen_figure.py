@@ -1,0 +1,7 @@
+"""Snakemake script of rule `nielsen_figure`: speeds -> speed per layer over epochs, one panel per network."""
+import sys
+
+sys.stderr = open(snakemake.log[0], "w")
+from covbench.nielsen import write_figure  # noqa: E402
+
+write_figure(snakemake.input[0], snakemake.output.pdf, snakemake.output.png)

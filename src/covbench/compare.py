@@ -19,6 +19,8 @@ from scipy import stats
 ALPHA = 0.05
 N_BOOTSTRAP = 10_000
 CI_LEVEL = 0.95
+COLUMNS = ["dataset", "depth", "method", "other_method", "metric", "difference", "ci_low", "ci_high", "n_method",
+           "n_other", "n_pairs", "n_dropped", "test", "p_value", "reason"]  # then p_holm and verdict
 
 
 @dataclass(frozen=True)
@@ -137,9 +139,7 @@ def compare(run_summary: pd.DataFrame, covariance: list[str], metrics: dict[str,
                                             metric, seed, n_bootstrap)
                     rows.append({"dataset": dataset, "depth": int(depth), "method": method, "other_method": other,
                                  "metric": name, **values})
-    table = pd.DataFrame(rows, columns=["dataset", "depth", "method", "other_method", "metric", "difference",
-                                        "ci_low", "ci_high", "n_method", "n_other", "n_pairs", "n_dropped", "test", "p_value",
-                                        "reason"])
+    table = pd.DataFrame(rows, columns=COLUMNS)
     table["p_holm"] = np.nan
     for family in table.groupby("metric").groups.values():
         table.loc[family, "p_holm"] = holm(table.loc[family, "p_value"].to_numpy())

@@ -20,7 +20,7 @@ import pandas as pd
 
 from covbench.compare import ALPHA, CI_LEVEL, METRICS, N_BOOTSTRAP, covariance_methods
 from covbench.config import method_spec
-from covbench.tables import dataset_label, method_label, plain_number
+from covbench.tables import dataset_label, method_label, plain_number, verdict_pairs
 
 LATEXMK_MISSING = ("latexmk not found: install LaTeX (Debian: apt-get install -y --no-install-recommends latexmk "
                    "texlive-latex-base texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended "
@@ -71,9 +71,12 @@ def macro_name(*parts) -> str:
     return "".join(words)
 
 
-def word_list(items: list[str]) -> str:
+def word_list(items: list) -> str:
+    """'a', 'a and b', 'a, b and c'; 'none' for no items."""
     items = [str(i) for i in items]
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+    if len(items) <= 1:
+        return items[0] if items else "none"
+    return ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def signed(value: float, decimals: int) -> str:
@@ -92,6 +95,8 @@ def p_text(p: float) -> str:
 
 def table_refs(labels: list[str]) -> str:
     """`Table~\\ref{a}`, `Tables~\\ref{a} and~\\ref{b}`, or a range for three or more consecutive floats."""
+    if not labels:
+        return "no table"
     if len(labels) == 1:
         return rf"Table~\ref{{{labels[0]}}}"
     if len(labels) == 2:
@@ -151,12 +156,12 @@ def summary_paragraph(comparisons: pd.DataFrame, specs: dict[str, dict]) -> str:
         per_variant = []
         for variant in covariance_methods(specs):
             mine = verdict_counts(comparisons[comparisons.method == variant], metric)
-            per_variant.append(f"{method_label(variant)} {mine['beats']} and {mine['beaten']}")
+            per_variant.append(f"{method_label(variant)} {mine['beats']} wins and {mine['beaten']} losses")
         sentences.append(
             f"On {words.what}, of {counts['comparisons']} comparisons a covariance variant beats the other method "
             f"in {counts['beats']}, is beaten by it in {counts['beaten']} and does not beat it in "
             f"{counts['not_beat']} ({counts['untested']} of which could not be tested); "
-            f"wins and losses per variant: {word_list(per_variant)}.")
+            f"per variant, {'; '.join(per_variant)}.")
     return " ".join(sentences)
 
 
@@ -207,7 +212,6 @@ def grid_macros(config: dict, run_summary: pd.DataFrame, specs: dict[str, dict])
         "CovarianceVariantList": word_list([method_label(m) for m in variants]),
         "NumDepths": str(len(grid["depths"])),
         "DepthList": word_list(sorted(grid["depths"])),
-        "MinDepth": str(min(grid["depths"])),
         "MaxDepth": str(max(grid["depths"])),
         "NumSeeds": str(len(grid["seeds"])),
         "SeedList": word_list(sorted(grid["seeds"])),
@@ -222,15 +226,20 @@ def setup_macros(config: dict) -> dict[str, str]:
     sentences = []
     for dataset in config["grid"]["datasets"]:
         data = config["datasets"][dataset]
-        size = "the whole training split" if data["train_size"] is None else f"{data['train_size']} training examples"
-        sentences.append(f"on {dataset_label(dataset)}, {size}, {data['epochs']} epochs in mini-batches of "
-                         f"{data['batch_size']}, statistics logged every {data.get('log_every', train['log_every'])} "
-                         f"steps, and a validation-accuracy threshold of {data['val_threshold']}")
+        size = ("the whole training split" if data["train_size"] is None
+                else f"a stratified subset of {data['train_size']} training examples")
+        held_out = [f"{data[key]} {name}" for key, name in (("val_size", "validation"), ("test_size", "test"))
+                    if data.get(key) is not None]
+        size += f" ({word_list(held_out)} examples)" if held_out else ""
+        sentences.append(f"on {dataset_label(dataset)}, {size}, "
+                         f"{data['epochs']} epochs in mini-batches of {data['batch_size']}, statistics logged every "
+                         f"{data.get('log_every', train['log_every'])} steps and a validation-accuracy threshold of "
+                         f"{data['val_threshold']}")
     return {
         "Width": str(train["width"]),
         "Momentum": str(train["momentum"]),
         "WeightDecay": str(train["weight_decay"]),
-        "DatasetSetup": word_list(sentences),
+        "DatasetSetup": "; ".join(sentences),
     }
 
 
@@ -243,20 +252,24 @@ def tuning_macros(config: dict, chosen: pd.DataFrame) -> dict[str, str]:
         "TuneTrialsTotal": str(int(trials.sum())),
         "TuneCells": str(len(chosen)),
         "TuneSeed": str(tune["seed"]),
-        "TuneLrLow": plain_number(tune["lr"][0]), "TuneLrHigh": plain_number(tune["lr"][1]),
-        "TuneCovLambdaLow": plain_number(tune["cov_lambda"][0]), "TuneCovLambdaHigh": plain_number(tune["cov_lambda"][1]),
-        "TuneAuxWeightLow": plain_number(tune["aux_weight"][0]), "TuneAuxWeightHigh": plain_number(tune["aux_weight"][1]),
-        "TuneEpochs": word_list([f"{n} on {dataset_label(d)}" for d, n in epochs.items()]),
+        **{macro_name("tune", name, end): plain_number(value)
+           for name in ("lr", "cov_lambda", "aux_weight") for end, value in zip(("low", "high"), tune[name])},
+        "TuneEpochs": word_list([f"{n} epoch{'' if n == 1 else 's'} on {dataset_label(d)}" for d, n in epochs.items()]),
     }
 
 
 def headline_macros(comparisons: pd.DataFrame, specs: dict[str, dict], datasets: list[str],
                     max_depth: int) -> dict[str, str]:
-    """The abstract's number: the first covariance variant against its base method at the deepest depth of the
-    first dataset."""
-    variant = covariance_methods(specs)[0]
-    other = base_method(variant, specs) or next(m for m in specs if m != variant)
-    row = find_row(comparisons, "final_test_accuracy", datasets[0], max_depth, variant, other)
+    """The abstract's comparison: the first covariance variant against its base method (else the first other
+    method) at the deepest depth of the first dataset."""
+    variants = covariance_methods(specs)
+    variant = variants[0] if variants else None
+    other = variant and (base_method(variant, specs) or next((m for m in specs if m != variant), None))
+    row = find_row(comparisons, "final_test_accuracy", datasets[0], max_depth, variant, other) if other else None
+    if row is None:
+        return {name: "n/a" for name in ("HeadlineMethod", "HeadlineOther", "HeadlineDataset", "HeadlineDepth",
+                                         "HeadlineDifference", "HeadlineCiLow", "HeadlineCiHigh", "HeadlinePHolm",
+                                         "HeadlineVerdict")} | {"HeadlineSentence": "no comparison was made."}
     words = METRIC_WORDS["final_test_accuracy"]
     return {
         "HeadlineMethod": method_label(variant), "HeadlineOther": method_label(other),
@@ -266,6 +279,7 @@ def headline_macros(comparisons: pd.DataFrame, specs: dict[str, dict], datasets:
         "HeadlineCiHigh": plain(words.scale * row.ci_high, words.decimals),
         "HeadlinePHolm": p_text(row.p_holm),
         "HeadlineVerdict": row.verdict,
+        "HeadlineSentence": verdict_sentence(row),
     }
 
 
@@ -285,15 +299,16 @@ def comparison_macros(comparisons: pd.DataFrame, method_summary: pd.DataFrame, s
     return macros
 
 
-def reference_macros(specs: dict[str, dict], datasets: list[str], figure_rules: dict[str, str]) -> dict[str, str]:
+def reference_macros(comparisons: pd.DataFrame, specs: dict[str, dict], datasets: list[str],
+                     figure_rules: dict[str, str]) -> dict[str, str]:
     """Lists of table references (their number depends on the grid) and the rule that made each figure."""
-    variants = covariance_methods(specs)
+    pairs = verdict_pairs(comparisons, datasets, list(specs))
     macros = {
         "AccuracyTables": table_refs([f"tab:accuracy-{d}" for d in datasets]),
         "VanishingTables": table_refs([f"tab:vanishing-{d}" for d in datasets]),
         "HyperparameterTables": table_refs([f"tab:hyperparameters-{d}" for d in datasets]),
-        "VerdictTables": table_refs([f"tab:verdicts-{d}-{v}" for d in datasets for v in variants]),
-        "VanishingVerdictTables": table_refs([f"tab:verdicts-vanishing-{d}-{v}" for d in datasets for v in variants]),
+        "VerdictTables": table_refs([f"tab:verdicts-{d}-{v}" for d, v in pairs]),
+        "VanishingVerdictTables": table_refs([f"tab:verdicts-vanishing-{d}-{v}" for d, v in pairs]),
     }
     for path, rule in figure_rules.items():
         macros[macro_name("rule", path)] = r"\texttt{" + rule.replace("_", r"\_") + "}"
@@ -309,7 +324,7 @@ def paper_macros(config: dict, run_summary: pd.DataFrame, method_summary: pd.Dat
     groups = [grid_macros(config, run_summary, specs), setup_macros(config), tuning_macros(config, chosen),
               headline_macros(comparisons, specs, datasets, max_depth),
               comparison_macros(comparisons, method_summary, specs, datasets, max_depth),
-              reference_macros(specs, datasets, figure_rules)]
+              reference_macros(comparisons, specs, datasets, figure_rules)]
     macros = {}
     for group in groups:
         clash = macros.keys() & group.keys()

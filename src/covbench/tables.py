@@ -1,7 +1,7 @@
 """LaTeX tables of the paper (booktabs), written from the aggregate, comparison and tuning tables.
 
 Every table is a float whose rows are methods (in grid order) and whose columns are depths; a cell stacks
-the median over the 95% interval. A table wider than the text is scaled down to fit, so a longer depth list
+the median over its bootstrap interval. A table wider than the text is scaled down to fit, so a longer depth list
 never runs into the margin. Captions name the rule that wrote them.
 
     write_tables(method_summary, comparisons, chosen, specs, ["mnist"], {"accuracy": "results/tables/accuracy.tex"})
@@ -11,9 +11,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from covbench.aggregate import LEVEL
+from covbench.compare import CI_LEVEL
+
 DATASET_LABELS = {"mnist": "MNIST", "catvnoncat": "cat/non-cat"}
 VERDICT_MARKS = {"beats": r"$\blacktriangle$", "is beaten by": r"$\triangledown$", "does not beat": ""}
 AUX_SYMBOLS = {"cov_lambda": r"\lambda", "aux_weight": "w"}
+SUMMARY_PERCENT = f"{100 * LEVEL:g}"  # the aggregate tables' bootstrap intervals
+COMPARISON_PERCENT = f"{100 * CI_LEVEL:g}"
 TABLES = ("methods", "accuracy", "vanishing_index", "hyperparameters", "verdicts", "verdicts_vanishing")
 
 _ESCAPES = {"\\": r"\textbackslash{}", "_": r"\_", "&": r"\&", "%": r"\%", "#": r"\#", "$": r"\$",
@@ -112,7 +117,7 @@ def summary_cells(method_summary: pd.DataFrame, dataset: str, methods: list[str]
 def accuracy_table(method_summary: pd.DataFrame, dataset: str, methods: list[str], rule: str) -> str:
     cells = summary_cells(method_summary, dataset, methods, "final_test_accuracy", 100, 1, bold_best=True)
     caption = (f"Final test accuracy (\\%) on {dataset_label(dataset)}: median over seeds (best per depth in bold) "
-               f"and bootstrap 95\\% interval. Rule \\texttt{{{rule}}}.")
+               f"and bootstrap {SUMMARY_PERCENT}\\% interval. Rule \\texttt{{{rule}}}.")
     return table_float(depth_tabular(cells), caption, f"tab:accuracy-{dataset}")
 
 
@@ -120,11 +125,13 @@ def vanishing_table(method_summary: pd.DataFrame, dataset: str, methods: list[st
     cells = summary_cells(method_summary, dataset, methods, "vanishing_index_init", 1, 2, bold_best=False)
     epoch1 = method_summary[(method_summary.dataset == dataset) & (method_summary.metric == "vanishing_index_epoch1")]
     for row in epoch1[epoch1.method.isin(cells)].itertuples():
-        cells[row.method].setdefault(row.depth, ["--"]).append(r"\scriptsize epoch 1: " + math_number(row.median, 2))
-    caption = (f"Vanishing index $\\log_{{10}}(\\lVert \\partial C/\\partial b_1\\rVert / \\lVert \\partial C/\\partial "
-               f"b_L\\rVert)$ on {dataset_label(dataset)} at initialization: median over seeds and bootstrap 95\\% "
-               f"interval; last line: median of the epoch-1 average. Negative: the first layer learns slower "
-               f"(vanishing gradient); positive: faster (exploding). Rule \\texttt{{{rule}}}.")
+        epoch1_line = r"\scriptsize epoch 1: " + math_number(row.median, 2)
+        cells[row.method].setdefault(row.depth, ["--"]).append(epoch1_line)
+    index = r"$\log_{10}(\lVert \partial C/\partial b_1\rVert / \lVert \partial C/\partial b_L\rVert)$"
+    caption = (f"Vanishing index {index} on {dataset_label(dataset)} at initialization: median over seeds and "
+               f"bootstrap {SUMMARY_PERCENT}\\% interval; last line: median of the epoch-1 average. Negative: the "
+               f"first layer learns slower (vanishing gradient); positive: faster (exploding). "
+               f"Rule \\texttt{{{rule}}}.")
     return table_float(depth_tabular(cells), caption, f"tab:vanishing-{dataset}")
 
 
@@ -169,9 +176,9 @@ def verdict_table(comparisons: pd.DataFrame, dataset: str, method: str, metric: 
         what, scale, decimals, better = (r"$\lvert$vanishing index$\rvert$ at initialization (orders of magnitude)",
                                          1, 2, "lower")
     caption = (f"{method_label(method)} minus each other method on {dataset_label(dataset)}: difference in {what}, "
-               f"bootstrap 95\\% interval, and Holm-corrected $p$-value $p_{{\\mathrm{{H}}}}$ over all comparisons "
-               f"of this metric; $\\blacktriangle$: {method_label(method)} beats the method ({better} is better), "
-               f"$\\triangledown$: is beaten by it. Rule \\texttt{{{rule}}}.")
+               f"bootstrap {COMPARISON_PERCENT}\\% interval, and Holm-corrected $p$-value $p_{{\\mathrm{{H}}}}$ over "
+               f"all comparisons of this metric; $\\blacktriangle$: {method_label(method)} beats the method "
+               f"({better} is better), $\\triangledown$: is beaten by it. Rule \\texttt{{{rule}}}.")
     kind = "verdicts" if metric == "final_test_accuracy" else "verdicts-vanishing"
     cells = verdict_cells(comparisons, dataset, method, metric, others, scale, decimals)
     return table_float(depth_tabular(cells, row_header="vs."), caption, f"tab:{kind}-{dataset}-{method}")
@@ -194,18 +201,23 @@ def methods_table(specs: dict[str, dict], rule: str) -> str:
     return table_float("\n".join(lines), caption, "tab:methods")
 
 
+def verdict_pairs(comparisons: pd.DataFrame, datasets: list[str], methods: list[str]) -> list[tuple[str, str]]:
+    """(dataset, covariance variant) of every verdict table, in grid order: those with comparisons."""
+    present = set(zip(comparisons.dataset, comparisons.method))
+    return [(d, v) for d in datasets for v in methods if (d, v) in present]
+
+
 def all_tables(method_summary: pd.DataFrame, comparisons: pd.DataFrame, chosen: pd.DataFrame,
                specs: dict[str, dict], datasets: list[str], rule: str) -> dict[str, str]:
     """Table kind (TABLES) -> LaTeX text: one float per dataset, and per covariance variant for verdicts."""
     methods = list(specs)
-    variants = in_order(comparisons, "method", methods)
     text = {"methods": methods_table(specs, rule)}
     text["accuracy"] = "\n".join(accuracy_table(method_summary, d, methods, rule) for d in datasets)
     text["vanishing_index"] = "\n".join(vanishing_table(method_summary, d, methods, rule) for d in datasets)
     text["hyperparameters"] = "\n".join(hyperparameter_table(chosen, d, methods, rule) for d in datasets)
     for kind, metric in (("verdicts", "final_test_accuracy"), ("verdicts_vanishing", "abs_vanishing_index_init")):
         text[kind] = "\n".join(verdict_table(comparisons, d, v, metric, [m for m in methods if m != v], rule)
-                               for d in datasets for v in variants)
+                               for d, v in verdict_pairs(comparisons, datasets, methods))
     return text
 
 

@@ -1,0 +1,88 @@
+from covbench.compare import covariance_methods
+from covbench.tables import TABLES
+
+# Inputs made by other rules: the figures of rule-set analysis and the Nielsen chapter-5 check.
+PAPER_FIGURES = ["speed_at_init", "speed_over_training", "vanishing_index", "accuracy_vs_depth", "loss_curves",
+                 "saturation", "accuracy_heatmap", "performance_profile", "nielsen_speed"]
+NIELSEN_TABLE = "results/nielsen/speed_at_init.tex"
+
+
+def grid_specs():
+    return {method: method_spec(config, method) for method in METHODS}
+
+
+def producing_rule(path):
+    """The rule whose output matches `path`: figure and table captions name it."""
+    for candidate in workflow.rules:
+        if candidate.is_producer(path):
+            return candidate.name
+    raise ValueError(f"no rule makes {path}, which the paper shows")
+
+
+def paper_figure_files():
+    return [f"results/figures/{name}.pdf" for name in PAPER_FIGURES]
+
+
+rule compare:
+    input:
+        "results/aggregate/run_summary.parquet",
+    output:
+        "results/aggregate/comparisons.parquet",
+    params:
+        covariance=covariance_methods(grid_specs()),
+    log:
+        "results/logs/compare/compare.log",
+    script:
+        "../scripts/compare.py"
+
+
+rule tables:
+    input:
+        method_summary="results/aggregate/method_summary.parquet",
+        comparisons="results/aggregate/comparisons.parquet",
+        chosen="results/tune/chosen.parquet",
+    output:
+        **{kind: f"results/tables/{kind}.tex" for kind in TABLES},
+    params:
+        specs=grid_specs(),
+        datasets=DATASETS,
+    log:
+        "results/logs/tables/tables.log",
+    script:
+        "../scripts/tables.py"
+
+
+rule macros:
+    input:
+        run_summary="results/aggregate/run_summary.parquet",
+        method_summary="results/aggregate/method_summary.parquet",
+        comparisons="results/aggregate/comparisons.parquet",
+        chosen="results/tune/chosen.parquet",
+    output:
+        "results/paper/macros.tex",
+    params:
+        config=config,
+        figure_rules=lambda wildcards: {
+            path.removeprefix("results/").removesuffix(".pdf").removesuffix(".tex"): producing_rule(path)
+            for path in [*paper_figure_files(), NIELSEN_TABLE]
+        },
+    log:
+        "results/logs/macros/macros.log",
+    script:
+        "../scripts/macros.py"
+
+
+rule paper:
+    input:
+        tex="paper/main.tex",
+        bib="paper/references.bib",
+        macros="results/paper/macros.tex",
+        tables=expand("results/tables/{kind}.tex", kind=TABLES),
+        figures=paper_figure_files(),
+        nielsen=NIELSEN_TABLE,
+    output:
+        "results/paper/main.pdf",
+    log:
+        "results/logs/paper/paper.log",
+    script:
+        "../scripts/paper.py"

@@ -1,0 +1,8 @@
+"""Snakemake script of rule `macros`: every number and verdict of the paper as a LaTeX macro."""
+import sys
+
+sys.stderr = open(snakemake.log[0], "w")
+from covbench.paper import write_macros  # noqa: E402
+
+write_macros(snakemake.params.config, snakemake.input.run_summary, snakemake.input.method_summary,
+             snakemake.input.comparisons, snakemake.input.chosen, snakemake.params.figure_rules, snakemake.output[0])

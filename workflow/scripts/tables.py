@@ -1,0 +1,8 @@
+"""Snakemake script of rule `tables`: the paper's LaTeX tables."""
+import sys
+
+sys.stderr = open(snakemake.log[0], "w")
+from covbench.tables import write_tables  # noqa: E402
+
+write_tables(snakemake.input.method_summary, snakemake.input.comparisons, snakemake.input.chosen,
+             snakemake.params.specs, snakemake.params.datasets, dict(snakemake.output.items()), rule=snakemake.rule)

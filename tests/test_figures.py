@@ -79,12 +79,6 @@ def test_method_styles_depend_only_on_the_set_of_methods():
     assert len({tuple(s["color"]) for s in styles.values()}) == 10  # the colour-blind palette, reused with new dashes
 
 
-def test_best_remedy_skips_baseline_and_covariance(tables):
-    summary = tables["method_summary"]  # mnist, depth 4: covariance 0.94 (a seed diverged), the others 0.98
-    assert figures.best_remedy(summary, "mnist", 4, ["baseline", "covariance_pooled"]) == "relu_he"
-    assert figures.best_remedy(summary, "mnist", 4, ["relu_he"]) == "covariance_pooled"
-
-
 def test_performance_profile_fractions():
     rows = [("mnist", 2, "a", 2.0), ("mnist", 2, "b", 4.0), ("mnist", 2, "c", np.inf),
             ("mnist", 4, "a", 6.0), ("mnist", 4, "b", 3.0), ("mnist", 4, "c", np.nan),

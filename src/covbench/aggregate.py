@@ -64,7 +64,8 @@ def _quantiles(atoms: np.ndarray, weights: np.ndarray, probabilities: list[float
     order = np.argsort(atoms, axis=1)
     ordered = np.take_along_axis(atoms, order, axis=1)
     cumulative = weights[order].cumsum(axis=1)
-    needed = np.maximum(np.ceil(np.asarray(probabilities) * weights.sum() - 1e-9), 1)  # q * total may overshoot an integer
+    # q * total may land a hair above an integer in floating point
+    needed = np.maximum(np.ceil(np.asarray(probabilities) * weights.sum() - 1e-9), 1)
     positions = (cumulative[:, None, :] >= needed[None, :, None]).argmax(axis=2)
     return np.take_along_axis(ordered, positions, axis=1)
 
@@ -173,7 +174,8 @@ def layer_summary(layer_stats: pd.DataFrame) -> pd.DataFrame:
     long = layer_epoch_means(layer_stats).melt(id_vars=keys + ["seed"], value_vars=list(STAT_NAMES),
                                                var_name="statistic")
     groups, samples = _by_seed(long, keys + ["statistic"])
-    return pd.concat([groups, bootstrap(samples, "median")], axis=1).sort_values(keys + ["statistic"], ignore_index=True)
+    summary = pd.concat([groups, bootstrap(samples, "median")], axis=1)
+    return summary.sort_values(keys + ["statistic"], ignore_index=True)
 
 
 def method_summary(runs: pd.DataFrame) -> pd.DataFrame:
@@ -190,6 +192,15 @@ def method_summary(runs: pd.DataFrame) -> pd.DataFrame:
     summary = pd.concat([groups, median, mean[["mean"]], mean[["ci_low", "ci_high"]].add_prefix("mean_")], axis=1)
     order = CELL_KEYS + ["metric", "median", "mean", "ci_low", "ci_high", "mean_ci_low", "mean_ci_high", "n_seeds"]
     return summary[order].sort_values(CELL_KEYS + ["metric"], ignore_index=True)
+
+
+def best_remedy(method_summary: pd.DataFrame, dataset: str, depth: int, covariance_methods: list[str]) -> str:
+    """The non-covariance method with the highest median final test accuracy at (dataset, depth); ties go to
+    the first name in sorted order."""
+    rows = method_summary[(method_summary.metric == "final_test_accuracy") & (method_summary.dataset == dataset)
+                          & (method_summary.depth == depth) & ~method_summary.method.isin(covariance_methods)]
+    rows = rows[np.isfinite(rows["median"])]
+    return rows.sort_values(["median", "method"], ascending=[False, True]).method.iloc[0]
 
 
 def performance_profile(method_summary: pd.DataFrame, taus: np.ndarray) -> pd.DataFrame:

@@ -18,7 +18,7 @@ import seaborn as sns  # noqa: E402
 from matplotlib.cm import ScalarMappable  # noqa: E402
 from matplotlib.colors import Normalize  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+from matplotlib.ticker import LogFormatter, MaxNLocator  # noqa: E402
 
 from covbench import aggregate  # noqa: E402
 from covbench.palette import method_styles  # noqa: E402
@@ -90,6 +90,12 @@ def _dodged(depths: pd.Series, position: int, count: int) -> np.ndarray:
     return depths.to_numpy(dtype=float) * 2.0 ** ((position - (count - 1) / 2) * DODGE)
 
 
+def _log_y(ax) -> None:
+    """Log scale; an axis spanning about a decade labels some minor ticks, as plain numbers (0.4, 2, 3)."""
+    ax.set_yscale("log")
+    ax.yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(1.5, 0.4)))
+
+
 def _depth_axis(ax, depths) -> None:
     ax.set_xscale("log", base=2)
     ax.set_xticks(depths, labels=[str(d) for d in depths])
@@ -105,23 +111,18 @@ def speed_at_init(layer_summary: pd.DataFrame, styles: dict) -> plt.Figure:
     for (dataset, depth), ax in axes.items():
         for method, rows in _by_method(data[(data.dataset == dataset) & (data.depth == depth)], styles):
             _plot(ax, rows.layer, _finite(rows["median"]), method, styles)
-        ax.set(yscale="log", xlabel="layer", title=f"{dataset}, depth {depth}")
+        _log_y(ax)
+        ax.set(xlabel="layer", title=f"{dataset}, depth {depth}")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(SPEED_LABEL if ax.get_subplotspec().is_first_col() else "")
     _legend(fig, styles, data.method)
     return fig
 
 
-def best_remedy(method_summary: pd.DataFrame, dataset: str, depth: int, excluded: list[str]) -> str:
-    """The method outside `excluded` with the highest median final test accuracy at (dataset, depth)."""
-    accuracy = method_summary[(method_summary.metric == "final_test_accuracy") & (method_summary.dataset == dataset)
-                              & (method_summary.depth == depth) & ~method_summary.method.isin(excluded)]
-    return accuracy.sort_values(["median", "method"], ascending=[False, True]).method.iloc[0]
-
-
 def speed_over_training(layer_stats: pd.DataFrame, method_summary: pd.DataFrame, styles: dict,
                         covariance_methods: list[str], baseline: str) -> plt.Figure:
-    """(b) Speed of every layer over training at the deepest depth: baseline, covariance methods, best remedy.
+    """(b) Speed of every layer over training at the deepest depth: baseline, covariance methods, best remedy
+    (aggregate.best_remedy: the best non-covariance method there, which may be the baseline itself).
 
     A line per layer (median over seeds at each logged step), coloured from layer 1 to layer L.
     """
@@ -134,13 +135,14 @@ def speed_over_training(layer_stats: pd.DataFrame, method_summary: pd.DataFrame,
     norm = Normalize(1, depth)
     colormap = plt.get_cmap(LAYER_COLORMAP)
     for row, dataset in zip(axes, datasets):
-        remedy = best_remedy(method_summary, dataset, depth, [baseline, *covariance_methods])
+        remedy = aggregate.best_remedy(method_summary, dataset, depth, covariance_methods)
         methods = [baseline, *covariance, remedy]
         for ax, method, title in zip(row, methods, [baseline, *covariance, f"{remedy}\n(best remedy)"]):
             cell = speed[(speed.dataset == dataset) & (speed.method == method)]
             for layer, rows in cell.groupby("layer"):
                 ax.plot(rows.step, _finite(rows.bias_grad_norm), color=colormap(norm(layer)), linewidth=0.8)
-            ax.set(yscale="log", xlabel="step", title=title)
+            _log_y(ax)
+            ax.set(xlabel="step", title=title)
         row[0].set_ylabel(f"{dataset}\n{SPEED_LABEL}")
     fig.colorbar(ScalarMappable(norm=norm, cmap=colormap), ax=axes, label=f"layer (depth {depth})", shrink=0.8)
     return fig
@@ -161,8 +163,10 @@ def vanishing_index(method_summary: pd.DataFrame, styles: dict) -> plt.Figure:
                             label=method, elinewidth=0.6, **styles[method])
             ax.axhline(0, color="0.6", linewidth=0.6, zorder=0)
             _depth_axis(ax, depths)
-            ax.set(xlabel="depth", title=f"{dataset}, {when}")
+            ax.set_title(f"{dataset}, {when}")
         row[0].set_ylabel("vanishing index\n" + r"$\log_{10}$ speed(1) / speed($L$)")
+    for ax in axes[-1]:
+        ax.set_xlabel("depth")
     _legend(fig, styles, data.method)
     return fig
 
@@ -193,7 +197,8 @@ def loss_curves(epoch_curves: pd.DataFrame, styles: dict) -> plt.Figure:
     for (dataset, depth), ax in axes.items():
         for method, rows in _by_method(loss[(loss.dataset == dataset) & (loss.depth == depth)], styles):
             _plot(ax, rows.epoch, rows.train_loss, method, styles)
-        ax.set(yscale="log", xlabel="epoch", title=f"{dataset}, depth {depth}")
+        _log_y(ax)
+        ax.set(xlabel="epoch", title=f"{dataset}, depth {depth}")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel("training loss" if ax.get_subplotspec().is_first_col() else "")
     _legend(fig, styles, loss.method)
@@ -246,6 +251,9 @@ def performance_profile(method_summary: pd.DataFrame, styles: dict) -> plt.Figur
     for method, rows in _by_method(profile, styles):
         ax.plot(rows.tau, rows.fraction, label=method, drawstyle="steps-post", markevery=50, **styles[method])
     workloads = profile.workloads.iloc[0]
+    if not profile.fraction.any():
+        ax.text(0.5, 0.5, "no method reached the validation threshold\non any workload", transform=ax.transAxes,
+                ha="center", va="center")
     ax.set(xlim=(1, TAUS[-1]), ylim=(-0.03, 1.03), xlabel=r"$\tau$ (epochs to threshold / the fastest method's)",
            ylabel=f"fraction of {workloads} workloads")
     _legend(fig, styles, profile.method)

@@ -7,14 +7,19 @@ import seaborn as sns
 
 PALETTE = "colorblind"  # seaborn's colour-blind-safe palette of 10 colours
 LINESTYLES = ("-", "--", ":", "-.")  # the n-th pass through the palette draws with the n-th style
-MARKERS = "osD^vPX<>ph*dH8"
+MARKERS = "osD^vPX<>ph*d8H"
 
 
 def method_styles(methods: list[str]) -> dict[str, dict]:
-    """method -> matplotlib keywords (color, linestyle, marker), unique per method for up to 40 methods."""
+    """method -> matplotlib keywords, unique per method for up to 40 methods.
+
+    Beyond the palette's 10 colours a colour is reused with another line style and open markers, so two
+    methods of one colour differ in line, marker shape and fill.
+    """
     colors = sns.color_palette(PALETTE)
     styles = {}
     for i, method in enumerate(sorted(methods)):
-        styles[method] = {"color": colors[i % len(colors)], "linestyle": LINESTYLES[i // len(colors) % len(LINESTYLES)],
-                          "marker": MARKERS[i % len(MARKERS)]}
+        color, repeat = colors[i % len(colors)], i // len(colors)
+        styles[method] = {"color": color, "linestyle": LINESTYLES[repeat % len(LINESTYLES)],
+                          "marker": MARKERS[i % len(MARKERS)], "markerfacecolor": "white" if repeat else color}
     return styles

@@ -1,0 +1,60 @@
+from covbench.aggregate import TABLES
+
+# The method the remedies are measured against (DESIGN section 2: sigmoid + normal init).
+BASELINE_METHOD = "baseline"
+COVARIANCE_METHODS = [m for m in METHODS if method_spec(config, m)["aux"].startswith("covariance")]
+
+# figure -> report category and the tables it is drawn from; one rule per figure is generated below.
+FIGURES = {
+    "speed_at_init": ("Learning speed", ["layer_summary"]),
+    "speed_over_training": ("Learning speed", ["layer_stats", "method_summary"]),
+    "vanishing_index": ("Learning speed", ["method_summary"]),
+    "saturation": ("Learning speed", ["layer_summary"]),
+    "accuracy_vs_depth": ("Outcomes", ["method_summary"]),
+    "accuracy_heatmap": ("Outcomes", ["method_summary"]),
+    "loss_curves": ("Outcomes", ["epoch_curves"]),
+    "performance_profile": ("Outcomes", ["method_summary"]),
+}
+FIGURE_OPTIONS = {"speed_over_training": {"covariance_methods": COVARIANCE_METHODS, "baseline": BASELINE_METHOD}}
+
+
+# Per-step statistics of every run at the deepest depth, for the speed-over-training figure.
+DEEPEST_LAYER_STATS = expand(
+    f"{RUN_DIR}/layer_stats.parquet", dataset=DATASETS, method=METHODS, depth=max(DEPTHS), seed=SEEDS
+)
+FIGURE_FILES = expand("results/figures/{figure}.{ext}", figure=FIGURES, ext=["pdf", "png"])
+
+
+rule aggregate:
+    input:
+        run=all_run_files("run.json"),
+        epochs=all_run_files("epochs.parquet"),
+        layer_stats=all_run_files("layer_stats.parquet"),
+    output:
+        **{table: f"results/aggregate/{table}.parquet" for table in TABLES},
+    params:
+        thresholds={dataset: config["datasets"][dataset]["val_threshold"] for dataset in DATASETS},
+    log:
+        "results/logs/aggregate/aggregate.log",
+    script:
+        "../scripts/aggregate.py"
+
+
+for figure, (category, tables) in FIGURES.items():
+
+    rule:
+        name:
+            f"figure_{figure}"
+        input:
+            **{t: DEEPEST_LAYER_STATS if t == "layer_stats" else f"results/aggregate/{t}.parquet" for t in tables},
+        output:
+            pdf=f"results/figures/{figure}.pdf",
+            png=report(f"results/figures/{figure}.png", caption=f"../report/{figure}.rst", category=category),
+        params:
+            figure=figure,
+            methods=sorted(config["methods"]),
+            options=FIGURE_OPTIONS.get(figure, {}),
+        log:
+            f"results/logs/figure_{figure}/{figure}.log",
+        script:
+            "../scripts/figures.py"

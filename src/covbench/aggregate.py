@@ -194,12 +194,14 @@ def method_summary(runs: pd.DataFrame) -> pd.DataFrame:
     return summary[order].sort_values(CELL_KEYS + ["metric"], ignore_index=True)
 
 
-def best_remedy(method_summary: pd.DataFrame, dataset: str, depth: int, covariance_methods: list[str]) -> str:
+def best_remedy(method_summary: pd.DataFrame, dataset: str, depth: int, covariance_methods: list[str]) -> str | None:
     """The non-covariance method with the highest median final test accuracy at (dataset, depth); ties go to
-    the first name in sorted order."""
+    the first name in sorted order; None when no such method has a finite accuracy there."""
     rows = method_summary[(method_summary.metric == "final_test_accuracy") & (method_summary.dataset == dataset)
                           & (method_summary.depth == depth) & ~method_summary.method.isin(covariance_methods)]
     rows = rows[np.isfinite(rows["median"])]
+    if rows.empty:
+        return None
     return rows.sort_values(["median", "method"], ascending=[False, True]).method.iloc[0]
 
 

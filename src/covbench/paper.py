@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from covbench.aggregate import best_remedy
 from covbench.compare import ALPHA, CI_LEVEL, METRICS, N_BOOTSTRAP, covariance_methods
 from covbench.config import method_spec
 from covbench.tables import dataset_label, method_label, plain_number, verdict_pairs
@@ -114,14 +115,6 @@ def base_method(variant: str, specs: dict[str, dict]) -> str | None:
                 None)
 
 
-def best_remedy(method_summary: pd.DataFrame, dataset: str, depth: int, remedies: list[str]) -> str | None:
-    """The non-covariance method with the highest median final test accuracy at (dataset, depth)."""
-    rows = method_summary[(method_summary.dataset == dataset) & (method_summary.depth == depth)
-                          & (method_summary.metric == "final_test_accuracy") & method_summary.method.isin(remedies)]
-    rows = rows[np.isfinite(rows["median"])]
-    return None if rows.empty else rows.loc[rows["median"].idxmax(), "method"]
-
-
 def verdict_sentence(row) -> str:
     """'X beats Y at depth D on DATA (difference, interval, Holm p).' from one comparisons row."""
     words = METRIC_WORDS[row.metric]
@@ -170,10 +163,9 @@ def deepest_verdicts(comparisons: pd.DataFrame, method_summary: pd.DataFrame, sp
     """An itemize: at the deepest depth, each covariance variant against its base method and against the
     remedy with the best median accuracy, per dataset."""
     variants = covariance_methods(specs)
-    remedies = [m for m in specs if m not in variants]
     items = []
     for dataset in datasets:
-        best = best_remedy(method_summary, dataset, max_depth, remedies)
+        best = best_remedy(method_summary, dataset, max_depth, variants)
         for variant in variants:
             base = base_method(variant, specs)
             for other in dict.fromkeys(o for o in (base, best) if o):

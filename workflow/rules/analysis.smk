@@ -2,7 +2,6 @@ from covbench.aggregate import TABLES
 
 # The method the remedies are measured against (DESIGN section 2: sigmoid + normal init).
 BASELINE_METHOD = "baseline"
-COVARIANCE_METHODS = [m for m in METHODS if method_spec(config, m)["aux"].startswith("covariance")]
 
 # figure -> report category and the tables it is drawn from; one rule per figure is generated below.
 FIGURES = {

@@ -1,5 +1,6 @@
 import sys
 
+from covbench.compare import covariance_methods
 from covbench.config import ConfigError, hyperparameters, method_spec, tune_settings, validate
 
 try:
@@ -11,6 +12,8 @@ DATASETS = config["grid"]["datasets"]
 METHODS = config["grid"]["methods"]
 DEPTHS = config["grid"]["depths"]
 SEEDS = config["grid"]["seeds"]
+GRID_SPECS = {method: method_spec(config, method) for method in METHODS}
+COVARIANCE_METHODS = covariance_methods(GRID_SPECS)
 RUN_DIR = "results/runs/{dataset}/{method}/depth{depth}/seed{seed}"
 RUN_FILES = ("run.json", "epochs.parquet", "layer_stats.parquet")
 RAW_FILES = {

@@ -1,14 +1,9 @@
-from covbench.compare import covariance_methods
 from covbench.tables import TABLES
 
 # Inputs made by other rules: the figures of rule-set analysis and the Nielsen chapter-5 check.
 PAPER_FIGURES = ["speed_at_init", "speed_over_training", "vanishing_index", "accuracy_vs_depth", "loss_curves",
                  "saturation", "accuracy_heatmap", "performance_profile", "nielsen_speed"]
 NIELSEN_TABLE = "results/nielsen/speed_at_init.tex"
-
-
-def grid_specs():
-    return {method: method_spec(config, method) for method in METHODS}
 
 
 def producing_rule(path):
@@ -29,7 +24,7 @@ rule compare:
     output:
         "results/aggregate/comparisons.parquet",
     params:
-        covariance=covariance_methods(grid_specs()),
+        covariance=COVARIANCE_METHODS,
     log:
         "results/logs/compare/compare.log",
     script:
@@ -44,7 +39,7 @@ rule tables:
     output:
         **{kind: f"results/tables/{kind}.tex" for kind in TABLES},
     params:
-        specs=grid_specs(),
+        specs=GRID_SPECS,
         datasets=DATASETS,
     log:
         "results/logs/tables/tables.log",

@@ -11,6 +11,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from covbench.paper import latex_problems
+
 ROOT = Path(__file__).resolve().parents[1]
 MIRROR = Path(os.environ.get("COVBENCH_MIRROR") or ROOT.parent / "shared" / "data")
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
@@ -86,6 +88,8 @@ def test_quick_config_builds_the_paper_and_report(tmp_path):
     if shutil.which("pdfinfo"):  # poppler-utils comes with the LaTeX packages of `make latex`
         info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True).stdout
         assert int(re.search(r"Pages:\s+(\d+)", info).group(1)) >= 5
+    log = (project / "results" / "paper" / "main.log").read_text(errors="replace")
+    assert latex_problems(log) == []  # no '??', no undefined citation, nothing in the margin
     report = snakemake(project, "--cores", "2", "--configfile", "config/quick.yaml", *mirror,
                        "--report", "results/report.html")
     assert report.returncode == 0, report.stderr[-3000:]

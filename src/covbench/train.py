@@ -72,7 +72,10 @@ def sgd_step(params, bufs, decayed, lr_scales, momentum, weight_decay):
     if weight_decay:
         torch._foreach_add_([b for b, d in zip(bufs, decayed) if d], [p for p, d in zip(params, decayed) if d],
                             alpha=weight_decay)
-    torch._foreach_sub_(params, torch._foreach_mul(bufs, lr_scales))
+    if isinstance(lr_scales[0], float):  # one learning rate: a fused multiply-add, no temporaries
+        torch._foreach_add_(params, bufs, alpha=-lr_scales[0])
+    else:
+        torch._foreach_sub_(params, torch._foreach_mul(bufs, lr_scales))
 
 
 @torch.no_grad()

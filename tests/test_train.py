@@ -41,8 +41,9 @@ def test_stats_of_two_layer_net_match_hand_backprop(spec, hp, splits):
 
 
 def test_same_seed_gives_identical_metrics(spec, hp, splits):
-    spec.update(aux="covariance", cov_lambda=1.0)
+    spec.update(activation="tanh", init="xavier", aux="covariance", cov_lambda=1.0)
     first, second = train(splits, spec, hp, 3, [0]), train(splits, spec, hp, 3, [0])
+    assert first.layer_stats.cov_force_norm.gt(0).any()  # the force acted and was logged
     assert first.layer_stats.equals(second.layer_stats)
     assert first.epochs.drop(columns="wall_s").equals(second.epochs.drop(columns="wall_s"))
     other = train(splits, spec, hp, 3, [1])

@@ -149,7 +149,7 @@ def train(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, see
             xb, yb = x_train[idx], y_train[idx]
             logits, acts = forward(model, xb, training=True)
             loss = loss_fn(logits, yb)
-            extra_loss, force_norm = aux.apply(acts, logits, yb, model.aux_params, spec, step / total_steps)
+            extra_loss, force = aux.apply(acts, logits, yb, model.aux_params, spec, step / total_steps)
             total = loss if extra_loss is None else loss + extra_loss
             alive &= torch.isfinite(total)
             for p in params:
@@ -157,7 +157,7 @@ def train(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, see
             total.sum().backward()
             logging = step % hp["log_every"] == 0
             if logging:
-                record = stats.before_step(model, acts, force_norm, initial_weights)
+                record = stats.before_step(model, acts, force, initial_weights)
                 weights_before = [w.detach().clone() for w in model.weights[:-1]]
             if spec.get("grad_clip"):
                 clip_grad_norm_([p.grad for p in params], spec["grad_clip"])

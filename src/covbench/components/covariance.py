@@ -57,7 +57,7 @@ def _apply(acts, logits, labels, params, spec, progress, pooled):
     force = force.view(models, layers, batch, -1) * per_model(spec["cov_lambda"], force, 4) / batch
     for layer, a in enumerate(acts):
         a.register_hook(lambda grad, f=force[:, layer]: grad + f)
-    return None, force.flatten(2).norm(dim=2)
+    return None, force
 
 
 register("aux", "covariance")(Aux(no_params, lambda *a: _apply(*a, pooled=False)))

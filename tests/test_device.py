@@ -55,7 +55,8 @@ def assert_runs_agree(reference, other, n_val, n_test):
     stats = reference.layer_stats.columns.drop(["model", "seed", "step", "epoch", "layer"])
     pd.testing.assert_frame_equal(reference.layer_stats[stats], other.layer_stats[stats],
                                   check_exact=False, rtol=STAT_RTOL, atol=STAT_ATOL)
-    pd.testing.assert_series_equal(reference.epochs.train_loss, other.epochs.train_loss, check_exact=False, rtol=STAT_RTOL)
+    pd.testing.assert_series_equal(reference.epochs.train_loss, other.epochs.train_loss,
+                                   check_exact=False, rtol=STAT_RTOL)
     for column, n in (("train_accuracy", None), ("val_accuracy", n_val), ("test_accuracy", n_test)):
         tolerance = 1.5 / n if n else 0.02
         assert (reference.epochs[column] - other.epochs[column]).abs().max() <= tolerance, column

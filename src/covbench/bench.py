@@ -150,7 +150,8 @@ def variants(config: dict, epochs: int) -> dict:
         spec, method_hp = bench_method(config, method, epochs)
         for suffix, seeds in (("", [0]), ("_5seeds", BATCHED_SEEDS)):
             out[f"ours_{method}{suffix}"] = (
-                len(seeds), lambda splits, depth, spec=spec, hp=method_hp, seeds=seeds: train(splits, spec, hp, depth, seeds))
+                len(seeds),
+                lambda splits, depth, spec=spec, hp=method_hp, seeds=seeds: train(splits, spec, hp, depth, seeds))
     return out
 
 
@@ -248,15 +249,18 @@ def machine() -> dict:
 
 
 def table(rows: list[dict], targets: list[dict], split: list[dict], peak: float) -> str:
-    lines = [f"{'depth':>5}  {'variant':<24}{'models':>6}{'samples/s':>11}{'samples/CPU-s':>15}{'GFLOP/s':>9}{'% peak':>8}"]
+    lines = [f"{'depth':>5}  {'variant':<24}{'models':>6}{'samples/s':>11}{'samples/CPU-s':>15}"
+             f"{'GFLOP/s':>9}{'% peak':>8}"]
     for r in rows:
         lines.append(f"{r['depth']:>5}  {r['variant']:<24}{r['models']:>6}{r['samples_per_s']:>11.0f}"
                      f"{r['samples_per_cpu_s']:>15.0f}{r['gflops']:>9.2f}{100 * r['gflops'] / peak:>7.1f}%")
     lines += ["", f"peak: {MATMUL_SIZE}x{MATMUL_SIZE} float32 matmul {peak:.1f} GFLOP/s", ""]
     for t in targets:
         lines.append(f"{t['variant'] + ' / ' + t['reference']:<36} depth {t['depth']:>2}: {t['ratio']:5.2f}x "
-                     f"(CPU time {t['cpu_ratio']:5.2f}x) target >= {t['target']:.2f}x {'PASS' if t['pass'] else 'FAIL'}")
-    lines += ["", f"{'method':<12}{'depth':>6}{'fixed CPU-s/epoch':>19}{'per-model CPU-s/epoch':>23}{'ceiling vs DataLoader':>23}"]
+                     f"(CPU time {t['cpu_ratio']:5.2f}x) target >= {t['target']:.2f}x "
+                     f"{'PASS' if t['pass'] else 'FAIL'}")
+    lines += ["", f"{'method':<12}{'depth':>6}{'fixed CPU-s/epoch':>19}{'per-model CPU-s/epoch':>23}"
+                  f"{'ceiling vs DataLoader':>23}"]
     for s in split:
         lines.append(f"{s['method']:<12}{s['depth']:>6}{s['fixed_cpu_s']:>19.2f}{s['per_model_cpu_s']:>23.2f}"
                      f"{s['ceiling_vs_dataloader']:>22.2f}x")
@@ -267,7 +271,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--threads", type=int, default=1, help="torch threads (Snakemake train jobs use 1)")
     parser.add_argument("--config", default="config/config.yaml")
-    parser.add_argument("--data", default="results/data/mnist.pt", help="prepared MNIST, used when it holds enough examples")
+    parser.add_argument("--data", default="results/data/mnist.pt",
+                        help="prepared MNIST, used when it holds enough examples")
     parser.add_argument("--raw-dir", default="results/data/raw")
     parser.add_argument("--mirror", default=None, help="directory of verified raw files (e.g. ../shared/data)")
     parser.add_argument("--out", default="results/bench")

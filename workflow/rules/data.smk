@@ -21,3 +21,8 @@ rule prepare:
         "results/logs/prepare/{dataset}.log",
     script:
         "../scripts/prepare.py"
+
+
+# On a cluster, compute nodes often have no internet: download on the submitting host.
+localrules:
+    download,

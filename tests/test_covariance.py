@@ -1,4 +1,4 @@
-"""The covariance force of DESIGN section 3: the hook equals autograd of its loss, and its groups are right."""
+"""The covariance force of DESIGN section 3: the gradient it adds equals autograd of its loss, and its groups are right."""
 import pytest
 import torch
 import torch.nn.functional as F
@@ -30,7 +30,7 @@ def covariance_loss(acts, labels, correct, classes, lam):
 
 
 @pytest.mark.parametrize("pooled", [False, True])
-def test_hook_equals_autograd_of_covariance_loss(spec, pooled):
+def test_force_equals_autograd_of_covariance_loss(spec, pooled):
     spec.update(activation="tanh", init="xavier", aux="covariance_pooled" if pooled else "covariance", cov_lambda=3.0)
     gen = torch.Generator().manual_seed(1)
     x, labels = torch.randn(1, 64, 12, generator=gen), torch.randint(0, 3, (1, 64), generator=gen)
@@ -43,16 +43,17 @@ def test_hook_equals_autograd_of_covariance_loss(spec, pooled):
         logits, acts = forward(model, x, training=True)
         loss = softmax_cross_entropy(logits, labels).sum()
         correct = logits.argmax(-1) == labels
-        if mode == "hook":
-            components.get("aux", spec["aux"]).apply(acts, logits, labels, model.aux_params, spec, 0.0)
+        if mode == "force":
+            extra_loss, _ = components.get("aux", spec["aux"]).apply(acts, logits, labels, model.aux_params, spec, 0.0)
+            loss = loss + extra_loss.sum()
         elif mode == "loss":
             group = torch.zeros_like(labels[0]) if pooled else labels[0]
             loss = loss + covariance_loss([a[0] for a in acts], group, correct[0], 1 if pooled else 3, 3.0)
         return torch.autograd.grad(loss, params)
 
-    with_hook, with_loss, plain = grads("hook"), grads("loss"), grads("plain")
-    assert max((a - b).abs().max().item() for a, b in zip(with_hook, plain)) > 1e-4  # the force is not trivial
-    for a, b in zip(with_hook, with_loss):
+    with_force, with_loss, plain = grads("force"), grads("loss"), grads("plain")
+    assert max((a - b).abs().max().item() for a, b in zip(with_force, plain)) > 1e-4  # the force is not trivial
+    for a, b in zip(with_force, with_loss):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
 
 

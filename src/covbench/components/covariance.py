@@ -6,8 +6,9 @@ and each erroneous example i is pushed by f_ij = w_kj (a_ij - mu_kj): the gradie
 0.5 * w * (a - mu)^2 with mu, w held constant, so that gradient descent pulls it towards the correct
 examples' mean. The gradient arriving at `a` becomes g + lambda * f / B and flows on to earlier layers.
 """
+import functools
+
 import torch
-import torch.nn.functional as F
 
 from covbench.components import register
 from covbench.components.aux import Aux, no_params
@@ -16,48 +17,70 @@ from covbench.hyper import per_model
 EPS = 1e-8
 
 
-def _take(per_group: torch.Tensor, group: torch.Tensor) -> torch.Tensor:
-    """per_group (M, G, n), group (M, B) -> each example's row (M, B, n), as one row gather (index_select is
-    several times faster than gather with an expanded index on CPU)."""
-    models, groups, width = per_group.shape
-    rows = group + groups * torch.arange(models, device=group.device).unsqueeze(1)
-    return per_group.reshape(models * groups, width).index_select(0, rows.flatten()).view(*group.shape, width)
+@functools.cache
+def _offsets(models: int, stride: int, device: torch.device) -> torch.Tensor:
+    """(M, 1) start of each model's block of rows when the models' per-group rows are stacked."""
+    return (torch.arange(models, device=device) * stride).unsqueeze(1)
 
 
-def covariance_force(acts: torch.Tensor, labels: torch.Tensor, correct: torch.Tensor, classes: int) -> torch.Tensor:
-    """f (M, B, n) for one layer's post-activations acts (M, B, n); zero for correct examples.
+def covariance_force(acts: torch.Tensor, labels: torch.Tensor, correct: torch.Tensor, classes: int,
+                     scale: float | torch.Tensor = 1.0) -> torch.Tensor:
+    """scale * f (M, B, N) for post-activations acts (M, B, N); zero for correct examples.
 
-    Groups 0..K-1 are C_k and K..2K-1 are E_k, so both sides' means and unbiased variances come from one
-    pair of batched matmuls (variance 0 for a group of one).
+    N may hold several layers' neurons side by side: the groups depend only on the example, so every
+    layer's statistics come out of the same few row operations. Groups 0..K-1 are C_k and K..2K-1 are E_k;
+    each example's row is summed into its group (index_add_) and each group's row handed back to its
+    examples (index_select), one pass over the activations each.
+    A group of one has variance 0.
     """
     acts = acts.detach()
-    wrong = ~correct
-    group = labels + classes * wrong
-    members = F.one_hot(group, 2 * classes).to(acts.dtype).transpose(1, 2)  # (M, 2K, B)
-    count = members.sum(2, keepdim=True)
-    mean = torch.bmm(members, acts) / count.clamp(min=1)
-    var = torch.bmm(members, (acts - _take(mean, group)).square()) / (count - 1).clamp(min=1)
-    mean_c, mean_e = mean[:, :classes], mean[:, classes:]
-    separation = (mean_e - mean_c).square() / (var[:, :classes] + var[:, classes:] + EPS)
+    models, batch, neurons = acts.shape
+    groups = 2 * classes
+    rows = (torch.where(correct, labels, labels + classes) + _offsets(models, groups, acts.device)).flatten()
+    flat = acts.reshape(models * batch, neurons)
+    count = torch.bincount(rows, minlength=models * groups).to(acts.dtype).unsqueeze(1)
+    mean = acts.new_zeros(models * groups, neurons).index_add_(0, rows, flat) / count.clamp(min=1)
+    deviation = (flat - mean.index_select(0, rows)).square_()
+    var = acts.new_zeros(models * groups, neurons).index_add_(0, rows, deviation) / (count - 1).clamp(min=1)
+    mean, var, count = (t.view(models, groups, -1) for t in (mean, var, count))
+    mean_c = mean[:, :classes]
+    separation = (mean[:, classes:] - mean_c).square() / (var[:, :classes] + var[:, classes:] + EPS)
     active = (count[:, :classes] >= 2) & (count[:, classes:] >= 1)
-    weight = separation / (1 + separation) * active
-    return _take(weight, labels) * (acts - _take(mean_c, labels)) * wrong.unsqueeze(-1)
+    # Each group's (w, mu_C) row, handed to its examples: error group E_k carries class k's; the correct
+    # groups carry w = 0, so correct examples get no force.
+    table = acts.new_zeros(models, groups, 2 * neurons)
+    table[:, classes:, :neurons] = separation / (1 + separation) * (active * scale)
+    table[:, classes:, neurons:] = mean_c
+    per_example = table.view(-1, 2 * neurons).index_select(0, rows).view(models, batch, 2 * neurons)
+    return per_example[..., :neurons] * (acts - per_example[..., neurons:])
+
+
+class _AddToGradient(torch.autograd.Function):
+    """A zero-valued per-model term whose gradient with respect to `acts` is `force`: adding it to the loss adds
+    the force to the gradient arriving at the activations, which backpropagation carries on to earlier layers."""
+
+    @staticmethod
+    def forward(ctx, acts, force):
+        ctx.save_for_backward(force)
+        return acts.new_zeros(acts.shape[0])
+
+    @staticmethod
+    def backward(ctx, grad):
+        (force,) = ctx.saved_tensors
+        return force * grad.view(-1, 1, 1), None
 
 
 def _apply(acts, logits, labels, params, spec, progress, pooled):
-    """All hidden layers have the same width, so their forces are computed in one batched call
-    (layers folded into the model dimension) instead of one call per layer."""
+    """All hidden layers' forces in one call (layers side by side), entering backpropagation through one
+    autograd node rather than a Python hook per layer."""
+    models, batch = labels.shape
     classes = 1 if pooled else logits.shape[-1]
     correct = logits.detach().argmax(-1) == labels
     group = torch.zeros_like(labels) if pooled else labels
-    models, batch = labels.shape
-    layers = len(acts)
-    stacked = torch.stack([a.detach() for a in acts], dim=1).flatten(0, 1)  # (M * L, B, n)
-    force = covariance_force(stacked, group.repeat_interleave(layers, 0), correct.repeat_interleave(layers, 0), classes)
-    force = force.view(models, layers, batch, -1) * per_model(spec["cov_lambda"], force, 4) / batch
-    for layer, a in enumerate(acts):
-        a.register_hook(lambda grad, f=force[:, layer]: grad + f)
-    return None, force
+    side_by_side = torch.cat(acts, dim=-1)  # (M, B, L * n)
+    scale = per_model(spec["cov_lambda"], side_by_side, 3) / batch
+    force = covariance_force(side_by_side, group, correct, classes, scale)
+    return _AddToGradient.apply(side_by_side, force), force.view(models, batch, len(acts), -1).transpose(1, 2)
 
 
 register("aux", "covariance")(Aux(no_params, lambda *a: _apply(*a, pooled=False)))

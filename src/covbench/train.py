@@ -1,7 +1,7 @@
 """Training: SGD on an in-memory tensor dataset, all seeds of a (dataset, method, depth) as one batched model.
 
 The loop itself knows no method: components come in through the model (activation, init, norm, residual),
-the method spec (grad_clip) and the aux interface (extra losses, gradient hooks). Statistics are gathered
+the method spec (grad_clip) and the aux interface (extra loss terms, gradient forces). Statistics are gathered
 on the device at logging steps and copied to the host once per epoch; a run whose loss goes non-finite is
 frozen and recorded as diverged while the other seeds go on.
 """
@@ -74,8 +74,8 @@ def sgd_step(params, bufs, decayed, lr_scales, momentum, weight_decay):
                             alpha=weight_decay)
     if isinstance(lr_scales[0], float):  # one learning rate: a fused multiply-add, no temporaries
         torch._foreach_add_(params, bufs, alpha=-lr_scales[0])
-    else:
-        torch._foreach_sub_(params, torch._foreach_mul(bufs, lr_scales))
+    else:  # one learning rate per model: one fused multiply-add per tensor
+        torch._foreach_addcmul_(params, bufs, lr_scales, value=-1)
 
 
 @torch.no_grad()

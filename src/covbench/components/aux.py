@@ -1,7 +1,7 @@
 """The auxiliary-signal interface, and `aux: none`.
 
 An aux component adds to training without touching the loop: it may own extra trainable tensors, add a
-per-model loss term, and register gradient hooks on the hidden activations.
+per-model loss term (or a zero-valued term whose gradient adds a force at the hidden activations).
 """
 from dataclasses import dataclass
 from typing import Callable

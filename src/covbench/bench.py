@@ -10,7 +10,7 @@ shallower depths so that every measurement does about the same arithmetic. The m
 repetitions gives samples/s (training examples times models trained at once, per second).
 The bare loop is what our loop would be without statistics, auxiliary forces and the model dimension; the
 DataLoader loop is the same model written the way users usually write it. Results go to
-results/bench/throughput_threads{N}.json (and profile_*.txt); see BENCHMARKS.md.
+results/bench/throughput_threads{N}.json and .md (and profile_*.txt); see BENCHMARKS.md.
 """
 import argparse
 import json
@@ -102,11 +102,12 @@ def bare_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     return (model(x).argmax(-1) == y).float().mean().item()
 
 
-def bare_train(splits: dict, spec: dict, hp: dict, depth: int, use_dataloader: bool) -> None:
+def bare_train(splits: dict, spec: dict, hp: dict, depth: int, use_dataloader: bool) -> tuple[float, float]:
     """The plain loop, validation and test accuracy after each epoch: our seed-0 training minus the instrumentation
-    (same initial weights, and with the index permutation the same data order)."""
+    (same initial weights, and with the index permutation the same data order). -> the last epoch's accuracies."""
     x, y = splits["x_train"], splits["y_train"]
-    model = bare_mlp(spec, x.shape[1], hp["width"], depth, 10, seed=0)
+    classes = int(max(splits[k].max() for k in ("y_train", "y_val", "y_test"))) + 1
+    model = bare_mlp(spec, x.shape[1], hp["width"], depth, classes, seed=0)
     optimizer = torch.optim.SGD(model.parameters(), lr=hp["lr"], momentum=hp["momentum"])
     gen = data_generators([0])[0]
     loader = DataLoader(TensorDataset(x, y), batch_size=hp["batch_size"], shuffle=True, generator=gen)
@@ -121,8 +122,8 @@ def bare_train(splits: dict, spec: dict, hp: dict, depth: int, use_dataloader: b
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-        bare_accuracy(model, splits["x_val"], splits["y_val"])
-        bare_accuracy(model, splits["x_test"], splits["y_test"])
+        accuracies = bare_accuracy(model, splits["x_val"], splits["y_val"]), bare_accuracy(model, splits["x_test"], splits["y_test"])
+    return accuracies
 
 
 def epochs_at(depth: int, in_dim: int, width: int) -> int:
@@ -248,22 +249,27 @@ def machine() -> dict:
             "platform": platform.platform(), "commit": commit, "load_average_1min": os.getloadavg()[0]}
 
 
-def table(rows: list[dict], targets: list[dict], split: list[dict], peak: float) -> str:
-    lines = [f"{'depth':>5}  {'variant':<24}{'models':>6}{'samples/s':>11}{'samples/CPU-s':>15}"
-             f"{'GFLOP/s':>9}{'% peak':>8}"]
+def table(rows: list[dict], targets: list[dict], split: list[dict], peak: float, machine_info: dict) -> str:
+    """Markdown, as pasted into BENCHMARKS.md."""
+    lines = [f"Commit {machine_info['commit']}, {machine_info['torch_threads']} torch thread(s), {machine_info['cpu']}, "
+             f"load average {machine_info['load_average_1min']:.1f} before; peak {MATMUL_SIZE}x{MATMUL_SIZE} float32 "
+             f"matmul {peak:.1f} GFLOP/s.", "",
+             "| depth | variant | models | samples/s | samples/CPU-s | GFLOP/s | % peak |",
+             "| ---: | --- | ---: | ---: | ---: | ---: | ---: |"]
     for r in rows:
-        lines.append(f"{r['depth']:>5}  {r['variant']:<24}{r['models']:>6}{r['samples_per_s']:>11.0f}"
-                     f"{r['samples_per_cpu_s']:>15.0f}{r['gflops']:>9.2f}{100 * r['gflops'] / peak:>7.1f}%")
-    lines += ["", f"peak: {MATMUL_SIZE}x{MATMUL_SIZE} float32 matmul {peak:.1f} GFLOP/s", ""]
-    for t in targets:
-        lines.append(f"{t['variant'] + ' / ' + t['reference']:<36} depth {t['depth']:>2}: {t['ratio']:5.2f}x "
-                     f"(CPU time {t['cpu_ratio']:5.2f}x) target >= {t['target']:.2f}x "
-                     f"{'PASS' if t['pass'] else 'FAIL'}")
-    lines += ["", f"{'method':<12}{'depth':>6}{'fixed CPU-s/epoch':>19}{'per-model CPU-s/epoch':>23}"
-                  f"{'ceiling vs DataLoader':>23}"]
+        lines.append(f"| {r['depth']} | {r['variant']} | {r['models']} | {r['samples_per_s']:.0f} | "
+                     f"{r['samples_per_cpu_s']:.0f} | {r['gflops']:.2f} | {100 * r['gflops'] / peak:.1f} |")
+    lines += ["", "| ratio of samples/s | target | " + " | ".join(f"depth {d}" for d in DEPTHS) + " |",
+              "| --- | ---: |" + " --- |" * len(DEPTHS)]
+    for variant, reference, target in TARGETS:
+        cells = [t for t in targets if t["variant"] == variant and t["reference"] == reference]
+        lines.append(f"| {variant} / {reference} | >= {target:.2f} | " + " | ".join(
+            f"{t['ratio']:.2f} (CPU {t['cpu_ratio']:.2f}) {'PASS' if t['pass'] else 'FAIL'}" for t in cells) + " |")
+    lines += ["", "| method | depth | fixed CPU-s/epoch | per-model CPU-s/epoch | ceiling vs DataLoader |",
+              "| --- | ---: | ---: | ---: | ---: |"]
     for s in split:
-        lines.append(f"{s['method']:<12}{s['depth']:>6}{s['fixed_cpu_s']:>19.2f}{s['per_model_cpu_s']:>23.2f}"
-                     f"{s['ceiling_vs_dataloader']:>22.2f}x")
+        lines.append(f"| {s['method']} | {s['depth']} | {s['fixed_cpu_s']:.2f} | {s['per_model_cpu_s']:.2f} | "
+                     f"{s['ceiling_vs_dataloader']:.2f}x |")
     return "\n".join(lines)
 
 
@@ -296,8 +302,10 @@ def main() -> None:
               "peak_matmul_gflops": peak, "rows": rows, "targets": targets, "batching_split": split}
     path = out_dir / f"throughput_threads{args.threads}.json"
     path.write_text(json.dumps(result, indent=2))
-    print(table(rows, targets, split, peak))
-    print(f"\nwrote {path}")
+    markdown = table(rows, targets, split, peak, started)
+    path.with_suffix(".md").write_text(markdown + "\n")
+    print(markdown)
+    print(f"\nwrote {path} and {path.with_suffix('.md')}")
     if args.profile:
         for p in profile(splits, config, out_dir):
             print(f"wrote {p}")

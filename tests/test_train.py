@@ -75,31 +75,40 @@ def test_interrupted_run_resumes_where_it_stopped(spec, hp, splits, tmp_path):
     checkpoint = tmp_path / "checkpoint.pt"
     assert _train_until(splits, spec, hp, 2, checkpoint, stop_after=2) == 2
     assert torch.load(checkpoint, weights_only=True)["epoch"] == 2
-    resumed = train(splits, spec, hp, 2, [0, 1], checkpoint=checkpoint)
+    resumed = train(splits, spec, hp, 2, [0, 1], checkpoint=checkpoint, checkpoint_every_s=0)
     assert resumed.epochs.drop(columns="wall_s").equals(full.epochs.drop(columns="wall_s"))
     assert resumed.layer_stats.equals(full.layer_stats)
+
+
+def test_checkpoints_are_spaced_in_time(spec, hp, splits, tmp_path):
+    hp.update(epochs=3)
+    checkpoint = tmp_path / "checkpoint.pt"
+    train(splits, spec, hp, 2, [0], checkpoint=checkpoint, checkpoint_every_s=3600)
+    assert not checkpoint.exists()  # three short epochs: no save due yet, and none after the last epoch
+    train(splits, spec, hp, 2, [0], checkpoint=checkpoint, checkpoint_every_s=0)
+    assert torch.load(checkpoint, weights_only=True)["epoch"] == 2
 
 
 def _train_until(splits, spec, hp, depth, checkpoint, stop_after):
     """Train until the checkpoint of epoch `stop_after` is written, then die as a killed job would."""
     import covbench.train as train_module
 
-    real_save = torch.save
+    real_save = train_module._save_checkpoint
     saves = []
 
-    def save_then_crash(obj, path):
-        real_save(obj, path)
-        saves.append(obj["epoch"])
-        if obj["epoch"] == stop_after:
+    def save_then_crash(state, path):
+        real_save(state, path)
+        saves.append(state["epoch"])
+        if state["epoch"] == stop_after:
             raise KeyboardInterrupt
 
-    train_module.torch.save = save_then_crash
+    train_module._save_checkpoint = save_then_crash
     try:
-        train(splits, spec, hp, depth, [0, 1], checkpoint=checkpoint)
+        train(splits, spec, hp, depth, [0, 1], checkpoint=checkpoint, checkpoint_every_s=0)
     except KeyboardInterrupt:
         pass
     finally:
-        train_module.torch.save = real_save
+        train_module._save_checkpoint = real_save
     return saves[-1]
 
 

@@ -91,9 +91,14 @@ def _checkpoint_key(spec, hp, depth, seeds, n_train) -> str:
 
 
 def train(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, seeds: list[int],
-          device: str = "cpu", checkpoint: Path | None = None) -> RunResult:
+          device: str = "cpu", checkpoint: Path | None = None, checkpoint_every_s: float = 60.0) -> RunResult:
     """Train one model per entry of `seeds` (repeats allowed); hp: width, epochs, batch_size, lr, momentum,
     weight_decay, loss, log_every. hp["lr"] and the spec's cov_lambda / aux_weight may be lists, one value per model.
+
+    With a checkpoint path, the state is saved at the end of an epoch once checkpoint_every_s seconds have passed
+    since the last save (0: every epoch), and a run finding a matching checkpoint resumes from it. Saving every
+    epoch regardless would write each model's parameters, momentum and initial weights dozens of times per job
+    (gigabytes for the 12288-input cat/not-cat nets), which costs more than it protects.
     """
     device = resolve_device(device)
     if spec.get("standardize_inputs"):
@@ -134,7 +139,7 @@ def train(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, see
             start_epoch, wall_before = state["epoch"], state["wall_s"]
             stat_blocks, epoch_rows = state["stat_blocks"], state["epoch_rows"]
 
-    started = time.perf_counter()
+    started = last_saved = time.perf_counter()
     for epoch in range(start_epoch, hp["epochs"]):
         perm = torch.stack([torch.randperm(n_train, generator=g) for g in gens]).to(device)
         # Diverged models are not masked step by step (that costs a kernel per tensor per step); they are
@@ -178,17 +183,25 @@ def train(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, see
             stat_blocks.append([torch.tensor([s for s, _, _ in records]), epoch + 1,
                                 torch.stack([r for _, r, _ in records]).cpu(),
                                 torch.stack([a for _, _, a in records]).cpu()])
-        if checkpoint is not None:
-            torch.save({
+        if not bool(outcome[:, 4].any()):
+            break
+        if checkpoint is not None and epoch + 1 < hp["epochs"] and time.perf_counter() - last_saved >= checkpoint_every_s:
+            last_saved = time.perf_counter()
+            _save_checkpoint({
                 "key": key, "epoch": epoch + 1, "wall_s": wall_s, "alive": alive.cpu(),
                 "params": [p.detach().cpu() for p in params], "bufs": [b.cpu() for b in bufs],
                 "buffers": [b.cpu() for b in model.buffers()], "initial_weights": [w.cpu() for w in initial_weights],
                 "gen_states": [g.get_state() for g in gens], "stat_blocks": stat_blocks, "epoch_rows": epoch_rows,
             }, checkpoint)
-        if not bool(outcome[:, 4].any()):
-            break
     return RunResult(_stats_frame(stat_blocks, seeds), _epochs_frame(epoch_rows, seeds),
                      wall_before + time.perf_counter() - started)
+
+
+def _save_checkpoint(state: dict, path: Path) -> None:
+    """Written beside, then renamed: a job killed while saving leaves the previous checkpoint intact."""
+    partial = path.with_name(path.name + ".part")
+    torch.save(state, partial)
+    os.replace(partial, path)
 
 
 def _stats_frame(stat_blocks, seeds) -> pd.DataFrame:
@@ -226,17 +239,18 @@ def versions() -> dict:
 
 
 def run(data_path: str, out_dirs: list[str], dataset: str, method: str, spec: dict, hp: dict, depth: int,
-        seeds: list[int], threads: int = 1, device: str = "cpu") -> None:
+        seeds: list[int], threads: int = 1, device: str = "cpu", checkpoint_every_s: float = 60.0) -> None:
     """Train the seeds of one (dataset, method, depth) and write each seed's files (DESIGN section 5).
 
-    A checkpoint after every epoch lets an interrupted job resume where it stopped.
+    Periodic checkpoints let an interrupted job resume from its last saved epoch.
     """
     torch.set_num_threads(threads)
     splits = torch.load(data_path, weights_only=True)
     first = Path(out_dirs[0])
     first.mkdir(parents=True, exist_ok=True)
     checkpoint = first / "checkpoint.pt"
-    result = train(splits, spec, hp, depth, seeds, device=device, checkpoint=checkpoint)
+    result = train(splits, spec, hp, depth, seeds, device=device, checkpoint=checkpoint,
+                   checkpoint_every_s=checkpoint_every_s)
     ids = dict(dataset=dataset, method=method, depth=depth)
     for model, (seed, out_dir) in enumerate(zip(seeds, out_dirs)):
         out = Path(out_dir)

@@ -9,6 +9,7 @@ rule train:
         hp=lambda wildcards: hyperparameters(config, wildcards.dataset),
         seeds=SEEDS,
         device=config["train"]["device"],
+        checkpoint_every_s=config["train"]["checkpoint_every_s"],
     threads: config["train"]["threads"]
     resources:
         mem_mb=4000,

@@ -9,4 +9,5 @@ from covbench.tune import apply_choice  # noqa: E402
 w = snakemake.wildcards
 spec, hp = apply_choice(snakemake.params.spec, snakemake.params.hp, snakemake.input.chosen)
 run(snakemake.input.data, [str(Path(p).parent) for p in snakemake.output.run], w.dataset, w.method, spec, hp,
-    int(w.depth), snakemake.params.seeds, threads=snakemake.threads, device=snakemake.params.device)
+    int(w.depth), snakemake.params.seeds, threads=snakemake.threads, device=snakemake.params.device,
+    checkpoint_every_s=snakemake.params.checkpoint_every_s)

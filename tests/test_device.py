@@ -36,10 +36,8 @@ def test_cuda_without_a_gpu_is_a_one_line_config_error():
 
 
 def test_run_records_the_resolved_device(spec, hp, splits, tmp_path):
-    data = tmp_path / "data.pt"
-    torch.save(splits, data)
     out_dirs = [str(tmp_path / f"seed{s}") for s in (0, 1)]
-    run(str(data), out_dirs, "toy", "baseline", spec, hp, 2, [0, 1], threads=1, device="auto")
+    run(splits, out_dirs, "toy", "baseline", spec, hp, 2, [0, 1], threads=1, device="auto")
     for out in out_dirs:
         record = json.loads((Path(out) / "run.json").read_text())
         assert record["device"] == ("cuda" if CUDA else "cpu")

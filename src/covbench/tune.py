@@ -57,18 +57,8 @@ def select(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, tu
     }
 
 
-def run(data_path: str, out_path: str, dataset: str, method: str, spec: dict, hp: dict, depth: int, tune: dict,
-        threads: int = 1, device: str = "cpu") -> None:
-    torch.set_num_threads(threads)
-    splits = torch.load(data_path, weights_only=True)
-    record = {"dataset": dataset, "method": method, "depth": depth, **select(splits, spec, hp, depth, tune, device)}
-    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
-    Path(out_path).write_text(json.dumps(record, indent=2))
-
-
-def apply_choice(spec: dict, hp: dict, chosen_path: str) -> tuple[dict, dict]:
-    """The final runs' spec and hyperparameters with the tuned values filled in."""
-    chosen = json.loads(Path(chosen_path).read_text())["chosen"]
+def apply_choice(spec: dict, hp: dict, chosen: dict) -> tuple[dict, dict]:
+    """The final runs' spec and hyperparameters with the tuned values (a record's "chosen") filled in."""
     hp = {**hp, "lr": chosen["lr"]}
     spec = {**spec, **{k: v for k, v in chosen.items() if k != "lr"}}
     return spec, hp

@@ -1,19 +1,23 @@
+# One job per (dataset, method, depth): it tunes (the same trial budget for every method, DESIGN section 2),
+# then trains all seeds as one batched model with the choice. Tuning and training share the process so the
+# job starts Python, torch and the data once (src/covbench/cell.py).
 rule train:
     input:
         data="results/data/{dataset}.pt",
-        chosen="results/tune/{dataset}/{method}/depth{depth}.json",
     output:
+        tuned="results/tune/{dataset}/{method}/depth{depth}.json",
         **{name.split(".")[0]: seed_files(name) for name in RUN_FILES},
     params:
         spec=lambda wildcards: method_spec(config, wildcards.method),
         hp=lambda wildcards: hyperparameters(config, wildcards.dataset),
+        tune=lambda wildcards: tune_settings(config, wildcards.dataset),
         seeds=SEEDS,
         device=config["train"]["device"],
         checkpoint_every_s=config["train"]["checkpoint_every_s"],
     threads: config["train"]["threads"]
     resources:
         mem_mb=4000,
-        runtime=120,
+        runtime=180,
     log:
         "results/logs/train/{dataset}/{method}/depth{depth}.log",
     benchmark:

@@ -1,13 +1,12 @@
-"""Snakemake script of rule `train`: all seeds of one (dataset, method, depth), with the tuned hyperparameters."""
+"""Snakemake script of rule `train`: tune one (dataset, method, depth), then train all its seeds with the choice."""
 import sys
 from pathlib import Path
 
 sys.stderr = open(snakemake.log[0], "w")
-from covbench.train import run  # noqa: E402
-from covbench.tune import apply_choice  # noqa: E402
+from covbench.cell import run  # noqa: E402
 
 w = snakemake.wildcards
-spec, hp = apply_choice(snakemake.params.spec, snakemake.params.hp, snakemake.input.chosen)
-run(snakemake.input.data, [str(Path(p).parent) for p in snakemake.output.run], w.dataset, w.method, spec, hp,
-    int(w.depth), snakemake.params.seeds, threads=snakemake.threads, device=snakemake.params.device,
-    checkpoint_every_s=snakemake.params.checkpoint_every_s)
+p = snakemake.params
+run(snakemake.input.data, snakemake.output.tuned, [str(Path(path).parent) for path in snakemake.output.run],
+    w.dataset, w.method, p.spec, p.hp, int(w.depth), p.tune, p.seeds, threads=snakemake.threads, device=p.device,
+    checkpoint_every_s=p.checkpoint_every_s)

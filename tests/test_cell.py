@@ -1,0 +1,62 @@
+"""A grid cell in one process: the tuning record it writes is the one its training used, trials are equal in
+number for every method, and an interrupted cell resumes without tuning again."""
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from covbench import cell, tune
+
+TUNE = {"trials": 3, "seed": 1000, "lr": [0.01, 1.0], "cov_lambda": [0.1, 10.0], "aux_weight": [0.03, 3.0],
+        "epochs": 1}
+
+
+def _cell(splits, spec, hp, tmp_path, seeds=(0, 1)):
+    data = tmp_path / "data.pt"
+    torch.save(splits, data)
+    tune_path = tmp_path / "tune" / "depth2.json"
+    out_dirs = [str(tmp_path / "runs" / f"seed{s}") for s in seeds]
+    cell.run(str(data), str(tune_path), out_dirs, "toy", "m", spec, hp, 2, TUNE, list(seeds))
+    return json.loads(tune_path.read_text()), [json.loads((Path(d) / "run.json").read_text()) for d in out_dirs]
+
+
+def test_training_uses_the_tuned_choice(spec, hp, splits, tmp_path):
+    spec["aux"] = "covariance"
+    record, runs = _cell(splits, spec, hp, tmp_path)
+    assert len(record["trials"]) == TUNE["trials"] and record["budget"] == TUNE["trials"]
+    assert record["chosen"] in [{"lr": t["lr"], "cov_lambda": t["cov_lambda"]} for t in record["trials"]]
+    best = max(t["val_accuracy"] for t in record["trials"] if not t["diverged"])
+    assert record["val_accuracy"] == best
+    for run in runs:
+        assert run["hyperparameters"]["lr"] == record["chosen"]["lr"]
+        assert run["method_spec"]["cov_lambda"] == record["chosen"]["cov_lambda"]
+    assert not (tmp_path / "runs" / "seed0" / "tune.json").exists()  # the kept copy goes when the cell is done
+
+
+def test_every_method_gets_the_same_learning_rates(spec):
+    plain = tune.trial_grid(spec, TUNE)
+    with_lambda = tune.trial_grid({**spec, "aux": "covariance"}, TUNE)
+    assert [t["lr"] for t in plain] == [t["lr"] for t in with_lambda] == pytest.approx([0.01, 0.1, 1.0])
+    assert sorted(t["cov_lambda"] for t in with_lambda) == pytest.approx([0.1, 1.0, 10.0])
+    assert tune.trial_grid({**spec, "aux": "covariance", "cov_lambda": 2.0}, TUNE) == plain  # fixed, not tuned
+
+
+def test_interrupted_cell_does_not_tune_again(spec, hp, splits, tmp_path, monkeypatch):
+    real_train_run = cell.train.run
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cell.train, "run", killed)
+    with pytest.raises(KeyboardInterrupt):
+        _cell(splits, spec, hp, tmp_path)
+    assert (tmp_path / "runs" / "seed0" / "tune.json").exists()
+
+    def no_tuning(*args, **kwargs):
+        raise AssertionError("tuned again")
+
+    monkeypatch.setattr(cell.train, "run", real_train_run)
+    monkeypatch.setattr(cell.tune, "select", no_tuning)
+    record, runs = _cell(splits, spec, hp, tmp_path)
+    assert all(run["hyperparameters"]["lr"] == record["chosen"]["lr"] for run in runs)

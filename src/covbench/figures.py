@@ -165,8 +165,7 @@ def vanishing_index(method_summary: pd.DataFrame, styles: dict) -> plt.Figure:
             _depth_axis(ax, depths)
             ax.set_title(f"{dataset}, {when}")
         row[0].set_ylabel("vanishing index\n" + r"$\log_{10}$ speed(1) / speed($L$)")
-    for ax in axes[-1]:
-        ax.set_xlabel("depth")
+    plt.setp(axes[-1], xlabel="depth")
     _legend(fig, styles, data.method)
     return fig
 
@@ -219,8 +218,7 @@ def saturation(layer_summary: pd.DataFrame, styles: dict) -> plt.Figure:
             ax.set(ylim=(-0.03, 1.03), title=f"depth {depth}" if r == 0 else "")
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes[r, 0].set_ylabel(f"{dataset}, {moment}\nsaturated fraction")
-    for ax in axes[-1]:
-        ax.set_xlabel("layer")
+    plt.setp(axes[-1], xlabel="layer")
     _legend(fig, styles, data.method)
     return fig
 

@@ -1,10 +1,12 @@
 """Training loop: statistics against a hand computation, determinism, batching, resume, divergence."""
+import platform
+
 import pytest
 import torch
 import torch.nn.functional as F
 
 from covbench.models import build_mlp
-from covbench.train import train
+from covbench.train import configure_process, train
 
 
 def test_stats_of_two_layer_net_match_hand_backprop(spec, hp, splits):
@@ -48,6 +50,21 @@ def test_same_seed_gives_identical_metrics(spec, hp, splits):
     assert first.epochs.drop(columns="wall_s").equals(second.epochs.drop(columns="wall_s"))
     other = train(splits, spec, hp, 3, [1])
     assert not first.layer_stats.bias_grad_norm.equals(other.layer_stats.bias_grad_norm)
+
+
+def test_process_settings_change_speed_not_numbers(spec, hp, splits):
+    spec.update(aux="covariance", cov_lambda=1.0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        before = train(splits, spec, hp, 3, [0])
+        took = configure_process(2)
+        assert torch.get_num_threads() == 2
+        assert took == (platform.system() == "Linux" and platform.libc_ver()[0] == "glibc")
+        after = train(splits, spec, hp, 3, [0])
+    finally:
+        torch.set_num_threads(threads)
+    assert before.layer_stats.equals(after.layer_stats)
 
 
 @pytest.mark.parametrize("method", [

@@ -32,7 +32,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from covbench import data
 from covbench.config import hyperparameters, method_spec, validate
 from covbench.models import build_mlp
-from covbench.train import data_generators, train
+from covbench.train import configure_process, data_generators, train
 
 # settings
 DEPTHS = (2, 8, 32)
@@ -285,7 +285,7 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="also write torch.profiler tables")
     args = parser.parse_args()
 
-    torch.set_num_threads(args.threads)
+    configure_process(args.threads)
     config = validate(yaml.safe_load(Path(args.config).read_text()))
     mirror = args.mirror or config["data"]["mirror"]
     splits = bench_splits(Path(args.data), Path(args.raw_dir), mirror)

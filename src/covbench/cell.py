@@ -17,7 +17,7 @@ def run(data_path: str, tune_path: str, out_dirs: list[str], dataset: str, metho
         depth: int, tune_settings: dict, seeds: list[int], threads: int = 1, device: str = "cpu",
         checkpoint_every_s: float = 60.0) -> None:
     """Write the tuning record to tune_path, then each seed's run files to its out_dir (DESIGN section 5)."""
-    torch.set_num_threads(threads)
+    train.configure_process(threads)
     splits = torch.load(data_path, weights_only=True)
     kept = Path(out_dirs[0]) / "tune.json"
     key = json.dumps([spec, hp, depth, tune_settings], sort_keys=True)

@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 
 from covbench.data import read_idx
-from covbench.train import train
+from covbench.train import configure_process, train
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -84,7 +84,7 @@ def layer_speed(splits: dict[str, torch.Tensor], settings: dict, hidden_layers: 
 def run(files: dict[str, str], out_path: str, settings: dict, hidden_layers: int, threads: int = 1,
         device: str = "cpu") -> None:
     """files: train_images, train_labels, test_images, test_labels (verified raw IDX files)."""
-    torch.set_num_threads(threads)
+    configure_process(threads)
     splits = load_splits(**files, n_images=settings["n_images"])
     speed = layer_speed(splits, settings, hidden_layers, device=device)
     Path(out_path).parent.mkdir(parents=True, exist_ok=True)

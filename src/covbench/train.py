@@ -5,6 +5,7 @@ the method spec (grad_clip) and the aux interface (extra loss terms, gradient fo
 on the device at logging steps and copied to the host once per epoch; a run whose loss goes non-finite is
 frozen and recorded as diverged while the other seeds go on.
 """
+import ctypes
 import json
 import math
 import os
@@ -23,6 +24,9 @@ from covbench.hyper import per_model
 from covbench.models import LOSSES, MLP, build_mlp, forward, to_device
 
 EVAL_CHUNK = 10_000
+# glibc mallopt parameters and the values configure_process gives them
+M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD = -1, -2, -3
+MALLOC_SETTINGS = ((M_MMAP_THRESHOLD, 32 << 20), (M_TRIM_THRESHOLD, 1 << 30), (M_TOP_PAD, 64 << 20))
 
 
 @dataclass
@@ -30,6 +34,21 @@ class RunResult:
     layer_stats: pd.DataFrame  # model, seed, step, epoch, layer, one column per statistic
     epochs: pd.DataFrame  # model, seed, epoch, train_loss, train_accuracy, val_accuracy, test_accuracy, wall_s, diverged
     wall_s: float
+
+
+def configure_process(threads: int) -> bool:
+    """Torch threads, and glibc's allocator told to keep the memory a training step frees.
+
+    Every step allocates and frees the same activation-sized buffers (0.1 to 2 MB). By default glibc serves
+    them from fresh mmap'd pages and trims the heap on free, so each step pays a page fault per 4 KiB touched:
+    that made the depth-32 covariance force 5x slower (3.5 ms per call instead of 0.6 ms, BENCHMARKS.md).
+    Other C libraries are left as they are. -> whether the allocator took the settings.
+    """
+    torch.set_num_threads(threads)
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return False
+    libc = ctypes.CDLL("libc.so.6")
+    return all([libc.mallopt(option, value) == 1 for option, value in MALLOC_SETTINGS])
 
 
 def resolve_device(name: str) -> torch.device:
@@ -254,7 +273,7 @@ def run(splits: dict[str, torch.Tensor], out_dirs: list[str], dataset: str, meth
 
     Periodic checkpoints let an interrupted job resume from its last saved epoch.
     """
-    torch.set_num_threads(threads)
+    configure_process(threads)
     first = Path(out_dirs[0])
     first.mkdir(parents=True, exist_ok=True)
     checkpoint = first / "checkpoint.pt"

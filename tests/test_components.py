@@ -86,8 +86,9 @@ def test_deep_supervision_heads_are_training_only(spec, splits, hp):
     aux = components.get("aux", "deep_supervision")
     labels = splits["y_test"].unsqueeze(0)
     logits, acts = forward(model, x.unsqueeze(0), training=True)
-    extra, _ = aux.apply(acts, logits, labels, model.aux_params, spec, 0.0)
-    late, _ = aux.apply(acts, logits, labels, model.aux_params, spec, 0.99)
+    correct = logits.argmax(-1) == labels
+    extra, _ = aux.apply(acts, logits, labels, correct, model.aux_params, spec, 0.0)
+    late, _ = aux.apply(acts, logits, labels, correct, model.aux_params, spec, 0.99)
     assert extra.item() > 0 and late.item() < 0.02 * extra.item()  # the weight decays to zero over training
 
 

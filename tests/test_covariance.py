@@ -44,7 +44,8 @@ def test_force_equals_autograd_of_covariance_loss(spec, pooled):
         loss = softmax_cross_entropy(logits, labels).sum()
         correct = logits.argmax(-1) == labels
         if mode == "force":
-            extra_loss, _ = components.get("aux", spec["aux"]).apply(acts, logits, labels, model.aux_params, spec, 0.0)
+            aux = components.get("aux", spec["aux"])
+            extra_loss, _ = aux.apply(acts, logits, labels, correct, model.aux_params, spec, 0.0)
             loss = loss + extra_loss.sum()
         elif mode == "loss":
             group = torch.zeros_like(labels[0]) if pooled else labels[0]

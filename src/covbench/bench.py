@@ -40,7 +40,7 @@ METHODS = ("baseline", "covariance")  # method specs from the config
 BATCHED_SEEDS = [0, 1, 2, 3, 4]
 LR, COV_LAMBDA = 0.1, 1.0  # fixed here: the grid tunes them, and speed does not depend on them
 N_TRAIN, N_EVAL = 10_000, 2_000  # one epoch; validation and test each (kept small: every loop evaluates alike)
-REPETITIONS = 3
+REPETITIONS = 5
 WARMUP_EXAMPLES = 640  # ten steps of every variant before its timed repetitions
 MATMUL_SIZE, MATMUL_REPEATS = 2048, 5
 # Pass/fail: (variant, reference, minimum ratio of samples/s).

@@ -90,11 +90,13 @@ def sgd_step(params, bufs, decayed, lr_scales, momentum, weight_decay):
     """
     grads = [p.grad for p in params]
     if isinstance(lr_scales[0], float):
-        for decay in (True, False):
-            group = [i for i, d in enumerate(decayed) if d == decay]
+        # Without weight decay every tensor is updated alike: one kernel call, not one per group.
+        groups = [(range(len(params)), 0.0)] if not weight_decay else [
+            ([i for i, d in enumerate(decayed) if d == decay], weight_decay if decay else 0.0) for decay in (True, False)]
+        for group, decay in groups:
             momentum_bufs = [bufs[i] for i in group] if momentum else []  # the kernel takes none without momentum
             torch._fused_sgd_([params[i] for i in group], [grads[i] for i in group], momentum_bufs,
-                              weight_decay=weight_decay if decay else 0.0, momentum=momentum, lr=lr_scales[0],
+                              weight_decay=decay, momentum=momentum, lr=lr_scales[0],
                               dampening=0.0, nesterov=False, maximize=False, is_first_step=False)
         return
     torch._foreach_mul_(bufs, momentum)
@@ -178,11 +180,14 @@ def train(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, see
         records = []
         for i in range(steps_per_epoch):
             step = epoch * steps_per_epoch + i
-            idx = perm[:, i * batch:(i + 1) * batch]
-            xb, yb = x_train[idx], y_train[idx]
+            # index_select, not x_train[idx]: advanced indexing takes twice as long for these gathers (BENCHMARKS.md)
+            idx = perm[:, i * batch:(i + 1) * batch].flatten()
+            xb = x_train.index_select(0, idx).view(models, -1, x_train.shape[1])
+            yb = y_train.index_select(0, idx).view(models, -1)
             logits, acts = forward(model, xb, training=True)
             loss = loss_fn(logits, yb)
-            extra_loss, force = aux.apply(acts, logits, yb, model.aux_params, spec, step / total_steps)
+            correct = logits.detach().argmax(-1) == yb
+            extra_loss, force = aux.apply(acts, logits, yb, correct, model.aux_params, spec, step / total_steps)
             total = loss if extra_loss is None else loss + extra_loss
             alive &= torch.isfinite(total)
             for p in params:
@@ -199,7 +204,7 @@ def train(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, see
                 record = torch.cat([record, stats.update_ratio(model, weights_before).unsqueeze(-1)], dim=-1)
                 records.append((step, record, alive.clone()))
             loss_sum += loss.detach() * len(yb[0])
-            correct_sum += (logits.detach().argmax(-1) == yb).sum(1)
+            correct_sum += correct.sum(1)
         if not bool(alive.all()):
             restore_diverged(alive, params + model.buffers(), snapshot)
         # One host sync per epoch: outcomes and the epoch's statistics.

@@ -13,7 +13,7 @@ from covbench.components import register
 class Aux:
     # (models, depth, width, classes, init_head) -> dict of extra trainable tensors (lists allowed)
     init_params: Callable
-    # (acts, logits, labels, params, spec, progress in [0, 1)) -> (extra loss (M,) or None,
+    # (acts, logits, labels, correct (M, B) bool, params, spec, progress in [0, 1)) -> (extra loss (M,) or None,
     #  force added to the hidden gradients (M, L, B, n) or None; its norm is taken only at logging steps)
     apply: Callable
 

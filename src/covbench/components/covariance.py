@@ -23,6 +23,11 @@ def _offsets(models: int, stride: int, device: torch.device) -> torch.Tensor:
     return (torch.arange(models, device=device) * stride).unsqueeze(1)
 
 
+@functools.cache
+def _ones(rows: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    return torch.ones(rows, 1, dtype=dtype, device=device)
+
+
 def covariance_force(acts: torch.Tensor, labels: torch.Tensor, correct: torch.Tensor, classes: int,
                      scale: float | torch.Tensor = 1.0) -> torch.Tensor:
     """scale * f (M, B, N) for post-activations acts (M, B, N); zero for correct examples.
@@ -31,25 +36,30 @@ def covariance_force(acts: torch.Tensor, labels: torch.Tensor, correct: torch.Te
     layer's statistics come out of the same few row operations. Groups 0..K-1 are C_k and K..2K-1 are E_k;
     each example's row is summed into its group (index_add_) and each group's row handed back to its
     examples (index_select), one pass over the activations each.
-    A group of one has variance 0.
+    A group of one has variance 0. w = s / (1 + s) is computed as d^2 / (d^2 + var_C + var_E + eps), the
+    same number in fewer kernels (at depth 2 the force costs what its kernel launches cost, not arithmetic).
+    A class with fewer than two correct examples exerts no force; one with no erroneous example has nobody
+    to push, so it needs no test.
     """
     acts = acts.detach()
     models, batch, neurons = acts.shape
     groups = 2 * classes
-    rows = (torch.where(correct, labels, labels + classes) + _offsets(models, groups, acts.device)).flatten()
+    rows = (labels + _offsets(models, groups, acts.device)).add_(~correct, alpha=classes).flatten()
     flat = acts.reshape(models * batch, neurons)
-    count = torch.bincount(rows, minlength=models * groups).to(acts.dtype).unsqueeze(1)
-    mean = acts.new_zeros(models * groups, neurons).index_add_(0, rows, flat) / count.clamp(min=1)
+    # counts by index_add_ rather than bincount, which scans its input for min and max (a host sync on a GPU)
+    count = acts.new_zeros(models * groups, 1).index_add_(0, rows, _ones(models * batch, acts.dtype, acts.device))
+    sums = acts.new_zeros(2, models * groups, neurons)  # group sums of activations, then of squared deviations
+    mean = sums[0].index_add_(0, rows, flat).div_(count.clamp(min=1))
     deviation = (flat - mean.index_select(0, rows)).square_()
-    var = acts.new_zeros(models * groups, neurons).index_add_(0, rows, deviation) / (count - 1).clamp(min=1)
+    var = sums[1].index_add_(0, rows, deviation).div_((count - 1).clamp_(min=1))
     mean, var, count = (t.view(models, groups, -1) for t in (mean, var, count))
     mean_c = mean[:, :classes]
-    separation = (mean[:, classes:] - mean_c).square() / (var[:, :classes] + var[:, classes:] + EPS)
-    active = (count[:, :classes] >= 2) & (count[:, classes:] >= 1)
+    gap = (mean[:, classes:] - mean_c).square_()
+    weight = gap.div_((var[:, :classes] + var[:, classes:]).add_(gap).add_(EPS)).mul_(count[:, :classes] >= 2)
     # Each group's (w, mu_C) row, handed to its examples: error group E_k carries class k's; the correct
     # groups carry w = 0, so correct examples get no force.
     table = acts.new_zeros(models, groups, 2 * neurons)
-    table[:, classes:, :neurons] = separation / (1 + separation) * (active * scale)
+    torch.mul(weight, scale, out=table[:, classes:, :neurons])
     table[:, classes:, neurons:] = mean_c
     per_example = table.view(-1, 2 * neurons).index_select(0, rows).view(models, batch, 2 * neurons)
     return per_example[..., :neurons] * (acts - per_example[..., neurons:])
@@ -70,17 +80,17 @@ class _AddToGradient(torch.autograd.Function):
         return force * grad.view(-1, 1, 1), None
 
 
-def _apply(acts, logits, labels, params, spec, progress, pooled):
+def _apply(acts, logits, labels, correct, params, spec, progress, pooled):
     """All hidden layers' forces in one call (layers side by side), entering backpropagation through one
     autograd node rather than a Python hook per layer."""
     models, batch = labels.shape
     classes = 1 if pooled else logits.shape[-1]
-    correct = logits.detach().argmax(-1) == labels
     group = torch.zeros_like(labels) if pooled else labels
     side_by_side = torch.cat(acts, dim=-1)  # (M, B, L * n)
     scale = per_model(spec["cov_lambda"], side_by_side, 3) / batch
     force = covariance_force(side_by_side, group, correct, classes, scale)
-    return _AddToGradient.apply(side_by_side, force), force.view(models, batch, len(acts), -1).transpose(1, 2)
+    dot = (side_by_side * force).sum((1, 2))  # its gradient with respect to side_by_side is the force
+    return dot - dot.detach(), force.view(models, batch, len(acts), -1).transpose(1, 2)
 
 
 register("aux", "covariance")(Aux(no_params, lambda *a: _apply(*a, pooled=False)))

@@ -16,7 +16,7 @@ def _init_heads(models, depth, width, classes, init_head):
     return {"head_W": [w for w, _ in heads], "head_b": [b for _, b in heads]}
 
 
-def _supervise(acts, logits, labels, params, spec, progress):
+def _supervise(acts, logits, labels, correct, params, spec, progress):
     weight = per_model(spec["aux_weight"], acts[0], 1) * (1.0 - progress)
     loss = 0.0
     for a, w, b in zip(acts, params["head_W"], params["head_b"]):

@@ -6,7 +6,7 @@
 
 Every variant trains MNIST (the baseline's sigmoid MLP with N(0, 1) init, batch 64, SGD with momentum) and
 evaluates validation and test accuracy after each epoch, as our training does: one epoch at depth 32, more at
-shallower depths so that every measurement does about the same arithmetic. The median wall time of 3
+shallower depths so that every measurement does about the same arithmetic. The median wall time of 5
 repetitions gives samples/s (training examples times models trained at once, per second).
 The bare loop is what our loop would be without statistics, auxiliary forces and the model dimension; the
 DataLoader loop is the same model written the way users usually write it. Results go to

@@ -43,11 +43,12 @@ def test_force_equals_autograd_of_covariance_loss(spec, pooled):
         logits, acts = forward(model, x, training=True)
         loss = softmax_cross_entropy(logits, labels).sum()
         correct = logits.argmax(-1) == labels
-        if mode == "force":
+        if mode == "force":  # seeded beside the loss, as the training loop does
             aux = components.get("aux", spec["aux"])
-            extra_loss, _ = aux.apply(acts, logits, labels, correct, model.aux_params, spec, 0.0)
-            loss = loss + extra_loss.sum()
-        elif mode == "loss":
+            extra_loss, forces = aux.apply(acts, logits, labels, correct, model.aux_params, spec, 0.0)
+            assert extra_loss is None and len(forces) == len(acts)
+            return torch.autograd.grad([loss, *acts], params, grad_outputs=[None, *forces])
+        if mode == "loss":
             group = torch.zeros_like(labels[0]) if pooled else labels[0]
             loss = loss + covariance_loss([a[0] for a in acts], group, correct[0], 1 if pooled else 3, 3.0)
         return torch.autograd.grad(loss, params)

@@ -19,7 +19,7 @@ def _hidden(tensors):
     return tensors[:-1]
 
 
-def before_step(model: MLP, acts: list[torch.Tensor], force, initial_weights) -> torch.Tensor:
+def before_step(model: MLP, acts: list[torch.Tensor], forces, initial_weights) -> torch.Tensor:
     """Everything but update_ratio, from the gradients and activations of this step: (M, L, 8)."""
     weights = _hidden(model.weights)
     bias_grad_norm = torch.stack([b.grad.norm(dim=1) for b in model.layer_biases()], dim=1)
@@ -35,7 +35,8 @@ def before_step(model: MLP, acts: list[torch.Tensor], force, initial_weights) ->
     act_mean = torch.stack([a.flatten(1).mean(1) for a in acts], dim=1)
     act_std = torch.stack([a.flatten(1).std(1) for a in acts], dim=1)
     saturation = torch.stack([saturated(a).flatten(1).float().mean(1) for a in acts], dim=1)
-    force_norm = torch.zeros_like(bias_grad_norm) if force is None else force.flatten(2).norm(dim=2)
+    force_norm = (torch.zeros_like(bias_grad_norm) if forces is None
+                  else torch.stack([f.flatten(1).norm(dim=1) for f in forces], dim=1))
     return torch.stack(
         [bias_grad_norm, weight_grad_norm, grad_rms, weight_drift, act_mean, act_std, saturation, force_norm], dim=-1
     )

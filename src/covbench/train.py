@@ -187,15 +187,18 @@ def train(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, see
             logits, acts = forward(model, xb, training=True)
             loss = loss_fn(logits, yb)
             correct = logits.detach().argmax(-1) == yb
-            extra_loss, force = aux.apply(acts, logits, yb, correct, model.aux_params, spec, step / total_steps)
+            extra_loss, forces = aux.apply(acts, logits, yb, correct, model.aux_params, spec, step / total_steps)
             total = loss if extra_loss is None else loss + extra_loss
             alive &= torch.isfinite(total)
             for p in params:
                 p.grad = None
-            total.sum().backward()
+            if forces is None:
+                total.sum().backward()
+            else:  # each force joins the gradient arriving at its activations and flows on to earlier layers
+                torch.autograd.backward([total.sum(), *acts], [None, *forces])
             logging = step % hp["log_every"] == 0
             if logging:
-                record = stats.before_step(model, acts, force, initial_weights)
+                record = stats.before_step(model, acts, forces, initial_weights)
                 weights_before = [w.detach().clone() for w in model.weights[:-1]]
             if spec.get("grad_clip"):
                 clip_grad_norm_([p.grad for p in params], spec["grad_clip"])

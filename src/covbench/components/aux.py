@@ -1,7 +1,8 @@
 """The auxiliary-signal interface, and `aux: none`.
 
 An aux component adds to training without touching the loop: it may own extra trainable tensors, add a
-per-model loss term (or a zero-valued term whose gradient adds a force at the hidden activations).
+per-model loss term, and add a force to the gradient arriving at each hidden activation (the loop seeds the
+forces into backpropagation beside the loss, so they flow on to earlier layers like the ordinary gradient).
 """
 from dataclasses import dataclass
 from typing import Callable
@@ -14,7 +15,7 @@ class Aux:
     # (models, depth, width, classes, init_head) -> dict of extra trainable tensors (lists allowed)
     init_params: Callable
     # (acts, logits, labels, correct (M, B) bool, params, spec, progress in [0, 1)) -> (extra loss (M,) or None,
-    #  force added to the hidden gradients (M, L, B, n) or None; its norm is taken only at logging steps)
+    #  forces: one (M, B, n) per hidden layer, added to the gradient arriving at that layer's activations, or None)
     apply: Callable
 
 

@@ -65,32 +65,16 @@ def covariance_force(acts: torch.Tensor, labels: torch.Tensor, correct: torch.Te
     return per_example[..., :neurons] * (acts - per_example[..., neurons:])
 
 
-class _AddToGradient(torch.autograd.Function):
-    """A zero-valued per-model term whose gradient with respect to `acts` is `force`: adding it to the loss adds
-    the force to the gradient arriving at the activations, which backpropagation carries on to earlier layers."""
-
-    @staticmethod
-    def forward(ctx, acts, force):
-        ctx.save_for_backward(force)
-        return acts.new_zeros(acts.shape[0])
-
-    @staticmethod
-    def backward(ctx, grad):
-        (force,) = ctx.saved_tensors
-        return force * grad.view(-1, 1, 1), None
-
-
 def _apply(acts, logits, labels, correct, params, spec, progress, pooled):
-    """All hidden layers' forces in one call (layers side by side), entering backpropagation through one
-    autograd node rather than a Python hook per layer."""
-    models, batch = labels.shape
+    """All hidden layers' forces from one call (layers side by side), handed back per layer for the training
+    loop to seed into backpropagation: no extra loss term, no autograd node, no hook per layer."""
+    batch = labels.shape[1]
     classes = 1 if pooled else logits.shape[-1]
     group = torch.zeros_like(labels) if pooled else labels
-    side_by_side = torch.cat(acts, dim=-1)  # (M, B, L * n)
+    side_by_side = torch.cat([a.detach() for a in acts], dim=-1)  # (M, B, L * n)
     scale = per_model(spec["cov_lambda"], side_by_side, 3) / batch
     force = covariance_force(side_by_side, group, correct, classes, scale)
-    dot = (side_by_side * force).sum((1, 2))  # its gradient with respect to side_by_side is the force
-    return dot - dot.detach(), force.view(models, batch, len(acts), -1).transpose(1, 2)
+    return None, list(force.chunk(len(acts), dim=-1))
 
 
 register("aux", "covariance")(Aux(no_params, lambda *a: _apply(*a, pooled=False)))

@@ -269,7 +269,8 @@ def table(rows: list[dict], targets: list[dict], split: list[dict], peak: float,
     for r in rows:
         lines.append(f"| {r['depth']} | {r['variant']} | {r['models']} | {r['samples_per_s']:.0f} | "
                      f"{r['samples_per_cpu_s']:.0f} | {r['gflops']:.2f} | {100 * r['gflops'] / peak:.1f} |")
-    lines += ["", "| samples/s ratio, median of the repetitions' ratios | target | " + " | ".join(f"depth {d}" for d in DEPTHS) + " |",
+    lines += ["", "| samples/s ratio, median of the repetitions' ratios | target | "
+              + " | ".join(f"depth {d}" for d in DEPTHS) + " |",
               "| --- | ---: |" + " --- |" * len(DEPTHS)]
     for variant, reference, target in TARGETS:
         cells = [t for t in targets if t["variant"] == variant and t["reference"] == reference]

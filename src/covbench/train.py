@@ -90,9 +90,11 @@ def sgd_step(params, bufs, decayed, lr_scales, momentum, weight_decay):
     """
     grads = [p.grad for p in params]
     if isinstance(lr_scales[0], float):
-        # Without weight decay every tensor is updated alike: one kernel call, not one per group.
-        groups = [(range(len(params)), 0.0)] if not weight_decay else [
-            ([i for i, d in enumerate(decayed) if d == decay], weight_decay if decay else 0.0) for decay in (True, False)]
+        if weight_decay:
+            groups = [([i for i, d in enumerate(decayed) if d], weight_decay),
+                      ([i for i, d in enumerate(decayed) if not d], 0.0)]
+        else:  # every tensor is updated alike: one kernel call
+            groups = [(range(len(params)), 0.0)]
         for group, decay in groups:
             momentum_bufs = [bufs[i] for i in group] if momentum else []  # the kernel takes none without momentum
             torch._fused_sgd_([params[i] for i in group], [grads[i] for i in group], momentum_bufs,
@@ -180,7 +182,7 @@ def train(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, see
         records = []
         for i in range(steps_per_epoch):
             step = epoch * steps_per_epoch + i
-            # index_select, not x_train[idx]: advanced indexing takes twice as long for these gathers (BENCHMARKS.md)
+            # index_select, not x_train[idx]: advanced indexing takes twice as long (BENCHMARKS.md)
             idx = perm[:, i * batch:(i + 1) * batch].flatten()
             xb = x_train.index_select(0, idx).view(models, -1, x_train.shape[1])
             yb = y_train.index_select(0, idx).view(models, -1)

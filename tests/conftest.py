@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-SPEC = {"activation": "sigmoid", "init": "normal", "norm": "none", "residual": False, "grad_clip": None,
+SPEC = {"activation": "sigmoid", "init": "normal", "norm": "none", "residual": "none", "grad_clip": None,
         "aux": "none", "standardize_inputs": False}
 HP = {"width": 16, "epochs": 2, "batch_size": 32, "lr": 0.1, "momentum": 0.9, "weight_decay": 0.0,
       "loss": "softmax_cross_entropy", "log_every": 2}

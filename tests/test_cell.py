@@ -8,8 +8,8 @@ import torch
 
 from covbench import cell, tune
 
-TUNE = {"trials": 3, "seed": 1000, "lr": [0.01, 1.0], "cov_lambda": [0.1, 10.0], "aux_weight": [0.03, 3.0],
-        "epochs": 1}
+TUNE = {"trials": 3, "seed": 1000, "eta": 2, "lr": {"sgd": [0.01, 1.0], "adam": [0.001, 0.1]},
+        "cov_lambda": [0.1, 10.0], "aux_weight": [0.03, 3.0], "rung_epochs": [1, 2]}
 
 
 def _cell(splits, spec, hp, tmp_path, seeds=(0, 1)):
@@ -26,8 +26,9 @@ def test_training_uses_the_tuned_choice(spec, hp, splits, tmp_path):
     record, runs = _cell(splits, spec, hp, tmp_path)
     assert len(record["trials"]) == TUNE["trials"] and record["budget"] == TUNE["trials"]
     assert record["chosen"] in [{"lr": t["lr"], "cov_lambda": t["cov_lambda"]} for t in record["trials"]]
-    best = max(t["val_accuracy"] for t in record["trials"] if not t["diverged"])
-    assert record["val_accuracy"] == best
+    assert record["selected_on"] == "val_loss"
+    finalists = [t for t in record["trials"] if t["rung"] == 2 and not t["diverged"]]
+    assert len(finalists) == 2 and record["val_loss"] == min(t["val_loss"] for t in finalists)
     for run in runs:
         assert run["hyperparameters"]["lr"] == record["chosen"]["lr"]
         assert run["method_spec"]["cov_lambda"] == record["chosen"]["cov_lambda"]

@@ -1,14 +1,22 @@
-"""Tests of covbench.compare: Holm by hand, bootstrap intervals, pairing, verdicts and degenerate cases."""
+"""Tests of covbench.compare: Holm and TOST by hand, bootstrap intervals, pairing, families, roles, four verdicts."""
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
 
-from covbench.compare import (METRICS, bootstrap_ci, compare, compare_values, covariance_methods, holm, run,
-                              verdict)
+from covbench.compare import (COLUMNS, METRICS, base_method, bootstrap_ci, compare, compare_values,
+                              covariance_methods, holm, run, verdict)
 
 ACCURACY = METRICS["final_test_accuracy"]
-VANISHING = METRICS["abs_vanishing_index_init"]
+SETTINGS = {"alpha": 0.05, "primary_opponents": ["base", "best_remedy"],
+            "equivalence_margin": {"mnist": 0.01, "catvnoncat": 0.05}, "vanishing_margin": 0.25}
+SPECS = {
+    "baseline": {"activation": "sigmoid", "init": "normal", "aux": "none"},
+    "relu_he": {"activation": "relu", "init": "he", "aux": "none"},
+    "tanh_xavier": {"activation": "tanh", "init": "xavier", "aux": "none"},
+    "covariance": {"activation": "sigmoid", "init": "normal", "aux": "covariance"},
+    "covariance_pooled": {"activation": "sigmoid", "init": "normal", "aux": "covariance_pooled", "cov_lambda": 3.0},
+}
 
 
 def by_seed(values, seeds=None) -> pd.Series:
@@ -16,17 +24,32 @@ def by_seed(values, seeds=None) -> pd.Series:
                      dtype=float)
 
 
-def run_summary(accuracy: dict[str, list[float]], vanishing: dict[str, list[float]] | None = None,
-                dataset: str = "mnist", depth: int = 8) -> pd.DataFrame:
-    """Rows of the agreed run_summary for one (dataset, depth): method -> one value per seed."""
+def run_summary(accuracy: dict[str, list[float]], validation: dict[str, float] | None = None,
+                vanishing: dict[str, list[float]] | None = None, dataset: str = "mnist",
+                depth: int = 8) -> pd.DataFrame:
+    """Rows of the agreed run_summary for one (dataset, depth): method -> test accuracy per seed; `validation`:
+    method -> its validation accuracy (every seed; default: its test accuracy)."""
     rows = []
     for method, values in accuracy.items():
         for seed, value in enumerate(values):
             vi = vanishing[method][seed] if vanishing else -1.0 - 0.1 * seed
             rows.append({"dataset": dataset, "method": method, "depth": depth, "seed": seed, "diverged": False,
-                         "final_test_accuracy": value, "vanishing_index_init": vi})
+                         "final_test_accuracy": value,
+                         "final_val_accuracy": (validation or {}).get(method, value),
+                         "vanishing_index_init": -3.0 - 0.1 * seed, "vanishing_index_epoch1": vi})
     return pd.DataFrame(rows)
 
+
+def row_of(table: pd.DataFrame, other: str, metric: str = "final_test_accuracy", method: str = "covariance",
+           depth: int | None = None):
+    rows = table[(table.method == method) & (table.other_method == other) & (table.metric == metric)]
+    if depth is not None:
+        rows = rows[rows.depth == depth]
+    assert len(rows) == 1
+    return rows.iloc[0]
+
+
+# --- the statistics -------------------------------------------------------------------------------
 
 def test_holm_matches_hand_computation():
     p = np.array([0.01, 0.04, 0.03, np.nan, 0.005])
@@ -46,22 +69,96 @@ def test_bootstrap_interval_contains_point_estimate(paired):
 
 def test_paired_t_test_when_same_seeds():
     a, b = [0.91, 0.93, 0.92, 0.95], [0.90, 0.90, 0.91, 0.91]
-    row = compare_values(by_seed(a), by_seed(b), ACCURACY)
-    assert row["test"] == "paired t-test" and row["n_pairs"] == 4
+    row = compare_values(by_seed(a), by_seed(b), ACCURACY, 0.01)
+    assert row["test"] == "paired t-test" and row["n_pairs"] == 4 and row["margin"] == 0.01
     assert row["p_value"] == pytest.approx(stats.ttest_rel(a, b).pvalue)
     assert row["difference"] == pytest.approx(np.mean(a) - np.mean(b))
 
 
-def test_welch_when_seeds_differ():
-    a, b = by_seed([0.91, 0.93, 0.92], [0, 1, 2]), by_seed([0.90, 0.88, 0.91, 0.87], [0, 1, 2, 3])
-    row = compare_values(a, b, ACCURACY)
+def test_paired_tost_matches_hand_computation():
+    """Two one-sided paired t-tests: t = (mean(d) + delta) / se against d > -delta and (mean(d) - delta) / se
+    against d < +delta; the equivalence p-value is the larger one-sided p."""
+    a = np.array([0.912, 0.905, 0.921, 0.917, 0.909])
+    b = np.array([0.910, 0.909, 0.915, 0.913, 0.911])
+    delta = 0.01
+    d = a - b
+    n, se = len(d), d.std(ddof=1) / np.sqrt(len(d))
+    p_lower = stats.t.sf((d.mean() + delta) / se, n - 1)  # H0: d <= -delta
+    p_upper = stats.t.cdf((d.mean() - delta) / se, n - 1)  # H0: d >= +delta
+    row = compare_values(by_seed(a), by_seed(b), ACCURACY, delta)
+    assert row["p_equivalence"] == pytest.approx(max(p_lower, p_upper), rel=1e-9)
+    assert p_upper > p_lower  # the mean difference is positive: the upper bound is the binding one
+    # a narrower margin makes equivalence harder to show
+    assert compare_values(by_seed(a), by_seed(b), ACCURACY, 0.005)["p_equivalence"] > row["p_equivalence"]
+
+
+def test_welch_tost_matches_hand_computation():
+    a, b = np.array([0.91, 0.93, 0.92]), np.array([0.90, 0.88, 0.91, 0.87])
+    delta = 0.05
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    se = np.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
+    diff = a.mean() - b.mean()
+    expected = max(stats.t.sf((diff + delta) / se, df), stats.t.cdf((diff - delta) / se, df))
+    row = compare_values(by_seed(a, [0, 1, 2]), by_seed(b, [0, 1, 2, 3]), ACCURACY, delta)
     assert row["test"] == "Welch t-test" and row["n_pairs"] == 0
     assert row["p_value"] == pytest.approx(stats.ttest_ind(a, b, equal_var=False).pvalue)
+    assert row["p_equivalence"] == pytest.approx(expected, rel=1e-9)
 
 
 def test_diverged_nan_drops_the_pair():
-    row = compare_values(by_seed([0.9, np.nan, 0.92, 0.95]), by_seed([0.8, 0.81, 0.83, 0.8]), ACCURACY)
+    row = compare_values(by_seed([0.9, np.nan, 0.92, 0.95]), by_seed([0.8, 0.81, 0.83, 0.8]), ACCURACY, 0.01)
     assert row["n_pairs"] == 3 and row["n_dropped"] == 2 and np.isfinite(row["p_value"])
+    assert np.isfinite(row["p_equivalence"])
+
+
+def test_verdict_reads_difference_first_then_equivalence():
+    assert verdict(0.05, 0.01, 0.9, higher_is_better=True, alpha=0.05) == "beats"
+    assert verdict(-0.05, 0.01, 0.9, higher_is_better=True, alpha=0.05) == "is beaten by"
+    assert verdict(-0.5, 0.01, 0.9, higher_is_better=False, alpha=0.05) == "beats"
+    assert verdict(0.001, 0.2, 0.01, higher_is_better=True, alpha=0.05) == "is equivalent to"
+    assert verdict(0.001, 0.2, 0.06, higher_is_better=True, alpha=0.05) == "inconclusive"
+    assert verdict(0.001, 0.2, 0.06, higher_is_better=True, alpha=0.1) == "is equivalent to"
+    assert verdict(0.002, 0.01, 0.01, higher_is_better=True, alpha=0.05) == "beats"  # significant and small
+    assert verdict(0.05, np.nan, np.nan, higher_is_better=True, alpha=0.05) == "inconclusive"
+
+
+# --- the four verdicts on constructed data ---------------------------------------------------------
+
+def test_four_verdicts_on_constructed_data():
+    """Covariance against its base at four depths: clearly better, clearly worse, equal within the 1-point
+    margin with a tight spread, and noisy."""
+    noise = np.array([0.0, 0.001, -0.001, 0.0005, -0.0005])
+    base = 0.90 + np.array([0.004, -0.003, 0.002, -0.001, 0.0])
+    cases = {
+        2: base + 0.05 + noise,  # clearly better
+        4: base - 0.05 + noise,  # clearly worse
+        8: base + 0.001 + noise,  # a tenth of a point, tight: equivalent
+        16: base + np.array([0.04, -0.05, 0.03, -0.04, 0.01]),  # noisy: neither shown
+    }
+    frames = [run_summary({"covariance": list(covariance), "baseline": list(base)}, depth=depth)
+              for depth, covariance in cases.items()]
+    table = compare(pd.concat(frames), SPECS, SETTINGS, n_bootstrap=500)
+    verdicts = {depth: row_of(table, "baseline", depth=depth).verdict for depth in cases}
+    assert verdicts == {2: "beats", 4: "is beaten by", 8: "is equivalent to", 16: "inconclusive"}
+    equivalent = row_of(table, "baseline", depth=8)
+    assert equivalent.p_equivalence_holm < 0.05 <= equivalent.p_holm and equivalent.margin == 0.01
+    assert (table[table.metric == "final_test_accuracy"].family == "primary").all()
+
+
+def test_catvnoncat_uses_its_own_margin():
+    """The same +1-point difference (spread 1 point) is equivalent within cat/non-cat's 5 points, not within
+    MNIST's 1 point, where it sits on the margin."""
+    base = 0.70 + np.array([0.004, -0.003, 0.002, -0.001, 0.0])
+    spread = np.array([0.01, -0.01, 0.015, -0.015, 0.0])
+    verdicts, margins = {}, {}
+    for dataset in ("mnist", "catvnoncat"):
+        summary = run_summary({"covariance": list(base + 0.01 + spread), "baseline": list(base)}, dataset=dataset)
+        row = row_of(compare(summary, SPECS, SETTINGS, n_bootstrap=200), "baseline")
+        verdicts[dataset], margins[dataset] = row.verdict, row.margin
+        assert row.difference == pytest.approx(0.01) and row.p_holm > 0.05
+    assert margins == {"mnist": 0.01, "catvnoncat": 0.05}
+    assert verdicts == {"mnist": "inconclusive", "catvnoncat": "is equivalent to"}
 
 
 @pytest.mark.parametrize("a, b, reason", [
@@ -70,50 +167,116 @@ def test_diverged_nan_drops_the_pair():
     ([0.9, 0.8], [0.8, 0.7], "zero variance"),
     ([np.nan, np.nan], [np.nan, np.nan], "fewer than 2"),
 ])
-def test_degenerate_cases_are_untested_not_errors(a, b, reason):
-    table = compare(run_summary({"covariance": a, "baseline": b}), ["covariance"])
-    row = table[table.metric == "final_test_accuracy"].iloc[0]
+def test_degenerate_cases_are_untested_and_inconclusive(a, b, reason):
+    table = compare(run_summary({"covariance": a, "baseline": b}), SPECS, SETTINGS)
+    row = row_of(table, "baseline")
     assert np.isnan(row.p_value) and np.isnan(row.p_holm)
-    assert row.verdict == "does not beat" and row.test == "none" and reason in row.reason
+    assert np.isnan(row.p_equivalence) and np.isnan(row.p_equivalence_holm)
+    assert row.verdict == "inconclusive" and row.test == "none" and reason in row.reason
 
 
-def test_verdicts_follow_sign_and_holm():
-    assert verdict(0.05, 0.01, higher_is_better=True) == "beats"
-    assert verdict(-0.05, 0.01, higher_is_better=True) == "is beaten by"
-    assert verdict(0.05, 0.2, higher_is_better=True) == "does not beat"
-    assert verdict(-0.5, 0.01, higher_is_better=False) == "beats"
-    assert verdict(0.05, np.nan, higher_is_better=True) == "does not beat"
+# --- families and roles ----------------------------------------------------------------------------
+
+def test_base_is_the_same_composition_without_the_force():
+    assert base_method("covariance", SPECS) == "baseline"
+    assert base_method("covariance_pooled", SPECS) == "baseline"  # a fixed lambda is not part of the network
+    assert base_method("covariance", {k: v for k, v in SPECS.items() if k != "baseline"}) is None
 
 
-def test_vanishing_index_compares_distance_from_balance():
-    """A vanishing (-5) and an exploding (+5) index are both worse than one near 0."""
+def test_best_remedy_is_chosen_on_validation_even_when_test_disagrees():
+    """relu_he has the best test accuracy, tanh_xavier the best validation accuracy: tanh_xavier is the best
+    remedy, in the primary family; relu_he is only secondary."""
+    rng = np.random.default_rng(0)
+    accuracy = {"covariance": list(0.90 + rng.normal(0, 0.01, 5)), "baseline": list(0.50 + rng.normal(0, 0.01, 5)),
+                "relu_he": list(0.97 + rng.normal(0, 0.01, 5)), "tanh_xavier": list(0.80 + rng.normal(0, 0.01, 5)),
+                "covariance_pooled": list(0.99 + rng.normal(0, 0.001, 5))}
+    validation = {"covariance": 0.90, "baseline": 0.5, "relu_he": 0.85, "tanh_xavier": 0.86, "covariance_pooled": 0.99}
+    table = compare(run_summary(accuracy, validation), SPECS, SETTINGS, n_bootstrap=200)
+    accuracy_rows = table[(table.metric == "final_test_accuracy") & (table.method == "covariance")]
+    roles = accuracy_rows.set_index("other_method").role.to_dict()
+    assert roles == {"baseline": "base", "tanh_xavier": "best_remedy", "relu_he": "other",
+                     "covariance_pooled": "other"}  # a covariance variant is never the best remedy
+    assert set(table.best_remedy) == {"tanh_xavier"}
+    primary = table[table.family == "primary"]
+    assert set(zip(primary.method, primary.other_method)) == {("covariance", "baseline"), ("covariance", "tanh_xavier"),
+                                                               ("covariance_pooled", "baseline"),
+                                                               ("covariance_pooled", "tanh_xavier")}
+    assert (primary.metric == "final_test_accuracy").all()
+
+
+def test_base_that_is_also_the_best_remedy_is_one_primary_comparison():
     accuracy = {"covariance": [0.9, 0.91, 0.92, 0.9, 0.93], "baseline": [0.9, 0.92, 0.91, 0.9, 0.92],
-                "residual": [0.9, 0.92, 0.91, 0.9, 0.92]}
+                "relu_he": [0.8, 0.82, 0.81, 0.8, 0.82]}
+    table = compare(run_summary(accuracy), SPECS, SETTINGS, n_bootstrap=200)
+    primary = table[table.family == "primary"]
+    assert list(primary.other_method) == ["baseline"] and list(primary.role) == ["base"]
+    assert list(primary.best_remedy) == ["baseline"]
+    # still primary when only the best remedy is a primary opponent: the base is that remedy
+    only_best = compare(run_summary(accuracy), SPECS, {**SETTINGS, "primary_opponents": ["best_remedy"]},
+                        n_bootstrap=200)
+    assert list(only_best[only_best.family == "primary"].other_method) == ["baseline"]
+
+
+def test_primary_opponents_come_from_config():
+    accuracy = {"covariance": [0.9, 0.91, 0.92, 0.9, 0.93], "baseline": [0.5, 0.52, 0.51, 0.5, 0.52],
+                "relu_he": [0.95, 0.92, 0.91, 0.9, 0.92]}
+    table = compare(run_summary(accuracy), SPECS, {**SETTINGS, "primary_opponents": ["base"]}, n_bootstrap=200)
+    primary = table[table.family == "primary"]
+    assert list(primary.other_method) == ["baseline"]
+    assert row_of(table, "relu_he").role == "best_remedy" and row_of(table, "relu_he").family == "secondary"
+
+
+def test_holm_runs_within_the_primary_family_only():
+    """Adding methods (secondary comparisons) leaves every primary p-value as it was; each family's adjustment is
+    Holm over the union of its difference and equivalence p-values."""
+    rng = np.random.default_rng(1)
+    accuracy = {"covariance": list(0.90 + rng.normal(0, 0.01, 5)), "baseline": list(0.89 + rng.normal(0, 0.01, 5))}
+    small = compare(run_summary(accuracy, {"covariance": 0.9, "baseline": 0.9}), SPECS, SETTINGS, n_bootstrap=200)
+    more = {**accuracy, **{name: list(0.5 + rng.normal(0, 0.01, 5)) for name in ("relu_he", "tanh_xavier")}}
+    large = compare(run_summary(more, {"covariance": 0.9, "baseline": 0.9, "relu_he": 0.5, "tanh_xavier": 0.5}),
+                    SPECS, SETTINGS, n_bootstrap=200)
+    columns = ["other_method", "p_value", "p_holm", "p_equivalence", "p_equivalence_holm", "verdict"]
+    pd.testing.assert_frame_equal(small[small.family == "primary"][columns].reset_index(drop=True),
+                                  large[large.family == "primary"][columns].reset_index(drop=True))
+    assert len(large[large.family == "secondary"]) > len(small[small.family == "secondary"])
+    for _, family in large.groupby("family"):
+        adjusted = holm(np.concatenate([family.p_value, family.p_equivalence]))
+        np.testing.assert_allclose(family.p_holm, adjusted[:len(family)])
+        np.testing.assert_allclose(family.p_equivalence_holm, adjusted[len(family):])
+    primary = large[large.family == "primary"].iloc[0]
+    # two hypotheses (difference and equivalence) of one comparison: Holm's smaller one is doubled
+    assert min(primary.p_holm, primary.p_equivalence_holm) == pytest.approx(
+        min(1.0, 2 * min(primary.p_value, primary.p_equivalence)))
+
+
+def test_vanishing_index_compares_distance_from_balance_over_epoch1():
+    """A vanishing (-5) and an exploding (+5) index over epoch 1 are both worse than one near 0; the index at
+    initialization (equal here) is not what is compared; the vanishing index is always secondary."""
+    accuracy = {"covariance": [0.9, 0.91, 0.92, 0.9, 0.93], "baseline": [0.9, 0.92, 0.91, 0.9, 0.92],
+                "relu_he": [0.9, 0.92, 0.91, 0.9, 0.92]}
     vanishing = {"covariance": [-0.1, 0.2, -0.05, 0.1, 0.0], "baseline": [-5.1, -4.8, -5.3, -5.0, -4.9],
-                 "residual": [5.2, 4.9, 5.1, 5.0, 4.7]}
-    table = compare(run_summary(accuracy, vanishing), ["covariance"])
-    rows = table[table.metric == "abs_vanishing_index_init"].set_index("other_method")
-    assert (rows.verdict == "beats").all()
-    assert (rows.difference < 0).all()
+                 "relu_he": [5.2, 4.9, 5.1, 5.0, 4.7]}
+    table = compare(run_summary(accuracy, vanishing=vanishing), SPECS, SETTINGS)
+    rows = table[table.metric == "abs_vanishing_index_epoch1"].set_index("other_method")
+    assert (rows.verdict == "beats").all() and (rows.difference < 0).all()
+    assert (rows.family == "secondary").all() and (rows.margin == 0.25).all()
 
 
-def test_family_is_corrected_per_metric_and_table_is_tidy(tmp_path):
+def test_table_is_tidy_and_written(tmp_path):
     rng = np.random.default_rng(0)
     frames = [run_summary({"covariance": list(rng.normal(0.95, 0.01, 5)), "covariance_pooled":
                            list(rng.normal(0.9, 0.01, 5)), "baseline": list(rng.normal(0.5, 0.01, 5))},
                           depth=depth) for depth in (2, 32)]
     pd.concat(frames).to_parquet(tmp_path / "run_summary.parquet")
-    run(str(tmp_path / "run_summary.parquet"), str(tmp_path / "comparisons.parquet"),
-        ["covariance", "covariance_pooled"], n_bootstrap=500)
+    run(str(tmp_path / "run_summary.parquet"), str(tmp_path / "comparisons.parquet"), SPECS, SETTINGS,
+        n_bootstrap=500)
     table = pd.read_parquet(tmp_path / "comparisons.parquet")
+    assert list(table.columns) == COLUMNS
     # 2 depths x 2 variants x 2 others x 2 metrics
     assert len(table) == 16
-    assert {"dataset", "depth", "method", "other_method", "metric", "difference", "ci_low", "ci_high", "n_pairs",
-            "test", "p_value", "p_holm", "verdict", "reason"} <= set(table.columns)
-    for metric, family in table.groupby("metric"):
-        np.testing.assert_allclose(family.p_holm, holm(family.p_value.to_numpy()))
+    assert set(table.verdict) <= {"beats", "is beaten by", "is equivalent to", "inconclusive"}
     accuracy = table[(table.metric == "final_test_accuracy") & (table.other_method == "baseline")]
-    assert (accuracy.verdict == "beats").all()
+    assert (accuracy.verdict == "beats").all() and (accuracy.family == "primary").all()
 
 
 def test_covariance_methods_read_from_specs():

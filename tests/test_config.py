@@ -36,9 +36,15 @@ def test_default_and_quick_configs_are_valid(config):
     ({"datasets": {"mnist": {"epochs": "ten"}}}, "datasets.mnist.epochs"),
     ({"methods": {"baseline": {"activation": "swish", "init": "normal"}}}, "methods.baseline.activation"),
     ({"methods": {"baseline": {"activation": "sigmoid", "init": "glorot"}}}, "methods.baseline.init"),
+    ({"methods": {"relu_resnet": {"residual": True}}}, "methods.relu_resnet.residual"),
+    ({"methods": {"relu_resnet": {"residual": "resnet"}}}, "methods.relu_resnet.residual"),
+    ({"methods": {"relu_skipinit": {"norm": "batchnorm"}}}, "methods.relu_skipinit.norm"),
     ({"methods": {"covariance": {"activation": "sigmoid", "init": "normal", "aux": "covariance", "cov_lambda": -1}}},
      "methods.covariance.cov_lambda"),
     ({"tune": {"lr": [0.1]}}, "tune.lr"),
+    ({"tune": {"lr": {"sgd": [0.1]}}}, "tune.lr.sgd"),
+    ({"datasets": {"mnist": {"tune_epochs": [5, 2]}}}, "datasets.mnist.tune_epochs"),
+    ({"methods": {"sigmoid_adam": {"optimizer": "rmsprop"}}}, "methods.sigmoid_adam.optimizer"),
 ])
 def test_bad_values_stop_with_one_line_naming_the_key(config, override, key):
     with pytest.raises(ConfigError) as error:
@@ -50,7 +56,7 @@ def test_bad_values_stop_with_one_line_naming_the_key(config, override, key):
 
 def test_resolved_settings(config):
     spec = method_spec(config, "relu_he_clip")
-    assert spec == {"activation": "relu", "init": "he", "norm": "none", "residual": False, "grad_clip": 1.0,
-                    "aux": "none", "standardize_inputs": False}
+    assert spec == {"activation": "relu", "init": "he", "norm": "none", "residual": "none", "grad_clip": 1.0,
+                    "aux": "none", "optimizer": "sgd", "standardize_inputs": False}
     hp = hyperparameters(config, "mnist")
     assert hp["epochs"] == config["datasets"]["mnist"]["epochs"] and "lr" not in hp

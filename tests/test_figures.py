@@ -6,22 +6,25 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from covbench import aggregate, figures
+from covbench import aggregate, figures, sweep
 from covbench.palette import method_styles
 from test_aggregate import THRESHOLDS, synthetic_runs
+from test_sweep import SETTINGS, synthetic_sweep_runs
 
 CONFIG_METHODS = ["relu_he", "baseline", "covariance", "tanh_xavier", "covariance_pooled"]
 RUN_METHODS = ("baseline", "covariance", "relu_he", "covariance_pooled")
 OPTIONS = {"speed_over_training": {"covariance_methods": ["covariance", "covariance_pooled"], "baseline": "baseline"}}
-INPUTS = {"layer_summary", "method_summary", "epoch_curves", "layer_stats"}
+INPUTS = {"layer_summary", "method_summary", "epoch_curves", "layer_stats", "sweep_runs", "sweep_summary"}
 
 
 @pytest.fixture(scope="module")
 def tables():
     runs, epochs, layer_stats = synthetic_runs(methods=RUN_METHODS, depths=(2, 4), seeds=(0, 1))
     per_run = aggregate.run_summary(runs, epochs, layer_stats, THRESHOLDS)
+    sweep_runs = synthetic_sweep_runs()
     return {"layer_summary": aggregate.layer_summary(layer_stats), "method_summary": aggregate.method_summary(per_run),
-            "epoch_curves": epochs, "layer_stats": layer_stats}
+            "epoch_curves": epochs, "layer_stats": layer_stats, "sweep_runs": sweep_runs,
+            "sweep_summary": sweep.summarize(sweep_runs, SETTINGS, n_bootstrap=200)}
 
 
 def _needed(figure) -> set[str]:
@@ -62,7 +65,7 @@ def test_make_writes_pdf_and_png(figure, tables, tmp_path):
 
 def test_method_colour_is_the_same_in_two_figures(tables):
     """Fixed by the config's methods, not by those a figure shows: relu_he is absent from the second figure."""
-    without_relu = {name: frame[frame.method != "relu_he"] for name, frame in tables.items()}
+    without_relu = {name: frame[frame.method != "relu_he"] for name, frame in tables.items() if "method" in frame}
     at_init = _colors_by_method(_draw("speed_at_init", tables))
     by_depth = _colors_by_method(_draw("accuracy_vs_depth", without_relu))
     assert set(at_init) == set(RUN_METHODS) and set(by_depth) == set(RUN_METHODS) - {"relu_he"}

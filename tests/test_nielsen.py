@@ -6,7 +6,8 @@ import torch
 
 from covbench import nielsen
 from covbench.models import build_mlp
-from covbench.train import sgd_step, train
+from covbench.components.optimizer import sgd_step
+from covbench.train import train
 
 SETTINGS = {"n_images": 200, "hidden_layers": [2], "width": 30, "epochs": 1, "lr": 0.1, "l2": 5.0, "seeds": [0, 3]}
 

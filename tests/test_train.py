@@ -69,7 +69,7 @@ def test_process_settings_change_speed_not_numbers(spec, hp, splits):
 
 @pytest.mark.parametrize("method", [
     {"aux": "covariance", "cov_lambda": 1.0},
-    {"activation": "relu", "init": "he", "norm": "batchnorm", "residual": True, "grad_clip": 0.5,
+    {"activation": "relu", "init": "he", "norm": "batchnorm", "residual": "preact", "grad_clip": 0.5,
      "aux": "deep_supervision", "aux_weight": 0.3},
 ])
 def test_seeds_batched_equal_seeds_alone(spec, hp, splits, method):

@@ -32,9 +32,14 @@ def snakemake(cwd: Path, *args: str, timeout: int = 1500) -> subprocess.Complete
 
 
 def test_dry_run_lists_every_run_of_the_default_grid(tmp_path):
-    grid = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())["grid"]
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    grid, sweep = config["grid"], config["lambda_sweep"]
     dry = snakemake(project_copy(tmp_path), "-n", "--cores", "2")
     assert dry.returncode == 0, dry.stderr[-2000:]
+    for dataset in grid["datasets"]:  # covariance's best shot: one lambda_sweep job per (dataset, variant, depth)
+        for variant in sweep["variants"]:
+            for depth in sweep["depths"]:
+                assert f"results/sweep/{dataset}/{variant}/depth{depth}.parquet" in dry.stdout
     for dataset in grid["datasets"]:
         for method in grid["methods"]:
             for depth in grid["depths"]:
@@ -57,10 +62,11 @@ def test_new_method_through_config_alone(tmp_path):
     (project / "config" / "extra.yaml").write_text(yaml.safe_dump({
         "data": {"mirror": str(MIRROR)},
         "methods": {"tanh_he_clip_covariance": {"activation": "tanh", "init": "he", "grad_clip": 0.5, "aux": "covariance"}},
-        "datasets": {"catvnoncat": {"train_size": 40, "val_size": 20, "test_size": 20, "epochs": 2, "tune_epochs": 1,
+        "datasets": {"catvnoncat": {"train_size": 40, "val_size": 20, "test_size": 20, "epochs": 2, "tune_epochs": [1],
                                     "batch_size": 20, "val_threshold": 0.7}},
         "tune": {"trials": 2},
         "grid": {"datasets": ["catvnoncat"], "methods": ["tanh_he_clip_covariance"], "depths": [3], "seeds": [0, 1]},
+        "lambda_sweep": {"variants": [], "depths": []},  # its base is not in this grid: nothing to sweep
     }))
     target = "results/runs/catvnoncat/tanh_he_clip_covariance/depth3/seed1/run.json"
     done = snakemake(project, "--cores", "2", "--configfile", "config/extra.yaml", "--", target, "results/tune/chosen.parquet")

@@ -19,8 +19,8 @@ BOOTSTRAP_SEED = 0
 LEVEL = 0.95
 RUN_KEYS = ["dataset", "method", "depth", "seed"]
 CELL_KEYS = ["dataset", "method", "depth"]
-METRICS = ("final_test_accuracy", "vanishing_index_init", "vanishing_index_epoch1", "epochs_to_threshold",
-           "diverged_fraction")
+METRICS = ("final_test_accuracy", "final_val_accuracy", "vanishing_index_init", "vanishing_index_epoch1",
+           "epochs_to_threshold", "diverged_fraction")
 TABLES = ("run_summary", "layer_summary", "method_summary", "epoch_curves")
 
 
@@ -103,9 +103,10 @@ def _by_seed(long: pd.DataFrame, keys: list[str]) -> tuple[pd.DataFrame, np.ndar
 # --- per-run outcomes ----------------------------------------------------------------------------
 
 def read_runs(run_jsons: list[str]) -> pd.DataFrame:
-    """One row per run from its run.json: identity, diverged, final accuracies, wall time."""
+    """One row per run from its run.json: identity, diverged, collapsed, final outcomes, wall time."""
     records = [json.loads(Path(path).read_text()) for path in run_jsons]
-    columns = RUN_KEYS + ["diverged", "final_test_accuracy", "final_val_accuracy", "wall_s"]
+    columns = RUN_KEYS + ["diverged", "collapsed", "final_test_accuracy", "final_val_accuracy", "final_val_loss",
+                          "wall_s"]
     return pd.DataFrame([{key: record[key] for key in columns} for record in records])
 
 
@@ -150,8 +151,8 @@ def run_summary(runs: pd.DataFrame, epochs: pd.DataFrame, layer_stats: pd.DataFr
     summary = (runs.merge(final_train_loss, on=RUN_KEYS, how="left")
                .merge(epochs_to_threshold(epochs, thresholds), on=RUN_KEYS, how="left")
                .merge(vanishing_index(layer_stats), on=RUN_KEYS, how="left"))
-    columns = RUN_KEYS + ["diverged", "final_test_accuracy", "final_val_accuracy", "final_train_loss",
-                          "epochs_to_threshold", "reached_threshold", "vanishing_index_init",
+    columns = RUN_KEYS + ["diverged", "collapsed", "final_test_accuracy", "final_val_accuracy", "final_val_loss",
+                          "final_train_loss", "epochs_to_threshold", "reached_threshold", "vanishing_index_init",
                           "vanishing_index_epoch1", "wall_s"]
     return summary[columns].sort_values(RUN_KEYS, ignore_index=True)
 
@@ -194,15 +195,23 @@ def method_summary(runs: pd.DataFrame) -> pd.DataFrame:
     return summary[order].sort_values(CELL_KEYS + ["metric"], ignore_index=True)
 
 
-def best_remedy(method_summary: pd.DataFrame, dataset: str, depth: int, covariance_methods: list[str]) -> str | None:
-    """The non-covariance method with the highest median final test accuracy at (dataset, depth); ties go to
-    the first name in sorted order; None when no such method has a finite accuracy there."""
-    rows = method_summary[(method_summary.metric == "final_test_accuracy") & (method_summary.dataset == dataset)
-                          & (method_summary.depth == depth) & ~method_summary.method.isin(covariance_methods)]
-    rows = rows[np.isfinite(rows["median"])]
-    if rows.empty:
+def best_by_validation(mean_val_accuracy: pd.Series) -> str | None:
+    """The method (index) with the highest finite mean validation accuracy; ties go to the first name in sorted
+    order; None when there is none. The one rule that picks "the best remedy" (DESIGN section 7): on validation,
+    never on test data."""
+    values = mean_val_accuracy[np.isfinite(mean_val_accuracy.astype(float))]
+    if values.empty:
         return None
-    return rows.sort_values(["median", "method"], ascending=[False, True]).method.iloc[0]
+    return values.rename("mean").rename_axis("method").reset_index().sort_values(
+        ["mean", "method"], ascending=[False, True]).method.iloc[0]
+
+
+def best_remedy(method_summary: pd.DataFrame, dataset: str, depth: int, covariance_methods: list[str]) -> str | None:
+    """The best standard remedy at (dataset, depth): the non-covariance method with the highest mean final
+    validation accuracy over seeds (best_by_validation); None when no such method has one there."""
+    rows = method_summary[(method_summary.metric == "final_val_accuracy") & (method_summary.dataset == dataset)
+                          & (method_summary.depth == depth) & ~method_summary.method.isin(covariance_methods)]
+    return best_by_validation(rows.set_index("method")["mean"])
 
 
 def performance_profile(method_summary: pd.DataFrame, taus: np.ndarray) -> pd.DataFrame:

@@ -1,14 +1,40 @@
-"""Covariance vs every other method at each (dataset, depth): differences, bootstrap intervals, verdicts.
+"""Covariance variants against the other methods at each (dataset, depth): differences, intervals, four verdicts.
 
-For each covariance variant (a method whose `aux` starts with "covariance") and each other method of the
-grid, per metric: the difference of means (covariance minus other) over seeds, a bootstrap 95% interval,
-a t-test (paired by seed when both methods ran the same seeds, Welch otherwise) and a Holm correction over
-the whole family of one metric. The verdict reads the Holm p-value and the sign, oriented so that "beats"
-always means "better": higher test accuracy, or a vanishing index closer to 0 (|index| smaller), since a
-negative index is vanishing and a positive one exploding gradients (DESIGN section 4).
+Two families of comparisons (DESIGN section 7), declared in the config's `compare` block before any run:
 
-    comparisons = compare(run_summary, ["covariance", "covariance_pooled"])
+- **primary**: each covariance variant (a method whose `aux` starts with "covariance") against its base (the same
+  composition with `aux: none`, `base_method`) and against the best standard remedy at that (dataset, depth) (the
+  non-covariance method with the highest mean final validation accuracy over seeds, `aggregate.best_by_validation`:
+  chosen without test data), on final test accuracy. Which of the two opponents are primary is
+  `compare.primary_opponents`. Column `role` says which the other method is (`base`, `best_remedy`, `other`);
+  a base that is also the best remedy is one comparison, with role `base`.
+- **secondary**: every other comparison: the variant against every other method on final test accuracy, and
+  against every other method on the absolute vanishing index averaged over epoch 1 (at initialization a
+  covariance variant *is* its base network, so the index at init cannot tell them apart).
+
+Per comparison, on the values by seed (paired when both methods ran the same seeds, each method alone otherwise):
+the difference of means (variant minus other) with a bootstrap 95% interval; a two-sided t-test of no difference
+(`p_value`: paired t-test, or Welch's); and the two one-sided tests (TOST) of equivalence within the margin
+delta (`margin`, from config): H0 d <= -delta against d > -delta, and H0 d >= +delta against d < +delta, same
+t-test. Equivalence needs both one-sided nulls rejected (an intersection-union test), so its p-value is the
+larger of the two, `p_equivalence`, a level-alpha test of H0 |d| >= delta.
+
+Holm: within one family, the m difference p-values and the m equivalence p-values are adjusted together as one
+set of 2m hypotheses (NaN, i.e. untestable, entries do not count). Both kinds of claim end up in the verdicts,
+so this bounds the chance of any false verdict of the family, a false "beats"/"is beaten by" or a false "is
+equivalent to", by alpha (adjusting each kind on its own would allow up to 2 alpha). It is conservative: of a
+comparison's two null hypotheses (d = 0, |d| >= delta) at most one is true. The secondary family's p-values never
+enter the primary adjustment, and the reverse.
+
+Verdicts, oriented so that "beats" always means "better" (higher test accuracy, or an |index| closer to 0):
+`beats` / `is beaten by` when the Holm-adjusted difference p is below alpha (by the sign of the difference),
+else `is equivalent to` when the Holm-adjusted equivalence p is below alpha, else `inconclusive` (no test
+possible included: `reason` says why). A difference can be significant and inside the margin at once; the
+verdict is then the directional one and `p_equivalence_holm` shows the equivalence.
+
+    comparisons = compare(run_summary, specs, config["compare"])
 """
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,11 +42,16 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-ALPHA = 0.05
+from covbench.aggregate import best_by_validation
+
 N_BOOTSTRAP = 10_000
 CI_LEVEL = 0.95
-COLUMNS = ["dataset", "depth", "method", "other_method", "metric", "difference", "ci_low", "ci_high", "n_method",
-           "n_other", "n_pairs", "n_dropped", "test", "p_value", "reason"]  # then p_holm and verdict
+AUX_HYPERPARAMETERS = ("cov_lambda", "aux_weight")
+VERDICTS = ("beats", "is beaten by", "is equivalent to", "inconclusive")
+FAMILIES = ("primary", "secondary")
+COLUMNS = ["dataset", "depth", "method", "other_method", "metric", "family", "role", "best_remedy", "difference",
+           "ci_low", "ci_high", "margin", "n_method", "n_other", "n_pairs", "n_dropped", "test", "p_value", "p_holm",
+           "p_equivalence", "p_equivalence_holm", "verdict", "reason"]
 
 
 @dataclass(frozen=True)
@@ -28,18 +59,46 @@ class Metric:
     column: str  # run_summary column
     absolute: bool  # compare |value|
     higher_is_better: bool
+    primary: bool  # may be in the primary family (against a primary opponent)
+    margin: Callable[[dict, str], float]  # (config's compare block, dataset) -> equivalence margin, metric units
 
 
 METRICS = {
-    "final_test_accuracy": Metric("final_test_accuracy", absolute=False, higher_is_better=True),
-    "abs_vanishing_index_init": Metric("vanishing_index_init", absolute=True, higher_is_better=False),
+    "final_test_accuracy": Metric("final_test_accuracy", absolute=False, higher_is_better=True, primary=True,
+                                  margin=lambda settings, dataset: settings["equivalence_margin"][dataset]),
+    "abs_vanishing_index_epoch1": Metric("vanishing_index_epoch1", absolute=True, higher_is_better=False,
+                                         primary=False, margin=lambda settings, dataset: settings["vanishing_margin"]),
 }
 
+
+# --- who is compared with whom ------------------------------------------------------------------------
 
 def covariance_methods(specs: dict[str, dict]) -> list[str]:
     """Methods whose auxiliary component is a covariance variant, in the given order."""
     return [name for name, spec in specs.items() if str(spec.get("aux", "none")).startswith("covariance")]
 
+
+def base_method(variant: str, specs: dict[str, dict]) -> str | None:
+    """The method a covariance variant is added to: the same composition without the auxiliary force."""
+    def plain_part(spec):
+        return {k: v for k, v in spec.items() if k not in ("aux", *AUX_HYPERPARAMETERS)}
+    return next((m for m, s in specs.items()
+                 if s.get("aux", "none") == "none" and plain_part(s) == plain_part(specs[variant])), None)
+
+
+def best_remedy_of_cell(cell: pd.DataFrame, covariance: list[str]) -> str | None:
+    """The best standard remedy among one (dataset, depth)'s runs: highest mean final validation accuracy."""
+    remedies = cell[~cell.method.isin(covariance)]
+    return best_by_validation(remedies.groupby("method")["final_val_accuracy"].mean())
+
+
+def roles_of(other: str, base: str | None, best_remedy: str | None) -> list[str]:
+    """Every role `other` plays for a variant: ["base"], ["best_remedy"], both (a base that is also the best
+    remedy: one comparison), or ["other"]. The table's `role` is the first."""
+    return [role for role, name in (("base", base), ("best_remedy", best_remedy)) if other == name] or ["other"]
+
+
+# --- one comparison -----------------------------------------------------------------------------------
 
 def holm(p_values: np.ndarray) -> np.ndarray:
     """Holm step-down adjusted p-values; NaN entries stay NaN and do not count in the family."""
@@ -95,9 +154,22 @@ def degenerate_reason(a: np.ndarray, b: np.ndarray, paired: bool) -> str:
     return ""
 
 
-def compare_values(method: pd.Series, other: pd.Series, metric: Metric, seed: int = 0,
+def t_test(a: np.ndarray, b: np.ndarray, paired: bool, shift: float = 0.0, alternative: str = "two-sided") -> float:
+    """p-value of H0 mean(a) - mean(b) = shift (paired t-test or Welch's), against `alternative` ("greater":
+    the difference exceeds shift, "less": it falls short of it)."""
+    if paired:
+        return float(stats.ttest_1samp(a - b, shift, alternative=alternative).pvalue)
+    return float(stats.ttest_ind(a - shift, b, equal_var=False, alternative=alternative).pvalue)
+
+
+def tost(a: np.ndarray, b: np.ndarray, paired: bool, margin: float) -> float:
+    """Equivalence p-value (two one-sided tests): the larger of p(H0 d <= -margin) and p(H0 d >= +margin)."""
+    return max(t_test(a, b, paired, -margin, "greater"), t_test(a, b, paired, margin, "less"))
+
+
+def compare_values(method: pd.Series, other: pd.Series, metric: Metric, margin: float, seed: int = 0,
                    n_bootstrap: int = N_BOOTSTRAP) -> dict:
-    """One comparison: difference of means, its interval, the test and (unadjusted) p-value."""
+    """One comparison: difference of means, its interval, and the (unadjusted) difference and TOST p-values."""
     a, b, paired = aligned_values(method, other)
     n_dropped = len(method) + len(other) - len(a) - len(b)
     if metric.absolute:
@@ -105,51 +177,73 @@ def compare_values(method: pd.Series, other: pd.Series, metric: Metric, seed: in
     reason = degenerate_reason(a, b, paired)
     row = {
         "difference": float(a.mean() - b.mean()) if len(a) and len(b) else np.nan,
-        "ci_low": np.nan, "ci_high": np.nan,
-        "n_method": len(a), "n_other": len(b), "n_pairs": len(a) if paired else 0,
-        "n_dropped": n_dropped,
-        "test": "none", "p_value": np.nan, "reason": reason,
+        "ci_low": np.nan, "ci_high": np.nan, "margin": float(margin),
+        "n_method": len(a), "n_other": len(b), "n_pairs": len(a) if paired else 0, "n_dropped": n_dropped,
+        "test": "none", "p_value": np.nan, "p_equivalence": np.nan, "reason": reason,
     }
     if min(len(a), len(b)) >= 2:
         row["ci_low"], row["ci_high"] = bootstrap_ci(a, b, paired, np.random.default_rng(seed), n_bootstrap)
     if not reason:
-        result = stats.ttest_rel(a, b) if paired else stats.ttest_ind(a, b, equal_var=False)
         row["test"] = "paired t-test" if paired else "Welch t-test"
-        row["p_value"] = float(result.pvalue)
+        row["p_value"] = t_test(a, b, paired)
+        row["p_equivalence"] = tost(a, b, paired, margin)
     return row
 
 
-def verdict(difference: float, p_holm: float, higher_is_better: bool, alpha: float = ALPHA) -> str:
-    if not np.isfinite(p_holm) or p_holm >= alpha:
-        return "does not beat"
-    better = difference > 0 if higher_is_better else difference < 0
-    return "beats" if better else "is beaten by"
+def verdict(difference: float, p_holm: float, p_equivalence_holm: float, higher_is_better: bool,
+            alpha: float) -> str:
+    """One of VERDICTS from the Holm-adjusted p-values: a shown difference first, then a shown equivalence."""
+    if np.isfinite(p_holm) and p_holm < alpha:
+        better = difference > 0 if higher_is_better else difference < 0
+        return "beats" if better else "is beaten by"
+    if np.isfinite(p_equivalence_holm) and p_equivalence_holm < alpha:
+        return "is equivalent to"
+    return "inconclusive"
 
 
-def compare(run_summary: pd.DataFrame, covariance: list[str], metrics: dict[str, Metric] = METRICS,
-            alpha: float = ALPHA, seed: int = 0, n_bootstrap: int = N_BOOTSTRAP) -> pd.DataFrame:
-    """The comparisons table (one row per dataset, depth, covariance variant, other method, metric)."""
-    rows = []
-    for (dataset, depth), cell in run_summary.groupby(["dataset", "depth"], sort=True):
-        by_method = {name: runs.set_index("seed") for name, runs in cell.groupby("method")}
-        for method in [m for m in covariance if m in by_method]:
-            for other in [m for m in by_method if m != method]:
-                for name, metric in metrics.items():
-                    values = compare_values(by_method[method][metric.column], by_method[other][metric.column],
-                                            metric, seed, n_bootstrap)
-                    rows.append({"dataset": dataset, "depth": int(depth), "method": method, "other_method": other,
-                                 "metric": name, **values})
-    table = pd.DataFrame(rows, columns=COLUMNS)
-    table["p_holm"] = np.nan
-    for family in table.groupby("metric").groups.values():
-        table.loc[family, "p_holm"] = holm(table.loc[family, "p_value"].to_numpy())
-    table["verdict"] = [verdict(d, p, metrics[m].higher_is_better, alpha)
-                        for d, p, m in zip(table.difference, table.p_holm, table.metric)]
+# --- the table ----------------------------------------------------------------------------------------
+
+def adjust(table: pd.DataFrame) -> pd.DataFrame:
+    """p_holm and p_equivalence_holm: Holm over the union of a family's difference and equivalence p-values."""
+    table = table.assign(p_holm=np.nan, p_equivalence_holm=np.nan)
+    for rows in table.groupby("family").groups.values():
+        adjusted = holm(np.concatenate([table.loc[rows, "p_value"], table.loc[rows, "p_equivalence"]]))
+        table.loc[rows, "p_holm"] = adjusted[:len(rows)]
+        table.loc[rows, "p_equivalence_holm"] = adjusted[len(rows):]
     return table
 
 
-def run(run_summary_path: str, out_path: str, covariance: list[str], alpha: float = ALPHA, seed: int = 0,
+def compare(run_summary: pd.DataFrame, specs: dict[str, dict], settings: dict, metrics: dict[str, Metric] = METRICS,
+            seed: int = 0, n_bootstrap: int = N_BOOTSTRAP) -> pd.DataFrame:
+    """The comparisons table: one row per (dataset, depth, covariance variant, other method, metric).
+
+    `specs`: the grid's methods (name -> composition); `settings`: the config's `compare` block.
+    """
+    covariance = covariance_methods(specs)
+    rows = []
+    for (dataset, depth), cell in run_summary.groupby(["dataset", "depth"], sort=True):
+        by_method = {name: runs.set_index("seed") for name, runs in cell.groupby("method")}
+        best = best_remedy_of_cell(cell, covariance)
+        for method in [m for m in covariance if m in by_method]:
+            base = base_method(method, specs)
+            for other in [m for m in by_method if m != method]:
+                roles = roles_of(other, base, best)
+                for name, metric in metrics.items():
+                    primary = metric.primary and bool(set(roles) & set(settings["primary_opponents"]))
+                    values = compare_values(by_method[method][metric.column], by_method[other][metric.column],
+                                            metric, metric.margin(settings, dataset), seed, n_bootstrap)
+                    rows.append({"dataset": dataset, "depth": int(depth), "method": method, "other_method": other,
+                                 "metric": name, "family": "primary" if primary else "secondary", "role": roles[0],
+                                 "best_remedy": best, **values})
+    table = adjust(pd.DataFrame(rows, columns=[c for c in COLUMNS if c not in ("p_holm", "p_equivalence_holm",
+                                                                                "verdict")]))
+    table["verdict"] = [verdict(d, p, q, metrics[m].higher_is_better, settings["alpha"]) for d, p, q, m in
+                        zip(table.difference, table.p_holm, table.p_equivalence_holm, table.metric)]
+    return table[COLUMNS]
+
+
+def run(run_summary_path: str, out_path: str, specs: dict[str, dict], settings: dict, seed: int = 0,
         n_bootstrap: int = N_BOOTSTRAP) -> None:
-    table = compare(pd.read_parquet(run_summary_path), covariance, alpha=alpha, seed=seed, n_bootstrap=n_bootstrap)
+    table = compare(pd.read_parquet(run_summary_path), specs, settings, seed=seed, n_bootstrap=n_bootstrap)
     Path(out_path).parent.mkdir(parents=True, exist_ok=True)
     table.to_parquet(out_path, index=False)

@@ -10,7 +10,8 @@ import yaml
 from covbench import components
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
-METHOD_DEFAULTS = {"norm": "none", "residual": False, "grad_clip": None, "aux": "none", "standardize_inputs": False}
+METHOD_DEFAULTS = {"norm": "none", "residual": "none", "grad_clip": None, "aux": "none", "optimizer": "sgd",
+                   "standardize_inputs": False}
 AUX_HYPERPARAMETER = {"covariance": "cov_lambda", "covariance_pooled": "cov_lambda", "deep_supervision": "aux_weight"}
 
 
@@ -32,6 +33,10 @@ def validate(config: dict, schema_path: Path = SCHEMA_PATH) -> dict:
     for dataset in config["grid"]["datasets"]:
         if dataset not in config["datasets"]:
             raise ConfigError(f"config error at 'grid.datasets': '{dataset}' has no entry under 'datasets'")
+    for dataset, settings in config["datasets"].items():
+        rungs = settings["tune_epochs"]
+        if any(b <= a for a, b in zip(rungs, rungs[1:])):
+            raise ConfigError(f"config error at 'datasets.{dataset}.tune_epochs': rungs must increase, got {rungs}")
     for name in config["grid"]["methods"]:
         if name not in config["methods"]:
             known = ", ".join(sorted(config["methods"]))
@@ -42,6 +47,8 @@ def validate(config: dict, schema_path: Path = SCHEMA_PATH) -> dict:
             if spec[kind] not in components.names(kind):
                 choices = ", ".join(components.names(kind))
                 raise ConfigError(f"config error at 'methods.{name}.{kind}': unknown {kind} '{spec[kind]}'; registered: {choices}")
+        if spec["residual"] == "skipinit" and spec["norm"] != "none":  # SkipInit is the remedy without a norm
+            raise ConfigError(f"config error at 'methods.{name}.norm': residual 'skipinit' takes no norm (De & Smith 2020)")
     return config
 
 
@@ -62,5 +69,5 @@ def hyperparameters(config: dict, dataset: str) -> dict:
 
 
 def tune_settings(config: dict, dataset: str) -> dict:
-    """The tuning budget and search ranges, with the dataset's number of tuning epochs."""
-    return {**config["tune"], "epochs": config["datasets"][dataset]["tune_epochs"]}
+    """The tuning budget and search ranges, with the dataset's successive-halving rungs (epochs at each rung's end)."""
+    return {**config["tune"], "rung_epochs": config["datasets"][dataset]["tune_epochs"]}

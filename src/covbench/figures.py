@@ -258,9 +258,56 @@ def performance_profile(method_summary: pd.DataFrame, styles: dict) -> plt.Figur
     return fig
 
 
+SWEEP_ROWS = {"final_test_accuracy": "test accuracy", "vanishing_index_epoch1": "vanishing index\nepoch 1"}
+
+
+def _lambda_label(value: float) -> str:
+    """0, 1 and 10 as they are, other powers of ten as 10^k (short ticks), anything else as the plain number."""
+    exponent = np.log10(value) if value > 0 else 0.0
+    return f"$10^{{{exponent:.0f}}}$" if value not in (0, 1, 10) and exponent == round(exponent) else f"{value:g}"
+
+
+def lambda_sweep(sweep_runs: pd.DataFrame, sweep_summary: pd.DataFrame, styles: dict) -> plt.Figure:
+    """(i) Covariance's best shot: test accuracy and the vanishing index over epoch 1 against lambda at the base's
+    tuned learning rate, a column per (dataset, depth), a line per covariance variant (median over seeds with its
+    95% bootstrap interval). lambda = 0, the base itself, sits at the left of a symlog axis and its median is
+    repeated as a dashed line; the lambda chosen on validation is ringed."""
+    runs = sweep_runs.rename(columns={"variant": "method"})
+    cells = sorted(set(zip(runs.dataset, runs.depth)))
+    fig, axes = _panels(len(SWEEP_ROWS), max(len(cells), 1), FULL_WIDTH if len(cells) > 1 else COLUMN_WIDTH,
+                        sharex=True)  # datasets differ in accuracy: each panel its own y range
+    if not cells:
+        axes[0, 0].text(0.5, 0.5, "no covariance variant was swept", transform=axes[0, 0].transAxes, ha="center")
+        return fig
+    lambdas = sorted(runs.cov_lambda.unique())
+    positive = [v for v in lambdas if v > 0]
+    for c, (dataset, depth) in enumerate(cells):
+        cell = runs[(runs.dataset == dataset) & (runs.depth == depth)]
+        chosen = sweep_summary[(sweep_summary.dataset == dataset) & (sweep_summary.depth == depth)]
+        for ax, (metric, label) in zip(axes[:, c], SWEEP_ROWS.items()):
+            for method, rows in _by_method(cell, styles):
+                wide = rows.pivot(index="cov_lambda", columns="seed", values=metric).sort_index()
+                x, summary = wide.index.to_numpy(float), aggregate.bootstrap(wide.to_numpy(float))
+                median = _finite(summary["median"])
+                ax.errorbar(x, median, _interval(summary), label=method, elinewidth=0.6, **styles[method])
+                for zero in median[x == 0]:
+                    ax.axhline(zero, color=styles[method]["color"], linestyle="--", linewidth=0.6, zorder=0)
+                best = np.isin(x, chosen.loc[chosen.variant == method, "best_lambda"].to_numpy(float))
+                ax.plot(x[best], median[best], linestyle="none", marker="o", markersize=8, markerfacecolor="none",
+                        markeredgecolor=styles[method]["color"], markeredgewidth=0.8)
+            ax.set_xscale("symlog", linthresh=min(positive, default=1.0), linscale=0.5)
+            ax.set_xticks(lambdas, labels=[_lambda_label(v) for v in lambdas])
+            ax.minorticks_off()
+            ax.set_ylabel(label if c == 0 else "")
+        axes[0, c].set_title(f"{dataset}, depth {depth}")
+        axes[-1, c].set_xlabel(r"$\lambda$")
+    _legend(fig, styles, runs.method)
+    return fig
+
+
 FIGURES = {figure.__name__: figure for figure in (
     speed_at_init, speed_over_training, vanishing_index, accuracy_vs_depth, loss_curves, saturation,
-    accuracy_heatmap, performance_profile)}
+    accuracy_heatmap, performance_profile, lambda_sweep)}
 
 
 def save(fig: plt.Figure, pdf: str, png: str) -> None:

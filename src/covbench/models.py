@@ -5,13 +5,13 @@ as one batched model (batched matmuls), each drawn from its own generator, so a 
 on which other seeds share its batch.
 """
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 import torch
 import torch.nn.functional as F
 
 from covbench import components
 from covbench.components import norm as norm_component
-from covbench.components.residual import residual_add
 
 
 @dataclass
@@ -21,6 +21,7 @@ class MLP:
     biases: list[torch.Tensor]  # each (M, fan_out)
     norm_states: list[dict] = field(default_factory=list)  # per hidden layer, empty without a norm
     aux_params: dict = field(default_factory=dict)
+    alphas: list[torch.Tensor] = field(default_factory=list)  # SkipInit's scales of blocks 2..depth, each (M,)
 
     @property
     def depth(self) -> int:
@@ -30,12 +31,14 @@ class MLP:
         """Trainable tensors in a fixed order (the optimizer's and the checkpoint's)."""
         params = [*self.weights, *self.layer_biases(), self.biases[-1]]
         params += [s["gamma"] for s in self.norm_states]
+        params += self.alphas
         for value in self.aux_params.values():
             params += value if isinstance(value, list) else [value]
         return params
 
     def layer_biases(self) -> list[torch.Tensor]:
-        """The additive bias of each hidden layer: batchnorm's beta where a norm makes the linear bias redundant."""
+        """The additive bias of each hidden layer: batchnorm's beta where a norm makes the linear bias redundant
+        (components.norm, components.residual's preact)."""
         if self.norm_states:
             return [s["beta"] for s in self.norm_states]
         return self.biases[:-1]
@@ -52,6 +55,7 @@ def init_generators(seeds: list[int]) -> list[torch.Generator]:
 def build_mlp(spec: dict, in_dim: int, width: int, depth: int, classes: int, seeds: list[int]) -> MLP:
     activation = components.get("activation", spec["activation"])
     init = components.get("init", spec["init"])
+    residual = components.get("residual", spec["residual"])
     gens = init_generators(seeds)
 
     def layer(fan_in, fan_out, gain):
@@ -65,17 +69,19 @@ def build_mlp(spec: dict, in_dim: int, width: int, depth: int, classes: int, see
     norm_states = []
     if spec["norm"] != "none":
         norm_states = [norm_component.init_state(models, width) for _ in range(depth)]
-        layers[:depth] = [(w, torch.zeros_like(b)) for w, b in layers[:depth]]
+        layers[:depth] = [(w, torch.zeros_like(b)) for w, b in layers[:depth]]  # beta takes the bias's place
     aux = components.get("aux", spec["aux"])
     aux_params = aux.init_params(models, depth, width, classes, lambda fan_in, fan_out: layer(fan_in, fan_out, 1.0))
-    return MLP(spec, [w for w, _ in layers], [b for _, b in layers], norm_states, aux_params)
+    return MLP(spec, [w for w, _ in layers], [b for _, b in layers], norm_states, aux_params,
+               residual.init_alphas(models, depth))
 
 
 def to_device(model: MLP, device) -> MLP:
     move = lambda t: t.to(device)  # noqa: E731
     aux = {k: [move(t) for t in v] if isinstance(v, list) else move(v) for k, v in model.aux_params.items()}
     norms = [{k: move(t) for k, t in s.items()} for s in model.norm_states]
-    return MLP(model.spec, [move(w) for w in model.weights], [move(b) for b in model.biases], norms, aux)
+    return MLP(model.spec, [move(w) for w in model.weights], [move(b) for b in model.biases], norms, aux,
+               [move(a) for a in model.alphas])
 
 
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
@@ -85,23 +91,29 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.T
     return torch.baddbmm(bias.unsqueeze(1), x, weight)
 
 
-def forward(model: MLP, x: torch.Tensor, training: bool):
-    """-> logits (M, B, classes) and the hidden post-activations [(M, B, width)] * depth."""
-    activation = components.get("activation", model.spec["activation"])
+def layer_ops(model: MLP, training: bool) -> SimpleNamespace:
+    """The operations the residual kinds write their blocks with (components.residual), bound to `model`."""
     normalize = components.get("norm", model.spec["norm"])
+    return SimpleNamespace(
+        linear=lambda layer, h: linear(h, model.weights[layer], model.biases[layer]),
+        norm=lambda layer, z: normalize(z, model.norm_states[layer], training) if model.norm_states else z,
+        act=components.get("activation", model.spec["activation"]).fn,
+        alpha=lambda layer: model.alphas[layer - 1].view(-1, 1, 1),  # the first layer has none
+        depth=model.depth,
+    )
+
+
+def forward(model: MLP, x: torch.Tensor, training: bool):
+    """-> logits (M, B, classes) and each hidden layer's output [(M, B, width)] * depth: the post-activations of
+    a plain MLP, the residual stream h_l of a residual one."""
+    residual = components.get("residual", model.spec["residual"])
+    ops = layer_ops(model, training)
     acts = []
     h = x
     for layer in range(model.depth):
-        if model.norm_states:  # the linear bias stays zero: batchnorm's beta takes its place
-            z = normalize(linear(h, model.weights[layer], model.biases[layer]), model.norm_states[layer], training)
-        else:
-            z = linear(h, model.weights[layer], model.biases[layer])
-        a = activation.fn(z)
-        if model.spec["residual"]:
-            a = residual_add(h, a)
-        acts.append(a)
-        h = a
-    return linear(h, model.weights[-1], model.biases[-1]), acts
+        h = residual.block(h, layer, ops)
+        acts.append(h)
+    return linear(residual.head_input(h, ops), model.weights[-1], model.biases[-1]), acts
 
 
 def softmax_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

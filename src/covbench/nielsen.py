@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from covbench.config import METHOD_DEFAULTS
 from covbench.data import read_idx
 from covbench.train import configure_process, train
 
@@ -28,7 +29,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 # network2.Network(sizes) with CrossEntropyCost and default_weight_initializer; no remedy of any kind.
-SPEC = {"activation": "sigmoid", "init": "nielsen", "norm": "none", "residual": False, "grad_clip": None, "aux": "none"}
+SPEC = {**METHOD_DEFAULTS, "activation": "sigmoid", "init": "nielsen"}
 MNIST_VAL_START = 50_000  # DESIGN section 1: the validation split is the last 10k of the official train set
 
 

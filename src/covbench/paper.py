@@ -18,16 +18,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from covbench.aggregate import best_remedy
-from covbench.compare import ALPHA, CI_LEVEL, METRICS, N_BOOTSTRAP, covariance_methods
+from covbench.compare import CI_LEVEL, FAMILIES, N_BOOTSTRAP, covariance_methods
 from covbench.config import method_spec
-from covbench.tables import dataset_label, method_label, plain_number, verdict_pairs
+from covbench.sweep import sweep_macros
+from covbench.tables import dataset_label, method_label, plain_number, primary_datasets, verdict_pairs
+from covbench.tune import budget_epochs, rung_sizes
 
 LATEXMK_MISSING = ("latexmk not found: install LaTeX (Debian: apt-get install -y --no-install-recommends latexmk "
                    "texlive-latex-base texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended "
                    "texlive-science lmodern)")
 MAX_OVERFULL_PT = 10.0
-AUX_HYPERPARAMETERS = ("cov_lambda", "aux_weight")
+SHALLOW_DEPTH = 4  # depths at which every standard remedy is expected to learn
 
 _ONES = ["Zero", "One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine", "Ten", "Eleven", "Twelve",
          "Thirteen", "Fourteen", "Fifteen", "Sixteen", "Seventeen", "Eighteen", "Nineteen"]
@@ -45,9 +46,14 @@ class MetricWords:
 
 METRIC_WORDS = {
     "final_test_accuracy": MetricWords("final test accuracy", 100, "percentage points", 1, "Accuracy"),
-    "abs_vanishing_index_init": MetricWords("absolute vanishing index at initialization", 1, "orders of magnitude",
-                                            2, "Vanishing"),
+    "abs_vanishing_index_epoch1": MetricWords("absolute vanishing index over epoch 1", 1, "orders of magnitude", 2,
+                                              "Vanishing"),
 }
+VERDICT_COUNTS = {"beats": "beats", "beaten": "is beaten by", "equivalent": "is equivalent to",
+                  "inconclusive": "inconclusive"}  # macro name part -> verdict
+OPPONENT_WORDS = {"base": "its base (the same network without the force)",
+                  "best_remedy": "the best standard remedy (the other method with the highest mean validation "
+                                 "accuracy at that dataset and depth)"}
 
 
 # --- names and words ------------------------------------------------------------------------------
@@ -81,11 +87,11 @@ def word_list(items: list) -> str:
 
 
 def signed(value: float, decimals: int) -> str:
-    return f"${value:+.{decimals}f}$" if np.isfinite(value) else "n/a"
+    return f"${round(value, decimals) + 0.0:+.{decimals}f}$" if np.isfinite(value) else "n/a"  # never -0.0
 
 
 def plain(value: float, decimals: int) -> str:
-    return f"${value:.{decimals}f}$" if np.isfinite(value) else "n/a"
+    return f"${round(value, decimals) + 0.0:.{decimals}f}$" if np.isfinite(value) else "n/a"
 
 
 def p_text(p: float) -> str:
@@ -107,84 +113,89 @@ def table_refs(labels: list[str]) -> str:
 
 # --- the comparisons in words ---------------------------------------------------------------------
 
-def base_method(variant: str, specs: dict[str, dict]) -> str | None:
-    """The method a covariance variant is added to: the same composition without the auxiliary force."""
-    def plain_part(spec):
-        return {k: v for k, v in spec.items() if k not in ("aux", *AUX_HYPERPARAMETERS)}
-    return next((m for m, s in specs.items() if s["aux"] == "none" and plain_part(s) == plain_part(specs[variant])),
-                None)
+def claim(method: str, verdict: str, other: str, where: str = "") -> str:
+    """'X beats Y<where>', or 'X against Y<where> is inconclusive': the verdict as a clause."""
+    if verdict == "inconclusive":
+        return f"{method_label(method)} against {method_label(other)}{where} is inconclusive"
+    return f"{method_label(method)} {verdict} {method_label(other)}{where}"
+
+
+def verdict_details(row) -> str:
+    """'difference, interval, margin; Holm p of difference and of equivalence' (or why there is no test)."""
+    words = METRIC_WORDS[row.metric]
+    difference = f"difference {signed(words.scale * row.difference, words.decimals)} {words.unit} of {words.what}"
+    margin = f"margin $\\pm${plain(words.scale * row.margin, words.decimals)}"
+    if row.reason:
+        return f"{difference}, {margin}; no test: {row.reason}"
+    return (f"{difference}, {CI_LEVEL * 100:.0f}\\% interval "
+            f"[{plain(words.scale * row.ci_low, words.decimals)}, {plain(words.scale * row.ci_high, words.decimals)}], "
+            f"{margin}; Holm $p$ {p_text(row.p_holm)} for a difference, {p_text(row.p_equivalence_holm)} for "
+            f"equivalence")
 
 
 def verdict_sentence(row) -> str:
-    """'X beats Y at depth D on DATA (difference, interval, Holm p).' from one comparisons row."""
-    words = METRIC_WORDS[row.metric]
-    head = (f"{method_label(row.method)} {row.verdict} {method_label(row.other_method)} at depth {row.depth} "
-            f"on {dataset_label(row.dataset)}")
-    difference = f"{signed(words.scale * row.difference, words.decimals)} {words.unit} of {words.what}"
-    if row.reason:
-        return f"{head} ({difference}; no test: {row.reason})."
-    return (f"{head} ({difference}, {CI_LEVEL * 100:.0f}\\% interval "
-            f"[{plain(words.scale * row.ci_low, words.decimals)}, {plain(words.scale * row.ci_high, words.decimals)}], "
-            f"Holm $p$ {p_text(row.p_holm)}).")
+    """'X is equivalent to Y at depth D on DATA (difference, interval, margin, Holm p of difference and of
+    equivalence).' from one comparisons row."""
+    head = claim(row.method, row.verdict, row.other_method, f" at depth {row.depth} on {dataset_label(row.dataset)}")
+    return f"{head} ({verdict_details(row)})."
 
 
-def verdict_counts(comparisons: pd.DataFrame, metric: str) -> dict[str, int]:
-    rows = comparisons[comparisons.metric == metric]
-    return {"comparisons": len(rows), "beats": int((rows.verdict == "beats").sum()),
-            "beaten": int((rows.verdict == "is beaten by").sum()),
-            "not_beat": int((rows.verdict == "does not beat").sum()), "untested": int((rows.test == "none").sum())}
+def opponent_words(row) -> str:
+    """Who the other method of a primary comparison is: its base, the best remedy, or both at once."""
+    if row.role == "base":
+        return "its base" + (", also the best remedy on validation" if row.other_method == row.best_remedy else "")
+    return "the best remedy on validation" if row.role == "best_remedy" else "another method"
 
 
-def find_row(comparisons: pd.DataFrame, metric: str, dataset: str, depth: int, method: str, other: str):
-    rows = comparisons[(comparisons.metric == metric) & (comparisons.dataset == dataset) & (comparisons.depth == depth)
-                       & (comparisons.method == method) & (comparisons.other_method == other)]
-    return next(rows.itertuples(), None)
+def verdict_counts(rows: pd.DataFrame) -> dict[str, int]:
+    """Number of comparisons, of each verdict, and of those that could not be tested (counted as inconclusive)."""
+    return {"comparisons": len(rows), **{key: int((rows.verdict == v).sum()) for key, v in VERDICT_COUNTS.items()},
+            "untested": int((rows.test == "none").sum())}
 
 
-def summary_paragraph(comparisons: pd.DataFrame, specs: dict[str, dict]) -> str:
-    """Counts of verdicts per metric, overall and per covariance variant."""
+def counts_text(counts: dict[str, int]) -> str:
+    return (f"beats the other method in {counts['beats']}, is beaten in {counts['beaten']}, is equivalent in "
+            f"{counts['equivalent']} and is inconclusive in {counts['inconclusive']} ({counts['untested']} of which "
+            f"could not be tested)")
+
+
+def family_summary(comparisons: pd.DataFrame, specs: dict[str, dict], family: str) -> str:
+    """Counts of the four verdicts in one family, per metric and per covariance variant."""
+    rows = comparisons[comparisons.family == family]
     sentences = []
     for metric, words in METRIC_WORDS.items():
-        counts = verdict_counts(comparisons, metric)
+        mine = rows[rows.metric == metric]
+        if mine.empty:
+            continue
         per_variant = []
         for variant in covariance_methods(specs):
-            mine = verdict_counts(comparisons[comparisons.method == variant], metric)
-            per_variant.append(f"{method_label(variant)} {mine['beats']} wins and {mine['beaten']} losses")
-        sentences.append(
-            f"On {words.what}, of {counts['comparisons']} comparisons a covariance variant beats the other method "
-            f"in {counts['beats']}, is beaten by it in {counts['beaten']} and does not beat it in "
-            f"{counts['not_beat']} ({counts['untested']} of which could not be tested); "
-            f"per variant, {'; '.join(per_variant)}.")
-    return " ".join(sentences)
+            counts = verdict_counts(mine[mine.method == variant])
+            if counts["comparisons"]:
+                per_variant.append(f"{method_label(variant)} {counts['beats']} wins, {counts['beaten']} losses, "
+                                   f"{counts['equivalent']} equivalences and {counts['inconclusive']} inconclusive")
+        sentences.append(f"On {words.what}, of {len(mine)} {family} comparisons a covariance variant "
+                         f"{counts_text(verdict_counts(mine))}; per variant, {'; '.join(per_variant)}.")
+    return " ".join(sentences) or f"The {family} family is empty."
 
 
-def deepest_verdicts(comparisons: pd.DataFrame, method_summary: pd.DataFrame, specs: dict[str, dict],
-                     datasets: list[str], max_depth: int) -> str:
-    """An itemize: at the deepest depth, each covariance variant against its base method and against the
-    remedy with the best median accuracy, per dataset."""
-    variants = covariance_methods(specs)
-    items = []
-    for dataset in datasets:
-        best = best_remedy(method_summary, dataset, max_depth, variants)
-        for variant in variants:
-            base = base_method(variant, specs)
-            for other in dict.fromkeys(o for o in (base, best) if o):
-                row = find_row(comparisons, "final_test_accuracy", dataset, max_depth, variant, other)
-                if row is not None:
-                    role = "its base method" if other == base else "the most accurate remedy"
-                    items.append(r"\item " + verdict_sentence(row).removesuffix(".") + f"; {role}.")
+def deepest_verdicts(comparisons: pd.DataFrame, max_depth: int) -> str:
+    """An itemize of the primary comparisons at the deepest depth, per dataset and covariance variant."""
+    rows = comparisons[(comparisons.family == "primary") & (comparisons.depth == max_depth)]
+    items = [r"\item " + verdict_sentence(row).removesuffix(".") + f"; {opponent_words(row)}." for row in
+             rows.itertuples()]
     if not items:
-        return f"No comparison was made at depth {max_depth}."
+        return f"No primary comparison was made at depth {max_depth}."
     return "\n".join([r"\begin{itemize}", *items, r"\end{itemize}"])
 
 
-def significant_verdicts(comparisons: pd.DataFrame) -> str:
-    """An itemize of every comparison that ended in 'beats' or 'is beaten by'."""
-    rows = comparisons[comparisons.verdict != "does not beat"]
+def conclusive_verdicts(comparisons: pd.DataFrame, family: str) -> str:
+    """An itemize of every comparison of one family that ended in a verdict other than 'inconclusive'."""
+    rows = comparisons[(comparisons.family == family) & (comparisons.verdict != "inconclusive")]
     if rows.empty:
-        return f"No comparison is significant at $\\alpha = {ALPHA}$ after the Holm correction."
+        return f"No {family} comparison is conclusive after the Holm correction."
     items = [r"\item " + verdict_sentence(row) for row in rows.itertuples()]
-    return "\n".join([r"\begin{itemize}\small", *items, r"\end{itemize}"])
+    return "\n".join([f"The {family} comparisons that reached a verdict other than inconclusive:",
+                      r"\begin{itemize}\small", *items, r"\end{itemize}"])
 
 
 # --- the macros -----------------------------------------------------------------------------------
@@ -210,7 +221,19 @@ def grid_macros(config: dict, run_summary: pd.DataFrame, specs: dict[str, dict])
         "NumRunsPlanned": str(planned),
         "NumRuns": str(len(run_summary)),
         "NumDivergedRuns": str(int(run_summary.diverged.sum())),
+        "NumCollapsedRuns": str(int(run_summary.collapsed.sum())),
+        "CollapsedShallowRemedies": collapsed_remedies(run_summary, remedies, SHALLOW_DEPTH),
     }
+
+
+def collapsed_remedies(run_summary: pd.DataFrame, remedies: list[str], max_depth: int) -> str:
+    """Which tuned remedies of depth <= max_depth ended collapsed (training loss at the class-prior entropy)."""
+    rows = run_summary[run_summary.method.isin(remedies) & (run_summary.depth <= max_depth) & run_summary.collapsed]
+    if rows.empty:
+        return f"no standard remedy of depth at most {max_depth} ended collapsed"
+    cells = rows.groupby(["dataset", "method", "depth"]).size()
+    return "these runs of standard remedies of depth at most {} ended collapsed: {}".format(max_depth, word_list(
+        [f"{method_label(m)} at depth {d} on {dataset_label(ds)} ({n} of its seeds)" for (ds, m, d), n in cells.items()]))
 
 
 def setup_macros(config: dict) -> dict[str, str]:
@@ -235,59 +258,116 @@ def setup_macros(config: dict) -> dict[str, str]:
     }
 
 
+def rung_sentence(trials: int, rung_epochs: list[int], eta: int) -> str:
+    """'8 trials train 2 epochs, the best 4 go on to epoch 5 and the best 2 to epoch 10 (38 trial-epochs)'."""
+    sizes = rung_sizes(trials, len(rung_epochs), eta)
+    first = f"{sizes[0]} trials train {rung_epochs[0]} epoch{'' if rung_epochs[0] == 1 else 's'}"
+    later = [f"the best {n} to epoch {end}" for n, end in zip(sizes[1:], rung_epochs[1:])]
+    if later:
+        later[0] = later[0].replace(" to ", " go on to ", 1)
+    return f"{word_list([first, *later])} ({budget_epochs(trials, rung_epochs, eta)} trial-epochs)"
+
+
+def edge_items(chosen: pd.DataFrame) -> list[str]:
+    """Every choice at an end of its learning-rate range, with what the other trials of its cell did."""
+    items = []
+    for row in chosen[chosen.lr_edge != ""].sort_values(["dataset", "method", "depth"]).itertuples():
+        evidence = (f"all {row.trials - 1} other trials diverged" if row.trials_diverged == row.trials - 1
+                    else f"{row.trials_diverged} of {row.trials - 1} other trials diverged")
+        items.append(f"{method_label(row.method)} at depth {row.depth} on {dataset_label(row.dataset)} "
+                     f"({row.lr_edge} end, lr {plain_number(row.lr)}; {evidence})")
+    return items
+
+
 def tuning_macros(config: dict, chosen: pd.DataFrame) -> dict[str, str]:
     tune = config["tune"]
     trials = chosen.trials.astype(int)
-    epochs = chosen.groupby("dataset", sort=False).tune_epochs.max().astype(int)
+    edges = edge_items(chosen)
+    ranges = {f"lr_{optimizer}": bounds for optimizer, bounds in tune["lr"].items()}
+    ranges.update({name: tune[name] for name in ("cov_lambda", "aux_weight")})
     return {
         "TuneTrials": str(trials.min()) if trials.min() == trials.max() else f"{trials.min()}--{trials.max()}",
         "TuneTrialsTotal": str(int(trials.sum())),
         "TuneCells": str(len(chosen)),
         "TuneSeed": str(tune["seed"]),
+        "TuneEta": str(tune["eta"]),
         **{macro_name("tune", name, end): plain_number(value)
-           for name in ("lr", "cov_lambda", "aux_weight") for end, value in zip(("low", "high"), tune[name])},
-        "TuneEpochs": word_list([f"{n} epoch{'' if n == 1 else 's'} on {dataset_label(d)}" for d, n in epochs.items()]),
+           for name, bounds in ranges.items() for end, value in zip(("low", "high"), bounds)},
+        "TuneRungs": "; ".join(
+            f"on {dataset_label(d)}, {rung_sentence(tune['trials'], config['datasets'][d]['tune_epochs'], tune['eta'])}"
+            for d in config["grid"]["datasets"]),
+        "TuneSelectedOn": word_list(sorted({"validation loss" if s == "val_loss" else s for s in chosen.selected_on})),
+        "TuneCollapsedChoices": str(int(chosen.collapsed.sum())),
+        "TuneEdgeCount": str(len(edges)),
+        "TuneEdgeLowCount": str(int((chosen.lr_edge == "low").sum())),
+        "TuneEdgeHighCount": str(int((chosen.lr_edge == "high").sum())),
+        "TuneEdgeList": ("No choice sits on an end of its range." if not edges else
+                         f"The choices on an end of their range are: {word_list(edges)}."),
     }
+
+
+HEADLINE_NAMES = ("HeadlineMethod", "HeadlineOther", "HeadlineRole", "HeadlineClaim", "HeadlineDetails",
+                  "HeadlineDataset",
+                  "HeadlineDepth", "HeadlineDifference", "HeadlineCiLow", "HeadlineCiHigh", "HeadlineMargin",
+                  "HeadlinePHolm", "HeadlinePEquivalence", "HeadlineVerdict")
 
 
 def headline_macros(comparisons: pd.DataFrame, specs: dict[str, dict], datasets: list[str],
                     max_depth: int) -> dict[str, str]:
-    """The abstract's comparison: the first covariance variant against its base method (else the first other
-    method) at the deepest depth of the first dataset."""
+    """The abstract's comparison, from the primary family: the first covariance variant against its base (else
+    the best remedy) at the deepest depth of the first dataset."""
     variants = covariance_methods(specs)
-    variant = variants[0] if variants else None
-    other = variant and (base_method(variant, specs) or next((m for m in specs if m != variant), None))
-    row = find_row(comparisons, "final_test_accuracy", datasets[0], max_depth, variant, other) if other else None
+    rows = comparisons[(comparisons.family == "primary") & (comparisons.metric == "final_test_accuracy")
+                       & (comparisons.dataset == datasets[0]) & (comparisons.depth == max_depth)
+                       & (comparisons.method == (variants[0] if variants else None))]
+    row = next(rows.sort_values("role", key=lambda r: r.map({"base": 0, "best_remedy": 1})).itertuples(), None)
     if row is None:
-        return {name: "n/a" for name in ("HeadlineMethod", "HeadlineOther", "HeadlineDataset", "HeadlineDepth",
-                                         "HeadlineDifference", "HeadlineCiLow", "HeadlineCiHigh", "HeadlinePHolm",
-                                         "HeadlineVerdict")} | {"HeadlineSentence": "no comparison was made."}
+        return {name: "n/a" for name in HEADLINE_NAMES} | {"HeadlineSentence": "no comparison was made."}
     words = METRIC_WORDS["final_test_accuracy"]
     return {
-        "HeadlineMethod": method_label(variant), "HeadlineOther": method_label(other),
-        "HeadlineDataset": dataset_label(datasets[0]), "HeadlineDepth": str(max_depth),
+        "HeadlineMethod": method_label(row.method), "HeadlineOther": method_label(row.other_method),
+        "HeadlineRole": opponent_words(row),
+        "HeadlineClaim": claim(row.method, row.verdict, row.other_method, f", {opponent_words(row)},").rstrip(","),
+        "HeadlineDetails": verdict_details(row),
+        "HeadlineDataset": dataset_label(row.dataset), "HeadlineDepth": str(max_depth),
         "HeadlineDifference": signed(words.scale * row.difference, words.decimals),
         "HeadlineCiLow": plain(words.scale * row.ci_low, words.decimals),
         "HeadlineCiHigh": plain(words.scale * row.ci_high, words.decimals),
+        "HeadlineMargin": plain(words.scale * row.margin, words.decimals),
         "HeadlinePHolm": p_text(row.p_holm),
+        "HeadlinePEquivalence": p_text(row.p_equivalence_holm),
         "HeadlineVerdict": row.verdict,
         "HeadlineSentence": verdict_sentence(row),
     }
 
 
-def comparison_macros(comparisons: pd.DataFrame, method_summary: pd.DataFrame, specs: dict[str, dict],
-                      datasets: list[str], max_depth: int) -> dict[str, str]:
-    macros = {"Alpha": str(ALPHA), "CiLevel": f"{CI_LEVEL * 100:.0f}", "NumBootstrap": str(N_BOOTSTRAP)}
-    for metric, words in METRIC_WORDS.items():
-        for key, value in verdict_counts(comparisons, metric).items():
-            macros[macro_name(words.short, key)] = str(value)
+def comparison_macros(config: dict, comparisons: pd.DataFrame, specs: dict[str, dict], datasets: list[str],
+                      max_depth: int) -> dict[str, str]:
+    """The test settings, verdict counts per family and metric, and the verdicts in words."""
+    settings = config["compare"]
+    macros = {"Alpha": str(settings["alpha"]), "CiLevel": f"{CI_LEVEL * 100:.0f}", "NumBootstrap": str(N_BOOTSTRAP),
+              "VanishingMargin": plain_number(settings["vanishing_margin"]),
+              "PrimaryOpponents": word_list([OPPONENT_WORDS[o] for o in settings["primary_opponents"]]),
+              "EquivalenceMargins": word_list([f"$\\pm${100 * settings['equivalence_margin'][d]:g} percentage "
+                                               f"point{'' if settings['equivalence_margin'][d] == 0.01 else 's'} on "
+                                               f"{dataset_label(d)}" for d in datasets])}
+    for dataset, margin in settings["equivalence_margin"].items():
+        macros[macro_name("margin", dataset)] = f"{100 * margin:g}"
+    for family in FAMILIES:
+        rows = comparisons[comparisons.family == family]
+        tested = rows.p_value.notna().sum() + rows.p_equivalence.notna().sum()
+        macros[macro_name(family, "hypotheses")] = str(int(tested))
+        for metric, words in METRIC_WORDS.items():
+            for key, value in verdict_counts(rows[rows.metric == metric]).items():
+                macros[macro_name(family, words.short, key)] = str(value)
     for row in comparisons.itertuples():
         name = macro_name("verdict", METRIC_WORDS[row.metric].short, row.method, "vs", row.other_method, row.dataset,
                           "depth", row.depth)
         macros[name] = verdict_sentence(row)
-    macros["SummaryParagraph"] = summary_paragraph(comparisons, specs)
-    macros["DeepestVerdicts"] = deepest_verdicts(comparisons, method_summary, specs, datasets, max_depth)
-    macros["SignificantVerdicts"] = significant_verdicts(comparisons)
+    macros["PrimarySummary"] = family_summary(comparisons, specs, "primary")
+    macros["SecondarySummary"] = family_summary(comparisons, specs, "secondary")
+    macros["DeepestVerdicts"] = deepest_verdicts(comparisons, max_depth)
+    macros["SecondaryVerdicts"] = conclusive_verdicts(comparisons, "secondary")
     return macros
 
 
@@ -299,7 +379,8 @@ def reference_macros(comparisons: pd.DataFrame, specs: dict[str, dict], datasets
         "AccuracyTables": table_refs([f"tab:accuracy-{d}" for d in datasets]),
         "VanishingTables": table_refs([f"tab:vanishing-{d}" for d in datasets]),
         "HyperparameterTables": table_refs([f"tab:hyperparameters-{d}" for d in datasets]),
-        "VerdictTables": table_refs([f"tab:verdicts-{d}-{v}" for d, v in pairs]),
+        "VerdictTables": table_refs([f"tab:verdicts-{d}" for d in primary_datasets(comparisons, datasets)]),
+        "SecondaryVerdictTables": table_refs([f"tab:verdicts-secondary-{d}-{v}" for d, v in pairs]),
         "VanishingVerdictTables": table_refs([f"tab:verdicts-vanishing-{d}-{v}" for d, v in pairs]),
     }
     for path, rule in figure_rules.items():
@@ -308,15 +389,18 @@ def reference_macros(comparisons: pd.DataFrame, specs: dict[str, dict], datasets
 
 
 def paper_macros(config: dict, run_summary: pd.DataFrame, method_summary: pd.DataFrame, comparisons: pd.DataFrame,
-                 chosen: pd.DataFrame, figure_rules: dict[str, str]) -> dict[str, str]:
-    """Macro name -> LaTeX text of every number and sentence the paper uses."""
+                 chosen: pd.DataFrame, figure_rules: dict[str, str],
+                 sweep_summary: pd.DataFrame | None = None) -> dict[str, str]:
+    """Macro name -> LaTeX text of every number and sentence the paper uses: one group per section or concern,
+    so a new section's macros are one more line in `groups` (names must not clash across groups)."""
     specs = {m: method_spec(config, m) for m in config["grid"]["methods"]}
     datasets = config["grid"]["datasets"]
     max_depth = max(config["grid"]["depths"])
     groups = [grid_macros(config, run_summary, specs), setup_macros(config), tuning_macros(config, chosen),
               headline_macros(comparisons, specs, datasets, max_depth),
-              comparison_macros(comparisons, method_summary, specs, datasets, max_depth),
-              reference_macros(comparisons, specs, datasets, figure_rules)]
+              comparison_macros(config, comparisons, specs, datasets, max_depth),
+              reference_macros(comparisons, specs, datasets, figure_rules),
+              sweep_macros(config, sweep_summary)]
     macros = {}
     for group in groups:
         clash = macros.keys() & group.keys()
@@ -336,9 +420,11 @@ def macros_tex(macros: dict[str, str]) -> str:
 
 
 def write_macros(config: dict, run_summary_path: str, method_summary_path: str, comparisons_path: str,
-                 chosen_path: str, figure_rules: dict[str, str], out_path: str) -> None:
+                 chosen_path: str, figure_rules: dict[str, str], out_path: str,
+                 sweep_summary_path: str | None = None) -> None:
     macros = paper_macros(config, pd.read_parquet(run_summary_path), pd.read_parquet(method_summary_path),
-                          pd.read_parquet(comparisons_path), pd.read_parquet(chosen_path), figure_rules)
+                          pd.read_parquet(comparisons_path), pd.read_parquet(chosen_path), figure_rules,
+                          pd.read_parquet(sweep_summary_path) if sweep_summary_path else None)
     Path(out_path).parent.mkdir(parents=True, exist_ok=True)
     Path(out_path).write_text(macros_tex(macros))
 

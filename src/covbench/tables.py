@@ -2,7 +2,9 @@
 
 Every table is a float whose rows are methods (in grid order) and whose columns are depths; a cell stacks
 the median over its bootstrap interval. A table wider than the text is scaled down to fit, so a longer depth list
-never runs into the margin. Captions name the rule that wrote them.
+never runs into the margin. Captions name the rule that wrote them. The verdict tables follow the comparisons'
+families (DESIGN section 7): one primary table per dataset (main text), and per dataset and covariance variant
+one secondary table per metric (appendix), each cell marked with one of the four verdicts.
 
     write_tables(method_summary, comparisons, chosen, specs, ["mnist"], {"accuracy": "results/tables/accuracy.tex"})
 """
@@ -15,11 +17,16 @@ from covbench.aggregate import LEVEL
 from covbench.compare import CI_LEVEL
 
 DATASET_LABELS = {"mnist": "MNIST", "catvnoncat": "cat/non-cat"}
-VERDICT_MARKS = {"beats": r"$\blacktriangle$", "is beaten by": r"$\triangledown$", "does not beat": ""}
+VERDICT_MARKS = {"beats": r"$\blacktriangle$", "is beaten by": r"$\triangledown$", "is equivalent to": r"$\approx$",
+                 "inconclusive": "?"}
+VERDICT_LEGEND = (r"$\blacktriangle$: beats, $\triangledown$: is beaten by, $\approx$: is equivalent to, "
+                  r"?: inconclusive")
 AUX_SYMBOLS = {"cov_lambda": r"\lambda", "aux_weight": "w"}
 SUMMARY_PERCENT = f"{100 * LEVEL:g}"  # the aggregate tables' bootstrap intervals
 COMPARISON_PERCENT = f"{100 * CI_LEVEL:g}"
-TABLES = ("methods", "accuracy", "vanishing_index", "hyperparameters", "verdicts", "verdicts_vanishing")
+TABLES = ("methods", "accuracy", "vanishing_index", "hyperparameters", "verdicts", "verdicts_secondary",
+          "verdicts_vanishing")
+ROLE_LABELS = {"base": "base", "best_remedy": "best remedy"}
 
 _ESCAPES = {"\\": r"\textbackslash{}", "_": r"\_", "&": r"\&", "%": r"\%", "#": r"\#", "$": r"\$",
             "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
@@ -74,18 +81,19 @@ def fit_width(tabular: str) -> str:
     return r"\resizebox{\ifdim\width>\linewidth\linewidth\else\width\fi}{!}{%" + "\n" + tabular + "}\n"
 
 
-Cells = dict[str, dict[int, list[str]]]  # method -> depth -> the lines of one cell
+Cells = dict[str, dict[int, list[str]]]  # row (a method) -> depth -> the lines of one cell
 
 
-def depth_tabular(cells: Cells, row_header: str = "method") -> str:
-    """booktabs tabular, methods x depths, of cells given as lines stacked in the cell; `--` where none."""
+def depth_tabular(cells: Cells, row_header: str = "method", row_label=method_label) -> str:
+    """booktabs tabular, rows x depths, of cells given as lines stacked in the cell; `--` where none.
+    Rows are labelled by `row_label(key)` (a method name by default)."""
     depths = sorted({depth for row in cells.values() for depth in row})
     lines = [r"\begin{tabular}{l" + "c" * len(depths) + "}", r"\toprule",
              f"& \\multicolumn{{{len(depths)}}}{{c}}{{depth (hidden layers)}} \\\\",
              f"\\cmidrule(l){{2-{len(depths) + 1}}}",
              row_header + " & " + " & ".join(str(d) for d in depths) + r" \\", r"\midrule"]
     for method, row in cells.items():
-        lines.append(" & ".join([method_label(method)] + [stacked(row.get(d, ["--"])) for d in depths])
+        lines.append(" & ".join([row_label(method)] + [stacked(row.get(d, ["--"])) for d in depths])
                      + r" \\ \addlinespace")
     lines += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(lines)
@@ -141,7 +149,8 @@ def hyperparameter_cells(chosen: pd.DataFrame, dataset: str, methods: list[str])
     for _, row in rows[rows.method.isin(cells)].iterrows():
         aux = [f"\\scriptsize ${symbol}{{=}}{plain_number(row[name])}$"
                for name, symbol in AUX_SYMBOLS.items() if name in row and np.isfinite(row[name])]
-        cells[row.method][row.depth] = [f"${plain_number(row.lr)}$", *aux]
+        edge = {"low": "^{\\downarrow}", "high": "^{\\uparrow}"}.get(row.get("lr_edge", ""), "")
+        cells[row.method][row.depth] = [f"${plain_number(row.lr)}{edge}$", *aux]
     return cells
 
 
@@ -150,38 +159,96 @@ def hyperparameter_table(chosen: pd.DataFrame, dataset: str, methods: list[str],
     budget = str(int(trials.min())) if trials.min() == trials.max() else f"{int(trials.min())}--{int(trials.max())}"
     caption = (f"Hyperparameters chosen on the {dataset_label(dataset)} validation split ({budget} trials per method "
                f"and depth): learning rate, and below it the covariance strength $\\lambda$ or the deep-supervision "
-               f"weight $w$ where the method has one. Rule \\texttt{{{rule}}}.")
+               f"weight $w$ where the method has one; $\\downarrow$ / $\\uparrow$: the lowest / highest learning rate "
+               f"searched (the choice sits on an end of its range). Chosen by successive halving on validation "
+               f"cross-entropy. Rule \\texttt{{{rule}}}.")
     return table_float(depth_tabular(hyperparameter_cells(chosen, dataset, methods)), caption,
                        f"tab:hyperparameters-{dataset}")
 
 
-def verdict_cells(comparisons: pd.DataFrame, dataset: str, method: str, metric: str, others: list[str],
-                  scale: float, decimals: int) -> Cells:
+VERDICT_METRICS = {  # metric -> (what is compared, scale, decimals, which way is better)
+    "final_test_accuracy": ("final test accuracy (percentage points)", 100, 1, "higher"),
+    "abs_vanishing_index_epoch1": (r"$\lvert$vanishing index$\rvert$ averaged over epoch 1 (orders of magnitude)",
+                                   1, 2, "lower"),
+}
+
+
+def verdict_lines(row, scale: float, decimals: int, mark_primary: bool = False) -> list[str]:
+    """A comparison's cell: signed difference with its verdict mark, interval, and one line with the Holm p of the
+    difference and of equivalence; a dagger on the difference when `mark_primary` and the row is primary."""
+    dagger = r"$^{\dagger}$" if mark_primary and row.family == "primary" else ""
+    return [math_number(scale * row.difference, decimals, signed=True) + dagger + " " + VERDICT_MARKS[row.verdict],
+            interval(scale * row.ci_low, scale * row.ci_high, decimals),
+            r"\scriptsize $p_{\mathrm{H}}$ " + p_value_text(row.p_holm) + r", $p_{\mathrm{eq}}$ "
+            + p_value_text(row.p_equivalence_holm)]
+
+
+def margin_text(comparisons: pd.DataFrame, scale: float, decimals: int) -> str:
+    """The equivalence margin of the rows, `$\\pm 1.0$` (one per dataset and metric)."""
+    margins = sorted(set(comparisons.margin))
+    return " / ".join(r"$\pm " + math_number(scale * m, decimals).strip("$") + "$" for m in margins) or "--"
+
+
+def secondary_verdict_cells(comparisons: pd.DataFrame, dataset: str, method: str, metric: str, others: list[str],
+                            scale: float, decimals: int) -> Cells:
     rows = comparisons[(comparisons.dataset == dataset) & (comparisons.method == method)
                        & (comparisons.metric == metric)]
     cells = {other: {} for other in in_order(rows, "other_method", others)}
     for row in rows[rows.other_method.isin(cells)].itertuples():
-        p_line = r"\scriptsize $p_{\mathrm{H}}$ " + p_value_text(row.p_holm) + " " + VERDICT_MARKS[row.verdict]
-        cells[row.other_method][row.depth] = [math_number(scale * row.difference, decimals, signed=True),
-                                              interval(scale * row.ci_low, scale * row.ci_high, decimals),
-                                              p_line.rstrip()]
+        cells[row.other_method][row.depth] = verdict_lines(row, scale, decimals, mark_primary=True)
     return cells
 
 
-def verdict_table(comparisons: pd.DataFrame, dataset: str, method: str, metric: str, others: list[str],
-                  rule: str) -> str:
-    if metric == "final_test_accuracy":
-        what, scale, decimals, better = "final test accuracy (percentage points)", 100, 1, "higher"
-    else:
-        what, scale, decimals, better = (r"$\lvert$vanishing index$\rvert$ at initialization (orders of magnitude)",
-                                         1, 2, "lower")
-    caption = (f"{method_label(method)} minus each other method on {dataset_label(dataset)}: difference in {what}, "
-               f"bootstrap {COMPARISON_PERCENT}\\% interval, and Holm-corrected $p$-value $p_{{\\mathrm{{H}}}}$ over "
-               f"all comparisons of this metric; $\\blacktriangle$: {method_label(method)} beats the method "
-               f"({better} is better), $\\triangledown$: is beaten by it. Rule \\texttt{{{rule}}}.")
-    kind = "verdicts" if metric == "final_test_accuracy" else "verdicts-vanishing"
-    cells = verdict_cells(comparisons, dataset, method, metric, others, scale, decimals)
+def secondary_verdict_table(comparisons: pd.DataFrame, dataset: str, method: str, metric: str, others: list[str],
+                            rule: str) -> str:
+    """Every comparison of one variant on one metric (appendix); cells of the primary family carry a dagger."""
+    what, scale, decimals, better = VERDICT_METRICS[metric]
+    mine = comparisons[(comparisons.dataset == dataset) & (comparisons.metric == metric)]
+    caption = (f"{method_label(method)} minus each other method on {dataset_label(dataset)}: difference in {what} "
+               f"({better} is better) with its bootstrap {COMPARISON_PERCENT}\\% interval; Holm-adjusted $p$-values "
+               f"of the difference ($p_{{\\mathrm{{H}}}}$) and of equivalence within "
+               f"{margin_text(mine, scale, decimals)} ($p_{{\\mathrm{{eq}}}}$, two one-sided tests), adjusted within "
+               f"the secondary family. {VERDICT_LEGEND}. "
+               f"$^{{\\dagger}}$: a primary comparison, its $p$-values adjusted within the primary family. "
+               f"Rule \\texttt{{{rule}}}.")
+    kind = "verdicts-secondary" if metric == "final_test_accuracy" else "verdicts-vanishing"
+    cells = secondary_verdict_cells(comparisons, dataset, method, metric, others, scale, decimals)
     return table_float(depth_tabular(cells, row_header="vs."), caption, f"tab:{kind}-{dataset}-{method}")
+
+
+def primary_row_label(key: tuple[str, str, str | None]) -> str:
+    variant, role, base = key
+    return method_label(variant) + r" vs.\ " + (f"base {method_label(base)}" if role == "base" else "best remedy")
+
+
+def primary_verdict_table(comparisons: pd.DataFrame, dataset: str, variants: list[str], rule: str) -> str:
+    """The primary family on one dataset (main text): a row per covariance variant and opponent role; the best
+    remedy, chosen per depth, is named in its cell."""
+    what, scale, decimals, better = VERDICT_METRICS["final_test_accuracy"]
+    rows = comparisons[(comparisons.dataset == dataset) & (comparisons.family == "primary")]
+    cells: dict[tuple, dict[int, list[str]]] = {}
+    for variant in in_order(rows, "method", variants):
+        mine = rows[rows.method == variant]
+        for role in [r for r in ROLE_LABELS if r in set(mine.role)]:
+            opponents = mine[mine.role == role]
+            base = opponents.other_method.iloc[0] if role == "base" else None
+            cells[(variant, role, base)] = {
+                row.depth: verdict_lines(row, scale, decimals)
+                + ([r"\scriptsize " + method_label(row.other_method)] if role == "best_remedy" else [])
+                for row in opponents.itertuples()}
+        best_row = cells.get((variant, "best_remedy", None))
+        for row in mine[(mine.role == "base") & (mine.other_method == mine.best_remedy)].itertuples():
+            if best_row is not None:  # the base is also the best remedy: one comparison, shown in the base row
+                best_row.setdefault(row.depth, [r"\scriptsize its base"])
+    caption = (f"Primary comparisons on {dataset_label(dataset)}: each covariance variant minus its base (the same "
+               f"network without the force) and minus the best standard remedy at that depth (the other method with "
+               f"the highest mean validation accuracy, named in the cell), in {what} ({better} is better): difference "
+               f"of means over seeds with its bootstrap {COMPARISON_PERCENT}\\% interval; Holm-adjusted $p$-values of "
+               f"the difference ($p_{{\\mathrm{{H}}}}$) and of equivalence within {margin_text(rows, scale, decimals)} "
+               f"points ($p_{{\\mathrm{{eq}}}}$, two one-sided tests), adjusted together within the primary family "
+               f"only. {VERDICT_LEGEND}. Rule \\texttt{{{rule}}}.")
+    return table_float(depth_tabular(cells, row_header="comparison", row_label=primary_row_label), caption,
+                       f"tab:verdicts-{dataset}")
 
 
 def methods_table(specs: dict[str, dict], rule: str) -> str:
@@ -190,7 +257,7 @@ def methods_table(specs: dict[str, dict], rule: str) -> str:
              r"method & activation & init & norm & residual / clip & auxiliary \\", r"\midrule"]
     for method, spec in specs.items():
         init = spec["init"] + (" (standardized inputs)" if spec.get("standardize_inputs") else "")
-        extras = [x for x in ("residual" if spec.get("residual") else "",
+        extras = [x for x in (f"{spec['residual']} residual" if spec.get("residual", "none") != "none" else "",
                               f"clip {plain_number(spec['grad_clip'])}" if spec.get("grad_clip") else "") if x]
         lines.append(" & ".join([method_label(method), tex_escape(spec["activation"]), tex_escape(init),
                                  tex_escape(spec.get("norm", "none")), ", ".join(extras) or "--",
@@ -202,21 +269,30 @@ def methods_table(specs: dict[str, dict], rule: str) -> str:
 
 
 def verdict_pairs(comparisons: pd.DataFrame, datasets: list[str], methods: list[str]) -> list[tuple[str, str]]:
-    """(dataset, covariance variant) of every verdict table, in grid order: those with comparisons."""
+    """(dataset, covariance variant) of every secondary verdict table, in grid order: those with comparisons."""
     present = set(zip(comparisons.dataset, comparisons.method))
     return [(d, v) for d in datasets for v in methods if (d, v) in present]
 
 
+def primary_datasets(comparisons: pd.DataFrame, datasets: list[str]) -> list[str]:
+    """The datasets of the primary verdict tables, in grid order: those with a primary comparison."""
+    present = set(comparisons.dataset[comparisons.family == "primary"])
+    return [d for d in datasets if d in present]
+
+
 def all_tables(method_summary: pd.DataFrame, comparisons: pd.DataFrame, chosen: pd.DataFrame,
                specs: dict[str, dict], datasets: list[str], rule: str) -> dict[str, str]:
-    """Table kind (TABLES) -> LaTeX text: one float per dataset, and per covariance variant for verdicts."""
+    """Table kind (TABLES) -> LaTeX text: one float per dataset, and per covariance variant for secondary verdicts."""
     methods = list(specs)
     text = {"methods": methods_table(specs, rule)}
     text["accuracy"] = "\n".join(accuracy_table(method_summary, d, methods, rule) for d in datasets)
     text["vanishing_index"] = "\n".join(vanishing_table(method_summary, d, methods, rule) for d in datasets)
     text["hyperparameters"] = "\n".join(hyperparameter_table(chosen, d, methods, rule) for d in datasets)
-    for kind, metric in (("verdicts", "final_test_accuracy"), ("verdicts_vanishing", "abs_vanishing_index_init")):
-        text[kind] = "\n".join(verdict_table(comparisons, d, v, metric, [m for m in methods if m != v], rule)
+    text["verdicts"] = "\n".join(primary_verdict_table(comparisons, d, methods, rule)
+                                 for d in primary_datasets(comparisons, datasets))
+    for kind, metric in (("verdicts_secondary", "final_test_accuracy"),
+                         ("verdicts_vanishing", "abs_vanishing_index_epoch1")):
+        text[kind] = "\n".join(secondary_verdict_table(comparisons, d, v, metric, [m for m in methods if m != v], rule)
                                for d, v in verdict_pairs(comparisons, datasets, methods))
     return text
 

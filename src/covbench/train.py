@@ -1,7 +1,8 @@
-"""Training: SGD on an in-memory tensor dataset, all seeds of a (dataset, method, depth) as one batched model.
+"""Training: SGD or Adam on an in-memory tensor dataset, all seeds of a (dataset, method, depth) as one batched
+model.
 
 The loop itself knows no method: components come in through the model (activation, init, norm, residual),
-the method spec (grad_clip) and the aux interface (extra loss terms, gradient forces). Statistics are gathered
+the method spec (optimizer, grad_clip) and the aux interface (extra loss terms, gradient forces). Statistics are gathered
 on the device at logging steps and copied to the host once per epoch; a run whose loss goes non-finite is
 frozen and recorded as diverged while the other seeds go on.
 """
@@ -20,10 +21,12 @@ import torch
 
 from covbench import components, stats
 from covbench.components.clipping import clip_grad_norm_
+from covbench.config import METHOD_DEFAULTS
 from covbench.hyper import per_model
 from covbench.models import LOSSES, MLP, build_mlp, forward, to_device
 
 EVAL_CHUNK = 10_000
+COLLAPSED_FRACTION = 0.98  # a final training loss above this fraction of the class-prior entropy: collapsed
 # glibc mallopt parameters and the values configure_process gives them
 M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD = -1, -2, -3
 MALLOC_SETTINGS = ((M_MMAP_THRESHOLD, 32 << 20), (M_TRIM_THRESHOLD, 1 << 30), (M_TOP_PAD, 64 << 20))
@@ -32,8 +35,10 @@ MALLOC_SETTINGS = ((M_MMAP_THRESHOLD, 32 << 20), (M_TRIM_THRESHOLD, 1 << 30), (M
 @dataclass
 class RunResult:
     layer_stats: pd.DataFrame  # model, seed, step, epoch, layer, one column per statistic
-    epochs: pd.DataFrame  # model, seed, epoch, train_loss, train_accuracy, val_accuracy, test_accuracy, wall_s, diverged
+    epochs: pd.DataFrame  # model, seed, epoch, train_loss, train_accuracy, val_loss, val_accuracy, wall_s, diverged
+    test_accuracy: np.ndarray  # (M,) once, after the last epoch (a diverged model: as it was when it stopped)
     wall_s: float
+    state: dict  # the end state (train's `start` continues from it)
 
 
 def configure_process(threads: int) -> bool:
@@ -71,42 +76,17 @@ def standardize(splits: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 @torch.no_grad()
-def accuracy(model: MLP, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """(M,) fraction correct, evaluation mode (running norm statistics, no aux heads)."""
-    correct = torch.zeros(model.weights[0].shape[0], device=x.device)
+def evaluate(model: MLP, x: torch.Tensor, y: torch.Tensor, loss_fn) -> tuple[torch.Tensor, torch.Tensor]:
+    """(M,) mean loss and (M,) fraction correct, evaluation mode (running norm statistics, no aux heads)."""
+    models = model.weights[0].shape[0]
+    loss_sum = torch.zeros(models, device=x.device)
+    correct = torch.zeros(models, device=x.device)
     for start in range(0, len(y), EVAL_CHUNK):
         logits, _ = forward(model, x[start:start + EVAL_CHUNK], training=False)
-        correct += (logits.argmax(-1) == y[start:start + EVAL_CHUNK]).sum(1)
-    return correct / len(y)
-
-
-@torch.no_grad()
-def sgd_step(params, bufs, decayed, lr_scales, momentum, weight_decay):
-    """SGD with momentum (torch's convention), L2 on weight matrices only.
-
-    lr_scales holds each parameter's learning rate, a float or an (M,) tensor viewed to broadcast (tuning trials).
-    One learning rate takes torch's fused SGD kernel: one pass over each tensor instead of three, which matters
-    for the 12288-input first layers of cat/not-cat.
-    """
-    grads = [p.grad for p in params]
-    if isinstance(lr_scales[0], float):
-        if weight_decay:
-            groups = [([i for i, d in enumerate(decayed) if d], weight_decay),
-                      ([i for i, d in enumerate(decayed) if not d], 0.0)]
-        else:  # every tensor is updated alike: one kernel call
-            groups = [(range(len(params)), 0.0)]
-        for group, decay in groups:
-            momentum_bufs = [bufs[i] for i in group] if momentum else []  # the kernel takes none without momentum
-            torch._fused_sgd_([params[i] for i in group], [grads[i] for i in group], momentum_bufs,
-                              weight_decay=decay, momentum=momentum, lr=lr_scales[0],
-                              dampening=0.0, nesterov=False, maximize=False, is_first_step=False)
-        return
-    torch._foreach_mul_(bufs, momentum)
-    torch._foreach_add_(bufs, grads)
-    if weight_decay:
-        torch._foreach_add_([b for b, d in zip(bufs, decayed) if d], [p for p, d in zip(params, decayed) if d],
-                            alpha=weight_decay)
-    torch._foreach_addcmul_(params, bufs, lr_scales, value=-1)  # one fused multiply-add per tensor
+        labels = y[start:start + EVAL_CHUNK].expand(models, -1)
+        loss_sum += loss_fn(logits, labels) * labels.shape[1]
+        correct += (logits.argmax(-1) == labels).sum(1)
+    return loss_sum / len(y), correct / len(y)
 
 
 @torch.no_grad()
@@ -122,9 +102,16 @@ def _checkpoint_key(spec, hp, depth, seeds, n_train) -> str:
 
 
 def train(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, seeds: list[int],
-          device: str = "cpu", checkpoint: Path | None = None, checkpoint_every_s: float = 60.0) -> RunResult:
+          device: str = "cpu", checkpoint: Path | None = None, checkpoint_every_s: float = 60.0,
+          start: dict | None = None, until_epoch: int | None = None, validate_every_epoch: bool = True) -> RunResult:
     """Train one model per entry of `seeds` (repeats allowed); hp: width, epochs, batch_size, lr, momentum,
     weight_decay, loss, log_every. hp["lr"] and the spec's cov_lambda / aux_weight may be lists, one value per model.
+    Test accuracy is computed once, after the last epoch, and only when `splits` holds test data (tuning
+    passes none).
+
+    `start` (a RunResult's `state`, see `select_models`) continues training from there, and `until_epoch` stops
+    before hp["epochs"] (which still sets schedules): successive halving continues its surviving trials this way,
+    validating only after the last epoch of each call (validate_every_epoch=False; other epochs record NaN).
 
     With a checkpoint path, the state is saved at the end of an epoch once checkpoint_every_s seconds have passed
     since the last save (0: every epoch), and a run finding a matching checkpoint resumes from it. Saving every
@@ -132,11 +119,13 @@ def train(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, see
     (gigabytes for the 12288-input cat/not-cat nets), which costs more than it protects.
     """
     device = resolve_device(device)
-    if spec.get("standardize_inputs"):
+    spec = {**METHOD_DEFAULTS, **spec}
+    if spec["standardize_inputs"]:
         splits = standardize(splits)
     splits = {k: v.to(device) for k, v in splits.items()}
     x_train, y_train = splits["x_train"], splits["y_train"]
-    n_train, classes = len(y_train), int(max(splits[k].max() for k in ("y_train", "y_val", "y_test"))) + 1
+    n_train = len(y_train)
+    classes = int(max(splits[k].max() for k in ("y_train", "y_val", "y_test") if k in splits)) + 1
     models = len(seeds)
 
     model = to_device(build_mlp(spec, x_train.shape[1], hp["width"], depth, classes, seeds), device)
@@ -144,7 +133,8 @@ def train(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, see
     for p in params:
         p.requires_grad_(True)
     decayed = [any(p is w for w in model.weights) for p in params]
-    bufs = [torch.zeros_like(p) for p in params]
+    optimizer = components.get("optimizer", spec["optimizer"])
+    bufs = optimizer.init_state(params)  # momentum buffers, or Adam's moments and step count
     initial_weights = [w.detach().clone() for w in model.weights[:-1]]
     gens = data_generators(seeds)
     alive = torch.ones(models, dtype=torch.bool, device=device)
@@ -157,22 +147,32 @@ def train(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, see
 
     start_epoch, wall_before, stat_blocks, epoch_rows = 0, 0.0, [], []
     key = _checkpoint_key(spec, hp, depth, seeds, n_train)
+    state = start
     if checkpoint is not None and checkpoint.exists():
         state = torch.load(checkpoint, weights_only=True)
-        if state["key"] == key:
-            with torch.no_grad():
-                for dst, src in zip(params + bufs + model.buffers() + initial_weights,
-                                    state["params"] + state["bufs"] + state["buffers"] + state["initial_weights"]):
-                    dst.copy_(src)
-            for g, s in zip(gens, state["gen_states"]):
-                g.set_state(s)
-            alive.copy_(state["alive"])
-            start_epoch, wall_before = state["epoch"], state["wall_s"]
-            stat_blocks, epoch_rows = state["stat_blocks"], state["epoch_rows"]
+        state = state if state["key"] == key else None
+    if state is not None:
+        with torch.no_grad():
+            for dst, src in zip(params + bufs + model.buffers() + initial_weights,
+                                state["params"] + state["bufs"] + state["buffers"] + state["initial_weights"]):
+                dst.copy_(src)
+        for g, s in zip(gens, state["gen_states"]):
+            g.set_state(s)
+        alive.copy_(state["alive"])
+        start_epoch, wall_before = state["epoch"], state["wall_s"]
+        stat_blocks, epoch_rows = list(state["stat_blocks"]), list(state["epoch_rows"])
+
+    def state_of(epochs_done, wall_s):
+        """Everything a continuation needs, on the CPU: the checkpoint's content, and a RunResult's `state`."""
+        return {"key": key, "epoch": epochs_done, "wall_s": wall_s, "alive": alive.cpu(),
+                "params": [p.detach().cpu() for p in params], "bufs": [b.cpu() for b in bufs],
+                "buffers": [b.cpu() for b in model.buffers()], "initial_weights": [w.cpu() for w in initial_weights],
+                "gen_states": [g.get_state() for g in gens], "stat_blocks": stat_blocks, "epoch_rows": epoch_rows}
 
     snapshot = [t.detach().clone() for t in params + model.buffers()]
     started = last_saved = time.perf_counter()
-    for epoch in range(start_epoch, hp["epochs"]):
+    end_epoch = until_epoch or hp["epochs"]
+    for epoch in range(start_epoch, end_epoch):
         perm = torch.stack([torch.randperm(n_train, generator=g) for g in gens]).to(device)
         # Diverged models are not masked step by step (that costs a kernel per tensor per step); they are
         # restored from this snapshot at the end of the epoch, and their rows stop where they diverged.
@@ -204,7 +204,7 @@ def train(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, see
                 weights_before = [w.detach().clone() for w in model.weights[:-1]]
             if spec.get("grad_clip"):
                 clip_grad_norm_([p.grad for p in params], spec["grad_clip"])
-            sgd_step(params, bufs, decayed, lr_scales, hp["momentum"], hp["weight_decay"])
+            optimizer.step(params, bufs, decayed, lr_scales, hp["momentum"], hp["weight_decay"])
             if logging:
                 record = torch.cat([record, stats.update_ratio(model, weights_before).unsqueeze(-1)], dim=-1)
                 records.append((step, record, alive.clone()))
@@ -213,27 +213,47 @@ def train(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, see
         if not bool(alive.all()):
             restore_diverged(alive, params + model.buffers(), snapshot)
         # One host sync per epoch: outcomes and the epoch's statistics.
-        outcome = torch.stack([loss_sum / n_train, correct_sum / n_train,
-                               accuracy(model, splits["x_val"], splits["y_val"]),
-                               accuracy(model, splits["x_test"], splits["y_test"]), alive.float()], dim=1).cpu()
+        # Validation every epoch (it is what tuning and epochs-to-threshold read); test only after the last.
+        if validate_every_epoch or epoch + 1 == end_epoch:
+            validation = evaluate(model, splits["x_val"], splits["y_val"], loss_fn)
+        else:
+            validation = [torch.full((models,), math.nan, device=device)] * 2
+        outcome = torch.stack([loss_sum / n_train, correct_sum / n_train, *validation, alive.float()], dim=1).cpu()
         wall_s = wall_before + time.perf_counter() - started
         epoch_rows.append([epoch + 1, wall_s, outcome])
         if records:
             stat_blocks.append([torch.tensor([s for s, _, _ in records]), epoch + 1,
                                 torch.stack([r for _, r, _ in records]).cpu(),
                                 torch.stack([a for _, _, a in records]).cpu()])
-        if not bool(outcome[:, 4].any()):
+        if not bool(outcome[:, -1].any()):
             break
         if checkpoint is not None and epoch + 1 < hp["epochs"] and time.perf_counter() - last_saved >= checkpoint_every_s:
             last_saved = time.perf_counter()
-            _save_checkpoint({
-                "key": key, "epoch": epoch + 1, "wall_s": wall_s, "alive": alive.cpu(),
-                "params": [p.detach().cpu() for p in params], "bufs": [b.cpu() for b in bufs],
-                "buffers": [b.cpu() for b in model.buffers()], "initial_weights": [w.cpu() for w in initial_weights],
-                "gen_states": [g.get_state() for g in gens], "stat_blocks": stat_blocks, "epoch_rows": epoch_rows,
-            }, checkpoint)
-    return RunResult(_stats_frame(stat_blocks, seeds), _epochs_frame(epoch_rows, seeds),
-                     wall_before + time.perf_counter() - started)
+            _save_checkpoint(state_of(epoch + 1, wall_s), checkpoint)
+    if "x_test" in splits:
+        test_accuracy = evaluate(model, splits["x_test"], splits["y_test"], loss_fn)[1].cpu().numpy()
+    else:
+        test_accuracy = np.full(models, np.nan)
+    wall_s = wall_before + time.perf_counter() - started
+    return RunResult(_stats_frame(stat_blocks, seeds), _epochs_frame(epoch_rows, seeds), test_accuracy, wall_s,
+                     state_of(epoch_rows[-1][0] if epoch_rows else 0, wall_s))
+
+
+def select_models(state: dict, keep: list[int]) -> dict:
+    """A RunResult's `state` reduced to the models `keep` (in that order), history included: successive halving
+    continues only the trials that survive a rung. Shared scalars (Adam's step count) are kept as they are."""
+    index = torch.tensor(keep)
+
+    def pick(t):
+        return t.index_select(0, index) if t.dim() else t
+
+    return {
+        **state, "alive": pick(state["alive"]), "gen_states": [state["gen_states"][m] for m in keep],
+        **{name: [pick(t) for t in state[name]] for name in ("params", "bufs", "buffers", "initial_weights")},
+        "epoch_rows": [[epoch, wall_s, outcome[index]] for epoch, wall_s, outcome in state["epoch_rows"]],
+        "stat_blocks": [[steps, epoch, block[:, index], alive[:, index]]
+                        for steps, epoch, block, alive in state["stat_blocks"]],
+    }
 
 
 def _save_checkpoint(state: dict, path: Path) -> None:
@@ -263,12 +283,20 @@ def _epochs_frame(epoch_rows, seeds) -> pd.DataFrame:
     rows = []
     for m, seed in enumerate(seeds):
         for epoch, wall_s, outcome in epoch_rows:
-            train_loss, train_acc, val_acc, test_acc, alive = outcome[m].tolist()
+            train_loss, train_acc, val_loss, val_acc, alive = outcome[m].tolist()
             rows.append(dict(model=m, seed=seed, epoch=epoch, train_loss=train_loss, train_accuracy=train_acc,
-                             val_accuracy=val_acc, test_accuracy=test_acc, wall_s=wall_s, diverged=not alive))
+                             val_loss=val_loss, val_accuracy=val_acc, wall_s=wall_s, diverged=not alive))
             if not alive:
                 break
     return pd.DataFrame(rows)
+
+
+def class_prior_entropy(labels: torch.Tensor) -> float:
+    """The training loss of a network that ignores its input and predicts the class frequencies: a run that ends
+    near it has collapsed to the majority class (or chance) instead of learning."""
+    prior = torch.bincount(labels).double() / len(labels)
+    prior = prior[prior > 0]
+    return float(-(prior * prior.log()).sum())
 
 
 def versions() -> dict:
@@ -290,6 +318,7 @@ def run(splits: dict[str, torch.Tensor], out_dirs: list[str], dataset: str, meth
     result = train(splits, spec, hp, depth, seeds, device=device, checkpoint=checkpoint,
                    checkpoint_every_s=checkpoint_every_s)
     ids = dict(dataset=dataset, method=method, depth=depth)
+    prior_entropy = class_prior_entropy(splits["y_train"])
     for model, (seed, out_dir) in enumerate(zip(seeds, out_dirs)):
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
@@ -302,8 +331,10 @@ def run(splits: dict[str, torch.Tensor], out_dirs: list[str], dataset: str, meth
         record = {
             **ids, "seed": seed, "method_spec": spec, "hyperparameters": hp,
             "device": str(resolve_device(device)), "threads": threads, "seeds_trained_together": seeds,
-            "wall_s": result.wall_s, "diverged": bool(last.diverged), "final_test_accuracy": float(last.test_accuracy),
-            "final_val_accuracy": float(last.val_accuracy), "versions": versions(),
+            "wall_s": result.wall_s, "diverged": bool(last.diverged), "final_test_accuracy": float(result.test_accuracy[model]),
+            "final_val_accuracy": float(last.val_accuracy), "final_val_loss": float(last.val_loss),
+            "final_train_loss": float(last.train_loss), "class_prior_entropy": prior_entropy,
+            "collapsed": bool(last.train_loss >= COLLAPSED_FRACTION * prior_entropy), "versions": versions(),
             "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
         }
         (out / "run.json").write_text(json.dumps(record, indent=2))

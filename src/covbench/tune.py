@@ -1,10 +1,18 @@
-"""Fair hyperparameter selection: the same number of trials for every (dataset, method, depth).
+"""Fair hyperparameter selection (DESIGN section 6): the same budget for every (dataset, method, depth).
 
-Every method is tried at the same log-spaced learning rates; a method with an auxiliary hyperparameter
-(covariance's lambda, deep supervision's weight) pairs each learning rate with one value of a log-spaced
-grid in a seeded random order (a Latin hypercube on log scales), so it gets no extra trials. Trials
-train together as one batched model on the train split with the tuning seed, for fewer epochs than the
-final runs; the best final validation accuracy wins (diverged trials never do). Test data is never read.
+Every method tries the same log-spaced learning rates of its optimizer's range; a method with an auxiliary
+hyperparameter (covariance's lambda, deep supervision's weight) pairs each learning rate with one value of a
+log-spaced grid in a seeded random order (a Latin hypercube on log scales), so it gets no extra trials.
+
+Trials are chosen by successive halving (Jamieson & Talwalkar 2016): all trials train together as one batched
+model (tuning seed, train split) to the first rung's epoch, the best 1/eta by validation cross-entropy go on
+to the next rung, and so on; the trial with the lowest validation loss at the last rung wins (trials that collapsed to the
+class prior rank after those that learned: see `ranking`). Survivors
+continue where they stopped, so a rung costs only its extra epochs. Two epochs cannot tell a method that
+starts on a plateau (a sigmoid net at chance for several epochs before it learns) from one that never learns;
+later rungs can. Selection is on loss, not accuracy: at depth many trials sit at chance accuracy, where an
+accuracy argmax picks noise. A diverged or non-finite trial scores +inf; ties go to the smaller learning
+rate. Test data is never given to the trials.
 """
 import json
 import math
@@ -14,8 +22,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from covbench.config import AUX_HYPERPARAMETER
-from covbench.train import train
+from covbench.config import AUX_HYPERPARAMETER, METHOD_DEFAULTS
+from covbench.train import COLLAPSED_FRACTION, class_prior_entropy, select_models, train
 
 
 def log_grid(low: float, high: float, n: int) -> list[float]:
@@ -24,10 +32,15 @@ def log_grid(low: float, high: float, n: int) -> list[float]:
     return [float(v) for v in np.geomspace(low, high, n)]
 
 
+def lr_range(spec: dict, tune: dict) -> list[float]:
+    """Each optimizer searches its own range (Adam's step sizes are not SGD's)."""
+    return tune["lr"][spec.get("optimizer", METHOD_DEFAULTS["optimizer"])]
+
+
 def trial_grid(spec: dict, tune: dict) -> list[dict]:
-    """The trials of one method: [{"lr": ..., <aux hyperparameter>: ...}] * tune["trials"]."""
+    """The trials of one method: [{"lr": ..., <aux hyperparameter>: ...}] * tune["trials"], lr ascending."""
     n = tune["trials"]
-    trials = [{"lr": lr} for lr in log_grid(*tune["lr"], n)]
+    trials = [{"lr": lr} for lr in log_grid(*lr_range(spec, tune), n)]
     name = AUX_HYPERPARAMETER.get(spec["aux"])
     if name and name not in spec:  # a value given in the method's config is fixed, not tuned
         values = log_grid(*tune[name], n)
@@ -37,23 +50,83 @@ def trial_grid(spec: dict, tune: dict) -> list[dict]:
     return trials
 
 
+def rung_sizes(trials: int, rungs: int, eta: int) -> list[int]:
+    """How many trials train in each rung: all of them, then ceil(1/eta) of the previous rung's."""
+    sizes = [trials]
+    for _ in range(rungs - 1):
+        sizes.append(math.ceil(sizes[-1] / eta))
+    return sizes
+
+
+def budget_epochs(trials: int, rung_epochs: list[int], eta: int) -> int:
+    """Trial-epochs one cell spends on tuning (diverged trials stop early and spend less)."""
+    starts = [0, *rung_epochs[:-1]]
+    return sum(n * (end - start) for n, start, end in zip(rung_sizes(trials, len(rung_epochs), eta), starts, rung_epochs))
+
+
+def ranking(val_loss: np.ndarray, diverged: np.ndarray, collapsed: np.ndarray) -> np.ndarray:
+    """Trial positions best first: lowest validation loss among the trials that learned, then the collapsed
+    ones (training loss still at the class-prior entropy) by validation loss, then the diverged or non-finite;
+    ties to the smaller learning rate (trials are in ascending lr order and the sorts are stable).
+
+    Why collapsed trials come after the others: on cat/not-cat's 41 validation images, a network that predicts
+    the majority class for every image scores a validation cross-entropy (about 0.64) below that of any network
+    that learned (0.7 to 1.7, as they grow confident), so loss alone would choose the networks that learned
+    nothing: they score 0.34 on the test split, where the classes are the other way round.
+    """
+    scores = np.where(diverged | ~np.isfinite(val_loss), np.inf, val_loss)
+    tier = np.where(np.isfinite(scores), collapsed.astype(int), 2)
+    return np.lexsort((scores, tier))
+
+
+def edge(chosen: float, values: list[float]) -> str | None:
+    """'low' or 'high' when the choice is the smallest or largest value searched (the range may be wrong)."""
+    if len(values) < 2:
+        return None
+    return "low" if chosen == min(values) else "high" if chosen == max(values) else None
+
+
 def select(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, tune: dict, device: str = "cpu") -> dict:
     trials = trial_grid(spec, tune)
-    trial_spec = dict(spec)
-    for name in trials[0]:
-        if name != "lr":
-            trial_spec[name] = [t[name] for t in trials]
-    trial_hp = {**hp, "epochs": tune["epochs"], "lr": [t["lr"] for t in trials]}
-    result = train(splits, trial_spec, trial_hp, depth, [tune["seed"]] * len(trials), device=device)
-    last = result.epochs.groupby("model").tail(1).set_index("model").sort_index()
-    diverged = result.epochs.groupby("model").diverged.any().sort_index()
-    scores = last.val_accuracy.where(~diverged, -1.0)
-    best = int(scores.idxmax())
+    rung_epochs, eta = tune["rung_epochs"], tune["eta"]
+    no_test = {k: v for k, v in splits.items() if not k.endswith("_test")}
+    prior_entropy = class_prior_entropy(splits["y_train"])
+    alive = list(range(len(trials)))  # trial indices still training, in ascending lr order
+    reached = {}  # trial -> what it reached at its last rung
+    state, order = None, None
+    for rung, (size, until) in enumerate(zip(rung_sizes(len(trials), len(rung_epochs), eta), rung_epochs)):
+        if rung:  # the best `size` go on, still in ascending lr order
+            positions = sorted(int(i) for i in order[:size])
+            alive = [alive[i] for i in positions]
+            state = select_models(state, positions)
+        trial_spec = dict(spec)
+        for name in trials[0]:
+            if name != "lr":
+                trial_spec[name] = [trials[t][name] for t in alive]
+        trial_hp = {**hp, "epochs": rung_epochs[-1], "lr": [trials[t]["lr"] for t in alive]}
+        result = train(no_test, trial_spec, trial_hp, depth, [tune["seed"]] * len(alive), device=device,
+                       start=state, until_epoch=until, validate_every_epoch=False)
+        state = result.state
+        last = result.epochs.groupby("model").tail(1).set_index("model").sort_index()
+        diverged = result.epochs.groupby("model").diverged.any().sort_index().to_numpy()
+        val_loss = last.val_loss.to_numpy(float)
+        collapsed = last.train_loss.to_numpy(float) >= COLLAPSED_FRACTION * prior_entropy
+        for m, t in enumerate(alive):
+            reached[t] = {"rung": rung + 1, "epochs": int(last.epoch.iloc[m]), "val_loss": float(val_loss[m]),
+                          "val_accuracy": float(last.val_accuracy.iloc[m]), "train_loss": float(last.train_loss.iloc[m]),
+                          "diverged": bool(diverged[m]), "collapsed": bool(collapsed[m])}
+        order = ranking(val_loss, diverged, collapsed)
+    best = alive[int(order[0])]
+    chosen = trials[best]
     return {
-        "chosen": trials[best], "val_accuracy": float(last.val_accuracy[best]), "budget": len(trials),
-        "tune_epochs": tune["epochs"], "tune_seed": tune["seed"], "wall_s": result.wall_s,
-        "trials": [{**t, "val_accuracy": float(last.val_accuracy[i]), "diverged": bool(diverged[i])}
-                   for i, t in enumerate(trials)],
+        "chosen": chosen, "selected_on": "val_loss", "collapsed": reached[best]["collapsed"],
+        "val_loss": reached[best]["val_loss"], "val_accuracy": reached[best]["val_accuracy"],
+        "lr_edge": edge(chosen["lr"], [t["lr"] for t in trials]),
+        "aux_edge": next((edge(chosen[k], [t[k] for t in trials]) for k in chosen if k != "lr"), None),
+        "lr_range": list(lr_range(spec, tune)), "budget": len(trials), "rung_epochs": list(rung_epochs), "eta": eta,
+        "budget_epochs": budget_epochs(len(trials), rung_epochs, eta),
+        "tune_seed": tune["seed"], "wall_s": result.wall_s,
+        "trials": [{**t, **reached[i]} for i, t in enumerate(trials)],
     }
 
 
@@ -72,8 +145,13 @@ def summarize(chosen_paths: list[str], out_path: str) -> None:
         rows.append({
             "dataset": record["dataset"], "method": record["method"], "depth": record["depth"],
             "lr": record["chosen"]["lr"], "cov_lambda": record["chosen"].get("cov_lambda", np.nan),
-            "aux_weight": record["chosen"].get("aux_weight", np.nan), "val_accuracy": record["val_accuracy"],
-            "trials": record["budget"], "tune_epochs": record["tune_epochs"],
+            "aux_weight": record["chosen"].get("aux_weight", np.nan), "selected_on": record["selected_on"],
+            "val_loss": record["val_loss"], "val_accuracy": record["val_accuracy"],
+            "lr_edge": record["lr_edge"] or "", "aux_edge": record["aux_edge"] or "",
+            "lr_low": record["lr_range"][0], "lr_high": record["lr_range"][1],
+            "trials": record["budget"], "tune_epochs": record["rung_epochs"][-1],
+            "budget_epochs": record["budget_epochs"],
+            "trials_diverged": sum(t["diverged"] for t in record["trials"]), "collapsed": record["collapsed"],
         })
     Path(out_path).parent.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(rows).to_parquet(out_path, index=False)

@@ -1,10 +1,12 @@
 import sys
 
+from covbench import sweep
 from covbench.compare import covariance_methods
 from covbench.config import ConfigError, hyperparameters, method_spec, tune_settings, validate
 
 try:
     validate(config)
+    sweep.validate(config)
 except ConfigError as error:
     sys.exit(str(error))
 

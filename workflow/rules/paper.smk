@@ -1,8 +1,8 @@
 from covbench.tables import TABLES
 
-# Inputs made by other rules: the figures of rule-set analysis and the Nielsen chapter-5 check.
+# Inputs made by other rules: the figures of rule-sets analysis and sweep, and the Nielsen chapter-5 check.
 PAPER_FIGURES = ["speed_at_init", "speed_over_training", "vanishing_index", "accuracy_vs_depth", "loss_curves",
-                 "saturation", "accuracy_heatmap", "performance_profile", "nielsen_speed"]
+                 "saturation", "accuracy_heatmap", "performance_profile", "lambda_sweep", "nielsen_speed"]
 NIELSEN_TABLE = "results/nielsen/speed_at_init.tex"
 
 
@@ -24,7 +24,8 @@ rule compare:
     output:
         "results/aggregate/comparisons.parquet",
     params:
-        covariance=COVARIANCE_METHODS,
+        specs=GRID_SPECS,
+        settings=config["compare"],
     log:
         "results/logs/compare/compare.log",
     script:
@@ -53,6 +54,7 @@ rule macros:
         method_summary="results/aggregate/method_summary.parquet",
         comparisons="results/aggregate/comparisons.parquet",
         chosen="results/tune/chosen.parquet",
+        sweep_summary="results/sweep/summary.parquet",
     output:
         "results/paper/macros.tex",
     params:

@@ -1,7 +1,7 @@
-"""Snakemake script of rule `compare`: covariance variants vs every other method -> comparisons table."""
+"""Snakemake script of rule `compare`: covariance variants vs the other methods -> comparisons table (four verdicts)."""
 import sys
 
 sys.stderr = open(snakemake.log[0], "w")
 from covbench.compare import run  # noqa: E402
 
-run(snakemake.input[0], snakemake.output[0], snakemake.params.covariance)
+run(snakemake.input[0], snakemake.output[0], snakemake.params.specs, snakemake.params.settings)

@@ -5,4 +5,5 @@ sys.stderr = open(snakemake.log[0], "w")
 from covbench.paper import write_macros  # noqa: E402
 
 write_macros(snakemake.params.config, snakemake.input.run_summary, snakemake.input.method_summary,
-             snakemake.input.comparisons, snakemake.input.chosen, snakemake.params.figure_rules, snakemake.output[0])
+             snakemake.input.comparisons, snakemake.input.chosen, snakemake.params.figure_rules, snakemake.output[0],
+             sweep_summary_path=snakemake.input.sweep_summary)

@@ -4,7 +4,7 @@ A method is a composition: one registered name per component kind. A new compone
 that calls `register(kind, name)` on its function(s), plus its import at the bottom of this file.
 """
 
-KINDS = ("activation", "init", "norm", "aux")
+KINDS = ("activation", "init", "norm", "residual", "aux", "optimizer")
 REGISTRY: dict[str, dict[str, object]] = {kind: {} for kind in KINDS}
 
 
@@ -27,4 +27,4 @@ def names(kind: str) -> list[str]:
 
 
 # Importing the modules registers their components.
-from covbench.components import activation, aux, clipping, covariance, deep_supervision, init, norm, residual  # noqa: E402,F401
+from covbench.components import activation, aux, clipping, covariance, deep_supervision, init, norm, optimizer, residual  # noqa: E402,F401

@@ -3,8 +3,9 @@ import torch
 
 
 def global_grad_norm(grads: list[torch.Tensor]) -> torch.Tensor:
-    """(M,) L2 norm over all parameters of each model; every grad has the model dimension first."""
-    return torch.stack([g.pow(2).flatten(1).sum(1) for g in grads]).sum(0).sqrt()
+    """(M,) L2 norm over all parameters of each model; every grad has the model dimension first (SkipInit's
+    alphas have nothing else)."""
+    return torch.stack([g.pow(2).reshape(len(g), -1).sum(1) for g in grads]).sum(0).sqrt()
 
 
 def clip_grad_norm_(grads: list[torch.Tensor], max_norm: float) -> torch.Tensor:

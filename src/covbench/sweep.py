@@ -1,0 +1,203 @@
+"""Covariance's best shot (DESIGN section 7, rule `lambda_sweep`): was lambda just badly tuned?
+
+For a covariance variant at one (dataset, depth), every lambda of the config's log grid (0 included) trains with
+the learning rate tuned for the variant's base (the same network without the force), for every seed, as ONE
+batched model: lambda = 0 is the base method itself, trained in the same batch. The best lambda is chosen on
+validation (lowest mean final validation cross-entropy over seeds, diverged = +inf, ties to the smaller lambda,
+as tuning chooses, DESIGN section 6) and its test accuracy is compared with lambda = 0's, paired by seed, with
+the four verdicts of covbench.compare; Holm runs over the sweep's own family.
+
+    run("results/data/mnist.pt", "results/tune/mnist/baseline/depth16.json",
+        "results/sweep/mnist/covariance/depth16.parquet", "mnist", "covariance", "baseline", spec, hp, 16,
+        [0, 0.01, 0.1, 1, 10, 100, 1000], [0, 1, 2, 3, 4])
+    collect(cell_paths, "results/sweep/lambda_sweep.parquet", "results/sweep/summary.parquet", config["compare"])
+"""
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from covbench import compare, train
+from covbench.aggregate import vanishing_index
+from covbench.config import ConfigError, method_spec
+from covbench.tables import dataset_label, method_label, plain_number
+from covbench.tune import apply_choice
+
+CELL_KEYS = ["dataset", "variant", "depth"]
+COLUMNS = CELL_KEYS[:2] + ["base", "depth", "lr", "cov_lambda", "seed", "diverged", "final_val_loss",
+                           "final_val_accuracy", "final_test_accuracy", "vanishing_index_init",
+                           "vanishing_index_epoch1"]
+SUMMARY_COLUMNS = CELL_KEYS[:2] + ["base", "depth", "lr", "best_lambda", "best_val_loss", "n_lambdas", "n_diverged",
+                                   "family", "difference", "ci_low", "ci_high", "margin", "n_method", "n_other",
+                                   "n_pairs", "n_dropped", "test", "p_value", "p_equivalence", "reason", "p_holm",
+                                   "p_equivalence_holm", "verdict"]
+ZERO_CHOSEN = "lambda = 0 is chosen"  # the verdict when the best lambda on validation is 0 itself
+METRIC = compare.METRICS["final_test_accuracy"]
+FAMILY = "lambda_sweep"
+COUNTED = {"beats": "beats", "beaten": "is beaten by", "equivalent": "is equivalent to",
+           "inconclusive": "inconclusive", "zero chosen": ZERO_CHOSEN}  # macro name part -> verdict
+
+
+# --- configuration ------------------------------------------------------------------------------------
+
+def bases(config: dict) -> dict[str, str]:
+    """Each swept variant -> its base method (the same composition with aux none), both grid methods."""
+    specs = {m: method_spec(config, m) for m in config["grid"]["methods"]}
+    return {variant: compare.base_method(variant, specs) for variant in config["lambda_sweep"]["variants"]}
+
+
+def validate(config: dict) -> dict:
+    """The `lambda_sweep` block against the grid, after covbench.config.validate; one line naming the key."""
+    sweep, grid = config["lambda_sweep"], config["grid"]
+    specs = {m: method_spec(config, m) for m in grid["methods"]}
+    for variant in sweep["variants"]:
+        where = "config error at 'lambda_sweep.variants'"
+        if variant not in specs:
+            raise ConfigError(f"{where}: '{variant}' is not a method of the grid; grid.methods: {', '.join(specs)}")
+        if variant not in compare.covariance_methods(specs):
+            raise ConfigError(f"{where}: '{variant}' is not a covariance method "
+                              f"(its aux is '{specs[variant]['aux']}')")
+        if compare.base_method(variant, specs) is None:
+            raise ConfigError(f"{where}: the base of '{variant}' (the same composition with aux none) is not "
+                              "in the grid")
+    for depth in sweep["depths"]:
+        if depth not in grid["depths"]:
+            raise ConfigError(f"config error at 'lambda_sweep.depths': {depth} is not a grid depth; grid.depths: "
+                              f"{', '.join(map(str, grid['depths']))}")
+    if 0 not in sweep["lambdas"]:
+        raise ConfigError("config error at 'lambda_sweep.lambdas': the grid must include 0 (the base method itself)")
+    return config
+
+
+# --- one cell: train and measure -----------------------------------------------------------------------
+
+def train_cell(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, lambdas: list[float],
+               seeds: list[int], device: str = "cpu") -> pd.DataFrame:
+    """Every lambda x seed as one batched model; one row per model with its outcomes and vanishing indices.
+
+    `spec`, `hp`: the variant's composition and the base's tuned hyperparameters (lr included); validation is
+    only read after the last epoch, as selection does (a run that diverged earlier has NaN there).
+    """
+    lambdas = sorted(float(v) for v in lambdas)
+    models = pd.DataFrame([(v, s) for v in lambdas for s in seeds], columns=["cov_lambda", "seed"])
+    spec = {**spec, "cov_lambda": models.cov_lambda.tolist()}
+    result = train.train(splits, spec, hp, depth, models.seed.tolist(), device=device, validate_every_epoch=False)
+    last = result.epochs.sort_values("epoch").groupby("model").tail(1).set_index("model").sort_index()
+    index = vanishing_index(result.layer_stats.assign(dataset="", method=result.layer_stats.model, depth=depth))
+    index = index.set_index("method")[["vanishing_index_init", "vanishing_index_epoch1"]]
+    return models.assign(
+        diverged=result.epochs.groupby("model").diverged.any().sort_index().to_numpy(),
+        final_val_loss=last.val_loss.to_numpy(float), final_val_accuracy=last.val_accuracy.to_numpy(float),
+        final_test_accuracy=np.asarray(result.test_accuracy, dtype=float),
+        **{column: index[column].reindex(models.index).to_numpy(float) for column in index})
+
+
+def run(data_path: str, tune_path: str, out_path: str, dataset: str, variant: str, base: str, spec: dict, hp: dict,
+        depth: int, lambdas: list[float], seeds: list[int], threads: int = 1, device: str = "cpu") -> None:
+    """One (dataset, variant, depth): the variant's spec with the base's tuning choice -> a tidy parquet."""
+    train.configure_process(threads)
+    splits = torch.load(data_path, weights_only=True)
+    chosen = json.loads(Path(tune_path).read_text())["chosen"]
+    spec, hp = apply_choice(spec, hp, chosen)
+    table = train_cell(splits, spec, hp, depth, lambdas, seeds, device)
+    table = table.assign(dataset=dataset, variant=variant, base=base, depth=depth, lr=hp["lr"])[COLUMNS]
+    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
+    table.to_parquet(out_path, index=False)
+
+
+# --- selection and verdicts ----------------------------------------------------------------------------
+
+def best_lambdas(table: pd.DataFrame) -> pd.DataFrame:
+    """Per (dataset, variant, depth): the lambda with the lowest mean final validation loss over seeds
+    (diverged or non-finite = +inf, so a lambda with one diverged seed loses), ties to the smaller lambda."""
+    loss = table.final_val_loss.astype(float)
+    score = loss.where(~table.diverged.astype(bool) & np.isfinite(loss), np.inf)
+    means = table.assign(score=score).groupby(CELL_KEYS + ["cov_lambda"], as_index=False).score.mean()
+    best = means.sort_values(CELL_KEYS + ["score", "cov_lambda"], kind="stable").groupby(CELL_KEYS).head(1)
+    return best.rename(columns={"cov_lambda": "best_lambda", "score": "best_val_loss"}).reset_index(drop=True)
+
+
+def summarize(table: pd.DataFrame, settings: dict, seed: int = 0,
+              n_bootstrap: int = compare.N_BOOTSTRAP) -> pd.DataFrame:
+    """One row per (dataset, variant, depth): the best lambda on validation and its test accuracy against
+    lambda = 0 by seed (difference, interval, t-test, TOST within the dataset's margin, Holm over the sweep's
+    cells, verdict). `settings`: the config's compare block (alpha, equivalence_margin)."""
+    rows = []
+    for best in best_lambdas(table).itertuples():
+        cell = table[(table.dataset == best.dataset) & (table.variant == best.variant) & (table.depth == best.depth)]
+        by_lambda = {v: rows_.set_index("seed")[METRIC.column] for v, rows_ in cell.groupby("cov_lambda")}
+        margin = METRIC.margin(settings, best.dataset)
+        values = compare.compare_values(by_lambda[best.best_lambda], by_lambda[0.0], METRIC, margin, seed, n_bootstrap)
+        if best.best_lambda == 0:  # nothing to test: the base itself is chosen
+            values.update(difference=0.0, ci_low=0.0, ci_high=0.0, test="none", p_value=np.nan,
+                          p_equivalence=np.nan, reason="lambda = 0 is chosen on validation")
+        rows.append({"dataset": best.dataset, "variant": best.variant, "base": cell.base.iloc[0],
+                     "depth": int(best.depth), "lr": float(cell.lr.iloc[0]), "best_lambda": best.best_lambda,
+                     "best_val_loss": best.best_val_loss, "n_lambdas": cell.cov_lambda.nunique(),
+                     "n_diverged": int(cell.diverged.sum()), "family": FAMILY, **values})
+    summary = compare.adjust(pd.DataFrame(rows, columns=SUMMARY_COLUMNS[:-3]))
+    summary["verdict"] = [
+        ZERO_CHOSEN if v == 0 else compare.verdict(d, p, q, METRIC.higher_is_better, settings["alpha"])
+        for v, d, p, q in zip(summary.best_lambda, summary.difference, summary.p_holm, summary.p_equivalence_holm)]
+    return summary[SUMMARY_COLUMNS]
+
+
+def collect(cell_paths: list[str], table_path: str, summary_path: str, settings: dict) -> None:
+    """The cells as one tidy table, and its summary."""
+    table = pd.concat([pd.read_parquet(path) for path in cell_paths] or [pd.DataFrame(columns=COLUMNS)],
+                      ignore_index=True)
+    for path, frame in ((table_path, table), (summary_path, summarize(table, settings))):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        frame.to_parquet(path, index=False)
+
+
+# --- the paper's sentences -----------------------------------------------------------------------------
+
+def cell_sentence(row) -> str:
+    """'For X at depth D on DATA the best lambda on validation is V; ...: verdict.' from one summary row."""
+    from covbench.paper import p_text, plain, signed  # paper.py adds this module's macros: import at call time
+    head = (f"For {method_label(row.variant)} at depth {row.depth} on {dataset_label(row.dataset)} the best "
+            f"$\\lambda$ on validation is ${plain_number(row.best_lambda)}$")
+    if row.verdict == ZERO_CHOSEN:
+        return f"{head}, the base {method_label(row.base)} itself: $\\lambda = 0$ is chosen."
+    difference = f"its test accuracy differs by {signed(100 * row.difference, 1)} percentage points"
+    if row.reason:
+        detail = f"no test: {row.reason}"
+    else:
+        detail = (f"{compare.CI_LEVEL * 100:.0f}\\% interval [{plain(100 * row.ci_low, 1)}, "
+                  f"{plain(100 * row.ci_high, 1)}], margin $\\pm${plain(100 * row.margin, 1)}; Holm $p$ "
+                  f"{p_text(row.p_holm)} for a difference, {p_text(row.p_equivalence_holm)} for equivalence")
+    claim = ("the comparison is inconclusive" if row.verdict == "inconclusive" else
+             f"$\\lambda = {plain_number(row.best_lambda)}$ {row.verdict} $\\lambda = 0$")
+    return f"{head}; against $\\lambda = 0$ (the base {method_label(row.base)}) {difference} ({detail}): {claim}."
+
+
+def sweep_macros(config: dict, summary: pd.DataFrame | None) -> dict[str, str]:
+    """The sweep's settings, verdict counts and one sentence per (dataset, variant, depth) of `summary`
+    (None: nothing was swept)."""
+    from covbench.paper import macro_name, word_list
+    sweep = config["lambda_sweep"]
+    summary = pd.DataFrame(columns=SUMMARY_COLUMNS) if summary is None else summary
+    sentences = {macro_name("sweep", row.variant, row.dataset, "depth", row.depth): cell_sentence(row)
+                 for row in summary.itertuples()}
+    counts = {key: int((summary.verdict == verdict).sum()) for key, verdict in COUNTED.items()}
+    depths = sorted(sweep["depths"])
+    items = [r"\item " + sentence for sentence in sentences.values()]
+    return {
+        "SweepVariants": word_list([method_label(v) for v in sweep["variants"]]),
+        "SweepDepths": f"depth{'' if len(depths) == 1 else 's'} {word_list(depths)}",
+        "SweepLambdas": word_list([f"${plain_number(v)}$" for v in sorted(sweep["lambdas"])]),
+        "SweepNumLambdas": str(len(sweep["lambdas"])),
+        "SweepNumSeeds": str(len(sweep["seeds"])),
+        "SweepCells": str(len(summary)),
+        "SweepHypotheses": str(int(summary.p_value.notna().sum() + summary.p_equivalence.notna().sum())),
+        **{macro_name("sweep", key): str(n) for key, n in counts.items()},
+        "SweepSummary": (f"Of the {len(summary)} cells, the best $\\lambda$ on validation is $\\lambda = 0$ in "
+                         f"{counts['zero chosen']}; in the others it beats $\\lambda = 0$ in {counts['beats']}, is "
+                         f"beaten by it in {counts['beaten']}, is equivalent to it in {counts['equivalent']} and is "
+                         f"inconclusive in {counts['inconclusive']}:" if items else "No covariance variant was swept."),
+        **sentences,
+        "SweepSentences": "\n".join([r"\begin{itemize}\small", *items, r"\end{itemize}"]) if items else "",
+    }

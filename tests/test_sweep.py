@@ -1,0 +1,194 @@
+"""Covariance's best shot (covbench.sweep): lambda = 0 is the base method, selection reads validation only, the
+summary's verdicts, the config checks, the paper's sentences."""
+import copy
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from covbench import sweep, train
+from covbench.aggregate import vanishing_index
+from covbench.config import ConfigError, validate
+
+ROOT = Path(__file__).resolve().parents[1]
+SETTINGS = {"alpha": 0.05, "equivalence_margin": {"mnist": 0.01, "catvnoncat": 0.05}}
+SEEDS = (0, 1, 2, 3, 4)
+
+
+@pytest.fixture(scope="module")
+def config():
+    return yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+
+
+def merged(base, override):
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        out[key] = merged(out[key], value) if isinstance(value, dict) and key in out else value
+    return out
+
+
+def synthetic_sweep_runs(cells: dict | None = None, lambdas=(0.0, 1.0, 10.0, 100.0), seeds=SEEDS) -> pd.DataFrame:
+    """A tidy sweep table. cells: (dataset, variant, depth) -> {lambda: (val_loss, test_accuracy)} for the lambdas
+    given, the others a worse validation loss; each seed adds a small wobble, growing along the lambdas, so that
+    paired differences have some spread."""
+    cells = cells or {("mnist", "covariance", 4): {10.0: (0.2, 0.95)}, ("catvnoncat", "covariance", 4): {}}
+    wobble = dict(zip(seeds, [0.001, -0.001, 0.0005, -0.0005, 0.0]))
+    rows = []
+    for (dataset, variant, depth), given in cells.items():
+        for position, v in enumerate(lambdas):
+            val_loss, accuracy = given.get(v, (1.0 + v / 1000, 0.9))
+            for s in seeds:
+                rows.append({"dataset": dataset, "variant": variant, "base": "baseline", "depth": depth, "lr": 0.1,
+                             "cov_lambda": v, "seed": s, "diverged": False, "final_val_loss": val_loss + wobble[s],
+                             "final_val_accuracy": 0.9, "final_test_accuracy": accuracy + wobble[s] * (1 + position),
+                             "vanishing_index_init": -depth / 2,
+                             "vanishing_index_epoch1": -depth / 2 + np.log10(1 + v)})
+    return pd.DataFrame(rows, columns=sweep.COLUMNS)
+
+
+# --- training ---------------------------------------------------------------------------------------
+
+def test_lambda_zero_trains_exactly_as_the_base_method_alone(splits, spec, hp):
+    """lambda = 0 in the sweep's batch is the base (same seed, same lr): the same numbers; lambda > 0 is not."""
+    hp.update(epochs=3, lr=0.5)
+    variant = {**spec, "aux": "covariance"}
+    cell = sweep.train_cell(splits, variant, hp, 3, [10.0, 0.0], [0, 1])
+    assert cell.cov_lambda.tolist() == [0.0, 0.0, 10.0, 10.0] and cell.seed.tolist() == [0, 1, 0, 1]
+    base = train.train(splits, spec, hp, 3, [0, 1])
+    last = base.epochs.groupby("model").tail(1)
+    zero = cell[cell.cov_lambda == 0]
+    assert zero.final_val_accuracy.tolist() == last.val_accuracy.tolist()
+    assert zero.final_test_accuracy.tolist() == base.test_accuracy.astype(float).tolist()
+    torch.testing.assert_close(torch.tensor(zero.final_val_loss.to_numpy()), torch.tensor(last.val_loss.to_numpy()),
+                               rtol=1e-6, atol=0)
+    index = vanishing_index(base.layer_stats.assign(dataset="", method="base", depth=3))
+    for column in ("vanishing_index_init", "vanishing_index_epoch1"):
+        np.testing.assert_allclose(zero[column], index[column], rtol=1e-6)
+    assert not np.allclose(cell[cell.cov_lambda == 10].final_val_loss, zero.final_val_loss)
+
+
+def test_run_trains_the_base_learning_rate_and_writes_the_tidy_table(splits, spec, hp, tmp_path):
+    torch.save(splits, tmp_path / "data.pt")
+    (tmp_path / "tune.json").write_text(json.dumps({"chosen": {"lr": 0.3}}))
+    out = tmp_path / "cell.parquet"
+    sweep.run(str(tmp_path / "data.pt"), str(tmp_path / "tune.json"), str(out), "mnist", "covariance", "baseline",
+              {**spec, "aux": "covariance", "cov_lambda": 5.0}, hp, 2, [0, 1, 100], [3, 4])
+    table = pd.read_parquet(out)
+    assert table.columns.tolist() == sweep.COLUMNS
+    assert len(table) == 6 and set(table.lr) == {0.3} and sorted(set(table.cov_lambda)) == [0, 1, 100]
+    assert set(table.variant) == {"covariance"} and set(table.base) == {"baseline"} and set(table.depth) == {2}
+    assert table[["final_val_loss", "final_test_accuracy", "vanishing_index_epoch1"]].notna().all().all()
+
+
+# --- selection and verdicts ----------------------------------------------------------------------------
+
+def test_best_lambda_is_chosen_on_validation_loss_not_test_accuracy():
+    cells = {("mnist", "covariance", 4): {1.0: (0.5, 0.99), 10.0: (0.3, 0.91)}}
+    best = sweep.best_lambdas(synthetic_sweep_runs(cells)).set_index(sweep.CELL_KEYS).best_lambda
+    assert best[("mnist", "covariance", 4)] == 10.0  # lowest validation loss, though lambda = 1 has the best test
+
+
+def test_diverged_seed_disqualifies_a_lambda_and_ties_go_to_the_smaller_lambda():
+    runs = synthetic_sweep_runs({("mnist", "covariance", 4): {1.0: (0.3, 0.9), 10.0: (0.3, 0.9), 100.0: (0.1, 0.9)}})
+    runs.loc[(runs.cov_lambda == 100) & (runs.seed == 2), "diverged"] = True
+    assert sweep.best_lambdas(runs).best_lambda.tolist() == [1.0]
+    runs.loc[runs.cov_lambda == 1, "final_val_loss"] = np.nan  # a missing loss counts as infinite
+    assert sweep.best_lambdas(runs).best_lambda.tolist() == [10.0]
+
+
+def test_summary_gives_each_of_the_verdicts():
+    cells = {
+        ("mnist", "covariance", 4): {10.0: (0.2, 0.95)},  # +5 points, tight: beats
+        ("mnist", "covariance", 16): {1.0: (0.2, 0.85)},  # -5 points: is beaten by
+        ("mnist", "relu_he_covariance", 4): {100.0: (0.2, 0.9)},  # +0 points within the 1-point margin: equivalent
+        ("catvnoncat", "covariance", 4): {1.0: (0.2, 0.91)},  # +1 point, noisy against a 5-point margin: inconclusive
+        ("catvnoncat", "covariance", 16): {0.0: (0.1, 0.9)},  # the base wins on validation
+    }
+    runs = synthetic_sweep_runs(cells)
+    noisy = (runs.dataset == "catvnoncat") & (runs.depth == 4) & (runs.cov_lambda == 1)
+    runs.loc[noisy, "final_test_accuracy"] += np.array([0.08, -0.06, 0.05, -0.07, 0.02])
+    summary = sweep.summarize(runs, SETTINGS, n_bootstrap=500).set_index(sweep.CELL_KEYS)
+    assert summary.columns.tolist() == [c for c in sweep.SUMMARY_COLUMNS if c not in sweep.CELL_KEYS]
+    verdicts = summary.verdict.to_dict()
+    assert verdicts == {
+        ("mnist", "covariance", 4): "beats", ("mnist", "covariance", 16): "is beaten by",
+        ("mnist", "relu_he_covariance", 4): "is equivalent to", ("catvnoncat", "covariance", 4): "inconclusive",
+        ("catvnoncat", "covariance", 16): sweep.ZERO_CHOSEN}
+    beats = summary.loc[("mnist", "covariance", 4)]
+    assert beats.best_lambda == 10 and beats.difference == pytest.approx(0.05, abs=1e-3)
+    assert beats.ci_low < beats.difference < beats.ci_high and beats.p_holm > beats.p_value  # Holm over the sweep
+    zero = summary.loc[("catvnoncat", "covariance", 16)]
+    assert zero.difference == 0 and np.isnan(zero.p_holm) and zero.test == "none"
+    assert summary.margin.to_dict()[("catvnoncat", "covariance", 4)] == 0.05
+    # four tested cells, a difference and an equivalence p-value each, in one Holm family
+    assert summary.p_value.notna().sum() == 4 and (summary.family == sweep.FAMILY).all()
+
+
+def test_collect_writes_runs_and_summary(tmp_path):
+    runs = synthetic_sweep_runs()
+    paths = []
+    for i, (_, cell) in enumerate(runs.groupby(sweep.CELL_KEYS)):
+        paths.append(str(tmp_path / f"cell{i}.parquet"))
+        cell.to_parquet(paths[-1], index=False)
+    sweep.collect(paths, str(tmp_path / "runs.parquet"), str(tmp_path / "summary.parquet"), SETTINGS)
+    assert len(pd.read_parquet(tmp_path / "runs.parquet")) == len(runs)
+    assert len(pd.read_parquet(tmp_path / "summary.parquet")) == 2
+    sweep.collect([], str(tmp_path / "none.parquet"), str(tmp_path / "none_summary.parquet"), SETTINGS)
+    assert pd.read_parquet(tmp_path / "none_summary.parquet").empty
+
+
+# --- config --------------------------------------------------------------------------------------------
+
+def test_default_and_quick_sweeps_are_valid(config):
+    sweep.validate(validate(config))
+    sweep.validate(validate(merged(config, yaml.safe_load((ROOT / "config" / "quick.yaml").read_text()))))
+    assert sweep.bases(config) == {"covariance": "baseline", "relu_he_covariance": "relu_he"}
+
+
+@pytest.mark.parametrize("override, key, words", [
+    ({"lambda_sweep": {"variants": ["bogus"]}}, "lambda_sweep.variants", "not a method of the grid"),
+    ({"lambda_sweep": {"variants": ["relu_he"]}}, "lambda_sweep.variants", "not a covariance method"),
+    ({"grid": {"methods": ["covariance", "relu_he", "relu_he_covariance"]}}, "lambda_sweep.variants",
+     "the base of 'covariance'"),
+    ({"lambda_sweep": {"depths": [16, 3]}}, "lambda_sweep.depths", "3 is not a grid depth"),
+    ({"lambda_sweep": {"lambdas": [0.1, 1, 10]}}, "lambda_sweep.lambdas", "must include 0"),
+])
+def test_sweep_config_errors_name_the_key(config, override, key, words):
+    with pytest.raises(ConfigError) as error:
+        sweep.validate(validate(merged(config, override)))
+    message = str(error.value)
+    assert "\n" not in message and f"'{key}'" in message and words in message
+
+
+@pytest.mark.parametrize("override, key", [
+    ({"lambda_sweep": {"lambdas": [0, -1]}}, "lambda_sweep.lambdas.1"),
+    ({"lambda_sweep": {"seeds": [0]}}, "lambda_sweep.seeds"),
+    ({"lambda_sweep": {"depth": [4]}}, "lambda_sweep"),
+])
+def test_sweep_schema_errors_name_the_key(config, override, key):
+    with pytest.raises(ConfigError) as error:
+        validate(merged(config, override))
+    assert f"'{key}'" in str(error.value)
+
+
+# --- the paper ---------------------------------------------------------------------------------------
+
+def test_macros_state_each_cell_and_the_counts(config):
+    cells = {("mnist", "covariance", 16): {10.0: (0.2, 0.95)},
+             ("catvnoncat", "relu_he_covariance", 16): {0.0: (0.1, 0.9)}}
+    macros = sweep.sweep_macros(config, sweep.summarize(synthetic_sweep_runs(cells), SETTINGS, n_bootstrap=500))
+    assert all(re.fullmatch(r"[A-Za-z]+", name) for name in macros)
+    sentence = macros["SweepCovarianceMnistDepthSixteen"]
+    assert sentence.startswith(r"For \texttt{covariance} at depth 16 on MNIST the best $\lambda$ on validation is $10$")
+    assert "differs by $+5.0$ percentage points" in sentence
+    assert sentence.endswith(r"$\lambda = 10$ beats $\lambda = 0$.")
+    assert macros["SweepReluHeCovarianceCatvnoncatDepthSixteen"].endswith(r"$\lambda = 0$ is chosen.")
+    assert macros["SweepBeats"] == "1" and macros["SweepZeroChosen"] == "1" and macros["SweepCells"] == "2"
+    assert macros["SweepDepths"] == "depths 4 and 16" and macros["SweepLambdas"].startswith("$0$, $0.01$")
+    nothing = sweep.sweep_macros(config, None)
+    assert nothing["SweepSummary"] == "No covariance variant was swept." and nothing["SweepSentences"] == ""

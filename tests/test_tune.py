@@ -1,0 +1,53 @@
+"""Successive halving on validation loss (DESIGN section 6): who goes on, who wins, what is recorded."""
+import numpy as np
+import pytest
+
+from covbench import tune
+from covbench.train import train
+
+TUNE = {"trials": 4, "seed": 1000, "eta": 2, "lr": {"sgd": [0.01, 3.0], "adam": [0.0003, 0.03]},
+        "cov_lambda": [0.1, 10.0], "aux_weight": [0.03, 3.0], "rung_epochs": [1, 3]}
+
+
+def test_each_optimizer_searches_its_own_range(spec):
+    sgd = [t["lr"] for t in tune.trial_grid(spec, TUNE)]
+    adam = [t["lr"] for t in tune.trial_grid({**spec, "optimizer": "adam"}, TUNE)]
+    assert sgd == pytest.approx(np.geomspace(0.01, 3.0, 4)) and adam == pytest.approx(np.geomspace(0.0003, 0.03, 4))
+
+
+def test_budget_is_the_same_for_every_method():
+    assert tune.rung_sizes(8, 3, 2) == [8, 4, 2] and tune.rung_sizes(3, 2, 2) == [3, 2]
+    assert tune.budget_epochs(8, [2, 5, 10], 2) == 8 * 2 + 4 * 3 + 2 * 5
+
+
+def test_ranking_puts_diverged_and_non_finite_last_and_ties_to_the_smaller_lr():
+    no = np.zeros(5, dtype=bool)
+    order = tune.ranking(np.array([0.5, np.nan, 0.3, 0.3, 0.1]), np.array([False, False, False, False, True]), no)
+    assert order.tolist() == [2, 3, 0, 1, 4]
+
+
+def test_ranking_puts_collapsed_trials_after_those_that_learned():
+    """A majority-class predictor can have the lowest validation loss (cat/not-cat): it still ranks after every
+    trial that learned, and before the diverged ones."""
+    val_loss = np.array([0.64, 0.9, 1.3, np.inf, 0.65])
+    order = tune.ranking(val_loss, np.array([False, False, False, True, False]),
+                         np.array([True, False, False, False, True]))
+    assert order.tolist() == [1, 2, 0, 4, 3]
+
+
+def test_edge_flags_the_ends_of_the_range():
+    values = [0.1, 1.0, 10.0]
+    assert tune.edge(0.1, values) == "low" and tune.edge(10.0, values) == "high" and tune.edge(1.0, values) is None
+
+
+def test_survivors_continue_as_if_never_stopped(spec, hp, splits):
+    """The winner's validation loss at the last rung equals training it alone, uninterrupted, for as long (the
+    halving only drops models: it does not change the survivors' training); test data is never read."""
+    no_test = {k: v for k, v in splits.items() if not k.endswith("_test")}
+    record = tune.select(no_test, spec, hp, 2, TUNE)  # would fail with a KeyError if tuning wanted test data
+    assert [t["rung"] for t in record["trials"]].count(2) == 2
+    alone = train(splits, spec, {**hp, "epochs": 3, "lr": record["chosen"]["lr"]}, 2, [TUNE["seed"]])
+    assert record["val_loss"] == pytest.approx(alone.epochs.val_loss.iloc[-1], rel=1e-5)
+    finalists = [t for t in record["trials"] if t["rung"] == 2]
+    assert record["val_loss"] == min(t["val_loss"] for t in finalists)
+    assert record["lr_edge"] == tune.edge(record["chosen"]["lr"], [t["lr"] for t in record["trials"]])

@@ -1,0 +1,68 @@
+# Covariance's best shot (DESIGN section 7): each covariance variant of config `lambda_sweep`, at each of its depths,
+# trains its base's tuned learning rate with every lambda of the log grid and every seed as one batched model
+# (lambda = 0 is the base itself, in the same batch); the best lambda on validation meets lambda = 0 on test
+# accuracy (src/covbench/sweep.py).
+SWEEP = config["lambda_sweep"]
+SWEEP_BASES = sweep.bases(config)
+SWEEP_CELLS = expand("results/sweep/{dataset}/{variant}/depth{depth}.parquet", dataset=DATASETS,
+                     variant=SWEEP["variants"], depth=SWEEP["depths"])
+
+
+rule lambda_sweep:
+    input:
+        data="results/data/{dataset}.pt",
+        # the base's tuning record (rule train): its learning rate is the one every lambda trains with
+        tuned=lambda w: f"results/tune/{w.dataset}/{SWEEP_BASES[w.variant]}/depth{w.depth}.json",
+    output:
+        "results/sweep/{dataset}/{variant}/depth{depth}.parquet",
+    wildcard_constraints:
+        variant="|".join(SWEEP["variants"]) or "(?!)",
+    params:
+        base=lambda wildcards: SWEEP_BASES[wildcards.variant],
+        spec=lambda wildcards: method_spec(config, wildcards.variant),
+        hp=lambda wildcards: hyperparameters(config, wildcards.dataset),
+        lambdas=SWEEP["lambdas"],
+        seeds=SWEEP["seeds"],
+        device=config["train"]["device"],
+    threads: config["train"]["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=180,
+    log:
+        "results/logs/lambda_sweep/{dataset}/{variant}/depth{depth}.log",
+    benchmark:
+        "results/benchmarks/lambda_sweep/{dataset}/{variant}/depth{depth}.tsv"
+    script:
+        "../scripts/lambda_sweep.py"
+
+
+rule lambda_sweep_summary:
+    input:
+        SWEEP_CELLS,
+    output:
+        runs="results/sweep/lambda_sweep.parquet",
+        summary="results/sweep/summary.parquet",
+    params:
+        settings=config["compare"],
+    log:
+        "results/logs/lambda_sweep_summary/lambda_sweep_summary.log",
+    script:
+        "../scripts/lambda_sweep_summary.py"
+
+
+rule figure_lambda_sweep:
+    input:
+        sweep_runs="results/sweep/lambda_sweep.parquet",
+        sweep_summary="results/sweep/summary.parquet",
+    output:
+        pdf="results/figures/lambda_sweep.pdf",
+        png=report("results/figures/lambda_sweep.png", caption="../report/lambda_sweep.rst",
+                   category="Covariance's best shot"),
+    params:
+        figure="lambda_sweep",
+        methods=sorted(config["methods"]),
+        options={},
+    log:
+        "results/logs/figure_lambda_sweep/lambda_sweep.log",
+    script:
+        "../scripts/figures.py"

@@ -1,0 +1,8 @@
+"""Snakemake script of rule `lambda_sweep_summary`: the sweep's cells as one table, and per cell the best lambda
+on validation against lambda = 0 (difference, interval, Holm-adjusted tests, verdict)."""
+import sys
+
+sys.stderr = open(snakemake.log[0], "w")
+from covbench.sweep import collect  # noqa: E402
+
+collect(list(snakemake.input), snakemake.output.runs, snakemake.output.summary, snakemake.params.settings)

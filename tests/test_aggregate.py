@@ -10,6 +10,7 @@ from covbench.stats import STAT_NAMES
 
 THRESHOLDS = {"mnist": 0.98, "catvnoncat": 0.70}
 STEPS_PER_EPOCH, LOG_EVERY = 4, 2
+FORCE_STATISTICS = ("force_grad_ratio", "force_grad_cosine", "active_groups")
 
 
 def synthetic_runs(methods=("baseline", "covariance", "relu_he"), depths=(2, 4), seeds=(0, 1, 2), epochs=3,
@@ -17,6 +18,8 @@ def synthetic_runs(methods=("baseline", "covariance", "relu_he"), depths=(2, 4),
     """(runs, epochs, layer_stats) frames of a small grid; the run `diverged` stops during epoch 2.
 
     Layer l of a run has bias_grad_norm 10 ** (decay * (l - depth)), so its vanishing index is decay * (depth - 1).
+    Covariance methods have a force: no active group during epoch 1 (active_groups 0, ratio 0, cosine 0), then
+    active_groups 0.5, ratio 10 ** -l and cosine 0.1 * l; the other methods' force statistics are NaN.
     """
     rng = np.random.default_rng(1)
     run_rows, epoch_rows, stat_rows = [], [], []
@@ -31,6 +34,9 @@ def synthetic_runs(methods=("baseline", "covariance", "relu_he"), depths=(2, 4),
                         for layer in range(1, depth + 1):
                             values = dict(zip(STAT_NAMES, rng.uniform(0.1, 0.9, len(STAT_NAMES))))
                             values["bias_grad_norm"] = 10.0 ** (decay * (layer - depth)) * (1 + 0.01 * seed)
+                            active = step >= STEPS_PER_EPOCH
+                            force = (10.0 ** -layer * active, 0.1 * layer * active, 0.5 * active)
+                            values.update(zip(FORCE_STATISTICS, force if "covariance" in method else [np.nan] * 3))
                             stat_rows.append({**key, "step": step, "epoch": step // STEPS_PER_EPOCH,
                                               "layer": layer, **values})
                     for epoch in range(1, stops + 1):
@@ -48,19 +54,34 @@ def synthetic_runs(methods=("baseline", "covariance", "relu_he"), depths=(2, 4),
     return pd.DataFrame(run_rows), pd.DataFrame(epoch_rows), layer_stats
 
 
-def write_runs(root, runs, epochs, layer_stats):
-    """Write each run's run.json, epochs.parquet and layer_stats.parquet; returns the three path lists."""
-    paths = {"run": [], "epochs": [], "layer_stats": []}
+def synthetic_probes(runs, epochs):
+    """probes.parquet rows of every run: at init 0.3 + 0.01 seed on every layer, after the run's last epoch that plus
+    0.05 * layer (0.2 more for relu_he); a diverged run's final probes are NaN."""
+    last_epoch = epochs.groupby(aggregate.RUN_KEYS)["epoch"].max()
+    rows = []
+    for run in runs.itertuples():
+        key = dict(dataset=run.dataset, method=run.method, depth=run.depth, seed=run.seed)
+        for layer in range(1, run.depth + 1):
+            init = 0.3 + 0.01 * run.seed
+            final = np.nan if run.diverged else init + 0.05 * layer + 0.2 * (run.method == "relu_he")
+            for epoch, accuracy in ((0, init), (last_epoch[tuple(key.values())], final)):
+                rows.append({**key, "epoch": int(epoch), "layer": layer, "probe_accuracy": accuracy, "model": 0,
+                             "n_train": 200, "n_val": 200})
+    return pd.DataFrame(rows)
+
+
+def write_runs(root, runs, epochs, layer_stats, probes):
+    """Write each run's run.json, epochs.parquet, layer_stats.parquet and probes.parquet; returns the path lists."""
+    paths = {"run": [], "epochs": [], "layer_stats": [], "probes": []}
     for run in runs.to_dict("records"):
         folder = root / run["dataset"] / run["method"] / f"depth{run['depth']}" / f"seed{run['seed']}"
         folder.mkdir(parents=True)
         (folder / "run.json").write_text(json.dumps({**run, "method_spec": {}, "hyperparameters": {}}))
-        for name, frame in (("epochs", epochs), ("layer_stats", layer_stats)):
+        for name, frame in (("epochs", epochs), ("layer_stats", layer_stats), ("probes", probes)):
             mine = frame[(frame[aggregate.RUN_KEYS] == pd.Series(run)[aggregate.RUN_KEYS]).all(axis=1)]
             mine.to_parquet(folder / f"{name}.parquet", index=False)
+            paths[name].append(str(folder / f"{name}.parquet"))
         paths["run"].append(str(folder / "run.json"))
-        paths["epochs"].append(str(folder / "epochs.parquet"))
-        paths["layer_stats"].append(str(folder / "layer_stats.parquet"))
     return paths
 
 
@@ -186,18 +207,70 @@ def test_method_summary_metrics(frames):
 
 
 def test_write_tables(tmp_path, frames):
-    paths = write_runs(tmp_path / "runs", *frames)
+    paths = write_runs(tmp_path / "runs", *frames, synthetic_probes(frames[0], frames[1]))
     outputs = {name: str(tmp_path / "aggregate" / f"{name}.parquet") for name in aggregate.TABLES}
-    aggregate.write_tables(paths["run"], paths["epochs"], paths["layer_stats"], THRESHOLDS, outputs)
+    aggregate.write_tables(paths["run"], paths["epochs"], paths["layer_stats"], paths["probes"], THRESHOLDS, outputs)
     tables = {name: pd.read_parquet(path) for name, path in outputs.items()}
     assert list(tables["run_summary"].columns) == aggregate.RUN_KEYS + [
         "diverged", "collapsed", "final_test_accuracy", "final_val_accuracy", "final_val_loss", "final_train_loss",
-        "epochs_to_threshold", "reached_threshold", "vanishing_index_init", "vanishing_index_epoch1", "wall_s"]
+        "epochs_to_threshold", "reached_threshold", "vanishing_index_init", "vanishing_index_epoch1",
+        "active_step_fraction", "probe_gain_layer1", "wall_s"]
     assert list(tables["layer_summary"].columns) == aggregate.CELL_KEYS + [
         "layer", "epoch", "statistic", "median", "ci_low", "ci_high", "n_seeds"]
     assert list(tables["method_summary"].columns) == aggregate.CELL_KEYS + [
         "metric", "median", "mean", "ci_low", "ci_high", "mean_ci_low", "mean_ci_high", "n_seeds"]
+    assert list(tables["probe_summary"].columns) == aggregate.CELL_KEYS + [
+        "layer", "epoch", "median", "ci_low", "ci_high", "n_seeds"]
     assert len(tables["epoch_curves"]) == len(frames[1])
+    per_run = tables["run_summary"].set_index(aggregate.RUN_KEYS)
+    assert per_run.loc[("catvnoncat", "relu_he", 4, 2), "probe_gain_layer1"] == pytest.approx(0.25)
+    assert np.isnan(per_run.loc[("mnist", "covariance", 4, 1), "probe_gain_layer1"])  # diverged: no final probe
+
+
+# --- the force and the probes (issue 14) ------------------------------------------------------------
+
+def test_active_step_fraction_counts_logged_steps_with_a_force(frames):
+    runs, epochs, layer_stats = frames
+    summary = aggregate.run_summary(runs, epochs, layer_stats, THRESHOLDS).set_index(aggregate.RUN_KEYS)
+    # logged steps 0, 2 (epoch 1: no group active), 4, 6, 8, 10 (active): 4 of 6; the diverged run stops after 6
+    assert summary.loc[("mnist", "covariance", 2, 0), "active_step_fraction"] == pytest.approx(4 / 6)
+    assert summary.loc[("mnist", "covariance", 4, 1), "active_step_fraction"] == pytest.approx(2 / 4)
+    assert summary.loc[summary.index.get_level_values("method") != "covariance", "active_step_fraction"].isna().all()
+    assert summary.probe_gain_layer1.isna().all()  # no probes given
+
+
+def test_active_step_fraction_skips_missing_steps():
+    rows = [dict(dataset="mnist", method="m", depth=2, seed=0, step=step, epoch=0, layer=layer, active_groups=value)
+            for step, value in ((0, 0.0), (2, np.nan), (4, 0.1), (6, 1.0)) for layer in (1, 2)]
+    fraction = aggregate.active_step_fraction(pd.DataFrame(rows)).active_step_fraction
+    assert fraction.tolist() == [pytest.approx(2 / 3)]
+
+
+def test_probe_gain_and_summary(frames):
+    runs, epochs, _ = frames
+    probes = synthetic_probes(runs, epochs)
+    gain = aggregate.probe_gain(probes).set_index(aggregate.RUN_KEYS).probe_gain_layer1
+    assert gain.loc[("mnist", "baseline", 2, 0)] == pytest.approx(0.05)
+    assert gain.loc[("mnist", "relu_he", 4, 1)] == pytest.approx(0.25)
+    assert np.isnan(gain.loc[("mnist", "covariance", 4, 1)])
+    summary = aggregate.probe_summary(probes).set_index(["dataset", "method", "depth", "layer", "epoch"])
+    assert summary.loc[("mnist", "baseline", 4, 3, 0), "median"] == pytest.approx(0.31)  # seeds 0, 1, 2
+    assert summary.loc[("mnist", "baseline", 4, 3, 3), "median"] == pytest.approx(0.31 + 0.15)
+    diverged = summary.loc[("mnist", "covariance", 4, 1)]
+    assert diverged.loc[0, "n_seeds"] == 3
+    assert diverged.loc[3, "n_seeds"] == 2  # seed 1 diverged in epoch 2: its final probe is NaN, at epoch 2
+    assert diverged.loc[2, "n_seeds"] == 0
+    probed = summary[summary.n_seeds > 0]
+    assert (probed.ci_low <= probed["median"]).all() and (probed["median"] <= probed.ci_high).all()
+
+
+def test_layer_summary_carries_the_force_statistics(frames):
+    _, _, layer_stats = frames
+    summary = aggregate.layer_summary(layer_stats).set_index(["dataset", "method", "depth", "layer", "epoch",
+                                                              "statistic"])
+    assert summary.loc[("mnist", "covariance", 2, 1, 0, "active_groups"), "median"] == 0
+    assert summary.loc[("mnist", "covariance", 2, 2, 2, "force_grad_cosine"), "median"] == pytest.approx(0.2)
+    assert np.isnan(summary.loc[("mnist", "relu_he", 2, 1, 2, "force_grad_ratio"), "median"])
 
 
 def test_best_remedy_is_the_best_non_covariance_method(frames):

@@ -84,8 +84,8 @@ def test_deep_supervision_heads_are_training_only(spec, splits, hp):
     labels = splits["y_test"].unsqueeze(0)
     logits, acts = forward(model, x.unsqueeze(0), training=True)
     correct = logits.argmax(-1) == labels
-    extra, _ = aux.apply(acts, logits, labels, correct, model.aux_params, spec, 0.0)
-    late, _ = aux.apply(acts, logits, labels, correct, model.aux_params, spec, 0.99)
+    extra, _, _ = aux.apply(acts, logits, labels, correct, model.aux_params, spec, 0.0)
+    late, _, _ = aux.apply(acts, logits, labels, correct, model.aux_params, spec, 0.99)
     assert extra.item() > 0 and late.item() < 0.02 * extra.item()  # the weight decays to zero over training
 
 

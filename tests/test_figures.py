@@ -8,23 +8,31 @@ import pytest
 
 from covbench import aggregate, figures, sweep
 from covbench.palette import method_styles
-from test_aggregate import THRESHOLDS, synthetic_runs
+from test_aggregate import THRESHOLDS, synthetic_probes, synthetic_runs
 from test_sweep import SETTINGS, synthetic_sweep_runs
 
 CONFIG_METHODS = ["relu_he", "baseline", "covariance", "tanh_xavier", "covariance_pooled"]
 RUN_METHODS = ("baseline", "covariance", "relu_he", "covariance_pooled")
-OPTIONS = {"speed_over_training": {"covariance_methods": ["covariance", "covariance_pooled"], "baseline": "baseline"}}
-INPUTS = {"layer_summary", "method_summary", "epoch_curves", "layer_stats", "sweep_runs", "sweep_summary"}
+COVARIANCE = ["covariance", "covariance_pooled"]
+OPTIONS = {"speed_over_training": {"covariance_methods": COVARIANCE, "baseline": "baseline"},
+           "force_vs_gradient": {"covariance_methods": COVARIANCE},
+           "active_groups": {"covariance_methods": COVARIANCE},
+           "probe_accuracy": {"covariance_methods": COVARIANCE, "baseline": "baseline",
+                              "bases": {"covariance": "baseline", "covariance_pooled": "baseline"}}}
+INPUTS = {"layer_summary", "method_summary", "epoch_curves", "layer_stats", "sweep_runs", "sweep_summary",
+          "probe_summary"}
 
 
 @pytest.fixture(scope="module")
 def tables():
     runs, epochs, layer_stats = synthetic_runs(methods=RUN_METHODS, depths=(2, 4), seeds=(0, 1))
-    per_run = aggregate.run_summary(runs, epochs, layer_stats, THRESHOLDS)
+    probes = synthetic_probes(runs, epochs)
+    per_run = aggregate.run_summary(runs, epochs, layer_stats, THRESHOLDS, probes)
     sweep_runs = synthetic_sweep_runs()
     return {"layer_summary": aggregate.layer_summary(layer_stats), "method_summary": aggregate.method_summary(per_run),
             "epoch_curves": epochs, "layer_stats": layer_stats, "sweep_runs": sweep_runs,
-            "sweep_summary": sweep.summarize(sweep_runs, SETTINGS, n_bootstrap=200)}
+            "sweep_summary": sweep.summarize(sweep_runs, SETTINGS, n_bootstrap=200),
+            "probe_summary": aggregate.probe_summary(probes)}
 
 
 def _needed(figure) -> set[str]:
@@ -93,3 +101,30 @@ def test_performance_profile_fractions():
     assert fraction.loc["a"].tolist() == pytest.approx([1 / 3, 1 / 3, 2 / 3, 2 / 3])
     assert fraction.loc["b"].tolist() == pytest.approx([1 / 3, 1 / 3, 2 / 3, 2 / 3])
     assert fraction.loc["c"].tolist() == [0, 0, 0, 0]
+
+
+# --- the mechanism figures (issue 14) -------------------------------------------------------------------
+
+def test_force_figure_draws_each_variant_at_init_and_last_epoch(tables):
+    fig = _draw("force_vs_gradient", tables)
+    labelled = [line for ax in fig.axes for line in ax.get_lines() if not line.get_label().startswith("_")]
+    assert {line.get_label() for line in labelled} == set(COVARIANCE)
+    assert {line.get_linestyle() for line in labelled} == {":", "-"}  # init dotted, last epoch solid
+    assert len(fig.axes) == 2 * 2 * 2  # (dataset x statistic) rows, a column per depth
+
+
+def test_mechanism_figures_without_covariance_say_so(tables):
+    no_force = {name: frame[~frame.method.isin(COVARIANCE)] if "method" in frame else frame
+                for name, frame in tables.items()}
+    for figure in ("force_vs_gradient", "active_groups"):
+        fig = _draw(figure, no_force)
+        assert "no covariance variant" in fig.axes[0].texts[0].get_text()
+
+
+def test_probe_figure_shows_baseline_variants_and_best_remedy(tables):
+    fig = _draw("probe_accuracy", tables)
+    shown = {line.get_label() for ax in fig.axes for line in ax.get_lines() if not line.get_label().startswith("_")}
+    assert shown == {"baseline", "covariance", "covariance_pooled", "relu_he"}  # relu_he: the best remedy
+    assert "best remedy: relu_he" in fig.axes[1].get_title()
+    chance = [line for line in fig.axes[0].get_lines() if line.get_linestyle() == ":"]
+    assert chance and set(chance[0].get_ydata()) == {0.5}  # catvnoncat: two classes

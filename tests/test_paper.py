@@ -23,7 +23,8 @@ from covbench.tables import TABLES, all_tables  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 FIGURES = ["speed_at_init", "speed_over_training", "vanishing_index", "accuracy_vs_depth", "loss_curves",
-           "saturation", "accuracy_heatmap", "performance_profile", "lambda_sweep", "nielsen_speed"]
+           "saturation", "accuracy_heatmap", "performance_profile", "lambda_sweep", "nielsen_speed",
+           "force_vs_gradient", "active_groups", "probe_accuracy"]
 SUMMARY_METRICS = ["final_test_accuracy", "final_val_accuracy", "vanishing_index_init", "vanishing_index_epoch1",
                    "epochs_to_threshold"]
 
@@ -52,8 +53,37 @@ def synthetic_run_summary(config: dict, seed: int = 0) -> pd.DataFrame:
                         "epochs_to_threshold": np.nan, "reached_threshold": False,
                         "vanishing_index_init": float(-0.1 * depth + rng.normal(0, 0.1)),
                         "vanishing_index_epoch1": float(-0.05 * depth + rng.normal(0, 0.1)),
+                        "active_step_fraction": (float(rng.uniform()) if "covariance" in method else np.nan),
+                        "probe_gain_layer1": float(rng.uniform(-0.05, 0.2)),
                         "wall_s": 1.0,
                     })
+    return pd.DataFrame(rows)
+
+
+def synthetic_layer_summary(config: dict, epochs: int = 2) -> pd.DataFrame:
+    """The force statistics of layer_summary: for covariance variants ratio 10 ** -layer, cosine 0.1 (0 at init) and
+    active groups 0.5 (0 at init); NaN for the other methods."""
+    rows = []
+    for dataset in config["grid"]["datasets"]:
+        for method in config["grid"]["methods"]:
+            force = "covariance" in method
+            for depth in config["grid"]["depths"]:
+                for layer in range(1, depth + 1):
+                    for epoch in range(epochs + 1):
+                        for statistic, value in (("force_grad_ratio", 10.0 ** -layer), ("force_grad_cosine", 0.1),
+                                                 ("active_groups", 0.5)):
+                            value = (value if epoch else 0.0) if force else np.nan
+                            rows.append({"dataset": dataset, "method": method, "depth": depth, "layer": layer,
+                                         "epoch": epoch, "statistic": statistic, "median": value, "ci_low": value,
+                                         "ci_high": value, "n_seeds": len(config["grid"]["seeds"])})
+    return pd.DataFrame(rows)
+
+
+def synthetic_probe_summary(config: dict, epochs: int = 2) -> pd.DataFrame:
+    rows = [{"dataset": dataset, "method": method, "depth": depth, "layer": layer, "epoch": epoch,
+             "median": 0.5 + 0.1 * (epoch > 0), "ci_low": 0.45, "ci_high": 0.65, "n_seeds": 2}
+            for dataset in config["grid"]["datasets"] for method in config["grid"]["methods"]
+            for depth in config["grid"]["depths"] for layer in range(1, depth + 1) for epoch in (0, epochs)]
     return pd.DataFrame(rows)
 
 
@@ -99,7 +129,9 @@ def write_results(results: Path, config: dict, run_summary: pd.DataFrame) -> Non
                                  "tables").items():
         (results / "tables").mkdir(parents=True, exist_ok=True)
         (results / "tables" / f"{kind}.tex").write_text(text)
-    macros = paper.paper_macros(config, run_summary, method_summary, comparisons, chosen, FIGURE_RULES)
+    macros = paper.paper_macros(config, run_summary, method_summary, comparisons, chosen, FIGURE_RULES,
+                                layer_summary=synthetic_layer_summary(config),
+                                probe_summary=synthetic_probe_summary(config))
     (results / "paper").mkdir(parents=True, exist_ok=True)
     (results / "paper" / "macros.tex").write_text(paper.macros_tex(macros))
     (results / "figures").mkdir(parents=True, exist_ok=True)
@@ -204,12 +236,15 @@ def test_no_three_verdict_wording_left():
     assert not any(re.search(r"does not beat|NotBeat", text, re.IGNORECASE) for text in texts)
 
 
-def test_every_macro_the_text_uses_is_generated():
+@pytest.mark.parametrize("measured", [True, False], ids=["measured", "no-mechanism-tables"])
+def test_every_macro_the_text_uses_is_generated(measured):
     config = quick_config()
     run_summary = synthetic_run_summary(config)
     comparisons = comparisons_of(config, run_summary)
+    mechanism = ({"layer_summary": synthetic_layer_summary(config), "probe_summary": synthetic_probe_summary(config)}
+                 if measured else {})
     macros = paper.paper_macros(config, run_summary, synthetic_method_summary(run_summary), comparisons,
-                                synthetic_chosen(config), FIGURE_RULES)
+                                synthetic_chosen(config), FIGURE_RULES, **mechanism)
     text = (ROOT / "paper" / "main.tex").read_text()
     defined_in_text = set(re.findall(r"\\newcommand\{\\(\w+)\}", text))
     used = {name for name in re.findall(r"\\([A-Z][A-Za-z]*)", text)} - defined_in_text

@@ -189,6 +189,9 @@ def test_macros_state_each_cell_and_the_counts(config):
     assert sentence.endswith(r"$\lambda = 10$ beats $\lambda = 0$.")
     assert macros["SweepReluHeCovarianceCatvnoncatDepthSixteen"].endswith(r"$\lambda = 0$ is chosen.")
     assert macros["SweepBeats"] == "1" and macros["SweepZeroChosen"] == "1" and macros["SweepCells"] == "2"
-    assert macros["SweepDepths"] == "depths 4 and 16" and macros["SweepLambdas"].startswith("$0$, $0.01$")
+    depths = config["lambda_sweep"]["depths"]
+    assert macros["SweepDepths"] == (f"depth {depths[0]}" if len(depths) == 1 else
+                                     "depths " + ", ".join(map(str, depths[:-1])) + f" and {depths[-1]}")
+    assert macros["SweepLambdas"].startswith("$0$, $0.01$")
     nothing = sweep.sweep_macros(config, None)
     assert nothing["SweepSummary"] == "No covariance variant was swept." and nothing["SweepSentences"] == ""

@@ -1,6 +1,7 @@
 """Training loop: statistics against a hand computation, determinism, batching, resume, divergence."""
 import platform
 
+import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
@@ -81,7 +82,7 @@ def test_seeds_batched_equal_seeds_alone(spec, hp, splits, method):
     assert len(batched) == len(single) > 0
     for column in single.columns:
         torch.testing.assert_close(torch.tensor(batched[column].to_numpy()), torch.tensor(single[column].to_numpy()),
-                                   rtol=1e-5, atol=1e-7, msg=column)
+                                   rtol=1e-5, atol=1e-7, equal_nan=True, msg=column)  # NaN: no force on that step
     acc = together.epochs[together.epochs.seed == 1].val_accuracy.to_numpy()
     assert acc.tolist() == alone.epochs.val_accuracy.tolist()
 
@@ -140,3 +141,32 @@ def test_divergence_is_recorded_not_raised(spec, hp, splits):
     steps = result.layer_stats.groupby("model").step.nunique()
     assert steps[0] < steps[1]
     assert result.layer_stats[result.layer_stats.model == 1].bias_grad_norm.notna().all()
+
+
+def test_probes_at_init_and_after_the_last_epoch_survive_a_resume(spec, hp, splits, tmp_path):
+    """Every hidden layer is probed at init (epoch 0) and after the last epoch; a run resumed from a checkpoint
+    keeps the probes it took before it stopped and gives the same ones as an uninterrupted run."""
+    from covbench import probes
+
+    settings = {"train_size": 100, "val_size": 50, "seed": 0}
+    probe = lambda model, probe_splits, epoch: probes.probe_frame(model, probe_splits, settings, epoch)  # noqa: E731
+    hp.update(epochs=3)
+    full = train(splits, spec, hp, 2, [0, 1], probe=probe)
+    assert sorted(full.probes.epoch.unique()) == [0, 3] and len(full.probes) == 2 * 2 * 2
+    checkpoint = tmp_path / "checkpoint.pt"
+    import covbench.train as train_module
+
+    real_save = train_module._save_checkpoint
+
+    def save_then_crash(state, path):
+        real_save(state, path)
+        raise KeyboardInterrupt
+
+    train_module._save_checkpoint = save_then_crash
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train(splits, spec, hp, 2, [0, 1], checkpoint=checkpoint, checkpoint_every_s=0, probe=probe)
+    finally:
+        train_module._save_checkpoint = real_save
+    resumed = train(splits, spec, hp, 2, [0, 1], checkpoint=checkpoint, checkpoint_every_s=0, probe=probe)
+    pd.testing.assert_frame_equal(resumed.probes, full.probes)

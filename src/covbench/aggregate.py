@@ -1,7 +1,8 @@
-"""Summaries across seeds (DESIGN section 4): the four tables every figure, table and sentence is drawn from.
+"""Summaries across seeds (DESIGN section 4): the tables every figure, table and sentence is drawn from.
 
-    write_tables(run_jsons, epochs_files, layer_stats_files, {"mnist": 0.98, "catvnoncat": 0.70},
-                 {"run_summary": ..., "layer_summary": ..., "method_summary": ..., "epoch_curves": ...})
+    write_tables(run_jsons, epochs_files, layer_stats_files, probes_files, {"mnist": 0.98, "catvnoncat": 0.70},
+                 {"run_summary": ..., "layer_summary": ..., "method_summary": ..., "epoch_curves": ...,
+                  "probe_summary": ...})
 
 Intervals are percentile bootstraps over seeds (95%, 2000 resamples, a fixed-seed generator). A run that
 diverged is kept: its rows stop where it diverged and its final outcomes are those it had when it stopped.
@@ -21,7 +22,7 @@ RUN_KEYS = ["dataset", "method", "depth", "seed"]
 CELL_KEYS = ["dataset", "method", "depth"]
 METRICS = ("final_test_accuracy", "final_val_accuracy", "vanishing_index_init", "vanishing_index_epoch1",
            "epochs_to_threshold", "diverged_fraction")
-TABLES = ("run_summary", "layer_summary", "method_summary", "epoch_curves")
+TABLES = ("run_summary", "layer_summary", "method_summary", "epoch_curves", "probe_summary")
 
 
 # --- bootstrap over seeds ------------------------------------------------------------------------
@@ -143,17 +144,42 @@ def epochs_to_threshold(epochs: pd.DataFrame, thresholds: dict[str, float]) -> p
     return result.assign(reached_threshold=result.epochs_to_threshold.notna())
 
 
+def active_step_fraction(layer_stats: pd.DataFrame) -> pd.DataFrame:
+    """Per run: the fraction of its logged steps (step 0 included) on which the aux force had an active group
+    (active_groups > 0, read from layer 1: the groups are the batch's, shared by every layer). NaN without a force
+    (active_groups NaN at every step); a step with a NaN value does not count."""
+    first = layer_stats.loc[layer_stats.layer == 1, RUN_KEYS + ["active_groups"]]
+    active = first.active_groups.astype(float)
+    fraction = (first.assign(active=(active > 0).astype(float).where(active.notna()))
+                .groupby(RUN_KEYS)["active"].mean())  # mean skips NaN: all NaN gives NaN
+    return fraction.rename("active_step_fraction").reset_index()
+
+
+def probe_gain(probes: pd.DataFrame, layer: int = 1) -> pd.DataFrame:
+    """Per run: probe accuracy of `layer` after the run's last probed epoch minus at init (epoch 0); NaN when either
+    is missing or NaN (a diverged run's final probe)."""
+    rows = probes[probes.layer == layer]
+    at_init = rows[rows.epoch == 0].set_index(RUN_KEYS)["probe_accuracy"]
+    last = rows.sort_values("epoch").drop_duplicates(RUN_KEYS, keep="last").set_index(RUN_KEYS)  # NaN kept
+    gain = (last.probe_accuracy - at_init.reindex(last.index)).where(last.epoch > 0)
+    return gain.astype(float).rename(f"probe_gain_layer{layer}").reset_index()
+
+
 def run_summary(runs: pd.DataFrame, epochs: pd.DataFrame, layer_stats: pd.DataFrame,
-                thresholds: dict[str, float]) -> pd.DataFrame:
-    """One row per run: outcomes, epochs to threshold and vanishing indices."""
+                thresholds: dict[str, float], probes: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per run: outcomes, epochs to threshold, vanishing indices, how often the aux force was active, and
+    the gain of layer 1's linear probe (`probes`: the runs' probes.parquet rows; None: no probe was taken)."""
     final_train_loss = (epochs.sort_values("epoch").groupby(RUN_KEYS)["train_loss"].last()
                         .rename("final_train_loss").reset_index())
     summary = (runs.merge(final_train_loss, on=RUN_KEYS, how="left")
                .merge(epochs_to_threshold(epochs, thresholds), on=RUN_KEYS, how="left")
-               .merge(vanishing_index(layer_stats), on=RUN_KEYS, how="left"))
+               .merge(vanishing_index(layer_stats), on=RUN_KEYS, how="left")
+               .merge(active_step_fraction(layer_stats), on=RUN_KEYS, how="left"))
+    summary = (summary.assign(probe_gain_layer1=np.nan) if probes is None or probes.empty
+               else summary.merge(probe_gain(probes), on=RUN_KEYS, how="left"))
     columns = RUN_KEYS + ["diverged", "collapsed", "final_test_accuracy", "final_val_accuracy", "final_val_loss",
                           "final_train_loss", "epochs_to_threshold", "reached_threshold", "vanishing_index_init",
-                          "vanishing_index_epoch1", "wall_s"]
+                          "vanishing_index_epoch1", "active_step_fraction", "probe_gain_layer1", "wall_s"]
     return summary[columns].sort_values(RUN_KEYS, ignore_index=True)
 
 
@@ -177,6 +203,16 @@ def layer_summary(layer_stats: pd.DataFrame) -> pd.DataFrame:
     groups, samples = _by_seed(long, keys + ["statistic"])
     summary = pd.concat([groups, bootstrap(samples, "median")], axis=1)
     return summary.sort_values(keys + ["statistic"], ignore_index=True)
+
+
+def probe_summary(probes: pd.DataFrame) -> pd.DataFrame:
+    """Per (dataset, method, depth, layer, epoch): median probe accuracy over seeds with its bootstrap interval
+    (epoch 0 = at init, E = after the last epoch E; a diverged run's NaN probes do not count)."""
+    keys = CELL_KEYS + ["layer", "epoch"]
+    if probes.empty:
+        return pd.DataFrame(columns=keys + ["median", "ci_low", "ci_high", "n_seeds"])
+    groups, samples = _by_seed(probes.rename(columns={"probe_accuracy": "value"}), keys)
+    return pd.concat([groups, bootstrap(samples, "median")], axis=1).sort_values(keys, ignore_index=True)
 
 
 def method_summary(runs: pd.DataFrame) -> pd.DataFrame:
@@ -231,15 +267,18 @@ def performance_profile(method_summary: pd.DataFrame, taus: np.ndarray) -> pd.Da
 
 
 def write_tables(run_jsons: list[str], epochs_files: list[str], layer_stats_files: list[str],
-                 thresholds: dict[str, float], outputs: dict[str, str]) -> None:
-    """Read every run's files and write the four tables named in TABLES to the paths in `outputs`."""
+                 probes_files: list[str], thresholds: dict[str, float], outputs: dict[str, str]) -> None:
+    """Read every run's files and write the tables named in TABLES to the paths in `outputs`."""
     runs, epochs, layer_stats = read_runs(run_jsons), read_frames(epochs_files), read_frames(layer_stats_files)
-    per_run = run_summary(runs, epochs, layer_stats, thresholds)
+    probes = read_frames(probes_files)[RUN_KEYS + ["epoch", "layer", "probe_accuracy"]].astype(
+        {"epoch": int, "layer": int, "probe_accuracy": float})  # a run without probes writes an untyped frame
+    per_run = run_summary(runs, epochs, layer_stats, thresholds, probes)
     tables = {
         "run_summary": per_run,
         "layer_summary": layer_summary(layer_stats),
         "method_summary": method_summary(per_run),
         "epoch_curves": epochs.sort_values(RUN_KEYS + ["epoch"], ignore_index=True),
+        "probe_summary": probe_summary(probes),
     }
     for name in TABLES:
         Path(outputs[name]).parent.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,7 @@ from covbench import train, tune
 
 def run(data_path: str, tune_path: str, out_dirs: list[str], dataset: str, method: str, spec: dict, hp: dict,
         depth: int, tune_settings: dict, seeds: list[int], threads: int = 1, device: str = "cpu",
-        checkpoint_every_s: float = 60.0) -> None:
+        checkpoint_every_s: float = 60.0, probe_settings: dict | None = None) -> None:
     """Write the tuning record to tune_path, then each seed's run files to its out_dir (DESIGN section 5)."""
     train.configure_process(threads)
     splits = torch.load(data_path, weights_only=True)
@@ -32,5 +32,5 @@ def run(data_path: str, tune_path: str, out_dirs: list[str], dataset: str, metho
     Path(tune_path).write_text(json.dumps(record, indent=2))
     spec, hp = tune.apply_choice(spec, hp, record["chosen"])
     train.run(splits, out_dirs, dataset, method, spec, hp, depth, seeds, threads=threads, device=device,
-              checkpoint_every_s=checkpoint_every_s)
+              checkpoint_every_s=checkpoint_every_s, probe_settings=probe_settings)
     kept.unlink()

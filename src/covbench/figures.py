@@ -327,3 +327,6 @@ def make(figure: str, inputs: dict[str, str | list[str]], pdf: str, png: str, me
     frames = {name: aggregate.read_frames([paths] if isinstance(paths, str) else list(paths))
               for name, paths in inputs.items()}
     save(FIGURES[figure](**frames, styles=method_styles(methods), **options), pdf, png)
+
+
+import covbench.figures_mechanism  # noqa: E402,F401  registers the mechanism figures in FIGURES

@@ -20,6 +20,7 @@ import pandas as pd
 
 from covbench.compare import CI_LEVEL, FAMILIES, N_BOOTSTRAP, covariance_methods
 from covbench.config import method_spec
+from covbench.mechanism import mechanism_macros
 from covbench.sweep import sweep_macros
 from covbench.tables import dataset_label, method_label, plain_number, primary_datasets, verdict_pairs
 from covbench.tune import budget_epochs, rung_sizes
@@ -389,8 +390,9 @@ def reference_macros(comparisons: pd.DataFrame, specs: dict[str, dict], datasets
 
 
 def paper_macros(config: dict, run_summary: pd.DataFrame, method_summary: pd.DataFrame, comparisons: pd.DataFrame,
-                 chosen: pd.DataFrame, figure_rules: dict[str, str],
-                 sweep_summary: pd.DataFrame | None = None) -> dict[str, str]:
+                 chosen: pd.DataFrame, figure_rules: dict[str, str], sweep_summary: pd.DataFrame | None = None,
+                 layer_summary: pd.DataFrame | None = None,
+                 probe_summary: pd.DataFrame | None = None) -> dict[str, str]:
     """Macro name -> LaTeX text of every number and sentence the paper uses: one group per section or concern,
     so a new section's macros are one more line in `groups` (names must not clash across groups)."""
     specs = {m: method_spec(config, m) for m in config["grid"]["methods"]}
@@ -400,7 +402,8 @@ def paper_macros(config: dict, run_summary: pd.DataFrame, method_summary: pd.Dat
               headline_macros(comparisons, specs, datasets, max_depth),
               comparison_macros(config, comparisons, specs, datasets, max_depth),
               reference_macros(comparisons, specs, datasets, figure_rules),
-              sweep_macros(config, sweep_summary)]
+              sweep_macros(config, sweep_summary),
+              mechanism_macros(config, run_summary, layer_summary, probe_summary, method_summary)]
     macros = {}
     for group in groups:
         clash = macros.keys() & group.keys()
@@ -421,10 +424,12 @@ def macros_tex(macros: dict[str, str]) -> str:
 
 def write_macros(config: dict, run_summary_path: str, method_summary_path: str, comparisons_path: str,
                  chosen_path: str, figure_rules: dict[str, str], out_path: str,
-                 sweep_summary_path: str | None = None) -> None:
+                 sweep_summary_path: str | None = None, layer_summary_path: str | None = None,
+                 probe_summary_path: str | None = None) -> None:
+    optional = [pd.read_parquet(path) if path else None
+                for path in (sweep_summary_path, layer_summary_path, probe_summary_path)]
     macros = paper_macros(config, pd.read_parquet(run_summary_path), pd.read_parquet(method_summary_path),
-                          pd.read_parquet(comparisons_path), pd.read_parquet(chosen_path), figure_rules,
-                          pd.read_parquet(sweep_summary_path) if sweep_summary_path else None)
+                          pd.read_parquet(comparisons_path), pd.read_parquet(chosen_path), figure_rules, *optional)
     Path(out_path).parent.mkdir(parents=True, exist_ok=True)
     Path(out_path).write_text(macros_tex(macros))
 

@@ -11,7 +11,8 @@ from covbench.models import MLP
 # Column order of the stacked (M, L, len(STAT_NAMES)) record.
 STAT_NAMES = (
     "bias_grad_norm", "weight_grad_norm", "grad_rms", "weight_drift",
-    "act_mean", "act_std", "saturation", "cov_force_norm", "update_ratio",
+    "act_mean", "act_std", "saturation", "cov_force_norm",
+    "force_grad_ratio", "force_grad_cosine", "active_groups", "update_ratio",
 )
 
 
@@ -19,8 +20,29 @@ def _hidden(tensors):
     return tensors[:-1]
 
 
-def before_step(model: MLP, acts: list[torch.Tensor], forces, initial_weights) -> torch.Tensor:
-    """Everything but update_ratio, from the gradients and activations of this step: (M, L, 8)."""
+def force_against_gradient(acts: list[torch.Tensor], forces: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(M, L) force_grad_ratio ||f|| / ||g|| and force_grad_cosine <f, g> / (||f|| ||g||), per model over the batch,
+    where f is the force added at a layer's activations and g = dL/da the backpropagated gradient it joins.
+
+    The loop seeds the forces into backpropagation beside the loss, so the gradient a retained activation ends up
+    with is g + f (g already carries the forces of later layers, as they flow down): g is that minus f. A zero
+    force (no active group) has ratio 0 and no direction: its cosine is NaN, so summaries of the cosine are over
+    the steps where the force acts.
+    """
+    ratio, cosine = [], []
+    for a, f in zip(acts, forces):
+        f = f.flatten(1)
+        g = a.grad.flatten(1) - f
+        f_norm, g_norm = f.norm(dim=1), g.norm(dim=1)
+        ratio.append(f_norm / g_norm)
+        cosine.append(((f * g).sum(1) / (f_norm * g_norm)).masked_fill(f_norm == 0, float("nan")))
+    return torch.stack(ratio, dim=1), torch.stack(cosine, dim=1)
+
+
+def before_step(model: MLP, acts: list[torch.Tensor], forces, active_groups, initial_weights) -> torch.Tensor:
+    """Everything but update_ratio, from the gradients and activations of this step: (M, L, S - 1).
+
+    Without an aux force, cov_force_norm is 0 and the force diagnostics are NaN (DESIGN section 4)."""
     weights = _hidden(model.weights)
     bias_grad_norm = torch.stack([b.grad.norm(dim=1) for b in model.layer_biases()], dim=1)
     weight_grad_norm = torch.stack([w.grad.flatten(1).norm(dim=1) for w in weights], dim=1)
@@ -31,14 +53,20 @@ def before_step(model: MLP, acts: list[torch.Tensor], forces, initial_weights) -
         dim=1,
     )
     saturated = components.get("activation", model.spec["activation"]).saturated
-    acts = [a.detach() for a in acts]
-    act_mean = torch.stack([a.flatten(1).mean(1) for a in acts], dim=1)
-    act_std = torch.stack([a.flatten(1).std(1) for a in acts], dim=1)
-    saturation = torch.stack([saturated(a).flatten(1).float().mean(1) for a in acts], dim=1)
-    force_norm = (torch.zeros_like(bias_grad_norm) if forces is None
-                  else torch.stack([f.flatten(1).norm(dim=1) for f in forces], dim=1))
+    values = [a.detach() for a in acts]
+    act_mean = torch.stack([a.flatten(1).mean(1) for a in values], dim=1)
+    act_std = torch.stack([a.flatten(1).std(1) for a in values], dim=1)
+    saturation = torch.stack([saturated(a).flatten(1).float().mean(1) for a in values], dim=1)
+    if forces is None:
+        force_norm = torch.zeros_like(bias_grad_norm)
+        ratio = cosine = active = torch.full_like(bias_grad_norm, float("nan"))
+    else:
+        force_norm = torch.stack([f.flatten(1).norm(dim=1) for f in forces], dim=1)
+        ratio, cosine = force_against_gradient(acts, forces)
+        active = active_groups.unsqueeze(1).expand_as(force_norm)  # the groups are the batch's, shared by layers
     return torch.stack(
-        [bias_grad_norm, weight_grad_norm, grad_rms, weight_drift, act_mean, act_std, saturation, force_norm], dim=-1
+        [bias_grad_norm, weight_grad_norm, grad_rms, weight_drift, act_mean, act_std, saturation, force_norm,
+         ratio, cosine, active], dim=-1
     )
 
 

@@ -14,19 +14,24 @@ import platform
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
 import torch
 
-from covbench import components, stats
+from covbench import components, probes, stats
 from covbench.components.clipping import clip_grad_norm_
 from covbench.config import METHOD_DEFAULTS
 from covbench.hyper import per_model
 from covbench.models import LOSSES, MLP, build_mlp, forward, to_device
 
 EVAL_CHUNK = 10_000
-COLLAPSED_FRACTION = 0.98  # a final training loss above this fraction of the class-prior entropy: collapsed
+PROBE_COLUMNS = ["model", "epoch", "layer", "probe_accuracy"]
+# A final training loss above this fraction of the class-prior entropy: collapsed, the network learned (next to)
+# nothing. 0.9, not 0.98: on cat/not-cat a trial at 0.95 of the entropy predicts the majority class for nearly
+# every image, and its validation loss, close to the prior's, beat every trial that learned.
+COLLAPSED_FRACTION = 0.9
 # glibc mallopt parameters and the values configure_process gives them
 M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD = -1, -2, -3
 MALLOC_SETTINGS = ((M_MMAP_THRESHOLD, 32 << 20), (M_TRIM_THRESHOLD, 1 << 30), (M_TOP_PAD, 64 << 20))
@@ -39,6 +44,7 @@ class RunResult:
     test_accuracy: np.ndarray  # (M,) once, after the last epoch (a diverged model: as it was when it stopped)
     wall_s: float
     state: dict  # the end state (train's `start` continues from it)
+    probes: pd.DataFrame  # model, epoch, layer, probe_accuracy (empty without a probe)
 
 
 def configure_process(threads: int) -> bool:
@@ -103,7 +109,8 @@ def _checkpoint_key(spec, hp, depth, seeds, n_train) -> str:
 
 def train(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, seeds: list[int],
           device: str = "cpu", checkpoint: Path | None = None, checkpoint_every_s: float = 60.0,
-          start: dict | None = None, until_epoch: int | None = None, validate_every_epoch: bool = True) -> RunResult:
+          start: dict | None = None, until_epoch: int | None = None, validate_every_epoch: bool = True,
+          probe: Callable[[MLP, dict, int], pd.DataFrame] | None = None, probe_epochs: tuple[int, ...] = ()) -> RunResult:
     """Train one model per entry of `seeds` (repeats allowed); hp: width, epochs, batch_size, lr, momentum,
     weight_decay, loss, log_every. hp["lr"] and the spec's cov_lambda / aux_weight may be lists, one value per model.
     Test accuracy is computed once, after the last epoch, and only when `splits` holds test data (tuning
@@ -112,6 +119,9 @@ def train(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, see
     `start` (a RunResult's `state`, see `select_models`) continues training from there, and `until_epoch` stops
     before hp["epochs"] (which still sets schedules): successive halving continues its surviving trials this way,
     validating only after the last epoch of each call (validate_every_epoch=False; other epochs record NaN).
+
+    `probe(model, splits, epoch)` (linear probes, covbench.probes) runs at init, after the epochs in `probe_epochs` and
+    after the last epoch; its frames are part of the state, so a resumed run keeps the probes it already took.
 
     With a checkpoint path, the state is saved at the end of an epoch once checkpoint_every_s seconds have passed
     since the last save (0: every epoch), and a run finding a matching checkpoint resumes from it. Saving every
@@ -145,7 +155,7 @@ def train(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, see
     batch, steps_per_epoch = hp["batch_size"], math.ceil(n_train / hp["batch_size"])
     total_steps = hp["epochs"] * steps_per_epoch
 
-    start_epoch, wall_before, stat_blocks, epoch_rows = 0, 0.0, [], []
+    start_epoch, wall_before, stat_blocks, epoch_rows, probe_frames = 0, 0.0, [], [], []
     key = _checkpoint_key(spec, hp, depth, seeds, n_train)
     state = start
     if checkpoint is not None and checkpoint.exists():
@@ -161,13 +171,24 @@ def train(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, see
         alive.copy_(state["alive"])
         start_epoch, wall_before = state["epoch"], state["wall_s"]
         stat_blocks, epoch_rows = list(state["stat_blocks"]), list(state["epoch_rows"])
+        probe_frames = list(state.get("probe_frames", []))
 
     def state_of(epochs_done, wall_s):
         """Everything a continuation needs, on the CPU: the checkpoint's content, and a RunResult's `state`."""
         return {"key": key, "epoch": epochs_done, "wall_s": wall_s, "alive": alive.cpu(),
                 "params": [p.detach().cpu() for p in params], "bufs": [b.cpu() for b in bufs],
                 "buffers": [b.cpu() for b in model.buffers()], "initial_weights": [w.cpu() for w in initial_weights],
-                "gen_states": [g.get_state() for g in gens], "stat_blocks": stat_blocks, "epoch_rows": epoch_rows}
+                "gen_states": [g.get_state() for g in gens], "stat_blocks": stat_blocks, "epoch_rows": epoch_rows,
+                "probe_frames": probe_frames}
+
+    def take_probes(epochs_done):
+        """Probe frames are kept as columns of tensors: a checkpoint loads with weights_only, which takes no frame."""
+        if probe is not None and not any(int(f["epoch"][0]) == epochs_done for f in probe_frames):
+            frame = probe(model, splits, epochs_done)
+            probe_frames.append({column: torch.tensor(frame[column].to_numpy()) for column in frame})
+
+    if start_epoch == 0:
+        take_probes(0)
 
     snapshot = [t.detach().clone() for t in params + model.buffers()]
     started = last_saved = time.perf_counter()
@@ -189,18 +210,22 @@ def train(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, see
             logits, acts = forward(model, xb, training=True)
             loss = loss_fn(logits, yb)
             correct = logits.detach().argmax(-1) == yb
-            extra_loss, forces = aux.apply(acts, logits, yb, correct, model.aux_params, spec, step / total_steps)
+            extra_loss, forces, active_groups = aux.apply(acts, logits, yb, correct, model.aux_params, spec,
+                                                          step / total_steps)
             total = loss if extra_loss is None else loss + extra_loss
             alive &= torch.isfinite(total)
             for p in params:
                 p.grad = None
+            logging = step % hp["log_every"] == 0
             if forces is None:
                 total.sum().backward()
             else:  # each force joins the gradient arriving at its activations and flows on to earlier layers
+                if logging:  # the statistics compare each force with the gradient it joins
+                    for a in acts:
+                        a.retain_grad()
                 torch.autograd.backward([total.sum(), *acts], [None, *forces])
-            logging = step % hp["log_every"] == 0
             if logging:
-                record = stats.before_step(model, acts, forces, initial_weights)
+                record = stats.before_step(model, acts, forces, active_groups, initial_weights)
                 weights_before = [w.detach().clone() for w in model.weights[:-1]]
             if spec.get("grad_clip"):
                 clip_grad_norm_([p.grad for p in params], spec["grad_clip"])
@@ -225,18 +250,23 @@ def train(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, see
             stat_blocks.append([torch.tensor([s for s, _, _ in records]), epoch + 1,
                                 torch.stack([r for _, r, _ in records]).cpu(),
                                 torch.stack([a for _, _, a in records]).cpu()])
+        if epoch + 1 in probe_epochs:
+            take_probes(epoch + 1)
         if not bool(outcome[:, -1].any()):
             break
         if checkpoint is not None and epoch + 1 < hp["epochs"] and time.perf_counter() - last_saved >= checkpoint_every_s:
             last_saved = time.perf_counter()
             _save_checkpoint(state_of(epoch + 1, wall_s), checkpoint)
+    take_probes(epoch_rows[-1][0] if epoch_rows else 0)
     if "x_test" in splits:
         test_accuracy = evaluate(model, splits["x_test"], splits["y_test"], loss_fn)[1].cpu().numpy()
     else:
         test_accuracy = np.full(models, np.nan)
     wall_s = wall_before + time.perf_counter() - started
+    probes = (pd.concat([pd.DataFrame({c: t.numpy() for c, t in f.items()}) for f in probe_frames], ignore_index=True)
+              if probe_frames else pd.DataFrame())
     return RunResult(_stats_frame(stat_blocks, seeds), _epochs_frame(epoch_rows, seeds), test_accuracy, wall_s,
-                     state_of(epoch_rows[-1][0] if epoch_rows else 0, wall_s))
+                     state_of(epoch_rows[-1][0] if epoch_rows else 0, wall_s), probes)
 
 
 def select_models(state: dict, keep: list[int]) -> dict:
@@ -306,8 +336,10 @@ def versions() -> dict:
 
 
 def run(splits: dict[str, torch.Tensor], out_dirs: list[str], dataset: str, method: str, spec: dict, hp: dict, depth: int,
-        seeds: list[int], threads: int = 1, device: str = "cpu", checkpoint_every_s: float = 60.0) -> None:
-    """Train the seeds of one (dataset, method, depth) and write each seed's files (DESIGN section 5).
+        seeds: list[int], threads: int = 1, device: str = "cpu", checkpoint_every_s: float = 60.0,
+        probe_settings: dict | None = None) -> None:
+    """Train the seeds of one (dataset, method, depth) and write each seed's files (DESIGN section 5), with linear
+    probes of every hidden layer at init and after the last epoch when probe_settings are given.
 
     Periodic checkpoints let an interrupted job resume from its last saved epoch.
     """
@@ -315,14 +347,25 @@ def run(splits: dict[str, torch.Tensor], out_dirs: list[str], dataset: str, meth
     first = Path(out_dirs[0])
     first.mkdir(parents=True, exist_ok=True)
     checkpoint = first / "checkpoint.pt"
+    probe_wall_s = 0.0
+
+    def probe(model, probe_splits, epoch):
+        nonlocal probe_wall_s
+        started = time.perf_counter()
+        frame = probes.probe_frame(model, probe_splits, probe_settings, epoch)
+        probe_wall_s += time.perf_counter() - started
+        return frame
+
     result = train(splits, spec, hp, depth, seeds, device=device, checkpoint=checkpoint,
-                   checkpoint_every_s=checkpoint_every_s)
+                   checkpoint_every_s=checkpoint_every_s, probe=probe if probe_settings else None,
+                   probe_epochs=tuple(probe_settings.get("epochs", ())) if probe_settings else ())
     ids = dict(dataset=dataset, method=method, depth=depth)
     prior_entropy = class_prior_entropy(splits["y_train"])
     for model, (seed, out_dir) in enumerate(zip(seeds, out_dirs)):
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        for name, frame in (("layer_stats", result.layer_stats), ("epochs", result.epochs)):
+        probe_rows = (result.probes if len(result.probes) else pd.DataFrame(columns=PROBE_COLUMNS)).assign(seed=seed)
+        for name, frame in (("layer_stats", result.layer_stats), ("epochs", result.epochs), ("probes", probe_rows)):
             frame = frame[frame.model == model].drop(columns="model").reset_index(drop=True)
             for col, value in reversed(ids.items()):
                 frame.insert(0, col, value)
@@ -331,7 +374,7 @@ def run(splits: dict[str, torch.Tensor], out_dirs: list[str], dataset: str, meth
         record = {
             **ids, "seed": seed, "method_spec": spec, "hyperparameters": hp,
             "device": str(resolve_device(device)), "threads": threads, "seeds_trained_together": seeds,
-            "wall_s": result.wall_s, "diverged": bool(last.diverged), "final_test_accuracy": float(result.test_accuracy[model]),
+            "wall_s": result.wall_s, "probe_wall_s": probe_wall_s, "diverged": bool(last.diverged), "final_test_accuracy": float(result.test_accuracy[model]),
             "final_val_accuracy": float(last.val_accuracy), "final_val_loss": float(last.val_loss),
             "final_train_loss": float(last.train_loss), "class_prior_entropy": prior_entropy,
             "collapsed": bool(last.train_loss >= COLLAPSED_FRACTION * prior_entropy), "versions": versions(),

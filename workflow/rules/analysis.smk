@@ -1,4 +1,5 @@
 from covbench.aggregate import TABLES
+from covbench.compare import base_method
 
 # The method the remedies are measured against (DESIGN section 2: sigmoid + normal init).
 BASELINE_METHOD = "baseline"
@@ -13,8 +14,17 @@ FIGURES = {
     "accuracy_heatmap": ("Outcomes", ["method_summary"]),
     "loss_curves": ("Outcomes", ["epoch_curves"]),
     "performance_profile": ("Outcomes", ["method_summary"]),
+    "force_vs_gradient": ("Mechanism", ["layer_summary"]),
+    "active_groups": ("Mechanism", ["layer_summary"]),
+    "probe_accuracy": ("Mechanism", ["probe_summary", "method_summary"]),
 }
-FIGURE_OPTIONS = {"speed_over_training": {"covariance_methods": COVARIANCE_METHODS, "baseline": BASELINE_METHOD}}
+FIGURE_OPTIONS = {
+    "speed_over_training": {"covariance_methods": COVARIANCE_METHODS, "baseline": BASELINE_METHOD},
+    "force_vs_gradient": {"covariance_methods": COVARIANCE_METHODS},
+    "active_groups": {"covariance_methods": COVARIANCE_METHODS},
+    "probe_accuracy": {"covariance_methods": COVARIANCE_METHODS, "baseline": BASELINE_METHOD,
+                       "bases": {v: base_method(v, GRID_SPECS) for v in COVARIANCE_METHODS}},
+}
 
 
 # Per-step statistics of every run at the deepest depth, for the speed-over-training figure.
@@ -29,6 +39,7 @@ rule aggregate:
         run=all_run_files("run.json"),
         epochs=all_run_files("epochs.parquet"),
         layer_stats=all_run_files("layer_stats.parquet"),
+        probes=all_run_files("probes.parquet"),
     output:
         **{table: f"results/aggregate/{table}.parquet" for table in TABLES},
     params:

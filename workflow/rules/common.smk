@@ -17,7 +17,7 @@ SEEDS = config["grid"]["seeds"]
 GRID_SPECS = {method: method_spec(config, method) for method in METHODS}
 COVARIANCE_METHODS = covariance_methods(GRID_SPECS)
 RUN_DIR = "results/runs/{dataset}/{method}/depth{depth}/seed{seed}"
-RUN_FILES = ("run.json", "epochs.parquet", "layer_stats.parquet")
+RUN_FILES = ("run.json", "epochs.parquet", "layer_stats.parquet", "probes.parquet")
 RAW_FILES = {
     "mnist": ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"],
     "catvnoncat": ["train_catvnoncat.h5", "test_catvnoncat.h5"],

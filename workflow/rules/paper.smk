@@ -2,7 +2,8 @@ from covbench.tables import TABLES
 
 # Inputs made by other rules: the figures of rule-sets analysis and sweep, and the Nielsen chapter-5 check.
 PAPER_FIGURES = ["speed_at_init", "speed_over_training", "vanishing_index", "accuracy_vs_depth", "loss_curves",
-                 "saturation", "accuracy_heatmap", "performance_profile", "lambda_sweep", "nielsen_speed"]
+                 "saturation", "accuracy_heatmap", "performance_profile", "lambda_sweep", "nielsen_speed",
+                 "force_vs_gradient", "active_groups", "probe_accuracy"]
 NIELSEN_TABLE = "results/nielsen/speed_at_init.tex"
 
 
@@ -55,6 +56,8 @@ rule macros:
         comparisons="results/aggregate/comparisons.parquet",
         chosen="results/tune/chosen.parquet",
         sweep_summary="results/sweep/summary.parquet",
+        layer_summary="results/aggregate/layer_summary.parquet",
+        probe_summary="results/aggregate/probe_summary.parquet",
     output:
         "results/paper/macros.tex",
     params:

@@ -14,6 +14,7 @@ rule train:
         seeds=SEEDS,
         device=config["train"]["device"],
         checkpoint_every_s=config["train"]["checkpoint_every_s"],
+        probes=config["probes"],
     threads: config["train"]["threads"]
     resources:
         mem_mb=4000,

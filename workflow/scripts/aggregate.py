@@ -1,8 +1,8 @@
-"""Snakemake script of rule `aggregate`: every run's files -> the four summary tables."""
+"""Snakemake script of rule `aggregate`: every run's files -> the summary tables."""
 import sys
 
 sys.stderr = open(snakemake.log[0], "w")
 from covbench.aggregate import write_tables  # noqa: E402
 
-write_tables(snakemake.input.run, snakemake.input.epochs, snakemake.input.layer_stats,
+write_tables(snakemake.input.run, snakemake.input.epochs, snakemake.input.layer_stats, snakemake.input.probes,
              snakemake.params.thresholds, dict(snakemake.output.items()))

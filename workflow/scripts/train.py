@@ -9,4 +9,4 @@ w = snakemake.wildcards
 p = snakemake.params
 run(snakemake.input.data, snakemake.output.tuned, [str(Path(path).parent) for path in snakemake.output.run],
     w.dataset, w.method, p.spec, p.hp, int(w.depth), p.tune, p.seeds, threads=snakemake.threads, device=p.device,
-    checkpoint_every_s=p.checkpoint_every_s)
+    checkpoint_every_s=p.checkpoint_every_s, probe_settings=p.probes)

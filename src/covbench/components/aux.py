@@ -15,7 +15,8 @@ class Aux:
     # (models, depth, width, classes, init_head) -> dict of extra trainable tensors (lists allowed)
     init_params: Callable
     # (acts, logits, labels, correct (M, B) bool, params, spec, progress in [0, 1)) -> (extra loss (M,) or None,
-    #  forces: one (M, B, n) per hidden layer, added to the gradient arriving at that layer's activations, or None)
+    #  forces: one (M, B, n) per hidden layer, added to the gradient arriving at that layer's activations, or None,
+    #  active groups: (M,) fraction of the force's groups acting on this batch, or None without a force)
     apply: Callable
 
 
@@ -23,5 +24,5 @@ def no_params(models, depth, width, classes, init_head):
     return {}
 
 
-register("aux", "none")(Aux(no_params, lambda *args: (None, None)))
+register("aux", "none")(Aux(no_params, lambda *args: (None, None, None)))
 

@@ -29,8 +29,9 @@ def _ones(rows: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
 
 
 def covariance_force(acts: torch.Tensor, labels: torch.Tensor, correct: torch.Tensor, classes: int,
-                     scale: float | torch.Tensor = 1.0) -> torch.Tensor:
-    """scale * f (M, B, N) for post-activations acts (M, B, N); zero for correct examples.
+                     scale: float | torch.Tensor = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """scale * f (M, B, N) for post-activations acts (M, B, N), zero for correct examples; and (M,) the fraction
+    of groups that exert a force on this batch (|C_k| >= 2 and |E_k| >= 1: DESIGN's `active_groups`).
 
     N may hold several layers' neurons side by side: the groups depend only on the example, so every
     layer's statistics come out of the same few row operations. Groups 0..K-1 are C_k and K..2K-1 are E_k;
@@ -53,6 +54,7 @@ def covariance_force(acts: torch.Tensor, labels: torch.Tensor, correct: torch.Te
     deviation = (flat - mean.index_select(0, rows)).square_()
     var = sums[1].index_add_(0, rows, deviation).div_((count - 1).clamp_(min=1))
     mean, var, count = (t.view(models, groups, -1) for t in (mean, var, count))
+    active = ((count[:, :classes] >= 2) & (count[:, classes:] >= 1)).flatten(1).float().mean(1)
     mean_c = mean[:, :classes]
     gap = (mean[:, classes:] - mean_c).square_()
     weight = gap.div_((var[:, :classes] + var[:, classes:]).add_(gap).add_(EPS)).mul_(count[:, :classes] >= 2)
@@ -62,19 +64,20 @@ def covariance_force(acts: torch.Tensor, labels: torch.Tensor, correct: torch.Te
     torch.mul(weight, scale, out=table[:, classes:, :neurons])
     table[:, classes:, neurons:] = mean_c
     per_example = table.view(-1, 2 * neurons).index_select(0, rows).view(models, batch, 2 * neurons)
-    return per_example[..., :neurons] * (acts - per_example[..., neurons:])
+    return per_example[..., :neurons] * (acts - per_example[..., neurons:]), active
 
 
 def _apply(acts, logits, labels, correct, params, spec, progress, pooled):
     """All hidden layers' forces from one call (layers side by side), handed back per layer for the training
-    loop to seed into backpropagation: no extra loss term, no autograd node, no hook per layer."""
+    loop to seed into backpropagation (no extra loss term, no autograd node, no hook per layer), with the
+    fraction of active groups."""
     batch = labels.shape[1]
     classes = 1 if pooled else logits.shape[-1]
     group = torch.zeros_like(labels) if pooled else labels
     side_by_side = torch.cat([a.detach() for a in acts], dim=-1)  # (M, B, L * n)
     scale = per_model(spec["cov_lambda"], side_by_side, 3) / batch
-    force = covariance_force(side_by_side, group, correct, classes, scale)
-    return None, list(force.chunk(len(acts), dim=-1))
+    force, active = covariance_force(side_by_side, group, correct, classes, scale)
+    return None, list(force.chunk(len(acts), dim=-1)), active
 
 
 register("aux", "covariance")(Aux(no_params, lambda *a: _apply(*a, pooled=False)))

@@ -22,7 +22,7 @@ def _supervise(acts, logits, labels, correct, params, spec, progress):
     for a, w, b in zip(acts, params["head_W"], params["head_b"]):
         head_logits = torch.baddbmm(b.unsqueeze(1), a, w)
         loss = loss + F.cross_entropy(head_logits.flatten(0, 1), labels.flatten(), reduction="none").view(labels.shape).mean(1)
-    return weight * loss / len(acts), None
+    return weight * loss / len(acts), None, None
 
 
 register("aux", "deep_supervision")(Aux(_init_heads, _supervise))

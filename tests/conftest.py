@@ -1,5 +1,9 @@
+import copy
+from pathlib import Path
+
 import pytest
 import torch
+import yaml
 
 SPEC = {"activation": "sigmoid", "init": "normal", "norm": "none", "residual": "none", "grad_clip": None,
         "aux": "none", "standardize_inputs": False}
@@ -27,3 +31,17 @@ def spec():
 @pytest.fixture
 def hp():
     return dict(HP)
+
+
+@pytest.fixture(scope="module")
+def config():
+    """The default config/config.yaml."""
+    return yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "config.yaml").read_text())
+
+
+def merge(base: dict, override: dict) -> dict:
+    """`override` merged into a copy of `base`, nested dicts key by key (as Snakemake merges config files)."""
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        out[key] = merge(out[key], value) if isinstance(value, dict) and key in out else value
+    return out

@@ -1,30 +1,18 @@
 """The config schema and registry checks reject bad input with one line naming the key."""
-import copy
 from pathlib import Path
 
 import pytest
 import yaml
 
+from conftest import merge
 from covbench.config import ConfigError, hyperparameters, method_spec, validate
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def config():
-    return yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
-
-
-def merged(base, override):
-    out = copy.deepcopy(base)
-    for key, value in override.items():
-        out[key] = merged(out[key], value) if isinstance(value, dict) and key in out else value
-    return out
-
-
 def test_default_and_quick_configs_are_valid(config):
     validate(config)
-    validate(merged(config, yaml.safe_load((ROOT / "config" / "quick.yaml").read_text())))
+    validate(merge(config, yaml.safe_load((ROOT / "config" / "quick.yaml").read_text())))
 
 
 @pytest.mark.parametrize("override, key", [
@@ -48,7 +36,7 @@ def test_default_and_quick_configs_are_valid(config):
 ])
 def test_bad_values_stop_with_one_line_naming_the_key(config, override, key):
     with pytest.raises(ConfigError) as error:
-        validate(merged(config, override))
+        validate(merge(config, override))
     message = str(error.value)
     assert "\n" not in message
     assert f"'{key}'" in message

@@ -48,6 +48,8 @@ def test_non_finite_activations_give_nan_and_constant_features_do_not_crash():
     scores = probe_scores(train_acts, y_train, val_acts, y_val)
     assert np.isnan(scores[1, 0]) and np.isnan(scores[0, 1])
     assert scores[0, 0] > 0.95 and scores[1, 1] > 0.9
+    huge = probe_scores([1e30 * x_train[None]], y_train, [1e30 * x_val[None]], y_val)  # exploding, still finite
+    assert huge[0, 0] > 0.95
     dead = [torch.zeros(1, 200, 30)]  # a layer of dead ReLUs: the probe predicts one class
     majority = probe_scores(dead, y_train, [torch.zeros(1, 200, 30)], y_val)[0, 0]
     assert np.isfinite(majority) and majority < 0.3

@@ -1,6 +1,5 @@
 """Covariance's best shot (covbench.sweep): lambda = 0 is the base method, selection reads validation only, the
 summary's verdicts, the config checks, the paper's sentences."""
-import copy
 import json
 import re
 from pathlib import Path
@@ -13,23 +12,12 @@ import yaml
 
 from covbench import sweep, train
 from covbench.aggregate import vanishing_index
+from conftest import merge
 from covbench.config import ConfigError, validate
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = {"alpha": 0.05, "equivalence_margin": {"mnist": 0.01, "catvnoncat": 0.05}}
 SEEDS = (0, 1, 2, 3, 4)
-
-
-@pytest.fixture(scope="module")
-def config():
-    return yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
-
-
-def merged(base, override):
-    out = copy.deepcopy(base)
-    for key, value in override.items():
-        out[key] = merged(out[key], value) if isinstance(value, dict) and key in out else value
-    return out
 
 
 def synthetic_sweep_runs(cells: dict | None = None, lambdas=(0.0, 1.0, 10.0, 100.0), seeds=SEEDS) -> pd.DataFrame:
@@ -146,7 +134,7 @@ def test_collect_writes_runs_and_summary(tmp_path):
 
 def test_default_and_quick_sweeps_are_valid(config):
     sweep.validate(validate(config))
-    sweep.validate(validate(merged(config, yaml.safe_load((ROOT / "config" / "quick.yaml").read_text()))))
+    sweep.validate(validate(merge(config, yaml.safe_load((ROOT / "config" / "quick.yaml").read_text()))))
     assert sweep.bases(config) == {"covariance": "baseline", "relu_he_covariance": "relu_he"}
 
 
@@ -160,7 +148,7 @@ def test_default_and_quick_sweeps_are_valid(config):
 ])
 def test_sweep_config_errors_name_the_key(config, override, key, words):
     with pytest.raises(ConfigError) as error:
-        sweep.validate(validate(merged(config, override)))
+        sweep.validate(validate(merge(config, override)))
     message = str(error.value)
     assert "\n" not in message and f"'{key}'" in message and words in message
 
@@ -172,7 +160,7 @@ def test_sweep_config_errors_name_the_key(config, override, key, words):
 ])
 def test_sweep_schema_errors_name_the_key(config, override, key):
     with pytest.raises(ConfigError) as error:
-        validate(merged(config, override))
+        validate(merge(config, override))
     assert f"'{key}'" in str(error.value)
 
 

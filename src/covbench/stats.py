@@ -20,23 +20,25 @@ def _hidden(tensors):
     return tensors[:-1]
 
 
-def force_against_gradient(acts: list[torch.Tensor], forces: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """(M, L) force_grad_ratio ||f|| / ||g|| and force_grad_cosine <f, g> / (||f|| ||g||), per model over the batch,
-    where f is the force added at a layer's activations and g = dL/da the backpropagated gradient it joins.
+def force_against_gradient(acts: list[torch.Tensor], forces: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+    """(M, L) each: cov_force_norm ||f||, force_grad_ratio ||f|| / ||g|| and force_grad_cosine <f, g> / (||f|| ||g||),
+    per model over the batch, where f is the force added at a layer's activations and g = dL/da the backpropagated
+    gradient it joins.
 
     The loop seeds the forces into backpropagation beside the loss, so the gradient a retained activation ends up
     with is g + f (g already carries the forces of later layers, as they flow down): g is that minus f. A zero
     force (no active group) has ratio 0 and no direction: its cosine is NaN, so summaries of the cosine are over
     the steps where the force acts.
     """
-    ratio, cosine = [], []
+    norm, ratio, cosine = [], [], []
     for a, f in zip(acts, forces):
         f = f.flatten(1)
         g = a.grad.flatten(1) - f
         f_norm, g_norm = f.norm(dim=1), g.norm(dim=1)
+        norm.append(f_norm)
         ratio.append(f_norm / g_norm)
         cosine.append(((f * g).sum(1) / (f_norm * g_norm)).masked_fill(f_norm == 0, float("nan")))
-    return torch.stack(ratio, dim=1), torch.stack(cosine, dim=1)
+    return torch.stack(norm, dim=1), torch.stack(ratio, dim=1), torch.stack(cosine, dim=1)
 
 
 def before_step(model: MLP, acts: list[torch.Tensor], forces, active_groups, initial_weights) -> torch.Tensor:
@@ -61,8 +63,7 @@ def before_step(model: MLP, acts: list[torch.Tensor], forces, active_groups, ini
         force_norm = torch.zeros_like(bias_grad_norm)
         ratio = cosine = active = torch.full_like(bias_grad_norm, float("nan"))
     else:
-        force_norm = torch.stack([f.flatten(1).norm(dim=1) for f in forces], dim=1)
-        ratio, cosine = force_against_gradient(acts, forces)
+        force_norm, ratio, cosine = force_against_gradient(acts, forces)
         active = active_groups.unsqueeze(1).expand_as(force_norm)  # the groups are the batch's, shared by layers
     return torch.stack(
         [bias_grad_norm, weight_grad_norm, grad_rms, weight_drift, act_mean, act_std, saturation, force_norm,

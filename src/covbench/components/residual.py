@@ -2,8 +2,9 @@
 
 A kind is a block `(h_{l-1}, l, ops) -> h_l` and the input of the output layer `(h_L, ops) -> ...`, written
 with the model's operations (models.layer_ops): `ops.linear(l, h)` = W_l h + b_l, `ops.norm(l, z)` through norm
-state l (identity without a norm), `ops.act(z)`, `ops.alpha(l)` (SkipInit's scale of block l) and `ops.depth`. The formulas count layers from 1 as DESIGN does, the code's l from 0. The first
-hidden layer changes the width (input -> hidden), so it never has a skip. The block outputs h_l, the residual
+state l (identity without a norm), `ops.act(z)`, `ops.alpha(l)` (SkipInit's scale of block l) and `ops.depth`.
+The formulas count layers from 1 as DESIGN does, the code's l from 0. The first hidden layer changes the width
+(input -> hidden), so it never has a skip. The block outputs h_l, the residual
 stream, are what the statistics and the aux forces read.
 """
 from dataclasses import dataclass

@@ -61,3 +61,37 @@ def test_interrupted_cell_does_not_tune_again(spec, hp, splits, tmp_path, monkey
     monkeypatch.setattr(cell.tune, "select", no_tuning)
     record, runs = _cell(splits, spec, hp, tmp_path)
     assert all(run["hyperparameters"]["lr"] == record["chosen"]["lr"] for run in runs)
+
+
+def test_a_job_interrupted_at_a_later_depth_keeps_the_depths_it_finished(spec, hp, splits, tmp_path, monkeypatch):
+    data = tmp_path / "data.pt"
+    torch.save(splits, data)
+    depths, seeds = [1, 2], [0, 1]
+    tune_paths = [str(tmp_path / "tune" / f"depth{d}.json") for d in depths]
+    out_dirs = [[str(tmp_path / "runs" / f"depth{d}" / f"seed{s}") for s in seeds] for d in depths]
+
+    def job():
+        cell.run_depths(str(data), tune_paths, out_dirs, "toy", "m", spec, hp, depths, TUNE, seeds)
+
+    real_run, calls = cell.run, []
+
+    def killed_at_depth_2(*args, **kwargs):
+        calls.append(args[7])
+        if args[7] == 2:
+            raise KeyboardInterrupt
+        return real_run(*args, **kwargs)
+
+    monkeypatch.setattr(cell, "run", killed_at_depth_2)
+    with pytest.raises(KeyboardInterrupt):
+        job()
+    finished = (Path(out_dirs[0][0]) / "run.json").read_text()
+    for paths in (tune_paths[:1], [Path(d) / name for d in out_dirs[0] for name in cell.RUN_FILES]):
+        for path in paths:  # as Snakemake does with a failed job's outputs
+            Path(path).unlink()
+    calls.clear()
+    monkeypatch.setattr(cell, "run", lambda *args, **kwargs: calls.append(args[7]) or real_run(*args, **kwargs))
+    job()
+    assert calls == [2]  # depth 1 was restored, not trained again
+    assert (Path(out_dirs[0][0]) / "run.json").read_text() == finished
+    assert all((Path(d) / name).exists() for dirs in out_dirs for d in dirs for name in cell.RUN_FILES)
+    assert not any((tmp_path / "runs" / f"depth{d}" / "kept").exists() for d in depths)  # gone once all are done

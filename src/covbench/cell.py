@@ -1,24 +1,31 @@
-"""One cell of the grid, a (dataset, method, depth), in one process: tune, then train every seed with the choice.
+"""The cells of one (dataset, method), every depth, in one process: each tunes, then trains every seed with
+its choice.
 
-Tuning and training share the process so that a cell pays Python's and torch's start-up and the data load
-(about 3.5 s) once, not twice: as two jobs, the 140 cells of the default grid spent about 8 of its 62 minutes
-on 2 cores starting processes (BENCHMARKS.md). The tuning record is kept beside the training checkpoint until
-the cell is done, so an interrupted cell resumes its training without tuning again.
+One process per (dataset, method) pays Python's, torch's and scikit-learn's start-up and the data load (about
+4 s, BENCHMARKS.md) once for all depths instead of once per cell: 32 processes instead of 160 in the default
+grid. An interrupted job loses little: a depth's tuning record is kept beside its training checkpoint until the
+depth is done, and a finished depth is kept (hard links under its run folder's `kept/`) until every depth is,
+because Snakemake removes a failed job's outputs; the rerun restores the finished depths, resumes the
+interrupted one from its checkpoint without tuning again, and trains the rest.
 """
 import json
+import os
+import shutil
 from pathlib import Path
 
 import torch
 
 from covbench import train, tune
 
+RUN_FILES = ("run.json", "epochs.parquet", "layer_stats.parquet", "probes.parquet")
+
 
 def run(data_path: str, tune_path: str, out_dirs: list[str], dataset: str, method: str, spec: dict, hp: dict,
         depth: int, tune_settings: dict, seeds: list[int], threads: int = 1, device: str = "cpu",
-        checkpoint_every_s: float = 60.0, probe_settings: dict | None = None) -> None:
+        checkpoint_every_s: float = 60.0, probe_settings: dict | None = None, splits: dict | None = None) -> None:
     """Write the tuning record to tune_path, then each seed's run files to its out_dir (DESIGN section 5)."""
     train.configure_process(threads)
-    splits = torch.load(data_path, weights_only=True)
+    splits = splits if splits is not None else torch.load(data_path, weights_only=True)
     kept = Path(out_dirs[0]) / "tune.json"
     key = json.dumps([spec, hp, depth, tune_settings], sort_keys=True)
     if kept.exists() and json.loads(kept.read_text())["key"] == key:
@@ -34,3 +41,52 @@ def run(data_path: str, tune_path: str, out_dirs: list[str], dataset: str, metho
     train.run(splits, out_dirs, dataset, method, spec, hp, depth, seeds, threads=threads, device=device,
               checkpoint_every_s=checkpoint_every_s, probe_settings=probe_settings)
     kept.unlink()
+
+
+def run_depths(data_path: str, tune_paths: list[str], out_dirs: list[list[str]], dataset: str, method: str,
+               spec: dict, hp: dict, depths: list[int], tune_settings: dict, seeds: list[int], threads: int = 1,
+               device: str = "cpu", checkpoint_every_s: float = 60.0, probe_settings: dict | None = None) -> None:
+    """`run` for every depth (tune_paths[i] and out_dirs[i] belong to depths[i]), keeping finished depths
+    until all are done."""
+    train.configure_process(threads)
+    splits = torch.load(data_path, weights_only=True)
+    kept_dirs = [Path(dirs[0]).parent / "kept" for dirs in out_dirs]
+    for depth, tune_path, dirs, kept_dir in zip(depths, tune_paths, out_dirs, kept_dirs):
+        files = _cell_files(tune_path, dirs)
+        key = json.dumps([dataset, method, spec, hp, depth, tune_settings, seeds, probe_settings], sort_keys=True)
+        if _restore(files, kept_dir, key):
+            continue
+        run(data_path, tune_path, dirs, dataset, method, spec, hp, depth, tune_settings, seeds, threads=threads,
+            device=device, checkpoint_every_s=checkpoint_every_s, probe_settings=probe_settings, splits=splits)
+        _keep(files, kept_dir, key)
+    for kept_dir in kept_dirs:
+        shutil.rmtree(kept_dir, ignore_errors=True)
+
+
+def _cell_files(tune_path: str, out_dirs: list[str]) -> dict[Path, str]:
+    """A depth's outputs -> their names under its `kept/` folder."""
+    files = {Path(tune_path): "tune_record.json"}
+    for out_dir in out_dirs:
+        files.update({Path(out_dir) / name: f"{Path(out_dir).name}/{name}" for name in RUN_FILES})
+    return files
+
+
+def _keep(files: dict[Path, str], kept_dir: Path, key: str) -> None:
+    """Hard-link a finished depth's outputs under kept_dir; key.json, written last, marks the copy complete."""
+    shutil.rmtree(kept_dir, ignore_errors=True)
+    for path, name in files.items():
+        (kept_dir / name).parent.mkdir(parents=True, exist_ok=True)
+        os.link(path, kept_dir / name)
+    (kept_dir / "key.json").write_text(key)
+
+
+def _restore(files: dict[Path, str], kept_dir: Path, key: str) -> bool:
+    """Put a finished depth's kept outputs back, when they were made with this key (the same config)."""
+    marker = kept_dir / "key.json"
+    if not marker.exists() or marker.read_text() != key:
+        return False
+    for path, name in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.unlink(missing_ok=True)
+        os.link(kept_dir / name, path)
+    return True

@@ -25,6 +25,8 @@ import torch
 from covbench.config import AUX_HYPERPARAMETER, METHOD_DEFAULTS
 from covbench.train import COLLAPSED_FRACTION, class_prior_entropy, select_models, train
 
+NO_LOGGING = 1 << 62  # a log_every no trial reaches
+
 
 def log_grid(low: float, high: float, n: int) -> list[float]:
     if n == 1:
@@ -103,7 +105,8 @@ def select(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, tu
         for name in trials[0]:
             if name != "lr":
                 trial_spec[name] = [trials[t][name] for t in alive]
-        trial_hp = {**hp, "epochs": rung_epochs[-1], "lr": [trials[t]["lr"] for t in alive]}
+        # no per-layer statistics beyond step 0: nothing reads a trial's, and at depth they cost time
+        trial_hp = {**hp, "epochs": rung_epochs[-1], "lr": [trials[t]["lr"] for t in alive], "log_every": NO_LOGGING}
         result = train(no_test, trial_spec, trial_hp, depth, [tune["seed"]] * len(alive), device=device,
                        start=state, until_epoch=until, validate_every_epoch=False)
         state = result.state

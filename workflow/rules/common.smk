@@ -1,6 +1,7 @@
 import sys
 
 from covbench import sweep
+from covbench.cell import RUN_FILES
 from covbench.compare import covariance_methods
 from covbench.config import ConfigError, hyperparameters, method_spec, tune_settings, validate
 
@@ -17,7 +18,6 @@ SEEDS = config["grid"]["seeds"]
 GRID_SPECS = {method: method_spec(config, method) for method in METHODS}
 COVARIANCE_METHODS = covariance_methods(GRID_SPECS)
 RUN_DIR = "results/runs/{dataset}/{method}/depth{depth}/seed{seed}"
-RUN_FILES = ("run.json", "epochs.parquet", "layer_stats.parquet", "probes.parquet")
 RAW_FILES = {
     "mnist": ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"],
     "catvnoncat": ["train_catvnoncat.h5", "test_catvnoncat.h5"],
@@ -31,9 +31,10 @@ wildcard_constraints:
     file="|".join(f.replace(".", r"\.") for files in RAW_FILES.values() for f in files),
 
 
-def seed_files(name):
-    """One output per seed of a (dataset, method, depth): the seeds train together as one batched model."""
-    return expand("results/runs/{{dataset}}/{{method}}/depth{{depth}}/seed{seed}/" + name, seed=SEEDS)
+def method_files(name):
+    """One output per depth and seed of a (dataset, method), depth-major: one job trains them all (the seeds of a
+    depth as one batched model)."""
+    return expand("results/runs/{{dataset}}/{{method}}/depth{depth}/seed{seed}/" + name, depth=DEPTHS, seed=SEEDS)
 
 
 def all_run_files(name):

@@ -15,6 +15,8 @@ rule lambda_sweep:
         tuned=lambda w: f"results/tune/{w.dataset}/{SWEEP_BASES[w.variant]}/depth{w.depth}.json",
     output:
         "results/sweep/{dataset}/{variant}/depth{depth}.parquet",
+    # 35 batched models, 2-2.5 minutes: started as soon as their base is tuned, not left for the end of the grid
+    priority: 1
     wildcard_constraints:
         variant="|".join(SWEEP["variants"]) or "(?!)",
     params:

@@ -1,16 +1,17 @@
-# One job per (dataset, method, depth): it tunes (the same trial budget for every method, DESIGN section 2),
-# then trains all seeds as one batched model with the choice. Tuning and training share the process so the
-# job starts Python, torch and the data once (src/covbench/cell.py).
+# One job per (dataset, method): every depth in turn is tuned (the same trial budget for every method, DESIGN
+# section 2), then trained for all seeds as one batched model with its choice. The depths share the process so
+# the job starts Python, torch and the data once (src/covbench/cell.py).
 rule train:
     input:
         data="results/data/{dataset}.pt",
     output:
-        tuned="results/tune/{dataset}/{method}/depth{depth}.json",
-        **{name.split(".")[0]: seed_files(name) for name in RUN_FILES},
+        tuned=expand("results/tune/{{dataset}}/{{method}}/depth{depth}.json", depth=DEPTHS),
+        **{name.split(".")[0]: method_files(name) for name in RUN_FILES},
     params:
         spec=lambda wildcards: method_spec(config, wildcards.method),
         hp=lambda wildcards: hyperparameters(config, wildcards.dataset),
         tune=lambda wildcards: tune_settings(config, wildcards.dataset),
+        depths=DEPTHS,
         seeds=SEEDS,
         device=config["train"]["device"],
         checkpoint_every_s=config["train"]["checkpoint_every_s"],
@@ -20,8 +21,8 @@ rule train:
         mem_mb=4000,
         runtime=180,
     log:
-        "results/logs/train/{dataset}/{method}/depth{depth}.log",
+        "results/logs/train/{dataset}/{method}.log",
     benchmark:
-        "results/benchmarks/train/{dataset}/{method}/depth{depth}.tsv"
+        "results/benchmarks/train/{dataset}/{method}.tsv"
     script:
         "../scripts/train.py"

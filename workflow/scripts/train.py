@@ -1,12 +1,15 @@
-"""Snakemake script of rule `train`: tune one (dataset, method, depth), then train all its seeds with the choice."""
+"""Snakemake script of rule `train`: every depth of one (dataset, method), each tuned, then trained with its
+choice for all seeds."""
 import sys
-from pathlib import Path
 
 sys.stderr = open(snakemake.log[0], "w")
-from covbench.cell import run  # noqa: E402
+from covbench.cell import run_depths  # noqa: E402
 
 w = snakemake.wildcards
 p = snakemake.params
-run(snakemake.input.data, snakemake.output.tuned, [str(Path(path).parent) for path in snakemake.output.run],
-    w.dataset, w.method, p.spec, p.hp, int(w.depth), p.tune, p.seeds, threads=snakemake.threads, device=p.device,
-    checkpoint_every_s=p.checkpoint_every_s, probe_settings=p.probes)
+seeds_per_depth = len(p.seeds)
+run_dirs = [path.rsplit("/", 1)[0] for path in snakemake.output.run]  # depth-major, seeds within a depth
+run_depths(snakemake.input.data, list(snakemake.output.tuned),
+           [run_dirs[i:i + seeds_per_depth] for i in range(0, len(run_dirs), seeds_per_depth)],
+           w.dataset, w.method, p.spec, p.hp, p.depths, p.tune, p.seeds, threads=snakemake.threads,
+           device=p.device, checkpoint_every_s=p.checkpoint_every_s, probe_settings=p.probes)

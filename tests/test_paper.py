@@ -24,7 +24,8 @@ from covbench.tables import TABLES, all_tables  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 FIGURES = ["speed_at_init", "speed_over_training", "vanishing_index", "accuracy_vs_depth", "loss_curves",
            "saturation", "accuracy_heatmap", "performance_profile", "lambda_sweep", "nielsen_speed",
-           "force_vs_gradient", "active_groups", "probe_accuracy"]
+           "force_vs_gradient", "active_groups", "probe_accuracy", "accuracy_vs_length", "hidden_grad_over_time",
+           "temporal_vanishing_index"]
 SUMMARY_METRICS = ["final_test_accuracy", "final_val_accuracy", "vanishing_index_init", "vanishing_index_epoch1",
                    "epochs_to_threshold"]
 

@@ -67,6 +67,7 @@ def test_new_method_through_config_alone(tmp_path):
         "tune": {"trials": 2},
         "grid": {"datasets": ["catvnoncat"], "methods": ["tanh_he_clip_covariance"], "depths": [3], "seeds": [0, 1]},
         "lambda_sweep": {"variants": [], "depths": []},  # its base is not in this grid: nothing to sweep
+        "recurrent": {"datasets": []},  # no recurrent track
     }))
     target = "results/runs/catvnoncat/tanh_he_clip_covariance/depth3/seed1/run.json"
     done = snakemake(project, "--cores", "2", "--configfile", "config/extra.yaml", "--", target, "results/tune/chosen.parquet")

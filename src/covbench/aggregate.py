@@ -116,15 +116,21 @@ def read_frames(paths: list[str]) -> pd.DataFrame:
 
 
 def vanishing_index(layer_stats: pd.DataFrame) -> pd.DataFrame:
-    """Per run: log10(bias_grad_norm(layer 1) / bias_grad_norm(layer L)) at init and averaged over epoch 1.
+    """Per run: log10(speed(layer 1) / speed(layer L)) at init and averaged over epoch 1, where an MLP layer's
+    speed is its bias_grad_norm (Nielsen) and a recurrent network's layers are its time steps 1..T, whose speed
+    is hidden_grad_norm ||dL/dh_t||: the temporal vanishing index of DESIGN section 8.
 
     Epoch 1 holds the steps of the first epoch, step 0 included (layer_stats' 0-based epoch 0).
     """
+    speed = layer_stats.bias_grad_norm.astype(float)
+    if "hidden_grad_norm" in layer_stats:  # a recurrent run's rows have no bias of their own
+        speed = speed.fillna(layer_stats.hidden_grad_norm.astype(float))
+    layer_stats = layer_stats.assign(speed=speed)
     first = layer_stats[layer_stats.layer == 1]
     last = layer_stats[layer_stats.layer == layer_stats.depth]
     pairs = first.merge(last, on=RUN_KEYS + ["step", "epoch"], suffixes=("_first", "_last"))
     with np.errstate(divide="ignore", invalid="ignore"):
-        index = np.log10(pairs.bias_grad_norm_first.astype(float) / pairs.bias_grad_norm_last.astype(float))
+        index = np.log10(pairs.speed_first / pairs.speed_last)
     pairs = pairs[RUN_KEYS + ["step", "epoch"]].assign(index=index)
     at_init = pairs[pairs.step == 0].set_index(RUN_KEYS)["index"].rename("vanishing_index_init")
     epoch1 = pairs[pairs.epoch == 0].groupby(RUN_KEYS)["index"].mean().rename("vanishing_index_epoch1")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from covbench import train, tune
+from covbench import sequences, train, tune
 
 RUN_FILES = ("run.json", "epochs.parquet", "layer_stats.parquet", "probes.parquet")
 
@@ -45,19 +45,26 @@ def run(data_path: str, tune_path: str, out_dirs: list[str], dataset: str, metho
 
 def run_depths(data_path: str, tune_paths: list[str], out_dirs: list[list[str]], dataset: str, method: str,
                spec: dict, hp: dict, depths: list[int], tune_settings: dict, seeds: list[int], threads: int = 1,
-               device: str = "cpu", checkpoint_every_s: float = 60.0, probe_settings: dict | None = None) -> None:
+               device: str = "cpu", checkpoint_every_s: float = 60.0, probe_settings: dict | None = None,
+               sequence_seed: int | None = None) -> None:
     """`run` for every depth (tune_paths[i] and out_dirs[i] belong to depths[i]), keeping finished depths
-    until all are done."""
+    until all are done. With a sequence_seed the dataset is read as noise-padded rows (covbench.sequences) and
+    the depths are sequence lengths; a recurrent network's time steps get no linear probes."""
     train.configure_process(threads)
     splits = torch.load(data_path, weights_only=True)
     kept_dirs = [Path(dirs[0]).parent / "kept" for dirs in out_dirs]
     for depth, tune_path, dirs, kept_dir in zip(depths, tune_paths, out_dirs, kept_dirs):
         files = _cell_files(tune_path, dirs)
-        key = json.dumps([dataset, method, spec, hp, depth, tune_settings, seeds, probe_settings], sort_keys=True)
+        key = json.dumps([dataset, method, spec, hp, depth, tune_settings, seeds, probe_settings, sequence_seed],
+                         sort_keys=True)
         if _restore(files, kept_dir, key):
             continue
+        if sequence_seed is None:
+            cell_splits, cell_probes = splits, probe_settings
+        else:
+            cell_splits, cell_probes = sequences.padded_rows(splits, depth, sequence_seed), None
         run(data_path, tune_path, dirs, dataset, method, spec, hp, depth, tune_settings, seeds, threads=threads,
-            device=device, checkpoint_every_s=checkpoint_every_s, probe_settings=probe_settings, splits=splits)
+            device=device, checkpoint_every_s=checkpoint_every_s, probe_settings=cell_probes, splits=cell_splits)
         _keep(files, kept_dir, key)
     for kept_dir in kept_dirs:
         shutil.rmtree(kept_dir, ignore_errors=True)

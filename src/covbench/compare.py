@@ -24,7 +24,9 @@ set of 2m hypotheses (NaN, i.e. untestable, entries do not count). Both kinds of
 so this bounds the chance of any false verdict of the family, a false "beats"/"is beaten by" or a false "is
 equivalent to", by alpha (adjusting each kind on its own would allow up to 2 alpha). It is conservative: of a
 comparison's two null hypotheses (d = 0, |d| >= delta) at most one is true. The secondary family's p-values never
-enter the primary adjustment, and the reverse.
+enter the primary adjustment, and the reverse. The recurrent track (DESIGN section 8; variants with a `cell`, the
+sequence length in `depth`) asks its own question, so its comparisons form their own two families,
+`recurrent_primary` and `recurrent_secondary`, with the same roles.
 
 Verdicts, oriented so that "beats" always means "better" (higher test accuracy, or an |index| closer to 0):
 `beats` / `is beaten by` when the Holm-adjusted difference p is below alpha (by the sign of the difference),
@@ -48,7 +50,7 @@ N_BOOTSTRAP = 10_000
 CI_LEVEL = 0.95
 AUX_HYPERPARAMETERS = ("cov_lambda", "aux_weight")
 VERDICTS = ("beats", "is beaten by", "is equivalent to", "inconclusive")
-FAMILIES = ("primary", "secondary")
+FAMILIES = ("primary", "secondary", "recurrent_primary", "recurrent_secondary")
 COLUMNS = ["dataset", "depth", "method", "other_method", "metric", "family", "role", "best_remedy", "difference",
            "ci_low", "ci_high", "margin", "n_method", "n_other", "n_pairs", "n_dropped", "test", "p_value", "p_holm",
            "p_equivalence", "p_equivalence_holm", "verdict", "reason"]
@@ -226,6 +228,7 @@ def compare(run_summary: pd.DataFrame, specs: dict[str, dict], settings: dict, m
         best = best_remedy_of_cell(cell, covariance)
         for method in [m for m in covariance if m in by_method]:
             base = base_method(method, specs)
+            track = "recurrent_" if "cell" in specs[method] else ""
             for other in [m for m in by_method if m != method]:
                 roles = roles_of(other, base, best)
                 for name, metric in metrics.items():
@@ -233,7 +236,8 @@ def compare(run_summary: pd.DataFrame, specs: dict[str, dict], settings: dict, m
                     values = compare_values(by_method[method][metric.column], by_method[other][metric.column],
                                             metric, metric.margin(settings, dataset), seed, n_bootstrap)
                     rows.append({"dataset": dataset, "depth": int(depth), "method": method, "other_method": other,
-                                 "metric": name, "family": "primary" if primary else "secondary", "role": roles[0],
+                                 "metric": name, "family": track + ("primary" if primary else "secondary"),
+                                 "role": roles[0],
                                  "best_remedy": best, **values})
     table = adjust(pd.DataFrame(rows, columns=[c for c in COLUMNS if c not in ("p_holm", "p_equivalence_holm",
                                                                                 "verdict")]))

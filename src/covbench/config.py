@@ -12,6 +12,7 @@ from covbench import components
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 METHOD_DEFAULTS = {"norm": "none", "residual": "none", "grad_clip": None, "aux": "none", "optimizer": "sgd",
                    "standardize_inputs": False}
+RECURRENT_DEFAULTS = {"recurrent_init": "default", "forget_bias": 1.0}
 AUX_HYPERPARAMETER = {"covariance": "cov_lambda", "covariance_pooled": "cov_lambda", "deep_supervision": "aux_weight"}
 
 
@@ -37,13 +38,22 @@ def validate(config: dict, schema_path: Path = SCHEMA_PATH) -> dict:
         rungs = settings["tune_epochs"]
         if any(b <= a for a, b in zip(rungs, rungs[1:])):
             raise ConfigError(f"config error at 'datasets.{dataset}.tune_epochs': rungs must increase, got {rungs}")
-    for name in config["grid"]["methods"]:
-        if name not in config["methods"]:
-            known = ", ".join(sorted(config["methods"]))
-            raise ConfigError(f"config error at 'grid.methods': unknown method '{name}'; defined under 'methods': {known}")
+    recurrent = config.get("recurrent", {"datasets": [], "methods": []})
+    for dataset in recurrent["datasets"]:
+        if dataset not in config["datasets"]:
+            raise ConfigError(f"config error at 'recurrent.datasets': '{dataset}' has no entry under 'datasets'")
+    for where, names, recurrent_methods in (("grid", config["grid"]["methods"], False),
+                                            ("recurrent", recurrent["methods"], True)):
+        for name in names:
+            if name not in config["methods"]:
+                known = ", ".join(sorted(config["methods"]))
+                raise ConfigError(f"config error at '{where}.methods': unknown method '{name}'; defined under 'methods': {known}")
+            if ("cell" in config["methods"][name]) != recurrent_methods:
+                fix = "a method with a cell belongs in recurrent.methods" if not recurrent_methods else "give it a cell"
+                raise ConfigError(f"config error at '{where}.methods': '{name}' {fix}")
     for name, method in config["methods"].items():
-        spec = {**METHOD_DEFAULTS, **method}
-        for kind in components.KINDS:
+        spec = method_spec(config, name)
+        for kind in components.RECURRENT_KINDS if "cell" in spec else components.KINDS:
             if spec[kind] not in components.names(kind):
                 choices = ", ".join(components.names(kind))
                 raise ConfigError(f"config error at 'methods.{name}.{kind}': unknown {kind} '{spec[kind]}'; registered: {choices}")
@@ -54,7 +64,8 @@ def validate(config: dict, schema_path: Path = SCHEMA_PATH) -> dict:
 
 def method_spec(config: dict, method: str) -> dict:
     """The method's components with defaults filled in; an aux hyperparameter given here is fixed, not tuned."""
-    return {**METHOD_DEFAULTS, **config["methods"][method]}
+    method = config["methods"][method]
+    return {**METHOD_DEFAULTS, **(RECURRENT_DEFAULTS if "cell" in method else {}), **method}
 
 
 def hyperparameters(config: dict, dataset: str) -> dict:
@@ -62,7 +73,7 @@ def hyperparameters(config: dict, dataset: str) -> dict:
     data = config["datasets"][dataset]
     train = config["train"]
     return {
-        "width": train["width"], "epochs": data["epochs"], "batch_size": data["batch_size"], "momentum": train["momentum"],
+        "width": data.get("width", train["width"]), "epochs": data["epochs"], "batch_size": data["batch_size"], "momentum": train["momentum"],
         "weight_decay": train["weight_decay"], "loss": train["loss"],
         "log_every": data.get("log_every", train["log_every"]),
     }

@@ -80,7 +80,10 @@ RAW_FILES: dict[str, RawFile] = {
              "6a9d39ce52fa85953c5834695b8534a30ed8cfd54971fb2f080b5a24d002b951"),
     )
 }
-DATASETS = ("mnist", "catvnoncat")
+DATASETS = ("mnist", "catvnoncat", "smnist")
+# Datasets built from another's raw files: noise-padded row MNIST (covbench.sequences) reads MNIST's images, its
+# sequences made per sequence length in the training process, so it has no download of its own.
+SOURCE = {"smnist": "mnist"}
 
 
 def _one_line(error: BaseException) -> str:
@@ -90,7 +93,7 @@ def _one_line(error: BaseException) -> str:
 def _files_of(dataset: str) -> list[RawFile]:
     if dataset not in DATASETS:
         raise DataError(f"unknown dataset {dataset!r}; use one of {', '.join(DATASETS)}")
-    return [f for f in RAW_FILES.values() if f.dataset == dataset]
+    return [f for f in RAW_FILES.values() if f.dataset == SOURCE.get(dataset, dataset)]
 
 
 def sha256_of(path: str | os.PathLike) -> str:
@@ -248,7 +251,7 @@ def _verified(raw_dir: Path, name: str) -> Path:
 def _official_splits(dataset: str, raw_dir: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """(images, labels) of train, val and test, before subsampling."""
     _files_of(dataset)  # rejects unknown names
-    if dataset == "mnist":
+    if SOURCE.get(dataset, dataset) == "mnist":
         x_train, y_train, x_test, y_test = (read_idx(_verified(raw_dir, f)) for f in (
             "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
             "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"))

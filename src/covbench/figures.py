@@ -170,8 +170,9 @@ def vanishing_index(method_summary: pd.DataFrame, styles: dict) -> plt.Figure:
     return fig
 
 
-def accuracy_vs_depth(method_summary: pd.DataFrame, styles: dict) -> plt.Figure:
-    """(d) Final test accuracy vs depth, median over seeds with its 95% bootstrap interval."""
+def accuracy_vs_depth(method_summary: pd.DataFrame, styles: dict, xlabel: str = "depth") -> plt.Figure:
+    """(d) Final test accuracy vs depth (a recurrent run's: its sequence length), median over seeds with its 95%
+    bootstrap interval."""
     data = method_summary[method_summary.metric == "final_test_accuracy"]
     datasets, depths = sorted(data.dataset.unique()), sorted(data.depth.unique())
     fig, axes = _panels(len(datasets), 1, COLUMN_WIDTH, panel_height=1.6, sharex=True)
@@ -183,7 +184,7 @@ def accuracy_vs_depth(method_summary: pd.DataFrame, styles: dict) -> plt.Figure:
                         label=method, elinewidth=0.6, **styles[method])
         _depth_axis(ax, depths)
         ax.set(ylabel="test accuracy", title=dataset)
-    axes[-1, 0].set_xlabel("depth")
+    axes[-1, 0].set_xlabel(xlabel)
     _legend(fig, styles, data.method)
     return fig
 
@@ -319,14 +320,19 @@ def save(fig: plt.Figure, pdf: str, png: str) -> None:
 
 
 def make(figure: str, inputs: dict[str, str | list[str]], pdf: str, png: str, methods: list[str],
-         **options) -> None:
+         datasets: list[str] | None = None, **options) -> None:
     """Draw `figure` from the named input tables (a list of files is concatenated) and save it twice.
 
-    `methods` are all methods of the config: their sorted order fixes each method's style.
+    `methods` are all methods of the config: their sorted order fixes each method's style. `datasets` keeps the
+    rows of those datasets only (the MLP grid's or the recurrent track's figures).
     """
     frames = {name: aggregate.read_frames([paths] if isinstance(paths, str) else list(paths))
               for name, paths in inputs.items()}
+    if datasets is not None:
+        frames = {name: frame[frame.dataset.isin(datasets)] if "dataset" in frame else frame
+                  for name, frame in frames.items()}
     save(FIGURES[figure](**frames, styles=method_styles(methods), **options), pdf, png)
 
 
 import covbench.figures_mechanism  # noqa: E402,F401  registers the mechanism figures in FIGURES
+import covbench.figures_recurrent  # noqa: E402,F401  and the recurrent track's

@@ -20,6 +20,7 @@ import pandas as pd
 
 from covbench.compare import CI_LEVEL, FAMILIES, N_BOOTSTRAP, covariance_methods
 from covbench.config import method_spec
+from covbench.long_memories import long_memory_macros
 from covbench.mechanism import mechanism_macros
 from covbench.sweep import sweep_macros
 from covbench.tables import dataset_label, method_label, plain_number, primary_datasets, verdict_pairs
@@ -174,9 +175,9 @@ def family_summary(comparisons: pd.DataFrame, specs: dict[str, dict], family: st
             if counts["comparisons"]:
                 per_variant.append(f"{method_label(variant)} {counts['beats']} wins, {counts['beaten']} losses, "
                                    f"{counts['equivalent']} equivalences and {counts['inconclusive']} inconclusive")
-        sentences.append(f"On {words.what}, of {len(mine)} {family} comparisons a covariance variant "
+        sentences.append(f"On {words.what}, of {len(mine)} {family.replace('_', ' ')} comparisons a covariance variant "
                          f"{counts_text(verdict_counts(mine))}; per variant, {'; '.join(per_variant)}.")
-    return " ".join(sentences) or f"The {family} family is empty."
+    return " ".join(sentences) or f"The {family.replace('_', ' ')} family is empty."
 
 
 def deepest_verdicts(comparisons: pd.DataFrame, max_depth: int) -> str:
@@ -394,16 +395,25 @@ def paper_macros(config: dict, run_summary: pd.DataFrame, method_summary: pd.Dat
                  layer_summary: pd.DataFrame | None = None,
                  probe_summary: pd.DataFrame | None = None) -> dict[str, str]:
     """Macro name -> LaTeX text of every number and sentence the paper uses: one group per section or concern,
-    so a new section's macros are one more line in `groups` (names must not clash across groups)."""
+    so a new section's macros are one more line in `groups` (names must not clash across groups). The recurrent
+    track's rows (its own datasets) go to its own section only."""
     specs = {m: method_spec(config, m) for m in config["grid"]["methods"]}
     datasets = config["grid"]["datasets"]
     max_depth = max(config["grid"]["depths"])
+    recurrent = (method_summary, comparisons)
+
+    def mlp_rows(frame):
+        return frame if frame is None or "dataset" not in frame else frame[frame.dataset.isin(datasets)]
+
+    run_summary, method_summary, comparisons, chosen, layer_summary, probe_summary = (
+        mlp_rows(f) for f in (run_summary, method_summary, comparisons, chosen, layer_summary, probe_summary))
     groups = [grid_macros(config, run_summary, specs), setup_macros(config), tuning_macros(config, chosen),
               headline_macros(comparisons, specs, datasets, max_depth),
               comparison_macros(config, comparisons, specs, datasets, max_depth),
               reference_macros(comparisons, specs, datasets, figure_rules),
               sweep_macros(config, sweep_summary),
-              mechanism_macros(config, run_summary, layer_summary, probe_summary, method_summary)]
+              mechanism_macros(config, run_summary, layer_summary, probe_summary, method_summary),
+              long_memory_macros(config, *recurrent)]
     macros = {}
     for group in groups:
         clash = macros.keys() & group.keys()

@@ -1,18 +1,21 @@
-"""Per-layer learning-speed statistics (DESIGN section 4), gathered on the device.
+"""Per-layer learning-speed statistics (DESIGN sections 4 and 8), gathered on the device.
 
 Each function returns (M, L) tensors without a host sync; the training loop stacks them and copies them
-to the host once per epoch.
+to the host once per epoch. A recurrent network's "layers" are its time steps (DESIGN section 8): its rows are
+the logged steps t (models.rnn.logged_steps), its per-layer weight statistics NaN, and the statistics of its
+two weight matrices (input and recurrent) the same on every row of a step.
 """
 import torch
 
 from covbench import components
-from covbench.models import MLP
+from covbench.models import MLP, RNN
 
 # Column order of the stacked (M, L, len(STAT_NAMES)) record.
 STAT_NAMES = (
     "bias_grad_norm", "weight_grad_norm", "grad_rms", "weight_drift",
     "act_mean", "act_std", "saturation", "cov_force_norm",
-    "force_grad_ratio", "force_grad_cosine", "active_groups", "update_ratio",
+    "force_grad_ratio", "force_grad_cosine", "active_groups",
+    "hidden_grad_norm", "input_weight_grad_norm", "recurrent_weight_grad_norm", "update_ratio",
 )
 
 
@@ -41,10 +44,16 @@ def force_against_gradient(acts: list[torch.Tensor], forces: list[torch.Tensor])
     return torch.stack(norm, dim=1), torch.stack(ratio, dim=1), torch.stack(cosine, dim=1)
 
 
-def before_step(model: MLP, acts: list[torch.Tensor], forces, active_groups, initial_weights) -> torch.Tensor:
-    """Everything but update_ratio, from the gradients and activations of this step: (M, L, S - 1).
+def before_step(model: MLP | RNN, acts: list[torch.Tensor], forces, active_groups, initial_weights,
+                layers: list[int]) -> torch.Tensor:
+    """Everything but update_ratio, from the gradients and activations of this step: (M, L, S - 1), L = len(layers)
+    (1-based: every hidden layer of an MLP, the logged time steps of a recurrent network). The activations'
+    gradients must have been retained: hidden_grad_norm is ||dL/da|| over the batch, everything that arrives at
+    a layer's output (a recurrent state's recurrent path and later layers' forces included).
 
     Without an aux force, cov_force_norm is 0 and the force diagnostics are NaN (DESIGN section 4)."""
+    if isinstance(model, RNN):
+        return _in_time(model, acts, forces, active_groups, initial_weights, layers)
     weights = _hidden(model.weights)
     bias_grad_norm = torch.stack([b.grad.norm(dim=1) for b in model.layer_biases()], dim=1)
     weight_grad_norm = torch.stack([w.grad.flatten(1).norm(dim=1) for w in weights], dim=1)
@@ -65,16 +74,48 @@ def before_step(model: MLP, acts: list[torch.Tensor], forces, active_groups, ini
     else:
         force_norm, ratio, cosine = force_against_gradient(acts, forces)
         active = active_groups.unsqueeze(1).expand_as(force_norm)  # the groups are the batch's, shared by layers
+    hidden_grad_norm = torch.stack([a.grad.flatten(1).norm(dim=1) for a in acts], dim=1)
+    not_recurrent = torch.full_like(bias_grad_norm, float("nan"))
     return torch.stack(
         [bias_grad_norm, weight_grad_norm, grad_rms, weight_drift, act_mean, act_std, saturation, force_norm,
-         ratio, cosine, active], dim=-1
+         ratio, cosine, active, hidden_grad_norm, not_recurrent, not_recurrent], dim=-1
     )
 
 
-def update_ratio(model: MLP, weights_before: list[torch.Tensor]) -> torch.Tensor:
-    """||W(t+1) - W(t)|| / ||W(t)|| for the step just taken: (M, L)."""
+def _in_time(model: RNN, states: list[torch.Tensor], forces, active_groups, initial_weights, steps: list[int]):
+    """before_step of a recurrent network, at the time steps `steps`."""
+    picked = [states[t - 1] for t in steps]
+    values = [h.detach() for h in picked]
+    models = values[0].shape[0]
+
+    def per_step(per_model):  # (M,) -> (M, L): a weight matrix's statistic on every row of the step
+        return per_model.unsqueeze(1).expand(models, len(steps))
+
+    input_grad, recurrent_grad = (w.grad.flatten(1).norm(dim=1) for w in model.weights[:2])
+    recurrent, recurrent_at_init = model.weights[1].detach(), initial_weights[1]
+    drift = (recurrent - recurrent_at_init).flatten(1).norm(dim=1) / recurrent_at_init.flatten(1).norm(dim=1)
+    saturated = components.get("cell", model.spec["cell"]).saturated
+    nan = torch.full((models, len(steps)), float("nan"), device=values[0].device)
+    if forces is None:
+        force_norm, ratio, cosine, active = torch.zeros_like(nan), nan, nan, nan
+    else:
+        force_norm, ratio, cosine = force_against_gradient(picked, [forces[t - 1] for t in steps])
+        active = active_groups.unsqueeze(1).expand_as(force_norm)
     return torch.stack(
-        [(w.detach() - w_old).flatten(1).norm(dim=1) / w_old.flatten(1).norm(dim=1)
-         for w, w_old in zip(_hidden(model.weights), weights_before)],
-        dim=1,
+        [nan, nan, nan, per_step(drift),
+         torch.stack([h.flatten(1).mean(1) for h in values], dim=1), torch.stack([h.flatten(1).std(1) for h in values], dim=1),
+         torch.stack([saturated(h).flatten(1).float().mean(1) for h in values], dim=1), force_norm, ratio, cosine, active,
+         torch.stack([h.grad.flatten(1).norm(dim=1) for h in picked], dim=1), per_step(input_grad), per_step(recurrent_grad)],
+        dim=-1,
     )
+
+
+def update_ratio(model: MLP | RNN, weights_before: list[torch.Tensor], layers: list[int]) -> torch.Tensor:
+    """||W(t+1) - W(t)|| / ||W(t)|| for the step just taken: (M, L); a recurrent network's recurrent matrix on
+    every row."""
+    def ratio(w, w_old):
+        return (w.detach() - w_old).flatten(1).norm(dim=1) / w_old.flatten(1).norm(dim=1)
+
+    if isinstance(model, RNN):
+        return ratio(model.weights[1], weights_before[1]).unsqueeze(1).expand(-1, len(layers))
+    return torch.stack([ratio(w, w_old) for w, w_old in zip(_hidden(model.weights), weights_before)], dim=1)

@@ -16,7 +16,7 @@ import pandas as pd
 from covbench.aggregate import LEVEL
 from covbench.compare import CI_LEVEL
 
-DATASET_LABELS = {"mnist": "MNIST", "catvnoncat": "cat/non-cat"}
+DATASET_LABELS = {"mnist": "MNIST", "catvnoncat": "cat/non-cat", "smnist": "noise-padded row MNIST"}
 VERDICT_MARKS = {"beats": r"$\blacktriangle$", "is beaten by": r"$\triangledown$", "is equivalent to": r"$\approx$",
                  "inconclusive": "?"}
 VERDICT_LEGEND = (r"$\blacktriangle$: beats, $\triangledown$: is beaten by, $\approx$: is equivalent to, "
@@ -25,7 +25,9 @@ AUX_SYMBOLS = {"cov_lambda": r"\lambda", "aux_weight": "w"}
 SUMMARY_PERCENT = f"{100 * LEVEL:g}"  # the aggregate tables' bootstrap intervals
 COMPARISON_PERCENT = f"{100 * CI_LEVEL:g}"
 TABLES = ("methods", "accuracy", "vanishing_index", "hyperparameters", "verdicts", "verdicts_secondary",
-          "verdicts_vanishing")
+          "verdicts_vanishing", "recurrent")
+DEPTH_AXIS = "depth (hidden layers)"
+LENGTH_AXIS = "sequence length $T$ (time steps)"  # the recurrent track's depth (DESIGN section 8)
 ROLE_LABELS = {"base": "base", "best_remedy": "best remedy"}
 
 _ESCAPES = {"\\": r"\textbackslash{}", "_": r"\_", "&": r"\&", "%": r"\%", "#": r"\#", "$": r"\$",
@@ -84,12 +86,12 @@ def fit_width(tabular: str) -> str:
 Cells = dict[str, dict[int, list[str]]]  # row (a method) -> depth -> the lines of one cell
 
 
-def depth_tabular(cells: Cells, row_header: str = "method", row_label=method_label) -> str:
+def depth_tabular(cells: Cells, row_header: str = "method", row_label=method_label, axis: str = DEPTH_AXIS) -> str:
     """booktabs tabular, rows x depths, of cells given as lines stacked in the cell; `--` where none.
     Rows are labelled by `row_label(key)` (a method name by default)."""
     depths = sorted({depth for row in cells.values() for depth in row})
     lines = [r"\begin{tabular}{l" + "c" * len(depths) + "}", r"\toprule",
-             f"& \\multicolumn{{{len(depths)}}}{{c}}{{depth (hidden layers)}} \\\\",
+             f"& \\multicolumn{{{len(depths)}}}{{c}}{{{axis}}} \\\\",
              f"\\cmidrule(l){{2-{len(depths) + 1}}}",
              row_header + " & " + " & ".join(str(d) for d in depths) + r" \\", r"\midrule"]
     for method, row in cells.items():
@@ -122,11 +124,13 @@ def summary_cells(method_summary: pd.DataFrame, dataset: str, methods: list[str]
     return cells
 
 
-def accuracy_table(method_summary: pd.DataFrame, dataset: str, methods: list[str], rule: str) -> str:
+def accuracy_table(method_summary: pd.DataFrame, dataset: str, methods: list[str], rule: str,
+                   axis: str = DEPTH_AXIS) -> str:
     cells = summary_cells(method_summary, dataset, methods, "final_test_accuracy", 100, 1, bold_best=True)
-    caption = (f"Final test accuracy (\\%) on {dataset_label(dataset)}: median over seeds (best per depth in bold) "
+    column = "depth" if axis == DEPTH_AXIS else "length"
+    caption = (f"Final test accuracy (\\%) on {dataset_label(dataset)}: median over seeds (best per {column} in bold) "
                f"and bootstrap {SUMMARY_PERCENT}\\% interval. Rule \\texttt{{{rule}}}.")
-    return table_float(depth_tabular(cells), caption, f"tab:accuracy-{dataset}")
+    return table_float(depth_tabular(cells, axis=axis), caption, f"tab:accuracy-{dataset}")
 
 
 def vanishing_table(method_summary: pd.DataFrame, dataset: str, methods: list[str], rule: str) -> str:
@@ -221,11 +225,12 @@ def primary_row_label(key: tuple[str, str, str | None]) -> str:
     return method_label(variant) + r" vs.\ " + (f"base {method_label(base)}" if role == "base" else "best remedy")
 
 
-def primary_verdict_table(comparisons: pd.DataFrame, dataset: str, variants: list[str], rule: str) -> str:
+def primary_verdict_table(comparisons: pd.DataFrame, dataset: str, variants: list[str], rule: str,
+                          family: str = "primary", axis: str = DEPTH_AXIS) -> str:
     """The primary family on one dataset (main text): a row per covariance variant and opponent role; the best
-    remedy, chosen per depth, is named in its cell."""
+    remedy, chosen per depth, is named in its cell. The recurrent track's is family `recurrent_primary`, by T."""
     what, scale, decimals, better = VERDICT_METRICS["final_test_accuracy"]
-    rows = comparisons[(comparisons.dataset == dataset) & (comparisons.family == "primary")]
+    rows = comparisons[(comparisons.dataset == dataset) & (comparisons.family == family)]
     cells: dict[tuple, dict[int, list[str]]] = {}
     for variant in in_order(rows, "method", variants):
         mine = rows[rows.method == variant]
@@ -245,9 +250,9 @@ def primary_verdict_table(comparisons: pd.DataFrame, dataset: str, variants: lis
                f"the highest mean validation accuracy, named in the cell), in {what} ({better} is better): difference "
                f"of means over seeds with its bootstrap {COMPARISON_PERCENT}\\% interval; Holm-adjusted $p$-values of "
                f"the difference ($p_{{\\mathrm{{H}}}}$) and of equivalence within {margin_text(rows, scale, decimals)} "
-               f"points ($p_{{\\mathrm{{eq}}}}$, two one-sided tests), adjusted together within the primary family "
-               f"only. {VERDICT_LEGEND}. Rule \\texttt{{{rule}}}.")
-    return table_float(depth_tabular(cells, row_header="comparison", row_label=primary_row_label), caption,
+               f"points ($p_{{\\mathrm{{eq}}}}$, two one-sided tests), adjusted together within the "
+               f"{family.replace('_', ' ')} family only. {VERDICT_LEGEND}. Rule \\texttt{{{rule}}}.")
+    return table_float(depth_tabular(cells, row_header="comparison", row_label=primary_row_label, axis=axis), caption,
                        f"tab:verdicts-{dataset}")
 
 
@@ -281,10 +286,18 @@ def primary_datasets(comparisons: pd.DataFrame, datasets: list[str]) -> list[str
 
 
 def all_tables(method_summary: pd.DataFrame, comparisons: pd.DataFrame, chosen: pd.DataFrame,
-               specs: dict[str, dict], datasets: list[str], rule: str) -> dict[str, str]:
-    """Table kind (TABLES) -> LaTeX text: one float per dataset, and per covariance variant for secondary verdicts."""
+               specs: dict[str, dict], datasets: list[str], rule: str, recurrent_specs: dict[str, dict] | None = None,
+               recurrent_datasets: tuple[str, ...] = ()) -> dict[str, str]:
+    """Table kind (TABLES) -> LaTeX text: one float per dataset, and per covariance variant for secondary verdicts;
+    `recurrent`: the recurrent track's accuracy and primary verdicts per dataset, by sequence length."""
+    recurrent_methods = list(recurrent_specs or {})
+    text = {"recurrent": "\n".join(
+        accuracy_table(method_summary, d, recurrent_methods, rule, axis=LENGTH_AXIS)
+        + (primary_verdict_table(comparisons, d, recurrent_methods, rule, family="recurrent_primary", axis=LENGTH_AXIS)
+           if ((comparisons.dataset == d) & (comparisons.family == "recurrent_primary")).any() else "")
+        for d in recurrent_datasets if d in set(method_summary.dataset))}
     methods = list(specs)
-    text = {"methods": methods_table(specs, rule)}
+    text["methods"] = methods_table(specs, rule)
     text["accuracy"] = "\n".join(accuracy_table(method_summary, d, methods, rule) for d in datasets)
     text["vanishing_index"] = "\n".join(vanishing_table(method_summary, d, methods, rule) for d in datasets)
     text["hyperparameters"] = "\n".join(hyperparameter_table(chosen, d, methods, rule) for d in datasets)
@@ -298,10 +311,12 @@ def all_tables(method_summary: pd.DataFrame, comparisons: pd.DataFrame, chosen: 
 
 
 def write_tables(method_summary_path: str, comparisons_path: str, chosen_path: str, specs: dict[str, dict],
-                 datasets: list[str], out_paths: dict[str, str], rule: str = "tables") -> None:
-    """Write each kind of TABLES to out_paths[kind]; `specs` are the grid's methods in grid order."""
+                 datasets: list[str], out_paths: dict[str, str], rule: str = "tables",
+                 recurrent_specs: dict[str, dict] | None = None, recurrent_datasets: tuple[str, ...] = ()) -> None:
+    """Write each kind of TABLES to out_paths[kind]; `specs` are the grid's methods in grid order (the recurrent
+    track's in recurrent_specs)."""
     text = all_tables(pd.read_parquet(method_summary_path), pd.read_parquet(comparisons_path),
-                      pd.read_parquet(chosen_path), specs, datasets, rule)
+                      pd.read_parquet(chosen_path), specs, datasets, rule, recurrent_specs, tuple(recurrent_datasets))
     for kind, path in out_paths.items():
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_text(text[kind])

@@ -24,7 +24,8 @@ from covbench import components, probes, stats
 from covbench.components.clipping import clip_grad_norm_
 from covbench.config import METHOD_DEFAULTS
 from covbench.hyper import per_model
-from covbench.models import LOSSES, MLP, build_mlp, forward, to_device
+from covbench.models import LOSSES, MLP, RNN, build, forward, to_device
+from covbench.models.rnn import LOGGED_STEPS, logged_steps
 
 # Evaluation runs in chunks of this many examples: 1000 keeps a chunk's activations in cache (10k x 5 models x
 # 100 units is 20 MB a layer), 35 % faster at depth 32 than 10k chunks (0.61 s against 0.95 s per 10k images).
@@ -140,7 +141,10 @@ def train(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, see
     classes = int(max(splits[k].max() for k in ("y_train", "y_val", "y_test") if k in splits)) + 1
     models = len(seeds)
 
-    model = to_device(build_mlp(spec, x_train.shape[1], hp["width"], depth, classes, seeds), device)
+    model = to_device(build(spec, x_train.shape[-1], hp["width"], depth, classes, seeds), device)
+    # the rows of the per-layer statistics: an MLP's hidden layers, a recurrent network's logged time steps
+    stat_layers = (logged_steps(x_train.shape[1], LOGGED_STEPS) if isinstance(model, RNN)
+                   else list(range(1, depth + 1)))
     params = model.parameters()
     for p in params:
         p.requires_grad_(True)
@@ -207,7 +211,7 @@ def train(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, see
             step = epoch * steps_per_epoch + i
             # index_select, not x_train[idx]: advanced indexing takes twice as long (BENCHMARKS.md)
             idx = perm[:, i * batch:(i + 1) * batch].flatten()
-            xb = x_train.index_select(0, idx).view(models, -1, x_train.shape[1])
+            xb = x_train.index_select(0, idx).view(models, -1, *x_train.shape[1:])
             yb = y_train.index_select(0, idx).view(models, -1)
             logits, acts = forward(model, xb, training=True)
             loss = loss_fn(logits, yb)
@@ -219,21 +223,21 @@ def train(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, see
             for p in params:
                 p.grad = None
             logging = step % hp["log_every"] == 0
+            if logging:  # the statistics read the gradient arriving at each layer (and compare each force with it)
+                for a in acts:
+                    a.retain_grad()
             if forces is None:
                 total.sum().backward()
             else:  # each force joins the gradient arriving at its activations and flows on to earlier layers
-                if logging:  # the statistics compare each force with the gradient it joins
-                    for a in acts:
-                        a.retain_grad()
                 torch.autograd.backward([total.sum(), *acts], [None, *forces])
             if logging:
-                record = stats.before_step(model, acts, forces, active_groups, initial_weights)
+                record = stats.before_step(model, acts, forces, active_groups, initial_weights, stat_layers)
                 weights_before = [w.detach().clone() for w in model.weights[:-1]]
             if spec.get("grad_clip"):
                 clip_grad_norm_([p.grad for p in params], spec["grad_clip"])
             optimizer.step(params, bufs, decayed, lr_scales, hp["momentum"], hp["weight_decay"])
             if logging:
-                record = torch.cat([record, stats.update_ratio(model, weights_before).unsqueeze(-1)], dim=-1)
+                record = torch.cat([record, stats.update_ratio(model, weights_before, stat_layers).unsqueeze(-1)], dim=-1)
                 records.append((step, record, alive.clone()))
             loss_sum += loss.detach() * len(yb[0])
             correct_sum += correct.sum(1)
@@ -267,7 +271,7 @@ def train(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, see
     wall_s = wall_before + time.perf_counter() - started
     probes = (pd.concat([pd.DataFrame({c: t.numpy() for c, t in f.items()}) for f in probe_frames], ignore_index=True)
               if probe_frames else pd.DataFrame())
-    return RunResult(_stats_frame(stat_blocks, seeds), _epochs_frame(epoch_rows, seeds), test_accuracy, wall_s,
+    return RunResult(_stats_frame(stat_blocks, seeds, stat_layers), _epochs_frame(epoch_rows, seeds), test_accuracy, wall_s,
                      state_of(epoch_rows[-1][0] if epoch_rows else 0, wall_s), probes)
 
 
@@ -295,19 +299,21 @@ def _save_checkpoint(state: dict, path: Path) -> None:
     os.replace(partial, path)
 
 
-def _stats_frame(stat_blocks, seeds) -> pd.DataFrame:
-    """Long table: one row per (seed, logged step, layer); a diverged model's rows stop where it diverged."""
+def _stats_frame(stat_blocks, seeds, layers: list[int]) -> pd.DataFrame:
+    """Long table: one row per (seed, logged step, layer); a diverged model's rows stop where it diverged. `layers`
+    names the record's rows: hidden layers 1..L, or a recurrent network's logged time steps."""
     frames = []
+    rows = len(layers)
     for steps, epoch, block, alive in stat_blocks:  # block (T, M, L, S), alive (T, M)
-        t, m, layers, _ = block.shape
+        t, m = block.shape[:2]
         values = block.numpy().reshape(-1, len(stats.STAT_NAMES))
         frame = pd.DataFrame(values, columns=list(stats.STAT_NAMES))
-        frame.insert(0, "model", np.repeat(np.tile(np.arange(m), t), layers))
-        frame.insert(1, "seed", np.repeat(np.tile(np.asarray(seeds), t), layers))
-        frame.insert(2, "step", np.repeat(steps.numpy(), m * layers))
+        frame.insert(0, "model", np.repeat(np.tile(np.arange(m), t), rows))
+        frame.insert(1, "seed", np.repeat(np.tile(np.asarray(seeds), t), rows))
+        frame.insert(2, "step", np.repeat(steps.numpy(), m * rows))
         frame.insert(3, "epoch", epoch - 1)  # 0-based epoch during which the step happened
-        frame.insert(4, "layer", np.tile(np.arange(1, layers + 1), t * m))
-        frames.append(frame[np.repeat(alive.numpy().reshape(-1), layers)])
+        frame.insert(4, "layer", np.tile(np.asarray(layers), t * m))
+        frames.append(frame[np.repeat(alive.numpy().reshape(-1), rows)])
     return pd.concat(frames, ignore_index=True)
 
 

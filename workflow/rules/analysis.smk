@@ -17,7 +17,11 @@ FIGURES = {
     "force_vs_gradient": ("Mechanism", ["layer_summary"]),
     "active_groups": ("Mechanism", ["layer_summary"]),
     "probe_accuracy": ("Mechanism", ["probe_summary", "method_summary"]),
+    "accuracy_vs_length": ("Long memories", ["method_summary"]),
+    "hidden_grad_over_time": ("Long memories", ["layer_summary"]),
+    "temporal_vanishing_index": ("Long memories", ["method_summary"]),
 }
+RECURRENT_FIGURES = ("accuracy_vs_length", "hidden_grad_over_time", "temporal_vanishing_index")
 FIGURE_OPTIONS = {
     "speed_over_training": {"covariance_methods": COVARIANCE_METHODS, "baseline": BASELINE_METHOD},
     "force_vs_gradient": {"covariance_methods": COVARIANCE_METHODS},
@@ -43,7 +47,7 @@ rule aggregate:
     output:
         **{table: f"results/aggregate/{table}.parquet" for table in TABLES},
     params:
-        thresholds={dataset: config["datasets"][dataset]["val_threshold"] for dataset in DATASETS},
+        thresholds={dataset: config["datasets"][dataset]["val_threshold"] for dataset in DATASETS + RECURRENT_DATASETS},
     log:
         "results/logs/aggregate/aggregate.log",
     script:
@@ -63,7 +67,8 @@ for figure, (category, tables) in FIGURES.items():
         params:
             figure=figure,
             methods=sorted(config["methods"]),
-            options=FIGURE_OPTIONS.get(figure, {}),
+            options={"datasets": RECURRENT_DATASETS if figure in RECURRENT_FIGURES else DATASETS,
+                     **FIGURE_OPTIONS.get(figure, {})},
         log:
             f"results/logs/figure_{figure}/{figure}.log",
         script:

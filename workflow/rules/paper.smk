@@ -3,7 +3,8 @@ from covbench.tables import TABLES
 # Inputs made by other rules: the figures of rule-sets analysis and sweep, and the Nielsen chapter-5 check.
 PAPER_FIGURES = ["speed_at_init", "speed_over_training", "vanishing_index", "accuracy_vs_depth", "loss_curves",
                  "saturation", "accuracy_heatmap", "performance_profile", "lambda_sweep", "nielsen_speed",
-                 "force_vs_gradient", "active_groups", "probe_accuracy"]
+                 "force_vs_gradient", "active_groups", "probe_accuracy", "accuracy_vs_length",
+                 "hidden_grad_over_time", "temporal_vanishing_index"]
 NIELSEN_TABLE = "results/nielsen/speed_at_init.tex"
 
 
@@ -25,7 +26,7 @@ rule compare:
     output:
         "results/aggregate/comparisons.parquet",
     params:
-        specs=GRID_SPECS,
+        specs={**GRID_SPECS, **RECURRENT_SPECS},
         settings=config["compare"],
     log:
         "results/logs/compare/compare.log",
@@ -43,6 +44,8 @@ rule tables:
     params:
         specs=GRID_SPECS,
         datasets=DATASETS,
+        recurrent_specs=RECURRENT_SPECS,
+        recurrent_datasets=RECURRENT_DATASETS,
     log:
         "results/logs/tables/tables.log",
     script:

@@ -6,7 +6,10 @@ rule train:
         data="results/data/{dataset}.pt",
     output:
         tuned=expand("results/tune/{{dataset}}/{{method}}/depth{depth}.json", depth=DEPTHS),
-        **{name.split(".")[0]: method_files(name) for name in RUN_FILES},
+        **{name.split(".")[0]: method_files(name, DEPTHS) for name in RUN_FILES},
+    wildcard_constraints:
+        dataset="|".join(DATASETS),
+        method="|".join(METHODS),
     params:
         spec=lambda wildcards: method_spec(config, wildcards.method),
         hp=lambda wildcards: hyperparameters(config, wildcards.dataset),
@@ -16,6 +19,7 @@ rule train:
         device=config["train"]["device"],
         checkpoint_every_s=config["train"]["checkpoint_every_s"],
         probes=config["probes"],
+        sequence_seed=None,
     threads: config["train"]["threads"]
     resources:
         mem_mb=4000,
@@ -26,3 +30,28 @@ rule train:
         "results/benchmarks/train/{dataset}/{method}.tsv"
     script:
         "../scripts/train.py"
+
+
+# The recurrent track (DESIGN section 8): the same job with sequence lengths for depths; each length's noise-padded
+# sequences are made in the process from the dataset's images (src/covbench/sequences.py).
+use rule train as train_recurrent with:
+    output:
+        tuned=expand("results/tune/{{dataset}}/{{method}}/depth{depth}.json", depth=LENGTHS),
+        **{name.split(".")[0]: method_files(name, LENGTHS) for name in RUN_FILES},
+    wildcard_constraints:
+        dataset="|".join(RECURRENT_DATASETS) or "(?!)",
+        method="|".join(RECURRENT_METHODS) or "(?!)",
+    params:
+        spec=lambda wildcards: method_spec(config, wildcards.method),
+        hp=lambda wildcards: hyperparameters(config, wildcards.dataset),
+        tune=lambda wildcards: tune_settings(config, wildcards.dataset),
+        depths=LENGTHS,
+        seeds=SEEDS,
+        device=config["train"]["device"],
+        checkpoint_every_s=config["train"]["checkpoint_every_s"],
+        probes=None,
+        sequence_seed=config["data"]["split_seed"],
+    log:
+        "results/logs/train_recurrent/{dataset}/{method}.log",
+    benchmark:
+        "results/benchmarks/train_recurrent/{dataset}/{method}.tsv"

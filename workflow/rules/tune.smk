@@ -1,7 +1,7 @@
 # The tuning records themselves come from rule `train` (one job tunes, then trains, each grid cell).
 rule tune_summary:
     input:
-        expand("results/tune/{dataset}/{method}/depth{depth}.json", dataset=DATASETS, method=METHODS, depth=DEPTHS),
+        all_tuning_records(),
     output:
         "results/tune/chosen.parquet",
     log:

@@ -12,4 +12,5 @@ run_dirs = [path.rsplit("/", 1)[0] for path in snakemake.output.run]  # depth-ma
 run_depths(snakemake.input.data, list(snakemake.output.tuned),
            [run_dirs[i:i + seeds_per_depth] for i in range(0, len(run_dirs), seeds_per_depth)],
            w.dataset, w.method, p.spec, p.hp, p.depths, p.tune, p.seeds, threads=snakemake.threads,
-           device=p.device, checkpoint_every_s=p.checkpoint_every_s, probe_settings=p.probes)
+           device=p.device, checkpoint_every_s=p.checkpoint_every_s, probe_settings=p.probes,
+           sequence_seed=p.sequence_seed)

@@ -4,8 +4,9 @@ A method is a composition: one registered name per component kind. A new compone
 that calls `register(kind, name)` on its function(s), plus its import at the bottom of this file.
 """
 
-KINDS = ("activation", "init", "norm", "residual", "aux", "optimizer")
-REGISTRY: dict[str, dict[str, object]] = {kind: {} for kind in KINDS}
+KINDS = ("activation", "init", "norm", "residual", "aux", "optimizer")  # an MLP method names one of each
+RECURRENT_KINDS = ("cell", "recurrent_init", "aux", "optimizer")  # a recurrent method's (DESIGN section 8)
+REGISTRY: dict[str, dict[str, object]] = {kind: {} for kind in KINDS + RECURRENT_KINDS}
 
 
 def register(kind: str, name: str):
@@ -27,4 +28,5 @@ def names(kind: str) -> list[str]:
 
 
 # Importing the modules registers their components.
-from covbench.components import activation, aux, clipping, covariance, deep_supervision, init, norm, optimizer, residual  # noqa: E402,F401
+from covbench.components import (activation, aux, cell, clipping, covariance, deep_supervision, init, norm,  # noqa: E402,F401
+                                  optimizer, residual)

@@ -76,7 +76,7 @@ def build_mlp(spec: dict, in_dim: int, width: int, depth: int, classes: int, see
                residual.init_alphas(models, depth))
 
 
-def to_device(model: MLP, device) -> MLP:
+def mlp_to_device(model: MLP, device) -> MLP:
     move = lambda t: t.to(device)  # noqa: E731
     aux = {k: [move(t) for t in v] if isinstance(v, list) else move(v) for k, v in model.aux_params.items()}
     norms = [{k: move(t) for k, t in s.items()} for s in model.norm_states]
@@ -103,7 +103,7 @@ def layer_ops(model: MLP, training: bool) -> SimpleNamespace:
     )
 
 
-def forward(model: MLP, x: torch.Tensor, training: bool):
+def mlp_forward(model: MLP, x: torch.Tensor, training: bool):
     """-> logits (M, B, classes) and each hidden layer's output [(M, B, width)] * depth: the post-activations of
     a plain MLP, the residual stream h_l of a residual one."""
     residual = components.get("residual", model.spec["residual"])

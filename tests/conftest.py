@@ -45,3 +45,12 @@ def merge(base: dict, override: dict) -> dict:
     for key, value in override.items():
         out[key] = merge(out[key], value) if isinstance(value, dict) and key in out else value
     return out
+
+
+@pytest.fixture
+def one_thread():
+    """Small matmuls: one thread is as fast, and does not stall when other jobs share the cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

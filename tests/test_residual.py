@@ -16,13 +16,7 @@ from covbench.train import train
 DEPTH, WIDTH = 32, 100
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These matmuls are small: one thread is as fast, and does not stall when other jobs share the cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # small matmuls (conftest.one_thread)
 
 
 def _mirror() -> Path | None:

@@ -13,12 +13,7 @@ M, B, T, IN, H, C = 2, 3, 5, 4, 6, 3
 CELLS = ("tanh", "relu", "lstm", "gru")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # small matmuls (conftest.one_thread)
 
 
 def _spec(cell, recurrent_init="default", **extra):

@@ -48,3 +48,12 @@ def test_resolved_settings(config):
                     "aux": "none", "optimizer": "sgd", "standardize_inputs": False}
     hp = hyperparameters(config, "mnist")
     assert hp["epochs"] == config["datasets"]["mnist"]["epochs"] and "lr" not in hp
+
+
+def test_a_dataset_standardizing_its_inputs_does_so_for_every_feedforward_method(config):
+    config = merge(config, {"datasets": {"catvnoncat": {"standardize_inputs": True},
+                                         "mnist": {"standardize_inputs": False}}})
+    assert method_spec(config, "relu_he", "catvnoncat")["standardize_inputs"] is True
+    assert method_spec(config, "relu_he", "mnist")["standardize_inputs"] is False
+    assert method_spec(config, "selu_lecun", "mnist")["standardize_inputs"] is True  # the method's own choice stays
+    assert method_spec(config, "relu_he")["standardize_inputs"] is False

@@ -106,7 +106,7 @@ def synthetic_chosen(config: dict) -> pd.DataFrame:
                              "aux_weight": 0.3 if aux == "deep_supervision" else np.nan,
                              "selected_on": "val_loss", "val_loss": 0.5, "val_accuracy": 0.8,
                              "lr_edge": "low" if depth == max(config["grid"]["depths"]) else "", "aux_edge": "",
-                             "trials": config["tune"]["trials"], "trials_diverged": 1, "collapsed": False,
+                             "trials": config["tune"]["trials"], "trials_diverged": 1, "trials_overfit": 2, "collapsed": False,
                              "tune_epochs": config["datasets"][dataset]["tune_epochs"][-1]})
     return pd.DataFrame(rows)
 

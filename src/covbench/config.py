@@ -62,10 +62,15 @@ def validate(config: dict, schema_path: Path = SCHEMA_PATH) -> dict:
     return config
 
 
-def method_spec(config: dict, method: str) -> dict:
-    """The method's components with defaults filled in; an aux hyperparameter given here is fixed, not tuned."""
+def method_spec(config: dict, method: str, dataset: str | None = None) -> dict:
+    """The method's components with defaults filled in; an aux hyperparameter given here is fixed, not tuned.
+    On a dataset that standardizes its inputs for every method (`datasets.<name>.standardize_inputs`), so does
+    the method there."""
     method = config["methods"][method]
-    return {**METHOD_DEFAULTS, **(RECURRENT_DEFAULTS if "cell" in method else {}), **method}
+    spec = {**METHOD_DEFAULTS, **(RECURRENT_DEFAULTS if "cell" in method else {}), **method}
+    if dataset is not None and config["datasets"][dataset].get("standardize_inputs") and "cell" not in method:
+        spec["standardize_inputs"] = True
+    return spec
 
 
 def hyperparameters(config: dict, dataset: str) -> dict:

@@ -248,6 +248,8 @@ def setup_macros(config: dict) -> dict[str, str]:
         held_out = [f"{data[key]} {name}" for key, name in (("val_size", "validation"), ("test_size", "test"))
                     if data.get(key) is not None]
         size += f" ({word_list(held_out)} examples)" if held_out else ""
+        if data.get("standardize_inputs"):
+            size += ", its pixels standardized for every method with the training split's mean and standard deviation"
         sentences.append(f"on {dataset_label(dataset)}, {size}, "
                          f"{data['epochs']} epochs in mini-batches of {data['batch_size']}, statistics logged every "
                          f"{data.get('log_every', train['log_every'])} steps and a validation-accuracy threshold of "
@@ -276,6 +278,9 @@ def edge_items(chosen: pd.DataFrame) -> list[str]:
     for row in chosen[chosen.lr_edge != ""].sort_values(["dataset", "method", "depth"]).itertuples():
         evidence = (f"all {row.trials - 1} other trials diverged" if row.trials_diverged == row.trials - 1
                     else f"{row.trials_diverged} of {row.trials - 1} other trials diverged")
+        if row.trials_overfit:
+            evidence += (f", {row.trials_overfit} fit the training set more closely but ended with a higher "
+                         "validation loss")
         items.append(f"{method_label(row.method)} at depth {row.depth} on {dataset_label(row.dataset)} "
                      f"({row.lr_edge} end, lr {plain_number(row.lr)}; {evidence})")
     return items

@@ -140,6 +140,16 @@ def apply_choice(spec: dict, hp: dict, chosen: dict) -> tuple[dict, dict]:
     return spec, hp
 
 
+def overfit_trials(record: dict) -> int:
+    """Other trials that fit the training set more closely than the choice yet ended with a higher validation loss:
+    why a choice can sit on the low end of its range (on 168 cat/not-cat images every fitting net overfits)."""
+    chosen = max((t for t in record["trials"] if t["lr"] == record["chosen"]["lr"]), key=lambda t: t["rung"])
+    if chosen["diverged"]:
+        return 0
+    return sum(not t["diverged"] and t is not chosen and t["train_loss"] < chosen["train_loss"]
+               and t["val_loss"] > chosen["val_loss"] for t in record["trials"])
+
+
 def summarize(chosen_paths: list[str], out_path: str) -> None:
     """results/tune/chosen.parquet: one row per (dataset, method, depth) with the chosen values."""
     rows = []
@@ -155,6 +165,7 @@ def summarize(chosen_paths: list[str], out_path: str) -> None:
             "trials": record["budget"], "tune_epochs": record["rung_epochs"][-1],
             "budget_epochs": record["budget_epochs"],
             "trials_diverged": sum(t["diverged"] for t in record["trials"]), "collapsed": record["collapsed"],
+            "trials_overfit": overfit_trials(record),
         })
     Path(out_path).parent.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(rows).to_parquet(out_path, index=False)

@@ -21,7 +21,7 @@ rule lambda_sweep:
         variant="|".join(SWEEP["variants"]) or "(?!)",
     params:
         base=lambda wildcards: SWEEP_BASES[wildcards.variant],
-        spec=lambda wildcards: method_spec(config, wildcards.variant),
+        spec=lambda wildcards: method_spec(config, wildcards.variant, wildcards.dataset),
         hp=lambda wildcards: hyperparameters(config, wildcards.dataset),
         lambdas=SWEEP["lambdas"],
         seeds=SWEEP["seeds"],

@@ -11,7 +11,7 @@ rule train:
         dataset="|".join(DATASETS),
         method="|".join(METHODS),
     params:
-        spec=lambda wildcards: method_spec(config, wildcards.method),
+        spec=lambda wildcards: method_spec(config, wildcards.method, wildcards.dataset),
         hp=lambda wildcards: hyperparameters(config, wildcards.dataset),
         tune=lambda wildcards: tune_settings(config, wildcards.dataset),
         depths=DEPTHS,
@@ -33,8 +33,10 @@ rule train:
 
 
 # The recurrent track (DESIGN section 8): the same job with sequence lengths for depths; each length's noise-padded
-# sequences are made in the process from the dataset's images (src/covbench/sequences.py).
+# sequences are made in the process from the dataset's images (src/covbench/sequences.py). The LSTM and GRU jobs are
+# the grid's longest (5-6 minutes): started first, they do not leave one core busy alone at the end.
 use rule train as train_recurrent with:
+    priority: 1
     output:
         tuned=expand("results/tune/{{dataset}}/{{method}}/depth{depth}.json", depth=LENGTHS),
         **{name.split(".")[0]: method_files(name, LENGTHS) for name in RUN_FILES},
@@ -42,7 +44,7 @@ use rule train as train_recurrent with:
         dataset="|".join(RECURRENT_DATASETS) or "(?!)",
         method="|".join(RECURRENT_METHODS) or "(?!)",
     params:
-        spec=lambda wildcards: method_spec(config, wildcards.method),
+        spec=lambda wildcards: method_spec(config, wildcards.method, wildcards.dataset),
         hp=lambda wildcards: hyperparameters(config, wildcards.dataset),
         tune=lambda wildcards: tune_settings(config, wildcards.dataset),
         depths=LENGTHS,

@@ -1,6 +1,8 @@
 # Two commands do everything on a fresh Debian machine with Python 3.11 (see README.md):
 #   make all    install, then run the whole pipeline (snakemake --cores all) -> results/paper/main.pdf
 #   make test   install, then run the test suite
+#   make bundle                 everything training produced, checksummed, in results/bundle.tar.gz
+#   make all BUNDLE=archive     the paper from a bundle: verify, unpack, run only what comes after training
 # Options: MIRROR=dir (a folder of verified raw files for offline machines), CORES=n, CONFIG=file, ARGS="..." (extra snakemake args)
 
 PYTHON ?= python3.11
@@ -9,6 +11,7 @@ CORES ?= all
 CONFIG ?=
 MIRROR ?=
 ARGS ?=
+BUNDLE ?=
 BIN := $(VENV)/bin
 LATEX_PACKAGES := latexmk texlive-latex-base texlive-latex-recommended texlive-latex-extra \
 	texlive-fonts-recommended texlive-science lmodern poppler-utils
@@ -16,10 +19,21 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SNAKEMAKE_ARGS := --cores $(CORES) $(if $(CONFIG),--configfile $(CONFIG)) \
 	$(if $(MIRROR),--config 'data={"mirror": "$(abspath $(MIRROR))"}') $(ARGS)
 
-.PHONY: all test install latex bench report clean
+.PHONY: all test install latex bench report clean bundle
 
+# With BUNDLE: the bundle's checksums are verified before anything is unpacked, and snakemake runs with the config
+# the bundle was made with (results/bundle/config.yaml); see README, "Reproduce the figures without training".
 all: install latex
+ifeq ($(BUNDLE),)
 	$(BIN)/snakemake $(SNAKEMAKE_ARGS)
+else
+	$(BIN)/python -m covbench.bundle unpack $(abspath $(BUNDLE))
+	$(BIN)/snakemake --cores $(CORES) --configfile results/bundle/config.yaml $(ARGS)
+endif
+
+# Trains whatever is missing first, then archives the training rules' outputs, logs and benchmarks with a manifest.
+bundle: install
+	$(BIN)/snakemake results/bundle.tar.gz $(SNAKEMAKE_ARGS)
 
 test: install latex
 	COVBENCH_MIRROR=$(if $(MIRROR),$(abspath $(MIRROR)),) $(BIN)/python -m pytest -ra

@@ -1,6 +1,9 @@
 # Does the covariance force beat the standard remedies for vanishing gradients?
 # `snakemake --cores all` downloads the data, trains the grid of config/config.yaml, aggregates, draws
 # figures and tables, and builds results/paper/main.pdf. See README.md.
+import glob
+import os
+
 from snakemake.utils import min_version
 
 min_version("8.0")
@@ -20,6 +23,17 @@ include: "workflow/rules/sweep.smk"
 include: "workflow/rules/analysis.smk"
 include: "workflow/rules/nielsen.smk"
 include: "workflow/rules/paper.smk"
+include: "workflow/rules/bundle.smk"
+
+
+# Methods provided by rules (README "Methods as rules"): every rule file here is included, and a grid method whose
+# config entry names one of its rules (`rule: <name>`) is produced by that rule instead of rule `train`.
+for method_rules in sorted(glob.glob(os.path.join(workflow.basedir, "workflow", "rules", "methods", "*.smk"))):
+
+    include: method_rules
+
+
+check_method_rules()
 
 
 rule all:

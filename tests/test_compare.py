@@ -283,3 +283,26 @@ def test_covariance_methods_read_from_specs():
     specs = {"baseline": {"aux": "none"}, "covariance": {"aux": "covariance"},
              "deep_supervision": {"aux": "deep_supervision"}, "pooled": {"aux": "covariance_pooled"}}
     assert covariance_methods(specs) == ["covariance", "pooled"]
+
+
+def test_diverged_runs_stay_in_the_test_and_every_sentence_and_table_counts_them():
+    """A diverged run enters the comparison at the accuracy it had when it stopped (chance here), and the verdict
+    sentence, the verdict table and the accuracy table of its cell say how many diverged."""
+    from covbench import aggregate, paper, tables
+
+    summary = run_summary({"covariance": [0.9, 0.1, 0.91, 0.92], "baseline": [0.8, 0.81, 0.83, 0.8]})
+    summary.loc[(summary.method == "covariance") & (summary.seed == 1), "diverged"] = True
+    row = row_of(compare(summary, {m: SPECS[m] for m in ("baseline", "covariance")}, SETTINGS, n_bootstrap=200),
+                 "baseline")
+    assert row.n_method == 4 and row.diverged_method == 1 and row.diverged_other == 0
+    assert row.difference == pytest.approx(np.mean([0.9, 0.1, 0.91, 0.92]) - np.mean([0.8, 0.81, 0.83, 0.8]))
+    assert r"1 run of \texttt{covariance} diverged (counted at the outcome it had when it stopped)" in \
+        paper.verdict_sentence(row)
+    assert "diverged 1 / 0" in tables.verdict_lines(row, 100, 1)[-1]
+    methods = summary.assign(collapsed=False, epochs_to_threshold=np.nan, vanishing_index_init=-1.0)
+    cells = aggregate.method_summary(methods)
+    counts = aggregate.diverged_counts(cells).set_index("method")
+    assert counts.loc["covariance", "n_diverged"] == 1 and counts.loc["baseline", "n_diverged"] == 0
+    latex = tables.accuracy_table(cells, "mnist", ["baseline", "covariance"], "tables")
+    assert r"1/4 diverged" in latex and r"\texttt{covariance} at depth 8 (1 of 4)" in latex
+    assert "No run diverged." in tables.accuracy_table(cells, "mnist", ["baseline"], "tables")

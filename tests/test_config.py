@@ -33,6 +33,17 @@ def test_default_and_quick_configs_are_valid(config):
     ({"tune": {"lr": {"sgd": [0.1]}}}, "tune.lr.sgd"),
     ({"datasets": {"mnist": {"tune_epochs": [5, 2]}}}, "datasets.mnist.tune_epochs"),
     ({"methods": {"sigmoid_adam": {"optimizer": "rmsprop"}}}, "methods.sigmoid_adam.optimizer"),
+    ({"tune": {"lr": {"sgd": [1.0, 0.01]}}}, "tune.lr.sgd"),
+    ({"tune": {"lr": {"adam": [0.1, 0.1]}}}, "tune.lr.adam"),
+    ({"tune": {"cov_lambda": [100.0, 1.0]}}, "tune.cov_lambda"),
+    ({"tune": {"aux_weight": [3.0, 0.03]}}, "tune.aux_weight"),
+    ({"methods": {"relu/he": {"activation": "relu", "init": "he"}}}, "methods.relu/he"),
+    ({"methods": {"relu he": {"activation": "relu", "init": "he"}}}, "methods.relu he"),
+    ({"methods": {"relu_he": {"cov_lambda": 1.0}}}, "methods.relu_he.cov_lambda"),
+    ({"methods": {"covariance": {"aux_weight": 0.3}}}, "methods.covariance.aux_weight"),
+    ({"methods": {"deep_supervision": {"cov_lambda": 1.0}}}, "methods.deep_supervision.cov_lambda"),
+    ({"methods": {"gru": {"forget_bias": 2.0}}}, "methods.gru.forget_bias"),
+    ({"datasets": {"mnist": {"train_size": "a thousand"}}}, "datasets.mnist.train_size"),
 ])
 def test_bad_values_stop_with_one_line_naming_the_key(config, override, key):
     with pytest.raises(ConfigError) as error:
@@ -57,3 +68,16 @@ def test_a_dataset_standardizing_its_inputs_does_so_for_every_feedforward_method
     assert method_spec(config, "relu_he", "mnist")["standardize_inputs"] is False
     assert method_spec(config, "selu_lecun", "mnist")["standardize_inputs"] is True  # the method's own choice stays
     assert method_spec(config, "relu_he")["standardize_inputs"] is False
+
+
+def test_numeric_strings_from_snakemake_config_become_numbers(config):
+    """`snakemake --config` parses nested values with YAML's base loader: every scalar arrives as a string."""
+    override = {"datasets": {"mnist": {"train_size": "1000", "val_threshold": "0.9", "standardize_inputs": "true"}},
+                "tune": {"trials": "3", "lr": {"sgd": ["1e-3", "1.0"]}}, "data": {"mirror": "/data"},
+                "methods": {"covariance": {"cov_lambda": "2.5"}}, "grid": {"depths": ["2", "4"]}}
+    checked = validate(merge(config, override))
+    assert checked["datasets"]["mnist"]["train_size"] == 1000 and checked["datasets"]["mnist"]["val_threshold"] == 0.9
+    assert checked["datasets"]["mnist"]["standardize_inputs"] is True
+    assert checked["tune"]["trials"] == 3 and checked["tune"]["lr"]["sgd"] == [0.001, 1.0]
+    assert checked["methods"]["covariance"]["cov_lambda"] == 2.5 and checked["grid"]["depths"] == [2, 4]
+    assert checked["data"]["mirror"] == "/data"  # a string where the schema takes one stays a string

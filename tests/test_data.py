@@ -210,9 +210,15 @@ def test_prepare_rejects_too_large_size(tmp_path):
     assert not (tmp_path / "cat.pt").exists()
 
 
-def test_prepare_needs_verified_raw_files(tmp_path):
-    with pytest.raises(DataError, match="download"):
-        data.prepare("catvnoncat", tmp_path, tmp_path / "cat.pt")
+def test_prepare_fetches_missing_raw_files_and_names_the_fix_when_it_cannot(tmp_path, monkeypatch):
+    for name in ("train_catvnoncat.h5", "test_catvnoncat.h5"):
+        _no_urls(monkeypatch, name)
+    monkeypatch.setattr(data.time, "sleep", lambda s: None)
+    with pytest.raises(DataError, match="could not fetch train_catvnoncat.h5.*data.mirror"):
+        data.prepare("catvnoncat", tmp_path / "raw", tmp_path / "cat.pt", mirror=tmp_path)
+    assert not (tmp_path / "cat.pt").exists()
+    data.prepare("catvnoncat", tmp_path / "raw", tmp_path / "cat.pt", mirror=MIRROR)
+    assert sorted(p.name for p in (tmp_path / "raw").iterdir()) == ["test_catvnoncat.h5", "train_catvnoncat.h5"]
 
 
 @pytest.fixture(scope="module")

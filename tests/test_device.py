@@ -79,3 +79,22 @@ def test_cuda_metrics_agree_with_cpu(spec, hp, splits, method):
 def test_auto_trains_on_the_gpu_with_the_cpu_numbers(spec, hp, splits):
     assert_runs_agree(train(splits, spec, hp, 3, [0], device="cpu"), train(splits, spec, hp, 3, [0], device="auto"),
                       len(splits["y_val"]), len(splits["y_test"]))
+
+
+RECURRENT = {
+    "lstm": {"cell": "lstm", "recurrent_init": "default", "forget_bias": 1.0, "optimizer": "adam"},
+    "rnn_tanh_covariance": {"cell": "tanh", "recurrent_init": "orthogonal", "forget_bias": 1.0, "optimizer": "adam",
+                            "aux": "covariance", "cov_lambda": 1.0},
+}
+
+
+@needs_cuda
+@pytest.mark.parametrize("method", RECURRENT)
+def test_cuda_recurrent_metrics_agree_with_cpu(splits, hp, method):
+    """The explicit cell loop on the GPU: the same sequences (20 features as 5 steps of 4) give the CPU's numbers."""
+    sequences = {k: v.reshape(len(v), 5, 4) if k.startswith("x_") else v for k, v in splits.items()}
+    spec = {"norm": "none", "residual": "none", "grad_clip": None, "aux": "none", "standardize_inputs": False,
+            **RECURRENT[method]}
+    hp = {**hp, "lr": 0.01}
+    assert_runs_agree(train(sequences, spec, hp, 5, [0, 1], device="cpu"),
+                      train(sequences, spec, hp, 5, [0, 1], device="cuda"), len(splits["y_val"]), len(splits["y_test"]))

@@ -71,3 +71,20 @@ def test_partition_and_account_are_left_to_the_cluster_when_unset(monkeypatch):
     assert "slurm_partition" not in profile["default-resources"]
     assert "slurm_account" not in profile["default-resources"]
     assert profile["retries"] >= 1 and profile["rerun-incomplete"] is True
+
+
+def test_dry_run_plans_the_full_scale_config_as_slurm_jobs(tmp_path):
+    """config/full.yaml (all 50k MNIST images, 30 epochs, 10 seeds) plans through the SLURM profile: one train job
+    per (dataset, method), every run of every seed, with a longer time limit given on the command line."""
+    dry = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--profile", "workflow/profiles/slurm",
+                          "--configfile", "config/full.yaml", "--set-resources", "train:runtime=1440"],
+                         cwd=project_copy(tmp_path), capture_output=True, text=True, timeout=600)
+    assert dry.returncode == 0, dry.stderr[-2000:]
+    jobs = planned_resources(dry.stdout)
+    config = quick_config()  # only for the method lists, which full.yaml keeps
+    full = yaml.safe_load((ROOT / "config" / "full.yaml").read_text())
+    assert len(jobs["train"]) == len(config["grid"]["datasets"]) * len(config["grid"]["methods"])
+    assert len(jobs["train_recurrent"]) == len(config["recurrent"]["methods"])
+    assert {j["runtime"] for j in jobs["train"]} == {"1440"}
+    seeds = full["grid"]["seeds"]
+    assert len(seeds) == 10 and f"seed{seeds[-1]}/run.json" in dry.stdout

@@ -170,3 +170,20 @@ def test_probes_at_init_and_after_the_last_epoch_survive_a_resume(spec, hp, spli
         train_module._save_checkpoint = real_save
     resumed = train(splits, spec, hp, 2, [0, 1], checkpoint=checkpoint, checkpoint_every_s=0, probe=probe)
     pd.testing.assert_frame_equal(resumed.probes, full.probes)
+
+
+BATCHED_RTOL = 1e-6  # README: batched seeds agree with seeds trained alone to float tolerance, not bit for bit
+
+
+def test_batched_seeds_agree_with_seeds_trained_one_by_one_to_float_tolerance(spec, hp, splits, one_thread):
+    """Three seeds as one batched model against each trained alone: the final metrics agree within BATCHED_RTOL
+    (batched matrix products sum in another order, so the last bits may differ)."""
+    seeds = [0, 1, 2]
+    together = train(splits, spec, hp, 2, seeds)
+    for model, seed in enumerate(seeds):
+        alone = train(splits, spec, hp, 2, [seed])
+        batched = together.epochs[together.epochs.seed == seed].iloc[-1]
+        single = alone.epochs.iloc[-1]
+        for column in ("train_loss", "val_loss", "train_accuracy", "val_accuracy"):
+            assert batched[column] == pytest.approx(single[column], rel=BATCHED_RTOL, abs=0), column
+        assert together.test_accuracy[model] == pytest.approx(alone.test_accuracy[0], rel=BATCHED_RTOL, abs=0)

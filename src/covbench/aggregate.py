@@ -7,12 +7,10 @@
 Intervals are percentile bootstraps over seeds (95%, 2000 resamples, a fixed-seed generator). A run that
 diverged is kept: its rows stop where it diverged and its final outcomes are those it had when it stopped.
 """
-import json
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
+from covbench import atomic, contract
 from covbench.stats import STAT_NAMES
 
 RESAMPLES = 2000
@@ -105,14 +103,18 @@ def _by_seed(long: pd.DataFrame, keys: list[str]) -> tuple[pd.DataFrame, np.ndar
 
 def read_runs(run_jsons: list[str]) -> pd.DataFrame:
     """One row per run from its run.json: identity, diverged, collapsed, final outcomes, wall time."""
-    records = [json.loads(Path(path).read_text()) for path in run_jsons]
+    return runs_frame([atomic.read_json(path) for path in run_jsons])  # a corrupt one: removed, rerun to remake it
+
+
+def runs_frame(records: list[dict]) -> pd.DataFrame:
     columns = RUN_KEYS + ["diverged", "collapsed", "final_test_accuracy", "final_val_accuracy", "final_val_loss",
                           "wall_s"]
     return pd.DataFrame([{key: record[key] for key in columns} for record in records])
 
 
 def read_frames(paths: list[str]) -> pd.DataFrame:
-    return pd.concat([pd.read_parquet(path) for path in paths], ignore_index=True)
+    """The parquet files, verified (a corrupt one is removed and atomic.Corrupt says to rerun), concatenated."""
+    return pd.concat([atomic.read_parquet(path) for path in paths], ignore_index=True)
 
 
 def vanishing_index(layer_stats: pd.DataFrame) -> pd.DataFrame:
@@ -237,6 +239,14 @@ def method_summary(runs: pd.DataFrame) -> pd.DataFrame:
     return summary[order].sort_values(CELL_KEYS + ["metric"], ignore_index=True)
 
 
+def diverged_counts(method_summary: pd.DataFrame) -> pd.DataFrame:
+    """Per (dataset, method, depth): how many of its n_seeds runs diverged (from the diverged_fraction rows). The
+    tables, figures and sentences that show a cell say this count: its diverged runs are in every statistic."""
+    rows = method_summary[method_summary.metric == "diverged_fraction"]
+    counts = (rows["mean"] * rows.n_seeds).round().astype(int)
+    return rows.assign(n_diverged=counts)[CELL_KEYS + ["n_diverged", "n_seeds"]].reset_index(drop=True)
+
+
 def best_by_validation(mean_val_accuracy: pd.Series) -> str | None:
     """The method (index) with the highest finite mean validation accuracy; ties go to the first name in sorted
     order; None when there is none. The one rule that picks "the best remedy" (DESIGN section 7): on validation,
@@ -274,9 +284,14 @@ def performance_profile(method_summary: pd.DataFrame, taus: np.ndarray) -> pd.Da
 
 def write_tables(run_jsons: list[str], epochs_files: list[str], layer_stats_files: list[str],
                  probes_files: list[str], thresholds: dict[str, float], outputs: dict[str, str]) -> None:
-    """Read every run's files and write the tables named in TABLES to the paths in `outputs`."""
-    runs, epochs, layer_stats = read_runs(run_jsons), read_frames(epochs_files), read_frames(layer_stats_files)
-    probes = read_frames(probes_files)[RUN_KEYS + ["epoch", "layer", "probe_accuracy"]].astype(
+    """Check every run's files against the run-file contract (covbench.contract: one line naming the file and
+    column of the first breach), read them and write the tables named in TABLES to the paths in `outputs`."""
+    # read back verified first: a truncated or corrupt run file is removed and the rerun trains its job again
+    records = [atomic.read_json(path) for path in run_jsons]
+    epochs, layer_stats, probes = (read_frames(paths) for paths in (epochs_files, layer_stats_files, probes_files))
+    contract.check_runs(run_jsons, epochs_files, layer_stats_files, probes_files)
+    runs = runs_frame(records)
+    probes = probes[RUN_KEYS + ["epoch", "layer", "probe_accuracy"]].astype(
         {"epoch": int, "layer": int, "probe_accuracy": float})  # a run without probes writes an untyped frame
     per_run = run_summary(runs, epochs, layer_stats, thresholds, probes)
     tables = {
@@ -287,5 +302,4 @@ def write_tables(run_jsons: list[str], epochs_files: list[str], layer_stats_file
         "probe_summary": probe_summary(probes),
     }
     for name in TABLES:
-        Path(outputs[name]).parent.mkdir(parents=True, exist_ok=True)
-        tables[name].to_parquet(outputs[name], index=False)
+        atomic.write_parquet(tables[name], outputs[name])

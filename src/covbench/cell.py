@@ -11,11 +11,10 @@ interrupted one from its checkpoint without tuning again, and trains the rest.
 import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
-import torch
-
-from covbench import sequences, train, tune
+from covbench import atomic, data, sequences, train, tune
 
 RUN_FILES = ("run.json", "epochs.parquet", "layer_stats.parquet", "probes.parquet")
 
@@ -25,18 +24,15 @@ def run(data_path: str, tune_path: str, out_dirs: list[str], dataset: str, metho
         checkpoint_every_s: float = 60.0, probe_settings: dict | None = None, splits: dict | None = None) -> None:
     """Write the tuning record to tune_path, then each seed's run files to its out_dir (DESIGN section 5)."""
     train.configure_process(threads)
-    splits = splits if splits is not None else torch.load(data_path, weights_only=True)
+    splits = splits if splits is not None else data.load_splits(data_path)
     kept = Path(out_dirs[0]) / "tune.json"
     key = json.dumps([spec, hp, depth, tune_settings], sort_keys=True)
-    if kept.exists() and json.loads(kept.read_text())["key"] == key:
-        record = json.loads(kept.read_text())["record"]
-    else:
+    record = _kept_record(kept, key)
+    if record is None:
         record = {"dataset": dataset, "method": method, "depth": depth,
                   **tune.select(splits, spec, hp, depth, tune_settings, device)}
-        kept.parent.mkdir(parents=True, exist_ok=True)
-        kept.write_text(json.dumps({"key": key, "record": record}))
-    Path(tune_path).parent.mkdir(parents=True, exist_ok=True)
-    Path(tune_path).write_text(json.dumps(record, indent=2))
+        atomic.write_json(kept, {"key": key, "record": record}, indent=None)
+    atomic.write_json(tune_path, record)
     spec, hp = tune.apply_choice(spec, hp, record["chosen"])
     train.run(splits, out_dirs, dataset, method, spec, hp, depth, seeds, threads=threads, device=device,
               checkpoint_every_s=checkpoint_every_s, probe_settings=probe_settings)
@@ -46,12 +42,13 @@ def run(data_path: str, tune_path: str, out_dirs: list[str], dataset: str, metho
 def run_depths(data_path: str, tune_paths: list[str], out_dirs: list[list[str]], dataset: str, method: str,
                spec: dict, hp: dict, depths: list[int], tune_settings: dict, seeds: list[int], threads: int = 1,
                device: str = "cpu", checkpoint_every_s: float = 60.0, probe_settings: dict | None = None,
-               sequence_seed: int | None = None) -> None:
+               sequence_seed: int | None = None, remake_data: Callable[[], object] | None = None) -> None:
     """`run` for every depth (tune_paths[i] and out_dirs[i] belong to depths[i]), keeping finished depths
     until all are done. With a sequence_seed the dataset is read as noise-padded rows (covbench.sequences) and
-    the depths are sequence lengths; a recurrent network's time steps get no linear probes."""
+    the depths are sequence lengths; a recurrent network's time steps get no linear probes. `remake_data` makes
+    data_path again when it fails verification (covbench.data.load_splits)."""
     train.configure_process(threads)
-    splits = torch.load(data_path, weights_only=True)
+    splits = data.load_splits(data_path, remake_data)
     kept_dirs = [Path(dirs[0]).parent / "kept" for dirs in out_dirs]
     for depth, tune_path, dirs, kept_dir in zip(depths, tune_paths, out_dirs, kept_dirs):
         files = _cell_files(tune_path, dirs)
@@ -78,19 +75,49 @@ def _cell_files(tune_path: str, out_dirs: list[str]) -> dict[Path, str]:
     return files
 
 
+def _kept_record(kept: Path, key: str) -> dict | None:
+    """The tuning record kept beside a depth's checkpoint, when it was made with this key and reads back whole."""
+    if not kept.exists():
+        return None
+    try:
+        saved = atomic.read_json(kept, required=("key", "record"))
+    except atomic.Corrupt as error:
+        atomic.warn(f"kept tuning record {kept} failed verification ({error.reason}): removed, tuning again")
+        return None
+    return saved["record"] if saved["key"] == key else None
+
+
 def _keep(files: dict[Path, str], kept_dir: Path, key: str) -> None:
     """Hard-link a finished depth's outputs under kept_dir; key.json, written last, marks the copy complete."""
     shutil.rmtree(kept_dir, ignore_errors=True)
     for path, name in files.items():
         (kept_dir / name).parent.mkdir(parents=True, exist_ok=True)
         os.link(path, kept_dir / name)
-    (kept_dir / "key.json").write_text(key)
+    atomic.write_text(kept_dir / "key.json", key)
+
+
+def _verify(path: Path) -> None:
+    """Read a kept file back as its reader will (atomic.Corrupt, the file removed, when it fails)."""
+    if path.suffix == ".parquet":
+        atomic.read_parquet(path)
+    elif path.name == "run.json":
+        atomic.read_json(path, required=train.RUN_JSON_KEYS)
+    else:
+        atomic.read_json(path, required=("chosen",))
 
 
 def _restore(files: dict[Path, str], kept_dir: Path, key: str) -> bool:
-    """Put a finished depth's kept outputs back, when they were made with this key (the same config)."""
+    """Put a finished depth's kept outputs back, when they were made with this key (the same config) and every one
+    reads back whole; otherwise the depth is trained again."""
     marker = kept_dir / "key.json"
     if not marker.exists() or marker.read_text() != key:
+        return False
+    try:
+        for name in files.values():
+            _verify(kept_dir / name)
+    except (atomic.Corrupt, FileNotFoundError) as error:
+        atomic.warn(f"a kept file of {kept_dir} failed verification ({error}); training that depth again")
+        shutil.rmtree(kept_dir, ignore_errors=True)
         return False
     for path, name in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,10 @@ Two families of comparisons (DESIGN section 7), declared in the config's `compar
   against every other method on the absolute vanishing index averaged over epoch 1 (at initialization a
   covariance variant *is* its base network, so the index at init cannot tell them apart).
 
+A diverged run stays in its method's values at the outcome it had when it stopped (dropping it would flatter an
+unstable method); `diverged_method` and `diverged_other` count them, and every sentence and table cell built from
+the row says so.
+
 Per comparison, on the values by seed (paired when both methods ran the same seeds, each method alone otherwise):
 the difference of means (variant minus other) with a bootstrap 95% interval; a two-sided t-test of no difference
 (`p_value`: paired t-test, or Welch's); and the two one-sided tests (TOST) of equivalence within the margin
@@ -52,8 +56,8 @@ AUX_HYPERPARAMETERS = ("cov_lambda", "aux_weight")
 VERDICTS = ("beats", "is beaten by", "is equivalent to", "inconclusive")
 FAMILIES = ("primary", "secondary", "recurrent_primary", "recurrent_secondary")
 COLUMNS = ["dataset", "depth", "method", "other_method", "metric", "family", "role", "best_remedy", "difference",
-           "ci_low", "ci_high", "margin", "n_method", "n_other", "n_pairs", "n_dropped", "test", "p_value", "p_holm",
-           "p_equivalence", "p_equivalence_holm", "verdict", "reason"]
+           "ci_low", "ci_high", "margin", "n_method", "n_other", "n_pairs", "n_dropped", "diverged_method",
+           "diverged_other", "test", "p_value", "p_holm", "p_equivalence", "p_equivalence_holm", "verdict", "reason"]
 
 
 @dataclass(frozen=True)
@@ -238,7 +242,10 @@ def compare(run_summary: pd.DataFrame, specs: dict[str, dict], settings: dict, m
                     rows.append({"dataset": dataset, "depth": int(depth), "method": method, "other_method": other,
                                  "metric": name, "family": track + ("primary" if primary else "secondary"),
                                  "role": roles[0],
-                                 "best_remedy": best, **values})
+                                 "best_remedy": best, **values,
+                                 # diverged runs stay in, at the outcome they had when they stopped: say how many
+                                 "diverged_method": int(by_method[method].diverged.sum()),
+                                 "diverged_other": int(by_method[other].diverged.sum())})
     table = adjust(pd.DataFrame(rows, columns=[c for c in COLUMNS if c not in ("p_holm", "p_equivalence_holm",
                                                                                 "verdict")]))
     table["verdict"] = [verdict(d, p, q, metrics[m].higher_is_better, settings["alpha"]) for d, p, q, m in

@@ -14,16 +14,17 @@ import gzip
 import hashlib
 import http.client
 import os
-import shutil
-import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
 import numpy as np
 import torch
+
+from covbench import atomic
 
 SPLITS = ("train", "val", "test")
 CATVNONCAT_VAL_SIZE = 41  # of the 209 official training images: 168 train / 41 validation
@@ -105,31 +106,29 @@ def sha256_of(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def _copy_from(path: Path):
-    def write(out):
+def _chunks_of_file(path: Path):
+    def chunks():
         with open(path, "rb") as f:
-            shutil.copyfileobj(f, out)
-    return write
+            yield from iter(lambda: f.read(1 << 20), b"")
+    return chunks
 
 
-def _download_from(url: str, timeout_s: float):
-    def write(out):
+def _chunks_of_url(url: str, timeout_s: float):
+    def chunks():
         request = urllib.request.Request(url, headers={"User-Agent": "covbench"})
         with urllib.request.urlopen(request, timeout=timeout_s) as response:
-            shutil.copyfileobj(response, out)
-    return write
+            yield from iter(lambda: response.read(1 << 20), b"")
+    return chunks
 
 
-def _place(spec: RawFile, dest: Path, source: str, write) -> Path:
-    """Write into a temporary file beside dest, verify it, then rename it into place.
+def _place(spec: RawFile, dest: Path, source: str, chunks) -> Path:
+    """Write the source's bytes beside dest, verify them, then rename them into place (covbench.atomic).
 
-    dest therefore only ever holds a verified file; a bad copy is deleted, never left to be read.
+    dest therefore only ever holds a verified file; a bad copy is deleted, never left to be read. Errors of the
+    source (the network, the mirror) pass through as they are; a failure of the local disk is a StateError
+    (atomic.DiskFull when it is full), which no retry from another source can fix.
     """
-    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{spec.name}.", suffix=".part")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            write(out)
+    def check(tmp: Path) -> None:
         size, actual = tmp.stat().st_size, sha256_of(tmp)
         if size != spec.size or actual != spec.sha256:
             raise DataError(
@@ -137,33 +136,48 @@ def _place(spec: RawFile, dest: Path, source: str, write) -> Path:
                 f"{spec.sha256} ({spec.size} bytes), got {actual} ({size} bytes); "
                 f"point the data.mirror config option to a directory holding verified copies"
             )
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return dest
+    return atomic.write_chunks(dest, chunks(), spec.size, check)
 
 
 def fetch(name: str, raw_dir: str | os.PathLike, mirror: str | os.PathLike | None = None,
           retries: int = 3, timeout_s: float = 60.0) -> Path:
-    """Return raw_dir/name, verified; fetch it (mirror first, then the canonical URLs) only if needed."""
+    """Return raw_dir/name, verified; fetch it (mirror first, then the canonical URLs) only if needed.
+
+    A file already there that fails its SHA256 (truncated, corrupted, a look-alike) is removed and fetched again.
+    Only network errors are retried; an error of the local disk stops at once with one line naming the fix.
+    """
     spec = RAW_FILES.get(name)
     if spec is None:
         raise DataError(f"unknown raw file {name!r}; use one of {', '.join(RAW_FILES)}")
     raw_dir = Path(raw_dir)
-    raw_dir.mkdir(parents=True, exist_ok=True)
     dest = raw_dir / name
+    replaced = None
     if dest.is_file():
-        if sha256_of(dest) == spec.sha256:
+        actual = sha256_of(dest)
+        if actual == spec.sha256:
             return dest
-        dest.unlink()  # truncated or a look-alike: fetch a good copy instead
+        replaced = dest.stat()
+        atomic.warn(f"{dest} fails its SHA256 check ({replaced.st_size} of {spec.size} bytes, SHA256 "
+                    f"{actual[:12]}...): removed, fetching it again")
+        dest.unlink()
+    path = _fetch(spec, dest, mirror, retries, timeout_s)
+    if replaced is not None:  # the same verified bytes as before: outputs made from it stay up to date
+        os.utime(path, ns=(replaced.st_atime_ns, replaced.st_mtime_ns))
+    return path
+
+
+def _fetch(spec: RawFile, dest: Path, mirror: str | os.PathLike | None, retries: int, timeout_s: float) -> Path:
+    name = spec.name
 
     tried = []
     if mirror is not None:
         source = Path(mirror) / name
-        if source.is_file():
+        if not Path(mirror).is_dir():
+            tried.append(f"{source} (no such directory {Path(mirror).resolve()})")
+        elif source.is_file():
             try:
-                return _place(spec, dest, str(source), _copy_from(source))
-            except OSError as error:
+                return _place(spec, dest, str(source), _chunks_of_file(source))
+            except OSError as error:  # an unreadable mirror copy: the URLs may still serve it
                 tried.append(f"{source} ({_one_line(error)})")
         else:
             tried.append(f"{source} (missing)")
@@ -172,13 +186,15 @@ def fetch(name: str, raw_dir: str | os.PathLike, mirror: str | os.PathLike | Non
             if attempt:
                 time.sleep(2 ** attempt)  # back off: 2 s, 4 s, ...
             try:
-                return _place(spec, dest, url, _download_from(url, timeout_s))
-            except (OSError, http.client.HTTPException) as error:  # URLError is an OSError
+                return _place(spec, dest, url, _chunks_of_url(url, timeout_s))
+            except (OSError, http.client.HTTPException) as error:  # URLError is an OSError; a local one is not
                 reason = _one_line(error)
         tried.append(f"{url} ({reason})")
+    missing_mirror = mirror is not None and not Path(mirror).is_dir()
     raise DataError(
-        f"could not fetch {name} (SHA256 {spec.sha256}); tried {'; '.join(tried) or 'nothing'}; "
-        f"set the data.mirror config option to a directory holding verified copies"
+        (f"the data.mirror directory {Path(mirror).resolve()} does not exist, and " if missing_mirror else "")
+        + f"could not fetch {name} (SHA256 {spec.sha256}); tried {'; '.join(tried) or 'nothing'}; "
+        f"set the data.mirror config option (make MIRROR=dir) to a directory holding verified copies"
     )
 
 
@@ -240,26 +256,24 @@ def _stratified_take(y: np.ndarray, size: int, rng: np.random.Generator) -> np.n
     return np.sort(np.concatenate(picks))
 
 
-def _verified(raw_dir: Path, name: str) -> Path:
-    path = raw_dir / name
-    if not path.is_file() or sha256_of(path) != RAW_FILES[name].sha256:
-        raise DataError(f"{path} is missing or fails its SHA256 check; "
-                        f"run download({RAW_FILES[name].dataset!r}, ...) (the data download step) first")
-    return path
+def _verified(raw_dir: Path, name: str, mirror: str | os.PathLike | None) -> Path:
+    """raw_dir/name after its SHA256 check; a missing or failing file is fetched (again) first."""
+    return fetch(name, raw_dir, mirror)
 
 
-def _official_splits(dataset: str, raw_dir: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def _official_splits(dataset: str, raw_dir: Path,
+                     mirror: str | os.PathLike | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """(images, labels) of train, val and test, before subsampling."""
     _files_of(dataset)  # rejects unknown names
     if SOURCE.get(dataset, dataset) == "mnist":
-        x_train, y_train, x_test, y_test = (read_idx(_verified(raw_dir, f)) for f in (
+        x_train, y_train, x_test, y_test = (read_idx(_verified(raw_dir, f, mirror)) for f in (
             "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
             "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"))
         return {"train": (x_train[:50_000], y_train[:50_000]),
                 "val": (x_train[50_000:], y_train[50_000:]),  # the last 10k of the official train set
                 "test": (x_test, y_test)}
-    x_train, y_train = read_catvnoncat(_verified(raw_dir, "train_catvnoncat.h5"))
-    x_test, y_test = read_catvnoncat(_verified(raw_dir, "test_catvnoncat.h5"))
+    x_train, y_train = read_catvnoncat(_verified(raw_dir, "train_catvnoncat.h5", mirror))
+    x_test, y_test = read_catvnoncat(_verified(raw_dir, "test_catvnoncat.h5", mirror))
     val = _stratified_take(y_train, CATVNONCAT_VAL_SIZE, np.random.default_rng(CATVNONCAT_SPLIT_SEED))
     train = np.setdiff1d(np.arange(len(y_train)), val)
     return {"train": (x_train[train], y_train[train]),
@@ -269,13 +283,14 @@ def _official_splits(dataset: str, raw_dir: Path) -> dict[str, tuple[np.ndarray,
 
 def prepare(dataset: str, raw_dir: str | os.PathLike, out_path: str | os.PathLike,
             train_size: int | None = None, val_size: int | None = None,
-            test_size: int | None = None, seed: int = 0) -> Path:
+            test_size: int | None = None, seed: int = 0, mirror: str | os.PathLike | None = None) -> Path:
     """Build the train/val/test tensors of DESIGN.md section 1 from verified raw files and save them.
 
     x is float32 (N, D) = pixels / 255, flattened in the files' own order; y is int64 (N,).
-    A size subsamples that split, stratified by class and seeded; None keeps it whole.
+    A size subsamples that split, stratified by class and seeded; None keeps it whole. A raw file that is missing
+    or fails its SHA256 is fetched (again) from `mirror` or the canonical URLs first.
     """
-    splits = _official_splits(dataset, Path(raw_dir))
+    splits = _official_splits(dataset, Path(raw_dir), mirror)
     sizes = {"train": train_size, "val": val_size, "test": test_size}
     tensors = {}
     for k, split in enumerate(SPLITS):
@@ -290,19 +305,44 @@ def prepare(dataset: str, raw_dir: str | os.PathLike, out_path: str | os.PathLik
             x, y = x[keep], y[keep]
         tensors[f"x_{split}"] = torch.from_numpy(x.reshape(len(x), -1).astype(np.float32) / 255)
         tensors[f"y_{split}"] = torch.from_numpy(y.astype(np.int64))
+    return atomic.save_torch(tensors, out_path)  # readers never see a half-written file
 
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.", suffix=".part")
-    os.close(fd)
+
+def prepare_settings(config: dict, dataset: str) -> dict:
+    """prepare's keyword arguments for a dataset of the config (rule `prepare`, and a job remaking its input)."""
+    settings = config["datasets"][dataset]
+    return {**{k: settings.get(k) for k in ("train_size", "val_size", "test_size")},
+            "seed": config["data"]["split_seed"], "mirror": config["data"]["mirror"]}
+
+
+def remake(config: dict, dataset: str, out_path: str | os.PathLike) -> Path:
+    """Prepare out_path again as rule `prepare` does, raw files from its sibling folder raw/."""
+    return prepare(dataset, Path(out_path).parent / "raw", out_path, **prepare_settings(config, dataset))
+
+
+def _check_splits(splits) -> dict[str, torch.Tensor]:
+    expected = {f"{xy}_{split}" for split in SPLITS for xy in "xy"}
+    if not isinstance(splits, dict) or set(splits) != expected:
+        raise ValueError(f"holds {sorted(splits) if isinstance(splits, dict) else type(splits).__name__}, "
+                         f"not the six tensors {sorted(expected)}")
+    for split in SPLITS:
+        x, y = splits[f"x_{split}"], splits[f"y_{split}"]
+        if x.dtype != torch.float32 or y.dtype != torch.int64 or len(x) != len(y):
+            raise ValueError(f"{split}: x {x.dtype} {tuple(x.shape)}, y {y.dtype} {tuple(y.shape)}")
+    return splits
+
+
+def load_splits(path: str | os.PathLike, remake: Callable[[], object] | None = None) -> dict[str, torch.Tensor]:
+    """The six tensors saved by prepare, verified (zip CRCs, keys, dtypes, lengths); weights_only=True unpickles
+    nothing but tensors. A file failing verification is removed and, given `remake` (e.g. a partial of `remake`
+    above), made again and read; without it, atomic.Corrupt says to rerun the command that makes it."""
+    before = os.stat(path)
     try:
-        torch.save(tensors, tmp_name)
-        os.replace(tmp_name, out_path)  # readers never see a half-written file
-    finally:
-        Path(tmp_name).unlink(missing_ok=True)
-    return out_path
-
-
-def load_splits(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """The six tensors saved by prepare; weights_only=True unpickles nothing but tensors."""
-    return torch.load(path, weights_only=True)
+        return atomic.verified(path, lambda p: _check_splits(atomic.load_torch(p)))
+    except atomic.Corrupt as error:
+        if remake is None:
+            raise
+        atomic.warn(f"{error.path} failed verification ({error.reason}): removed, preparing it again")
+    remake()
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))  # the same tensors: the jobs they fed stay done
+    return atomic.verified(path, lambda p: _check_splits(atomic.load_torch(p)))

@@ -170,18 +170,30 @@ def vanishing_index(method_summary: pd.DataFrame, styles: dict) -> plt.Figure:
     return fig
 
 
+def _diverged(method_summary: pd.DataFrame) -> dict[tuple, int]:
+    """(dataset, method, depth) -> number of diverged runs, for the cells that have any."""
+    counts = aggregate.diverged_counts(method_summary)
+    return {(r.dataset, r.method, r.depth): r.n_diverged for r in counts[counts.n_diverged > 0].itertuples()}
+
+
 def accuracy_vs_depth(method_summary: pd.DataFrame, styles: dict, xlabel: str = "depth") -> plt.Figure:
     """(d) Final test accuracy vs depth (a recurrent run's: its sequence length), median over seeds with its 95%
-    bootstrap interval."""
+    bootstrap interval; a point whose cell has diverged runs is labelled with their number (they are in the median
+    at the accuracy they had when they stopped)."""
     data = method_summary[method_summary.metric == "final_test_accuracy"]
+    diverged = _diverged(method_summary)
     datasets, depths = sorted(data.dataset.unique()), sorted(data.depth.unique())
     fig, axes = _panels(len(datasets), 1, COLUMN_WIDTH, panel_height=1.6, sharex=True)
     methods = list(_by_method(data, styles))
     for ax, dataset in zip(axes[:, 0], datasets):
         for position, (method, rows) in enumerate(methods):
             rows = rows[rows.dataset == dataset].sort_values("depth")
-            ax.errorbar(_dodged(rows.depth, position, len(methods)), _finite(rows["median"]), _interval(rows),
-                        label=method, elinewidth=0.6, **styles[method])
+            x = _dodged(rows.depth, position, len(methods))
+            ax.errorbar(x, _finite(rows["median"]), _interval(rows), label=method, elinewidth=0.6, **styles[method])
+            for xi, depth, median in zip(x, rows.depth, _finite(rows["median"])):
+                if (dataset, method, depth) in diverged and np.isfinite(median):
+                    ax.annotate(f"{diverged[dataset, method, depth]} div.", (xi, median), xytext=(2, 2),
+                                textcoords="offset points", fontsize=5, color=styles[method]["color"])
         _depth_axis(ax, depths)
         ax.set(ylabel="test accuracy", title=dataset)
     axes[-1, 0].set_xlabel(xlabel)
@@ -225,15 +237,22 @@ def saturation(layer_summary: pd.DataFrame, styles: dict) -> plt.Figure:
 
 
 def accuracy_heatmap(method_summary: pd.DataFrame, styles: dict) -> plt.Figure:
-    """(g) Median final test accuracy (%) of every method at every depth, one panel per dataset."""
+    """(g) Median final test accuracy (%) of every method at every depth, one panel per dataset; a cell with diverged
+    runs gives their number."""
     data = method_summary[method_summary.metric == "final_test_accuracy"]
+    diverged = _diverged(method_summary)
     datasets = sorted(data.dataset.unique())
     methods = [m for m, _ in _by_method(data, styles)]
     fig, axes = _panels(1, len(datasets), FULL_WIDTH, panel_height=0.17 * len(methods) + 0.6)
     norm = Normalize(0, 100)
     for i, (ax, dataset) in enumerate(zip(axes[0], datasets)):
-        table = data[data.dataset == dataset].pivot(index="method", columns="depth", values="median")
-        sns.heatmap(100 * table.reindex(methods), ax=ax, annot=True, fmt=".1f", cmap=ACCURACY_COLORMAP,
+        table = 100 * data[data.dataset == dataset].pivot(index="method", columns="depth", values="median")
+        table = table.reindex(methods)
+        labels = table.apply(lambda column: [  # a cell with diverged runs says how many below its value
+            f"{value:.1f}" + (f"\n{diverged[dataset, method, column.name]} div."
+                              if (dataset, method, column.name) in diverged else "")
+            if np.isfinite(value) else "" for method, value in column.items()])
+        sns.heatmap(table, ax=ax, annot=labels.to_numpy(), fmt="", cmap=ACCURACY_COLORMAP,
                     vmin=norm.vmin, vmax=norm.vmax, cbar=False, yticklabels=i == 0, annot_kws={"size": 6},
                     linewidths=0.4, linecolor="white")
         ax.set(title=dataset, xlabel="depth", ylabel="")

@@ -128,11 +128,21 @@ def verdict_details(row) -> str:
     difference = f"difference {signed(words.scale * row.difference, words.decimals)} {words.unit} of {words.what}"
     margin = f"margin $\\pm${plain(words.scale * row.margin, words.decimals)}"
     if row.reason:
-        return f"{difference}, {margin}; no test: {row.reason}"
+        return f"{difference}, {margin}; no test: {row.reason}{diverged_words(row)}"
     return (f"{difference}, {CI_LEVEL * 100:.0f}\\% interval "
             f"[{plain(words.scale * row.ci_low, words.decimals)}, {plain(words.scale * row.ci_high, words.decimals)}], "
             f"{margin}; Holm $p$ {p_text(row.p_holm)} for a difference, {p_text(row.p_equivalence_holm)} for "
-            f"equivalence")
+            f"equivalence{diverged_words(row)}")
+
+
+def diverged_words(row) -> str:
+    """'; 2 runs of X diverged (counted at the outcome they had when they stopped)', or '' when none did."""
+    counts = [(row.method, getattr(row, "diverged_method", 0)), (row.other_method, getattr(row, "diverged_other", 0))]
+    parts = [f"{k} run{'s' if k > 1 else ''} of {method_label(m)}" for m, k in counts if k]
+    if not parts:
+        return ""
+    pronoun = "they" if sum(k for _, k in counts) > 1 else "it"
+    return f"; {word_list(parts)} diverged (counted at the outcome {pronoun} had when {pronoun} stopped)"
 
 
 def verdict_sentence(row) -> str:
@@ -175,8 +185,12 @@ def family_summary(comparisons: pd.DataFrame, specs: dict[str, dict], family: st
             if counts["comparisons"]:
                 per_variant.append(f"{method_label(variant)} {counts['beats']} wins, {counts['beaten']} losses, "
                                    f"{counts['equivalent']} equivalences and {counts['inconclusive']} inconclusive")
+        touched = (int(((mine.diverged_method > 0) | (mine.diverged_other > 0)).sum())
+                   if "diverged_method" in mine else 0)
+        diverged = (f" In {touched} of these comparisons runs diverged and count at the outcome they had when they "
+                    f"stopped (the sentences and tables of those cells say how many)." if touched else "")
         sentences.append(f"On {words.what}, of {len(mine)} {family.replace('_', ' ')} comparisons a covariance variant "
-                         f"{counts_text(verdict_counts(mine))}; per variant, {'; '.join(per_variant)}.")
+                         f"{counts_text(verdict_counts(mine))}; per variant, {'; '.join(per_variant)}.{diverged}")
     return " ".join(sentences) or f"The {family.replace('_', ' ')} family is empty."
 
 
@@ -223,9 +237,22 @@ def grid_macros(config: dict, run_summary: pd.DataFrame, specs: dict[str, dict])
         "NumRunsPlanned": str(planned),
         "NumRuns": str(len(run_summary)),
         "NumDivergedRuns": str(int(run_summary.diverged.sum())),
+        "DivergedCells": diverged_cells(run_summary),
         "NumCollapsedRuns": str(int(run_summary.collapsed.sum())),
         "CollapsedShallowRemedies": collapsed_remedies(run_summary, remedies, SHALLOW_DEPTH),
     }
+
+
+def diverged_cells(run_summary: pd.DataFrame) -> str:
+    """For figure captions: which cells had diverged runs, and how many, counted at the outcome they had when they
+    stopped (the figures mark those cells)."""
+    runs = run_summary.groupby(["dataset", "method", "depth"]).diverged.agg(["sum", "size"])
+    runs = runs[runs["sum"] > 0]
+    if runs.empty:
+        return "No run diverged."
+    return ("Runs diverged, each counted at the outcome it had when it stopped, in " + word_list(
+        [f"{method_label(m)} at depth {d} on {dataset_label(ds)} ({int(n)} of {size})"
+         for (ds, m, d), (n, size) in runs.iterrows()]) + ".")
 
 
 def collapsed_remedies(run_summary: pd.DataFrame, remedies: list[str], max_depth: int) -> str:
@@ -286,6 +313,27 @@ def edge_items(chosen: pd.DataFrame) -> list[str]:
     return items
 
 
+def aux_edge_items(chosen: pd.DataFrame) -> list[str]:
+    """Every auxiliary hyperparameter (covariance strength, deep-supervision weight) at an end of its range."""
+    items = []
+    for row in chosen[chosen.aux_edge != ""].sort_values(["dataset", "method", "depth"]).itertuples():
+        name, value = (("$\\lambda$", row.cov_lambda) if not pd.isna(row.cov_lambda) else ("weight", row.aux_weight))
+        items.append(f"{method_label(row.method)} at depth {row.depth} on {dataset_label(row.dataset)} "
+                     f"({row.aux_edge} end, {name} {plain_number(value)})")
+    return items
+
+
+def aux_edge_sentence(chosen: pd.DataFrame) -> str:
+    items = aux_edge_items(chosen)
+    if not items:
+        return "No auxiliary hyperparameter sits on an end of its range."
+    low = int((chosen.aux_edge == "low").sum())
+    reason = (" At the low end the validation loss preferred the weakest auxiliary term it was offered: the "
+              "evidence points towards less of that term (none at all) rather than to a range too narrow." if low else "")
+    return (f"The auxiliary hyperparameter sits on an end of its range in {len(items)} cells ({low} on the low "
+            f"end): {word_list(items)}.{reason}")
+
+
 def tuning_macros(config: dict, chosen: pd.DataFrame) -> dict[str, str]:
     tune = config["tune"]
     trials = chosen.trials.astype(int)
@@ -310,6 +358,7 @@ def tuning_macros(config: dict, chosen: pd.DataFrame) -> dict[str, str]:
         "TuneEdgeHighCount": str(int((chosen.lr_edge == "high").sum())),
         "TuneEdgeList": ("No choice sits on an end of its range." if not edges else
                          f"The choices on an end of their range are: {word_list(edges)}."),
+        "TuneAuxEdgeList": aux_edge_sentence(chosen),
     }
 
 

@@ -12,14 +12,13 @@ the four verdicts of covbench.compare; Holm runs over the sweep's own family.
         [0, 0.01, 0.1, 1, 10, 100, 1000], [0, 1, 2, 3, 4])
     collect(cell_paths, "results/sweep/lambda_sweep.parquet", "results/sweep/summary.parquet", config["compare"])
 """
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
-from covbench import compare, train
+from covbench import atomic, compare, data, train
 from covbench.aggregate import vanishing_index
 from covbench.config import ConfigError, method_spec
 from covbench.tables import dataset_label, method_label, plain_number
@@ -98,8 +97,8 @@ def run(data_path: str, tune_path: str, out_path: str, dataset: str, variant: st
         depth: int, lambdas: list[float], seeds: list[int], threads: int = 1, device: str = "cpu") -> None:
     """One (dataset, variant, depth): the variant's spec with the base's tuning choice -> a tidy parquet."""
     train.configure_process(threads)
-    splits = torch.load(data_path, weights_only=True)
-    chosen = json.loads(Path(tune_path).read_text())["chosen"]
+    splits = data.load_splits(data_path)
+    chosen = atomic.read_json(tune_path, required=("chosen",))["chosen"]
     spec, hp = apply_choice(spec, hp, chosen)
     table = train_cell(splits, spec, hp, depth, lambdas, seeds, device)
     table = table.assign(dataset=dataset, variant=variant, base=base, depth=depth, lr=hp["lr"])[COLUMNS]

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from covbench.aggregate import LEVEL
+from covbench.aggregate import LEVEL, diverged_counts
 from covbench.compare import CI_LEVEL
 
 DATASET_LABELS = {"mnist": "MNIST", "catvnoncat": "cat/non-cat", "smnist": "noise-padded row MNIST"}
@@ -79,8 +79,11 @@ def stacked(lines: list[str]) -> str:
 
 
 def fit_width(tabular: str) -> str:
-    """Scale a tabular down to the line width only when it is wider."""
-    return r"\resizebox{\ifdim\width>\linewidth\linewidth\else\width\fi}{!}{%" + "\n" + tabular + "}\n"
+    """Scale a tabular down to the line width only when it is wider, and to 0.85 of the text height (room for the
+    caption) only when it is taller: a verdict table's rows are the grid's other methods, and a grid of 17 methods
+    outgrows the page."""
+    return (r"\resizebox*{!}{\ifdim\totalheight>0.85\textheight0.85\textheight\else\totalheight\fi}{%" + "\n"
+            + r"\resizebox{\ifdim\width>\linewidth\linewidth\else\width\fi}{!}{%" + "\n" + tabular + "}}\n")
 
 
 Cells = dict[str, dict[int, list[str]]]  # row (a method) -> depth -> the lines of one cell
@@ -124,12 +127,38 @@ def summary_cells(method_summary: pd.DataFrame, dataset: str, methods: list[str]
     return cells
 
 
+def diverged_sentence(counts: pd.DataFrame, what: str = "accuracy") -> str:
+    """A caption's account of the diverged runs of the cells it shows: counts (dataset, method, depth, n_diverged,
+    n_seeds), from aggregate.diverged_counts or comparison_diverged."""
+    rows = counts[counts.n_diverged > 0].sort_values(["method", "depth"])
+    if rows.empty:
+        return "No run diverged."
+    cells = [f"{method_label(r.method)} at depth {r.depth} ({r.n_diverged} of {r.n_seeds})" for r in rows.itertuples()]
+    return (f"Runs diverged in {len(cells)} cell{'s' if len(cells) > 1 else ''}, each counted at the {what} it had "
+            f"when it stopped (marked ``diverged'' in its cell): {', '.join(cells)}.")
+
+
+def mark_diverged(cells: Cells, counts: pd.DataFrame) -> Cells:
+    """A last line `k/n diverged` in every cell with diverged runs."""
+    for row in counts[counts.n_diverged > 0].itertuples():
+        if row.depth in cells.get(row.method, {}):
+            cells[row.method][row.depth].append(f"\\scriptsize {row.n_diverged}/{row.n_seeds} diverged")
+    return cells
+
+
+def shown_counts(method_summary: pd.DataFrame, dataset: str, methods: list[str]) -> pd.DataFrame:
+    counts = diverged_counts(method_summary)
+    return counts[(counts.dataset == dataset) & counts.method.isin(methods)]
+
+
 def accuracy_table(method_summary: pd.DataFrame, dataset: str, methods: list[str], rule: str,
                    axis: str = DEPTH_AXIS) -> str:
-    cells = summary_cells(method_summary, dataset, methods, "final_test_accuracy", 100, 1, bold_best=True)
+    counts = shown_counts(method_summary, dataset, methods)
+    cells = mark_diverged(summary_cells(method_summary, dataset, methods, "final_test_accuracy", 100, 1,
+                                        bold_best=True), counts)
     column = "depth" if axis == DEPTH_AXIS else "length"
     caption = (f"Final test accuracy (\\%) on {dataset_label(dataset)}: median over seeds (best per {column} in bold) "
-               f"and bootstrap {SUMMARY_PERCENT}\\% interval. Rule \\texttt{{{rule}}}.")
+               f"and bootstrap {SUMMARY_PERCENT}\\% interval. {diverged_sentence(counts)} Rule \\texttt{{{rule}}}.")
     return table_float(depth_tabular(cells, axis=axis), caption, f"tab:accuracy-{dataset}")
 
 
@@ -139,11 +168,13 @@ def vanishing_table(method_summary: pd.DataFrame, dataset: str, methods: list[st
     for row in epoch1[epoch1.method.isin(cells)].itertuples():
         epoch1_line = r"\scriptsize epoch 1: " + math_number(row.median, 2)
         cells[row.method].setdefault(row.depth, ["--"]).append(epoch1_line)
+    counts = shown_counts(method_summary, dataset, methods)
+    mark_diverged(cells, counts)
     index = r"$\log_{10}(\lVert \partial C/\partial b_1\rVert / \lVert \partial C/\partial b_L\rVert)$"
     caption = (f"Vanishing index {index} on {dataset_label(dataset)} at initialization: median over seeds and "
                f"bootstrap {SUMMARY_PERCENT}\\% interval; last line: median of the epoch-1 average. Negative: the "
                f"first layer learns slower (vanishing gradient); positive: faster (exploding). "
-               f"Rule \\texttt{{{rule}}}.")
+               f"{diverged_sentence(counts, 'statistics')} Rule \\texttt{{{rule}}}.")
     return table_float(depth_tabular(cells), caption, f"tab:vanishing-{dataset}")
 
 
@@ -179,12 +210,26 @@ VERDICT_METRICS = {  # metric -> (what is compared, scale, decimals, which way i
 
 def verdict_lines(row, scale: float, decimals: int, mark_primary: bool = False) -> list[str]:
     """A comparison's cell: signed difference with its verdict mark, interval, and one line with the Holm p of the
-    difference and of equivalence; a dagger on the difference when `mark_primary` and the row is primary."""
+    difference and of equivalence; a dagger on the difference when `mark_primary` and the row is primary; a last
+    line `diverged k / j` (runs of the variant / of the other method) when either had diverged runs."""
     dagger = r"$^{\dagger}$" if mark_primary and row.family == "primary" else ""
+    diverged = (getattr(row, "diverged_method", 0), getattr(row, "diverged_other", 0))
     return [math_number(scale * row.difference, decimals, signed=True) + dagger + " " + VERDICT_MARKS[row.verdict],
             interval(scale * row.ci_low, scale * row.ci_high, decimals),
             r"\scriptsize $p_{\mathrm{H}}$ " + p_value_text(row.p_holm) + r", $p_{\mathrm{eq}}$ "
-            + p_value_text(row.p_equivalence_holm)]
+            + p_value_text(row.p_equivalence_holm)] + ([f"\\scriptsize diverged {diverged[0]} / {diverged[1]}"]
+                                                       if any(diverged) else [])
+
+
+def comparison_diverged(rows: pd.DataFrame) -> pd.DataFrame:
+    """The diverged-run counts of every cell the comparison rows touch (dataset, method, depth, n_diverged, n_seeds)."""
+    if "diverged_method" not in rows:
+        return pd.DataFrame(columns=["dataset", "method", "depth", "n_diverged", "n_seeds"])
+    sides = [rows[["dataset", "method", "depth", "diverged_method", "n_method"]].set_axis(
+                 ["dataset", "method", "depth", "n_diverged", "n_seeds"], axis=1),
+             rows[["dataset", "other_method", "depth", "diverged_other", "n_other"]].set_axis(
+                 ["dataset", "method", "depth", "n_diverged", "n_seeds"], axis=1)]
+    return pd.concat(sides).drop_duplicates(["dataset", "method", "depth"])
 
 
 def margin_text(comparisons: pd.DataFrame, scale: float, decimals: int) -> str:
@@ -214,6 +259,7 @@ def secondary_verdict_table(comparisons: pd.DataFrame, dataset: str, method: str
                f"{margin_text(mine, scale, decimals)} ($p_{{\\mathrm{{eq}}}}$, two one-sided tests), adjusted within "
                f"the secondary family. {VERDICT_LEGEND}. "
                f"$^{{\\dagger}}$: a primary comparison, its $p$-values adjusted within the primary family. "
+               f"{diverged_sentence(comparison_diverged(mine[mine.method == method]), 'outcome')} "
                f"Rule \\texttt{{{rule}}}.")
     kind = "verdicts-secondary" if metric == "final_test_accuracy" else "verdicts-vanishing"
     cells = secondary_verdict_cells(comparisons, dataset, method, metric, others, scale, decimals)
@@ -251,7 +297,8 @@ def primary_verdict_table(comparisons: pd.DataFrame, dataset: str, variants: lis
                f"of means over seeds with its bootstrap {COMPARISON_PERCENT}\\% interval; Holm-adjusted $p$-values of "
                f"the difference ($p_{{\\mathrm{{H}}}}$) and of equivalence within {margin_text(rows, scale, decimals)} "
                f"points ($p_{{\\mathrm{{eq}}}}$, two one-sided tests), adjusted together within the "
-               f"{family.replace('_', ' ')} family only. {VERDICT_LEGEND}. Rule \\texttt{{{rule}}}.")
+               f"{family.replace('_', ' ')} family only. {VERDICT_LEGEND}. "
+               f"{diverged_sentence(comparison_diverged(rows), 'outcome')} Rule \\texttt{{{rule}}}.")
     return table_float(depth_tabular(cells, row_header="comparison", row_label=primary_row_label, axis=axis), caption,
                        f"tab:verdicts-{dataset}")
 
@@ -261,6 +308,10 @@ def methods_table(specs: dict[str, dict], rule: str) -> str:
     lines = [r"\begin{tabular}{llllll}", r"\toprule",
              r"method & activation & init & norm & residual / clip & auxiliary \\", r"\midrule"]
     for method, spec in specs.items():
+        if "rule" in spec:  # provided by a rule of workflow/rules/methods/: its own description, no components
+            what = tex_escape(spec.get("description", "a method of its own")) + f" (rule {method_label(spec['rule'])})"
+            lines.append(f"{method_label(method)} & \\multicolumn{{5}}{{l}}{{{what}}} \\\\")
+            continue
         init = spec["init"] + (" (standardized inputs)" if spec.get("standardize_inputs") else "")
         extras = [x for x in (f"{spec['residual']} residual" if spec.get("residual", "none") != "none" else "",
                               f"clip {plain_number(spec['grad_clip'])}" if spec.get("grad_clip") else "") if x]

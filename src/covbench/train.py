@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from covbench import components, probes, stats
+from covbench import atomic, components, probes, stats
 from covbench.components.clipping import clip_grad_norm_
 from covbench.config import METHOD_DEFAULTS
 from covbench.hyper import per_model
@@ -38,6 +38,9 @@ COLLAPSED_FRACTION = 0.9
 # glibc mallopt parameters and the values configure_process gives them
 M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD = -1, -2, -3
 MALLOC_SETTINGS = ((M_MMAP_THRESHOLD, 32 << 20), (M_TRIM_THRESHOLD, 1 << 30), (M_TOP_PAD, 64 << 20))
+CHECKPOINT_KEYS = ("key", "epoch", "wall_s", "alive", "params", "bufs", "buffers", "initial_weights", "gen_states",
+                   "stat_blocks", "epoch_rows")
+RUN_JSON_KEYS = ("dataset", "method", "depth", "seed", "diverged", "final_test_accuracy", "final_val_accuracy")
 
 
 @dataclass
@@ -164,9 +167,15 @@ def train(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, see
     start_epoch, wall_before, stat_blocks, epoch_rows, probe_frames = 0, 0.0, [], [], []
     key = _checkpoint_key(spec, hp, depth, seeds, n_train)
     state = start
+    if checkpoint is not None:
+        atomic.remove_leftovers(checkpoint)
     if checkpoint is not None and checkpoint.exists():
-        state = torch.load(checkpoint, weights_only=True)
-        state = state if state["key"] == key else None
+        try:
+            saved = atomic.load_torch(checkpoint, required=CHECKPOINT_KEYS)
+            state = saved if saved["key"] == key else state
+        except atomic.Corrupt as error:  # killed mid-save by an older version, a disk error, ...: start over
+            atomic.warn(f"checkpoint {checkpoint} failed verification ({error.reason}): removed, training from "
+                        f"{'the start' if start is None else 'the given state'}")
     if state is not None:
         with torch.no_grad():
             for dst, src in zip(params + bufs + model.buffers() + initial_weights,
@@ -293,10 +302,12 @@ def select_models(state: dict, keep: list[int]) -> dict:
 
 
 def _save_checkpoint(state: dict, path: Path) -> None:
-    """Written beside, then renamed: a job killed while saving leaves the previous checkpoint intact."""
-    partial = path.with_name(path.name + ".part")
-    torch.save(state, partial)
-    os.replace(partial, path)
+    """Written beside, then renamed (covbench.atomic): a job killed while saving leaves the previous checkpoint
+    intact. A checkpoint is insurance, so a failed save (a full disk) is a warning and training goes on."""
+    try:
+        atomic.save_torch(state, path)
+    except atomic.StateError as error:
+        atomic.warn(f"checkpoint not saved, training goes on without it: {error}")
 
 
 def _stats_frame(stat_blocks, seeds, layers: list[int]) -> pd.DataFrame:
@@ -377,7 +388,7 @@ def run(splits: dict[str, torch.Tensor], out_dirs: list[str], dataset: str, meth
             frame = frame[frame.model == model].drop(columns="model").reset_index(drop=True)
             for col, value in reversed(ids.items()):
                 frame.insert(0, col, value)
-            frame.to_parquet(out / f"{name}.parquet", index=False)
+            atomic.write_parquet(frame, out / f"{name}.parquet")
         last = result.epochs[result.epochs.model == model].iloc[-1]
         record = {
             **ids, "seed": seed, "method_spec": spec, "hyperparameters": hp,
@@ -388,5 +399,5 @@ def run(splits: dict[str, torch.Tensor], out_dirs: list[str], dataset: str, meth
             "collapsed": bool(last.train_loss >= COLLAPSED_FRACTION * prior_entropy), "versions": versions(),
             "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
         }
-        (out / "run.json").write_text(json.dumps(record, indent=2))
+        atomic.write_json(out / "run.json", record)  # last: a run.json means the run's files are complete
     checkpoint.unlink(missing_ok=True)

@@ -14,14 +14,13 @@ later rungs can. Selection is on loss, not accuracy: at depth many trials sit at
 accuracy argmax picks noise. A diverged or non-finite trial scores +inf; ties go to the smaller learning
 rate. Test data is never given to the trials.
 """
-import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
+from covbench import atomic
 from covbench.config import AUX_HYPERPARAMETER, METHOD_DEFAULTS
 from covbench.train import COLLAPSED_FRACTION, class_prior_entropy, select_models, train
 
@@ -154,7 +153,7 @@ def summarize(chosen_paths: list[str], out_path: str) -> None:
     """results/tune/chosen.parquet: one row per (dataset, method, depth) with the chosen values."""
     rows = []
     for path in chosen_paths:
-        record = json.loads(Path(path).read_text())
+        record = atomic.read_json(path, required=("dataset", "method", "depth", "chosen", "trials"))
         rows.append({
             "dataset": record["dataset"], "method": record["method"], "depth": record["depth"],
             "lr": record["chosen"]["lr"], "cov_lambda": record["chosen"].get("cov_lambda", np.nan),
@@ -167,5 +166,4 @@ def summarize(chosen_paths: list[str], out_path: str) -> None:
             "trials_diverged": sum(t["diverged"] for t in record["trials"]), "collapsed": record["collapsed"],
             "trials_overfit": overfit_trials(record),
         })
-    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame(rows).to_parquet(out_path, index=False)
+    atomic.write_parquet(pd.DataFrame(rows), out_path)

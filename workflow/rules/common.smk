@@ -1,3 +1,4 @@
+import os
 import sys
 
 from covbench import sweep
@@ -16,6 +17,10 @@ METHODS = config["grid"]["methods"]
 DEPTHS = config["grid"]["depths"]
 SEEDS = config["grid"]["seeds"]
 GRID_SPECS = {method: method_spec(config, method) for method in METHODS}
+# Methods provided by rules of workflow/rules/methods/ (README "Methods as rules"; the method's config entry names
+# its rule, `{rule: <name>}`). The generic `train` leaves their runs to that rule, and the pipeline does not tune them.
+RULE_METHODS = {method: config["methods"][method]["rule"] for method in METHODS if "rule" in config["methods"][method]}
+TRAINED_METHODS = [method for method in METHODS if method not in RULE_METHODS]
 # The recurrent track (DESIGN section 8): sequence lengths where the grid has depths, the same seeds.
 RECURRENT = config.get("recurrent", {"datasets": [], "methods": [], "lengths": []})
 RECURRENT_DATASETS = RECURRENT["datasets"]
@@ -24,6 +29,10 @@ LENGTHS = RECURRENT["lengths"] if RECURRENT_DATASETS else []
 RECURRENT_SPECS = {method: method_spec(config, method) for method in RECURRENT_METHODS}
 COVARIANCE_METHODS = covariance_methods(GRID_SPECS)
 RUN_DIR = "results/runs/{dataset}/{method}/depth{depth}/seed{seed}"
+# The rules of training and tuning (README's stages "tuning" and "training", the lambda sweep, Nielsen's networks):
+# what a results bundle holds (rule `bundle`) and the bundle route does not run.
+TRAINING_RULES = ["train", "train_recurrent", "tune_summary", "lambda_sweep", "nielsen_train",
+                  *sorted(set(RULE_METHODS.values()))]
 RAW_FILES = {
     "mnist": ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"],
     "catvnoncat": ["train_catvnoncat.h5", "test_catvnoncat.h5"],
@@ -41,21 +50,59 @@ wildcard_constraints:
 def method_files(name, depths):
     """One output per depth and seed of a (dataset, method), depth-major: one job trains them all (the seeds of a
     depth as one batched model)."""
-    return expand("results/runs/{{dataset}}/{{method}}/depth{depth}/seed{seed}/" + name, depth=depths, seed=SEEDS)
+    return expand(os.path.join("results/runs/{{dataset}}/{{method}}/depth{depth}/seed{seed}", name), depth=depths,
+                  seed=SEEDS)
 
 
 def all_run_files(name):
     """Every run's file of both tracks: a recurrent run's `depth` is its sequence length."""
-    return (expand(RUN_DIR + "/" + name, dataset=DATASETS, method=METHODS, depth=DEPTHS, seed=SEEDS)
-            + expand(RUN_DIR + "/" + name, dataset=RECURRENT_DATASETS, method=RECURRENT_METHODS, depth=LENGTHS,
+    return (expand(os.path.join(RUN_DIR, name), dataset=DATASETS, method=METHODS, depth=DEPTHS, seed=SEEDS)
+            + expand(os.path.join(RUN_DIR, name), dataset=RECURRENT_DATASETS, method=RECURRENT_METHODS, depth=LENGTHS,
                      seed=SEEDS))
 
 
 def all_tuning_records():
-    return (expand("results/tune/{dataset}/{method}/depth{depth}.json", dataset=DATASETS, method=METHODS, depth=DEPTHS)
+    """Every tuned cell's record: methods provided by a rule are not tuned by the pipeline."""
+    return (expand("results/tune/{dataset}/{method}/depth{depth}.json", dataset=DATASETS, method=TRAINED_METHODS,
+                   depth=DEPTHS)
             + expand("results/tune/{dataset}/{method}/depth{depth}.json", dataset=RECURRENT_DATASETS,
                      method=RECURRENT_METHODS, depth=LENGTHS))
 
 
 def final_targets():
     return ["results/paper/main.pdf"]
+
+
+def methods_of_rule(rule_name):
+    """The grid's methods whose runs are produced by `rule_name` (workflow/rules/methods/), its `method` wildcard."""
+    return [method for method, rule_of_method in RULE_METHODS.items() if rule_of_method == rule_name]
+
+
+def check_method_rules():
+    """Stop with one line when a method names a rule that no file of workflow/rules/methods/ defines."""
+    folder = os.path.join("workflow", "rules", "methods")
+    defined = {rule.name for rule in workflow.rules if os.path.dirname(rule.snakefile).endswith(folder)}
+    for method, rule_name in RULE_METHODS.items():
+        if rule_name not in defined:
+            sys.exit(f"config error at 'methods.{method}.rule': no rule '{rule_name}' in workflow/rules/methods/")
+
+
+def training_outputs():
+    """Every output of the rules in TRAINING_RULES: the run files, tuning records and their table, lambda sweep
+    cells and the Nielsen networks' speeds (rule `bundle`)."""
+    nielsen = (expand("results/nielsen/hidden{hidden_layers}/layer_speed.parquet",
+                      hidden_layers=config["nielsen"]["hidden_layers"]) if "nielsen" in config else [])
+    return [*(path for name in RUN_FILES for path in all_run_files(name)), *all_tuning_records(),
+            "results/tune/chosen.parquet", *SWEEP_CELLS, *nielsen]
+
+
+def producing_rule(path):
+    """The name of the producer of `path`, which figure and table captions give."""
+    for candidate in workflow.rules:
+        if candidate.is_producer(path):
+            return candidate.name
+    raise ValueError(f"no rule makes {path}, which the paper shows")
+
+
+def paper_figure_files():
+    return [f"results/figures/{name}.pdf" for name in PAPER_FIGURES]

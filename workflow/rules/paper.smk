@@ -8,18 +8,6 @@ PAPER_FIGURES = ["speed_at_init", "speed_over_training", "vanishing_index", "acc
 NIELSEN_TABLE = "results/nielsen/speed_at_init.tex"
 
 
-def producing_rule(path):
-    """The rule whose output matches `path`: figure and table captions name it."""
-    for candidate in workflow.rules:
-        if candidate.is_producer(path):
-            return candidate.name
-    raise ValueError(f"no rule makes {path}, which the paper shows")
-
-
-def paper_figure_files():
-    return [f"results/figures/{name}.pdf" for name in PAPER_FIGURES]
-
-
 rule compare:
     input:
         "results/aggregate/run_summary.parquet",

@@ -9,7 +9,7 @@ rule train:
         **{name.split(".")[0]: method_files(name, DEPTHS) for name in RUN_FILES},
     wildcard_constraints:
         dataset="|".join(DATASETS),
-        method="|".join(METHODS),
+        method="|".join(TRAINED_METHODS) or "(?!)",  # not the methods a rule of workflow/rules/methods/ provides
     params:
         spec=lambda wildcards: method_spec(config, wildcards.method, wildcards.dataset),
         hp=lambda wildcards: hyperparameters(config, wildcards.dataset),

@@ -3,6 +3,8 @@ import sys
 
 sys.stderr = open(snakemake.log[0], "w")
 from covbench.aggregate import write_tables  # noqa: E402
+from covbench.jobs import reported  # noqa: E402
 
-write_tables(snakemake.input.run, snakemake.input.epochs, snakemake.input.layer_stats, snakemake.input.probes,
-             snakemake.params.thresholds, dict(snakemake.output.items()))
+with reported(snakemake):
+    write_tables(snakemake.input.run, snakemake.input.epochs, snakemake.input.layer_stats, snakemake.input.probes,
+                 snakemake.params.thresholds, dict(snakemake.output.items()))

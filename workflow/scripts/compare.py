@@ -3,5 +3,7 @@ import sys
 
 sys.stderr = open(snakemake.log[0], "w")
 from covbench.compare import run  # noqa: E402
+from covbench.jobs import reported  # noqa: E402
 
-run(snakemake.input[0], snakemake.output[0], snakemake.params.specs, snakemake.params.settings)
+with reported(snakemake):
+    run(snakemake.input[0], snakemake.output[0], snakemake.params.specs, snakemake.params.settings)

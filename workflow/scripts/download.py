@@ -3,12 +3,9 @@ import sys
 from pathlib import Path
 
 sys.stderr = open(snakemake.log[0], "w")
-from covbench.data import DataError, fetch  # noqa: E402
+from covbench.data import fetch  # noqa: E402
+from covbench.jobs import reported  # noqa: E402
 
 out = Path(snakemake.output[0])
-try:
+with reported(snakemake):  # one line on the terminal too, not only in the log
     fetch(out.name, out.parent, mirror=snakemake.params.mirror)
-except DataError as error:  # one line on the terminal too, not only in the log
-    print(error, file=sys.stderr)
-    print(error, file=sys.__stderr__)
-    sys.exit(1)

@@ -3,6 +3,8 @@ import sys
 
 sys.stderr = open(snakemake.log[0], "w")
 from covbench.figures import make  # noqa: E402
+from covbench.jobs import reported  # noqa: E402
 
-make(snakemake.params.figure, dict(snakemake.input.items()), snakemake.output.pdf, snakemake.output.png,
-     snakemake.params.methods, **snakemake.params.options)
+with reported(snakemake):
+    make(snakemake.params.figure, dict(snakemake.input.items()), snakemake.output.pdf, snakemake.output.png,
+         snakemake.params.methods, **snakemake.params.options)

@@ -4,8 +4,10 @@ import sys
 
 sys.stderr = open(snakemake.log[0], "w")
 from covbench.sweep import run  # noqa: E402
+from covbench.jobs import reported  # noqa: E402
 
-w = snakemake.wildcards
-p = snakemake.params
-run(snakemake.input.data, snakemake.input.tuned, snakemake.output[0], w.dataset, w.variant, p.base, p.spec, p.hp,
-    int(w.depth), p.lambdas, p.seeds, threads=snakemake.threads, device=p.device)
+with reported(snakemake):
+    w = snakemake.wildcards
+    p = snakemake.params
+    run(snakemake.input.data, snakemake.input.tuned, snakemake.output[0], w.dataset, w.variant, p.base, p.spec, p.hp,
+        int(w.depth), p.lambdas, p.seeds, threads=snakemake.threads, device=p.device)

@@ -4,5 +4,7 @@ import sys
 
 sys.stderr = open(snakemake.log[0], "w")
 from covbench.sweep import collect  # noqa: E402
+from covbench.jobs import reported  # noqa: E402
 
-collect(list(snakemake.input), snakemake.output.runs, snakemake.output.summary, snakemake.params.settings)
+with reported(snakemake):
+    collect(list(snakemake.input), snakemake.output.runs, snakemake.output.summary, snakemake.params.settings)

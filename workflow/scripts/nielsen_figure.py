@@ -3,5 +3,7 @@ import sys
 
 sys.stderr = open(snakemake.log[0], "w")
 from covbench.nielsen import write_figure  # noqa: E402
+from covbench.jobs import reported  # noqa: E402
 
-write_figure(snakemake.input[0], snakemake.output.pdf, snakemake.output.png)
+with reported(snakemake):
+    write_figure(snakemake.input[0], snakemake.output.pdf, snakemake.output.png)

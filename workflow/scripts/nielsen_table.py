@@ -3,5 +3,7 @@ import sys
 
 sys.stderr = open(snakemake.log[0], "w")
 from covbench.nielsen import write_table  # noqa: E402
+from covbench.jobs import reported  # noqa: E402
 
-write_table(snakemake.input[0], snakemake.output.summary, snakemake.output.tex)
+with reported(snakemake):
+    write_table(snakemake.input[0], snakemake.output.summary, snakemake.output.tex)

@@ -3,12 +3,9 @@ import sys
 from pathlib import Path
 
 sys.stderr = open(snakemake.log[0], "w")
-from covbench.paper import LatexNotFound, build  # noqa: E402
+from covbench.jobs import reported  # noqa: E402
+from covbench.paper import build  # noqa: E402
 
-try:
+with reported(snakemake):  # a missing latexmk is one line on the terminal, not only in the log
     # \input{tables/...} and figures/... resolve against results/, the folder above paper/macros.tex
     build(snakemake.input.tex, str(Path(snakemake.input.macros).parents[1]), snakemake.output[0])
-except LatexNotFound as error:  # one line on the terminal, not only in the log
-    print(error, file=sys.stderr)
-    print(error, file=sys.__stderr__)
-    sys.exit(1)

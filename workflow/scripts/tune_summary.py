@@ -3,5 +3,7 @@ import sys
 
 sys.stderr = open(snakemake.log[0], "w")
 from covbench.tune import summarize  # noqa: E402
+from covbench.jobs import reported  # noqa: E402
 
-summarize(list(snakemake.input), snakemake.output[0])
+with reported(snakemake):
+    summarize(list(snakemake.input), snakemake.output[0])

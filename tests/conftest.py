@@ -1,4 +1,5 @@
 import copy
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -54,3 +55,30 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def force_loss_and_plain_grads(build_model: Callable, x, labels, spec: dict, aux_loss: Callable):
+    """A fresh model's parameter gradients three ways: with the aux force seeded into backward beside the loss, as
+    the training loop does; with aux_loss(hidden states of model 0, correct of model 0) added to the loss; the loss
+    alone. A force is the gradient of its loss (DESIGN 3) exactly when the first two agree."""
+    from covbench import components
+    from covbench.models import forward, softmax_cross_entropy
+
+    def grads(mode):
+        model = build_model()
+        params = model.parameters()
+        for p in params:
+            p.requires_grad_(True)
+        logits, hidden = forward(model, x, training=True)
+        loss = softmax_cross_entropy(logits, labels).sum()
+        correct = logits.argmax(-1) == labels
+        if mode == "force":
+            aux = components.get("aux", spec["aux"])
+            extra_loss, forces, _ = aux.apply(hidden, logits, labels, correct, model.aux_params, spec, 0.0)
+            assert extra_loss is None and len(forces) == len(hidden)
+            return torch.autograd.grad([loss, *hidden], params, grad_outputs=[None, *forces])
+        if mode == "loss":
+            loss = loss + aux_loss([h[0] for h in hidden], correct[0])
+        return torch.autograd.grad(loss, params)
+
+    return grads("force"), grads("loss"), grads("plain")

@@ -3,10 +3,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from covbench import components
 from covbench.components.covariance import EPS, covariance_force
 from covbench.models import build_mlp, forward, softmax_cross_entropy
 from covbench.train import train
+
+from conftest import force_loss_and_plain_grads
 
 
 def covariance_loss(acts, labels, correct, classes, lam):
@@ -36,25 +37,10 @@ def test_force_equals_autograd_of_covariance_loss(spec, pooled):
     gen = torch.Generator().manual_seed(1)
     x, labels = torch.randn(1, 64, 12, generator=gen), torch.randint(0, 3, (1, 64), generator=gen)
 
-    def grads(mode):
-        model = build_mlp(spec, 12, 10, 3, 3, seeds=[0])
-        params = model.parameters()
-        for p in params:
-            p.requires_grad_(True)
-        logits, acts = forward(model, x, training=True)
-        loss = softmax_cross_entropy(logits, labels).sum()
-        correct = logits.argmax(-1) == labels
-        if mode == "force":  # seeded beside the loss, as the training loop does
-            aux = components.get("aux", spec["aux"])
-            extra_loss, forces, _ = aux.apply(acts, logits, labels, correct, model.aux_params, spec, 0.0)
-            assert extra_loss is None and len(forces) == len(acts)
-            return torch.autograd.grad([loss, *acts], params, grad_outputs=[None, *forces])
-        if mode == "loss":
-            group = torch.zeros_like(labels[0]) if pooled else labels[0]
-            loss = loss + covariance_loss([a[0] for a in acts], group, correct[0], 1 if pooled else 3, 3.0)
-        return torch.autograd.grad(loss, params)
-
-    with_force, with_loss, plain = grads("force"), grads("loss"), grads("plain")
+    group = torch.zeros_like(labels[0]) if pooled else labels[0]
+    with_force, with_loss, plain = force_loss_and_plain_grads(
+        lambda: build_mlp(spec, 12, 10, 3, 3, seeds=[0]), x, labels, spec,
+        lambda acts, correct: covariance_loss(acts, group, correct, 1 if pooled else 3, 3.0))
     assert max((a - b).abs().max().item() for a, b in zip(with_force, plain)) > 1e-4  # the force is not trivial
     for a, b in zip(with_force, with_loss):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)

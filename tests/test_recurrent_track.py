@@ -4,12 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-from covbench import components, sequences
+from covbench import sequences
 from covbench.config import ConfigError, method_spec, validate
-from covbench.models import build_rnn, forward, softmax_cross_entropy
+from covbench.models import build_rnn
 from covbench.models.rnn import LOGGED_STEPS, logged_steps
 from covbench.train import train
 
+from conftest import force_loss_and_plain_grads
 from test_covariance import covariance_loss
 
 RNN_SPEC = {"cell": "tanh", "recurrent_init": "default", "forget_bias": 1.0, "norm": "none", "residual": "none",
@@ -67,24 +68,9 @@ def test_force_in_time_equals_autograd_of_its_loss_summed_over_steps():
     gen = torch.Generator().manual_seed(3)
     x, labels = torch.randn(1, 48, 7, 5, generator=gen), torch.randint(0, 3, (1, 48), generator=gen)
 
-    def grads(mode):
-        model = build_rnn(spec, 5, 8, 3, seeds=[0])
-        params = model.parameters()
-        for p in params:
-            p.requires_grad_(True)
-        logits, states = forward(model, x, training=True)
-        loss = softmax_cross_entropy(logits, labels).sum()
-        correct = logits.argmax(-1) == labels
-        if mode == "force":
-            aux = components.get("aux", "covariance")
-            _, forces, _ = aux.apply(states, logits, labels, correct, model.aux_params, spec, 0.0)
-            assert len(forces) == 7
-            return torch.autograd.grad([loss, *states], params, grad_outputs=[None, *forces])
-        if mode == "loss":
-            loss = loss + covariance_loss([h[0] for h in states], labels[0], correct[0], 3, 2.0)
-        return torch.autograd.grad(loss, params)
-
-    with_force, with_loss, plain = grads("force"), grads("loss"), grads("plain")
+    with_force, with_loss, plain = force_loss_and_plain_grads(
+        lambda: build_rnn(spec, 5, 8, 3, seeds=[0]), x, labels, spec,
+        lambda states, correct: covariance_loss(states, labels[0], correct, 3, 2.0))
     assert max((a - b).abs().max().item() for a, b in zip(with_force, plain)) > 1e-5  # the force is not trivial
     for a, b in zip(with_force, with_loss):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)

@@ -30,6 +30,8 @@ from pathlib import Path, PurePosixPath
 
 import yaml
 
+from covbench.data import sha256_of
+
 MANIFEST = "manifest.json"  # the archive's first member
 CONFIG_PATH = "results/bundle/config.yaml"  # where unpacking writes the bundle's resolved config
 MANIFEST_COPY = "results/bundle/manifest.json"
@@ -44,14 +46,6 @@ _READ_ERRORS = (EOFError, tarfile.TarError, zlib.error, OSError)
 
 class BundleError(ValueError):
     pass
-
-
-def sha256_of(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def training_records(training_rules: list[str], root: Path = Path(".")) -> list[str]:

@@ -35,6 +35,22 @@ def test_ranking_puts_collapsed_trials_after_those_that_learned():
     assert order.tolist() == [1, 2, 0, 4, 3]
 
 
+def test_a_promoting_rung_ranks_trials_on_the_plateau_by_learning_rate():
+    """All on the plateau (sigmoid + Xavier, depth 4, 8k MNIST images, epoch 2): by loss the smallest steps would go
+    on; a promoting rung takes the largest steps still near the prior entropy, then the collapsed ones off it (too
+    large a step, or not moved) by loss, then the diverged. The final choice (no plateau given) stays on loss."""
+    prior = 2.301
+    val_loss = np.array([2.4889, 2.3878, 2.3021, 2.3050, 2.3079, 2.3094, 2.3605, 3.4196, np.nan])
+    collapsed = np.ones(9, dtype=bool)
+    diverged = np.array([False] * 8 + [True])
+    plateau = val_loss <= prior / 0.9
+    assert tune.ranking(val_loss, diverged, collapsed, plateau).tolist() == [6, 5, 4, 3, 2, 1, 0, 7, 8]
+    assert tune.ranking(val_loss, diverged, collapsed).tolist() == [2, 3, 4, 5, 6, 1, 0, 7, 8]
+    learned = collapsed.copy()
+    learned[[1, 2]] = False  # trials that learned still come first, by loss
+    assert tune.ranking(val_loss, diverged, learned, plateau).tolist()[:3] == [2, 1, 6]
+
+
 def test_edge_flags_the_ends_of_the_range():
     values = [0.1, 1.0, 10.0]
     assert tune.edge(0.1, values) == "low" and tune.edge(10.0, values) == "high" and tune.edge(1.0, values) is None

@@ -24,6 +24,7 @@ from covbench.long_memories import long_memory_macros
 from covbench.mechanism import mechanism_macros
 from covbench.sweep import sweep_macros
 from covbench.tables import dataset_label, method_label, plain_number, primary_datasets, verdict_pairs
+from covbench.train import COLLAPSED_FRACTION
 from covbench.tune import budget_epochs, rung_sizes
 
 LATEXMK_MISSING = ("latexmk not found: install LaTeX (Debian: apt-get install -y --no-install-recommends latexmk "
@@ -353,6 +354,8 @@ def tuning_macros(config: dict, chosen: pd.DataFrame) -> dict[str, str]:
             for d in config["grid"]["datasets"]),
         "TuneSelectedOn": word_list(sorted({"validation loss" if s == "val_loss" else s for s in chosen.selected_on})),
         "TuneCollapsedChoices": str(int(chosen.collapsed.sum())),
+        "CollapsedPercent": f"{100 * COLLAPSED_FRACTION:.0f}",
+        "TunePlateauBound": f"{1 / COLLAPSED_FRACTION:.2f}",
         "TuneEdgeCount": str(len(edges)),
         "TuneEdgeLowCount": str(int((chosen.lr_edge == "low").sum())),
         "TuneEdgeHighCount": str(int((chosen.lr_edge == "high").sum())),

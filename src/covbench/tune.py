@@ -7,7 +7,7 @@ log-spaced grid in a seeded random order (a Latin hypercube on log scales), so i
 Trials are chosen by successive halving (Jamieson & Talwalkar 2016): all trials train together as one batched
 model (tuning seed, train split) to the first rung's epoch, the best 1/eta by validation cross-entropy go on
 to the next rung, and so on; the trial with the lowest validation loss at the last rung wins (trials that collapsed to the
-class prior rank after those that learned: see `ranking`). Survivors
+class prior rank after those that learned, and a rung promotes the collapsed ones by learning rate: see `ranking`). Survivors
 continue where they stopped, so a rung costs only its extra epochs. Two epochs cannot tell a method that
 starts on a plateau (a sigmoid net at chance for several epochs before it learns) from one that never learns;
 later rungs can. Selection is on loss, not accuracy: at depth many trials sit at chance accuracy, where an
@@ -65,18 +65,31 @@ def budget_epochs(trials: int, rung_epochs: list[int], eta: int) -> int:
     return sum(n * (end - start) for n, start, end in zip(rung_sizes(trials, len(rung_epochs), eta), starts, rung_epochs))
 
 
-def ranking(val_loss: np.ndarray, diverged: np.ndarray, collapsed: np.ndarray) -> np.ndarray:
+def ranking(val_loss: np.ndarray, diverged: np.ndarray, collapsed: np.ndarray,
+            plateau: np.ndarray | None = None) -> np.ndarray:
     """Trial positions best first: lowest validation loss among the trials that learned, then the collapsed
-    ones (training loss still at the class-prior entropy) by validation loss, then the diverged or non-finite;
-    ties to the smaller learning rate (trials are in ascending lr order and the sorts are stable).
+    ones (training loss still at the class-prior entropy), then the diverged or non-finite; ties to the smaller
+    learning rate (trials are in ascending lr order and the sorts are stable).
 
     Why collapsed trials come after the others: on cat/not-cat's 41 validation images, a network that predicts
     the majority class for every image scores a validation cross-entropy (about 0.64) below that of any network
     that learned (0.7 to 1.7, as they grow confident), so loss alone would choose the networks that learned
     nothing: they score 0.34 on the test split, where the classes are the other way round.
+
+    A rung that promotes gives `plateau`: the collapsed trials whose validation loss is still near the class-prior
+    entropy. They rank first among the collapsed by learning rate, largest first, not by loss: on the plateau
+    every validation loss is the prior entropy plus noise, and the least-moved network (the smallest lr) scores
+    best by a hair, so loss would promote exactly the trials least able to leave the plateau before the last
+    rung. (A sigmoid + Xavier net of depth 4 on 8k MNIST images sits at chance until epoch 7 at lr 0.19 and is
+    at 83 % validation accuracy at epoch 10; ranked by loss at epochs 2 and 5 it was cut, and the choice never
+    learned.) The final choice, and collapsed trials off the plateau (too large a step), rank by loss.
     """
     scores = np.where(diverged | ~np.isfinite(val_loss), np.inf, val_loss)
     tier = np.where(np.isfinite(scores), collapsed.astype(int), 2)
+    if plateau is not None:
+        on_plateau = (tier == 1) & plateau
+        scores = np.where(on_plateau, -np.arange(len(scores)), scores)
+        tier = np.where((tier == 1) & ~on_plateau, 1.5, tier)
     return np.lexsort((scores, tier))
 
 
@@ -117,7 +130,9 @@ def select(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, tu
             reached[t] = {"rung": rung + 1, "epochs": int(last.epoch.iloc[m]), "val_loss": float(val_loss[m]),
                           "val_accuracy": float(last.val_accuracy.iloc[m]), "train_loss": float(last.train_loss.iloc[m]),
                           "diverged": bool(diverged[m]), "collapsed": bool(collapsed[m])}
-        order = ranking(val_loss, diverged, collapsed)
+        promoting = rung + 1 < len(rung_epochs)
+        plateau = val_loss <= prior_entropy / COLLAPSED_FRACTION if promoting else None
+        order = ranking(val_loss, diverged, collapsed, plateau)
     best = alive[int(order[0])]
     chosen = trials[best]
     return {

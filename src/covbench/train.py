@@ -222,7 +222,8 @@ def train(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, see
             idx = perm[:, i * batch:(i + 1) * batch].flatten()
             xb = x_train.index_select(0, idx).view(models, -1, *x_train.shape[1:])
             yb = y_train.index_select(0, idx).view(models, -1)
-            logits, acts = forward(model, xb, training=True)
+            logging = step % hp["log_every"] == 0  # the statistics need each hidden state's full gradient
+            logits, acts = forward(model, xb, training=True, exact_hidden_grads=logging)
             loss = loss_fn(logits, yb)
             correct = logits.detach().argmax(-1) == yb
             extra_loss, forces, active_groups = aux.apply(acts, logits, yb, correct, model.aux_params, spec,
@@ -231,7 +232,6 @@ def train(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, see
             alive &= torch.isfinite(total)
             for p in params:
                 p.grad = None
-            logging = step % hp["log_every"] == 0
             if logging:  # the statistics read the gradient arriving at each layer (and compare each force with it)
                 for a in acts:
                     a.retain_grad()

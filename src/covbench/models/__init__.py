@@ -28,9 +28,14 @@ def build(spec: dict, in_dim: int, width: int, depth: int, classes: int, seeds: 
     return build_mlp(spec, in_dim, width, depth, classes, seeds)
 
 
-def forward(model: MLP | RNN, x: torch.Tensor, training: bool):
-    """-> logits (M, B, classes) and the hidden states [(M, B, width)] the statistics and forces read."""
-    return (rnn_forward if isinstance(model, RNN) else mlp_forward)(model, x, training)
+def forward(model: MLP | RNN, x: torch.Tensor, training: bool, exact_hidden_grads: bool = True):
+    """-> logits (M, B, classes) and the hidden states [(M, B, width)] the statistics and forces read.
+    `exact_hidden_grads`: whether each hidden state's retained .grad must be the full dL/dh (a logging step's
+    statistics read it); False lets an LSTM run its sequence as one cheaper autograd node (rnn_forward). An
+    MLP's are always exact."""
+    if isinstance(model, RNN):
+        return rnn_forward(model, x, training, exact_hidden_grads)
+    return mlp_forward(model, x, training)
 
 
 def to_device(model: MLP | RNN, device) -> MLP | RNN:

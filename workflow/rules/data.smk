@@ -9,7 +9,10 @@ rule download:
         "../scripts/download.py"
 
 
+# A few seconds each, and every training job waits on one: ahead of them, or the scheduler may leave a dataset
+# unprepared while it trains the other (its first run prepared MNIST 12 minutes in, after every cat/not-cat job).
 rule prepare:
+    priority: 2
     input:
         lambda wildcards: expand("results/data/raw/{file}", file=RAW_FILES[wildcards.dataset]),
     output:

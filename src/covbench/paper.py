@@ -300,8 +300,9 @@ def rung_sentence(trials: int, rung_epochs: list[int], eta: int) -> str:
     return f"{word_list([first, *later])} ({budget_epochs(trials, rung_epochs, eta)} trial-epochs)"
 
 
-def edge_items(chosen: pd.DataFrame) -> list[str]:
-    """Every choice at an end of its learning-rate range, with what the other trials of its cell did."""
+def edge_items(chosen: pd.DataFrame, position: str = "depth {}") -> list[str]:
+    """Every choice at an end of its learning-rate range, with what the other trials of its cell did; `position`
+    names a cell's depth (a recurrent cell's is its sequence length)."""
     items = []
     for row in chosen[chosen.lr_edge != ""].sort_values(["dataset", "method", "depth"]).itertuples():
         evidence = (f"all {row.trials - 1} other trials diverged" if row.trials_diverged == row.trials - 1
@@ -309,23 +310,23 @@ def edge_items(chosen: pd.DataFrame) -> list[str]:
         if row.trials_overfit:
             evidence += (f", {row.trials_overfit} fit the training set more closely but ended with a higher "
                          "validation loss")
-        items.append(f"{method_label(row.method)} at depth {row.depth} on {dataset_label(row.dataset)} "
+        items.append(f"{method_label(row.method)} at {position.format(row.depth)} on {dataset_label(row.dataset)} "
                      f"({row.lr_edge} end, lr {plain_number(row.lr)}; {evidence})")
     return items
 
 
-def aux_edge_items(chosen: pd.DataFrame) -> list[str]:
+def aux_edge_items(chosen: pd.DataFrame, position: str = "depth {}") -> list[str]:
     """Every auxiliary hyperparameter (covariance strength, deep-supervision weight) at an end of its range."""
     items = []
     for row in chosen[chosen.aux_edge != ""].sort_values(["dataset", "method", "depth"]).itertuples():
         name, value = (("$\\lambda$", row.cov_lambda) if not pd.isna(row.cov_lambda) else ("weight", row.aux_weight))
-        items.append(f"{method_label(row.method)} at depth {row.depth} on {dataset_label(row.dataset)} "
+        items.append(f"{method_label(row.method)} at {position.format(row.depth)} on {dataset_label(row.dataset)} "
                      f"({row.aux_edge} end, {name} {plain_number(value)})")
     return items
 
 
-def aux_edge_sentence(chosen: pd.DataFrame) -> str:
-    items = aux_edge_items(chosen)
+def aux_edge_sentence(chosen: pd.DataFrame, position: str = "depth {}") -> str:
+    items = aux_edge_items(chosen, position)
     if not items:
         return "No auxiliary hyperparameter sits on an end of its range."
     low = int((chosen.aux_edge == "low").sum())
@@ -333,6 +334,18 @@ def aux_edge_sentence(chosen: pd.DataFrame) -> str:
               "evidence points towards less of that term (none at all) rather than to a range too narrow." if low else "")
     return (f"The auxiliary hyperparameter sits on an end of its range in {len(items)} cells ({low} on the low "
             f"end): {word_list(items)}.{reason}")
+
+
+def recurrent_edge_macros(chosen: pd.DataFrame) -> dict[str, str]:
+    """The recurrent track's tuning choices on an end of a range, listed as the MLPs' are (DESIGN section 6)."""
+    if chosen is None or chosen.empty:
+        return {"LongMemoryTuneEdges": ""}
+    position = "$T$ = {}"
+    edges = edge_items(chosen, position)
+    lr_sentence = (f"Of its {len(chosen)} tuning choices, no learning rate sits on an end of its range." if not edges
+                   else f"Of its {len(chosen)} tuning choices, {len(edges)} learning rates sit on an end of their "
+                        f"range: {word_list(edges)}.")
+    return {"LongMemoryTuneEdges": f"{lr_sentence} {aux_edge_sentence(chosen, position)}"}
 
 
 def tuning_macros(config: dict, chosen: pd.DataFrame) -> dict[str, str]:
@@ -462,6 +475,7 @@ def paper_macros(config: dict, run_summary: pd.DataFrame, method_summary: pd.Dat
     def mlp_rows(frame):
         return frame if frame is None or "dataset" not in frame else frame[frame.dataset.isin(datasets)]
 
+    recurrent_chosen = None if chosen is None else chosen[~chosen.dataset.isin(datasets)]
     run_summary, method_summary, comparisons, chosen, layer_summary, probe_summary = (
         mlp_rows(f) for f in (run_summary, method_summary, comparisons, chosen, layer_summary, probe_summary))
     groups = [grid_macros(config, run_summary, specs), setup_macros(config), tuning_macros(config, chosen),
@@ -470,7 +484,7 @@ def paper_macros(config: dict, run_summary: pd.DataFrame, method_summary: pd.Dat
               reference_macros(comparisons, specs, datasets, figure_rules),
               sweep_macros(config, sweep_summary),
               mechanism_macros(config, run_summary, layer_summary, probe_summary, method_summary),
-              long_memory_macros(config, *recurrent)]
+              long_memory_macros(config, *recurrent), recurrent_edge_macros(recurrent_chosen)]
     macros = {}
     for group in groups:
         clash = macros.keys() & group.keys()

@@ -92,7 +92,7 @@ RECURRENT = {
 @pytest.mark.parametrize("method", RECURRENT)
 def test_cuda_recurrent_metrics_agree_with_cpu(splits, hp, method):
     """Recurrent training on the GPU (the explicit cell loop; an LSTM's non-logging steps run its fused sequence,
-    models.lstm_sequence): the same sequences (20 features as 5 steps of 4) give the CPU's numbers."""
+    components.lstm_sequence): the same sequences (20 features as 5 steps of 4) give the CPU's numbers."""
     sequences = {k: v.reshape(len(v), 5, 4) if k.startswith("x_") else v for k, v in splits.items()}
     spec = {"norm": "none", "residual": "none", "grad_clip": None, "aux": "none", "standardize_inputs": False,
             **RECURRENT[method]}

@@ -1,4 +1,4 @@
-"""The fused LSTM sequence (models.lstm_sequence) computes what the explicit cell loop computes, forward and
+"""The fused LSTM sequence (components.lstm_sequence) computes what the explicit cell loop computes, forward and
 backward, forces on intermediate hidden states included; training through it lands on the same parameters."""
 import pytest
 import torch
@@ -6,7 +6,7 @@ import torch
 from covbench.components.cell import _lstm_step
 from covbench.config import method_spec
 from covbench.models import build_rnn, forward, softmax_cross_entropy
-from covbench.models.lstm_sequence import LSTMSequence, lstm_sequence_forward
+from covbench.components.lstm_sequence import LSTMSequence, lstm_sequence_forward
 from covbench.models.rnn import _input_projection
 from covbench.train import train
 

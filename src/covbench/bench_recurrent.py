@@ -5,7 +5,7 @@
 Both train an LSTM on noise-padded row MNIST at the recurrent track's longest sequence length for one epoch of
 N_TRAIN sequences (batch and width from the config, SGD with momentum) and then evaluate N_EVAL validation
 sequences. Ours is covbench.train.train with the track's `lstm` method and its seeds batched as one model (the
-whole sequence as one autograd node, models.lstm_sequence, and the explicit cell loop at logging steps, whose
+whole sequence as one autograd node, components.lstm_sequence, and the explicit cell loop at logging steps, whose
 per-time-step statistics read every dL/dh_t); the bare loop is torch.nn.LSTM (PyTorch's C++ implementation) +
 nn.Linear for one seed. samples/s counts every model: sequences x models / wall seconds. The median
 of REPETITIONS fresh runs each; results go to results/bench/recurrent_threads{N}.json and .md (BENCHMARKS.md).

@@ -12,6 +12,7 @@ from typing import Callable
 import torch
 
 from covbench.components import register
+from covbench.components.lstm_sequence import lstm_sequence
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,10 @@ class Cell:
     # multiplies its part of b_hh by r, so its step adds b_hh itself.
     folds_hh_bias: bool
     saturated: Callable[[torch.Tensor], torch.Tensor]  # bool mask of hidden units at an asymptote or dead
+    # (x, W_ih, b_ih + b_hh, W_hh) -> all hidden states (M, T, B, H) as one autograd node, or None: the explicit
+    # loop only. Much cheaper than the loop, but its h_t.grad holds only the gradient given to h_t, not the full
+    # dL/dh_t that a logging step's statistics read (models.rnn.rnn_forward chooses).
+    sequence: Callable | None = None
 
 
 def _tanh_step(gx, h, c, w_hh, b_hh):
@@ -58,7 +63,7 @@ def _near_one(h):
 
 register("cell", "tanh")(Cell(1, _tanh_step, True, _near_one))
 register("cell", "relu")(Cell(1, _relu_step, True, lambda h: h == 0))
-register("cell", "lstm")(Cell(4, _lstm_step, True, _near_one))
+register("cell", "lstm")(Cell(4, _lstm_step, True, _near_one, lstm_sequence))
 register("cell", "gru")(Cell(3, _gru_step, False, _near_one))
 
 

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 import torch
 
 from covbench import components
-from covbench.models.lstm_sequence import LSTMSequence, lstm_sequence_forward
 from covbench.models.mlp import init_generators, linear
 
 
@@ -78,19 +77,16 @@ def rnn_forward(model: RNN, x: torch.Tensor, training: bool, exact_hidden_grads:
     h_0 = c_0 = 0. A force added to h_t in backward flows back through earlier steps either way. With
     `exact_hidden_grads` (under autograd), the explicit cell loop: the h_t are the very tensors the next step
     consumes, so after `h_t.retain_grad()` and backward h_t.grad is the full dL/dh_t, recurrent path included, which
-    a logging step's statistics read. Without it an LSTM runs as one autograd node (lstm_sequence), much cheaper to
-    record and to differentiate, whose h_t.grad would hold only the gradient given to h_t itself; so does any LSTM
-    forward without autograd. `training` is unused (no dropout or norm); kept for models.forward's signature."""
+    a logging step's statistics read. Without it a cell with a whole-sequence form (Cell.sequence: the LSTM's) runs
+    as one autograd node, much cheaper to record and to differentiate, whose h_t.grad would hold only the gradient
+    given to h_t itself; so does its forward without autograd. `training` is unused (no dropout or norm); kept for models.forward's signature."""
     cell = components.get("cell", model.spec["cell"])
     w_ih, w_hh, w_out = model.weights
     b_ih, b_hh, b_out = model.biases
     models, hidden = w_hh.shape[:2]
     batch = x.shape[-3]
-    if model.spec["cell"] == "lstm" and not (exact_hidden_grads and torch.is_grad_enabled()):
-        bias = b_ih + b_hh
-        hs = (LSTMSequence.apply(x, w_ih, bias, w_hh) if torch.is_grad_enabled()
-              else lstm_sequence_forward(x, w_ih, bias, w_hh)[0])
-        hidden_states = list(hs.unbind(1))
+    if cell.sequence is not None and not (exact_hidden_grads and torch.is_grad_enabled()):
+        hidden_states = list(cell.sequence(x, w_ih, b_ih + b_hh, w_hh).unbind(1))
         return linear(hidden_states[-1], w_out, b_out), hidden_states
     gx = _input_projection(x, w_ih, b_ih + b_hh if cell.folds_hh_bias else b_ih)
     h = x.new_zeros(models, batch, hidden)

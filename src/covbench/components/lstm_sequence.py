@@ -124,3 +124,11 @@ class LSTMSequence(torch.autograd.Function):
         weights_grad = torch.bmm(rows.transpose(1, 2), dz.view(models, steps * batch, gates))
         dw_ih, dw_hh, db = weights_grad.split([rows.shape[-1] - hidden - 1, hidden, 1], dim=1)
         return None, dw_ih, db.squeeze(1), dw_hh
+
+
+def lstm_sequence(x: torch.Tensor, w_ih: torch.Tensor, bias: torch.Tensor, w_hh: torch.Tensor) -> torch.Tensor:
+    """The LSTM cell's whole-sequence form (components.cell.Cell.sequence): hidden states (M, T, B, H), one autograd
+    node under autograd, nothing saved without it."""
+    if torch.is_grad_enabled():
+        return LSTMSequence.apply(x, w_ih, bias, w_hh)
+    return lstm_sequence_forward(x, w_ih, bias, w_hh)[0]

@@ -1,4 +1,9 @@
+# Downloads and preparation take seconds, and every training job waits on them: they run ahead of training jobs,
+# or the scheduler may leave a dataset unprepared while it trains the other. A rule's priority does not reach the
+# jobs it depends on, so both rules carry it (with it on `prepare` alone, MNIST's files were still fetched one at a
+# time between cat/not-cat training jobs and MNIST was prepared 14 minutes in).
 rule download:
+    priority: 2
     output:
         "results/data/raw/{file}",
     params:
@@ -9,8 +14,6 @@ rule download:
         "../scripts/download.py"
 
 
-# A few seconds each, and every training job waits on one: ahead of them, or the scheduler may leave a dataset
-# unprepared while it trains the other (its first run prepared MNIST 12 minutes in, after every cat/not-cat job).
 rule prepare:
     priority: 2
     input:

@@ -3,6 +3,7 @@
 #   make test   install, then run the test suite
 #   make bundle                 everything training produced, checksummed, in results/bundle.tar.gz
 #   make all BUNDLE=archive     the paper from a bundle: verify, unpack, run only what comes after training
+#   make lock                   regenerate requirements.lock (exact versions of every Python package) from pyproject.toml
 # Options: MIRROR=dir (a folder of verified raw files for offline machines), CORES=n, CONFIG=file, ARGS="..." (extra snakemake args)
 
 PYTHON ?= python3.11
@@ -13,22 +14,24 @@ MIRROR ?=
 ARGS ?=
 BUNDLE ?=
 BIN := $(VENV)/bin
+LOCK := requirements.lock
+LOCK_VENV := .venv-lock
+PIP_TOOLS := pip-tools==7.6.2
 LATEX_PACKAGES := latexmk texlive-latex-base texlive-latex-recommended texlive-latex-extra \
 	texlive-fonts-recommended texlive-science lmodern poppler-utils
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SNAKEMAKE_ARGS := --cores $(CORES) $(if $(CONFIG),--configfile $(CONFIG)) \
 	$(if $(MIRROR),--config 'data={"mirror": "$(abspath $(MIRROR))"}') $(ARGS)
 
-.PHONY: all test install latex bench report clean bundle
+.PHONY: all test install lock latex bench report clean bundle
 
 # With BUNDLE: the bundle's checksums are verified before anything is unpacked, and snakemake runs with the config
-# the bundle was made with (results/bundle/config.yaml); see README, "Reproduce the figures without training".
+# the bundle was made with and the bundle route's rerun triggers; see README, "Reproduce the figures without training".
 all: install latex
 ifeq ($(BUNDLE),)
 	$(BIN)/snakemake $(SNAKEMAKE_ARGS)
 else
-	$(BIN)/python -m covbench.bundle unpack $(abspath $(BUNDLE))
-	$(BIN)/snakemake --cores $(CORES) --configfile results/bundle/config.yaml $(ARGS)
+	$(BIN)/python -m covbench.bundle rebuild $(abspath $(BUNDLE)) --cores $(CORES) $(ARGS)
 endif
 
 # Trains whatever is missing first, then archives the training rules' outputs, logs and benchmarks with a manifest.
@@ -40,11 +43,21 @@ test: install latex
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# Exactly the locked versions, then the package itself without resolving anything more; pip check fails on a lock
+# that no longer satisfies pyproject.toml (run make lock).
+$(VENV)/.installed: pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -r $(LOCK)
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/pip check
 	touch $@
+
+# The lock is resolved in a venv of its own, so pip-tools never lands in the project's environment.
+lock:
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/pip install --quiet $(PIP_TOOLS)
+	$(LOCK_VENV)/bin/pip-compile --quiet --upgrade --extra test --strip-extras --no-emit-index-url \
+		--no-emit-find-links --output-file $(LOCK) pyproject.toml
 
 # LaTeX for the paper, from Debian, only where it is missing (the paper rule says how if it still is).
 latex:

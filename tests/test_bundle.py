@@ -188,3 +188,27 @@ def test_the_route_refuses_to_go_on_when_snakemake_would_still_train(tmp_path):
     with pytest.raises(bundle.BundleError, match=r"^bundle error: with the bundle unpacked snakemake would still run "
                                                  r"train \(1\)"):
         bundle.check_no_training(tmp_path, manifest)
+
+
+def test_version_differences_name_each_package_that_differs_or_is_missing():
+    bundled = {"python": "3.11.7", "torch": "2.13.0+cpu", "snakemake": "9.27.1", "gone": "1.0"}
+    installed = {"python": "3.11.7", "torch": "2.13.0+cpu", "snakemake": "9.28.0"}
+    assert bundle.version_differences(bundled, installed) == ["snakemake 9.28.0 (bundle 9.27.1)",
+                                                              "gone not installed (bundle 1.0)"]
+    assert bundle.version_differences(installed, installed) == []
+
+
+def test_unpack_warns_in_one_line_when_package_versions_differ(built, fresh, monkeypatch, capsys):
+    """A bundle made where snakemake was another version unpacks (a warning, not a refusal) and names it."""
+    root, _ = built
+    real = bundle.package_versions()
+    monkeypatch.setattr(bundle, "package_versions", lambda: {**real, "snakemake": "0.0.1"})
+    bundle.write_bundle(list(bundle.verify(root / "results/bundle.tar.gz")["files"]), "results/other.tar.gz", CONFIG,
+                        ["train", "sklearn_mlp"], root=root)
+    monkeypatch.setattr(bundle, "package_versions", lambda: real)
+    monkeypatch.setattr(bundle, "check_no_training", lambda where, manifest: {"paper": 1})
+    monkeypatch.chdir(fresh)
+    assert bundle.main(["unpack", str(root / "results/other.tar.gz")]) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning")]
+    assert warnings == [f"warning: installed packages differ from the bundle's (1): snakemake {real['snakemake']} "
+                        "(bundle 0.0.1)"]

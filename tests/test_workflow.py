@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from covbench import bundle
 from covbench.paper import latex_problems
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,14 +83,28 @@ def test_new_method_through_config_alone(tmp_path):
     assert sorted(stats.layer.unique()) == [1, 2, 3]
 
 
-@needs_data
-@pytest.mark.skipif(shutil.which("latexmk") is None and os.environ.get("CI") != "true",
-                    reason="latexmk not installed (make latex, or see README); CI installs it and runs this test")
-def test_quick_config_builds_the_paper_and_report(tmp_path):
-    project = project_copy(tmp_path)
-    mirror = ["--config", f'data={{"mirror": "{MIRROR}"}}']
-    done = snakemake(project, "--cores", "2", "--configfile", "config/quick.yaml", *mirror)
+needs_latex = pytest.mark.skipif(shutil.which("latexmk") is None and os.environ.get("CI") != "true",
+                                 reason="latexmk not installed (make latex, or see README); CI installs it and runs this test")
+QUICK = ["--cores", "2", "--configfile", "config/quick.yaml", "--config", f'data={{"mirror": "{MIRROR}"}}']
+
+
+@pytest.fixture(scope="module")
+def quick_build(tmp_path_factory) -> Path:
+    """The quick config built end to end once, in a copy of the sources; the tests below read it."""
+    project = project_copy(tmp_path_factory.mktemp("quick"))
+    done = snakemake(project, *QUICK)
     assert done.returncode == 0, done.stderr[-4000:]
+    return project
+
+
+def pdf_text(pdf: Path) -> str:
+    return subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+
+
+@needs_data
+@needs_latex
+def test_quick_config_builds_the_paper_and_report(quick_build):
+    project = quick_build
     pdf = project / "results" / "paper" / "main.pdf"
     assert pdf.read_bytes().startswith(b"%PDF") and pdf.stat().st_size > 50_000
     if shutil.which("pdfinfo"):  # poppler-utils comes with the LaTeX packages of `make latex`
@@ -97,10 +112,31 @@ def test_quick_config_builds_the_paper_and_report(tmp_path):
         assert int(re.search(r"Pages:\s+(\d+)", info).group(1)) >= 5
     log = (project / "results" / "paper" / "main.log").read_text(errors="replace")
     assert latex_problems(log) == []  # no '??', no undefined citation, nothing in the margin
-    report = snakemake(project, "--cores", "2", "--configfile", "config/quick.yaml", *mirror,
-                       "--report", "results/report.html")
+    report = snakemake(project, *QUICK, "--report", "results/report.html")
     assert report.returncode == 0, report.stderr[-3000:]
     assert (project / "results" / "report.html").stat().st_size > 10_000
     # Nothing is recomputed on a second invocation.
-    again = snakemake(project, "-n", "--cores", "2", "--configfile", "config/quick.yaml", *mirror)
+    again = snakemake(project, "-n", *QUICK)
     assert "Nothing to be done" in again.stdout + again.stderr
+
+
+@needs_data
+@needs_latex
+@pytest.mark.skipif(shutil.which("pdftotext") is None and os.environ.get("CI") != "true",
+                    reason="pdftotext not installed (poppler-utils, make latex)")
+def test_the_bundle_route_rebuilds_the_paper_in_a_fresh_copy_without_training(quick_build, tmp_path):
+    """The reviewers' route (make all BUNDLE=...): bundle the quick build, then in a fresh copy of the sources with
+    no results and no .snakemake records, `covbench.bundle rebuild` plans no data, tuning or training job and ends
+    with a paper whose text is the first build's."""
+    made = snakemake(quick_build, *QUICK, "--", "results/bundle.tar.gz")
+    assert made.returncode == 0, made.stderr[-3000:]
+    assert set(bundle.job_stats(made.stderr + made.stdout)) <= {"bundle"}  # the build was complete: nothing retrained
+    fresh = project_copy(tmp_path)
+    route = subprocess.run([sys.executable, "-m", "covbench.bundle", "rebuild", str(quick_build / "results/bundle.tar.gz"),
+                            "--cores", "2"], cwd=fresh, capture_output=True, text=True, timeout=1200)
+    assert route.returncode == 0, route.stdout[-2000:] + route.stderr[-3000:]
+    ran = bundle.job_stats(route.stdout + route.stderr)
+    manifest = json.loads((fresh / bundle.MANIFEST_COPY).read_text())
+    assert "paper" in ran and not set(ran) & {*manifest["training_rules"], *bundle.DATA_RULES}, ran
+    assert not (fresh / "results" / "data").exists()  # no data was needed
+    assert pdf_text(fresh / "results/paper/main.pdf") == pdf_text(quick_build / "results/paper/main.pdf")

@@ -8,10 +8,14 @@ logs and benchmark files, under their paths in results/. `make all BUNDLE=<archi
 
     python -m covbench.bundle unpack <archive>
 
+    python -m covbench.bundle rebuild <archive> --cores N
+
 which checks every member against the manifest before it writes anything (a tampered or truncated archive stops
 with one line naming the file whose checksum fails, and results/ is left as it was), unpacks, writes the bundle's
-config to results/bundle/config.yaml, and refuses to go on if `snakemake -n` with that config would still run a
-training job; then snakemake runs with that config, which leaves it only what comes after training.
+config to results/bundle/config.yaml, names in one line the installed packages whose versions differ from the
+bundle's, and refuses to go on if `snakemake -n` with that config would still run a training or data job; then
+snakemake runs with that config and the route's rerun triggers (ROUTE_TRIGGERS), which leaves it only what comes
+after training.
 """
 import argparse
 import hashlib
@@ -38,6 +42,12 @@ MANIFEST_COPY = "results/bundle/manifest.json"
 RECORD_DIRS = ("results/logs", "results/benchmarks")  # per rule: the training jobs' logs and benchmark files
 DATA_RULES = ("download", "prepare")  # before training: the bundle route needs no data
 CHUNK = 1 << 20
+# The route's rerun triggers: all of Snakemake's but `code`, which reruns a job whose rule's script is newer than its
+# outputs. In a fresh clone every script has the clone's time, later than the bundled outputs (unpack keeps their
+# times), so Snakemake (9.27) would plan every training job again though no code changed. The manifest answers that
+# question for all the bundled files at once (the commit, against this checkout's; the config, used as is; every
+# file's checksum), so the route leaves `code` out and keeps the rest: an input newer than its output still reruns.
+ROUTE_TRIGGERS = ("mtime", "params", "input", "software-env")
 # gzip header: deflate, a comment follows (FCOMMENT), no mtime, best compression, OS unknown; then the seal's comment
 GZIP_HEADER = bytes([0x1F, 0x8B, 8, 0x10, 0, 0, 0, 0, 2, 255])
 SEAL = b"covbench bundle sha256="
@@ -259,14 +269,25 @@ def unpack(archive: str | Path, root: str | Path = ".") -> dict:
     return manifest
 
 
-def planned_jobs(root: str | Path = ".", configfile: str = CONFIG_PATH) -> dict[str, int]:
-    """rule -> number of jobs `snakemake -n` would run in root with the bundle's config."""
-    dry = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--quiet", "rules", "--cores", "1",
-                          "--configfile", configfile], cwd=root, capture_output=True, text=True)
+def route_command(cores: str, extra: list[str] = ()) -> list[str]:
+    """The snakemake command of the route: ROUTE_TRIGGERS and the bundle's config (in its one-value form, so that
+    targets in `extra` are not read as more config files)."""
+    return [sys.executable, "-m", "snakemake", "--cores", str(cores), "--rerun-triggers", *ROUTE_TRIGGERS,
+            f"--configfile={CONFIG_PATH}", *extra]
+
+
+def planned_jobs(root: str | Path = ".") -> dict[str, int]:
+    """rule -> number of jobs the route's snakemake would run in root (its dry run)."""
+    dry = subprocess.run([*route_command("1"), "-n", "--quiet", "rules"], cwd=root, capture_output=True, text=True)
     if dry.returncode != 0:
         last = (dry.stderr.strip().splitlines() or ["no output"])[-1]
-        raise BundleError(f"bundle error: snakemake -n with {configfile} failed: {last}")
-    table = dry.stdout.split("Job stats:")[1].split("total")[0] if "Job stats:" in dry.stdout else ""
+        raise BundleError(f"bundle error: snakemake -n with {CONFIG_PATH} failed: {last}")
+    return job_stats(dry.stdout)
+
+
+def job_stats(output: str) -> dict[str, int]:
+    """rule -> count from the "Job stats:" table snakemake prints before it runs (empty: nothing to be done)."""
+    table = output.split("Job stats:")[1].split("total")[0] if "Job stats:" in output else ""
     return {rule: int(count) for rule, count in re.findall(r"^(\w+)\s+(\d+)\s*$", table, flags=re.M)}
 
 
@@ -281,11 +302,20 @@ def check_no_training(root: str | Path, manifest: dict) -> dict[str, int]:
     return planned
 
 
+def version_differences(bundled: dict[str, str], installed: dict[str, str]) -> list[str]:
+    """'name installed (bundle v)' for every package whose version differs from the bundle's, or is missing here."""
+    return [f"{name} {installed.get(name, 'not installed')} (bundle {version})" for name, version in bundled.items()
+            if installed.get(name) != version]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m covbench.bundle", description=__doc__.split("\n\n")[0])
-    parser.add_argument("action", choices=["verify", "unpack"], help="verify: check only; unpack: check, unpack "
-                        "into the working directory, and check that snakemake plans no training job")
+    parser.add_argument("action", choices=["verify", "unpack", "rebuild"], help="verify: check only; unpack: check, "
+                        "unpack into the working directory, and check that snakemake plans no training job; rebuild: "
+                        "unpack, then run that snakemake (make all BUNDLE=...)")
     parser.add_argument("archive")
+    parser.add_argument("--cores", default="all", help="rebuild: snakemake's --cores")
+    parser.add_argument("snakemake_args", nargs=argparse.REMAINDER, help="rebuild: passed on to snakemake")
     args = parser.parse_args(argv)
     try:
         manifest = verify(args.archive) if args.action == "verify" else unpack(args.archive)
@@ -295,13 +325,19 @@ def main(argv: list[str] | None = None) -> int:
         if manifest["commit"] and commit and commit != manifest["commit"]:
             print(f"note: this checkout is at {commit}, the bundle was made at {manifest['commit']}: figures and "
                   "tables come from this checkout's code")
-        if args.action == "unpack":
+        if args.action != "verify":
+            differ = version_differences(manifest["packages"], package_versions())
+            if differ:
+                print(f"warning: installed packages differ from the bundle's ({len(differ)}): {', '.join(differ)}",
+                      file=sys.stderr)
             planned = check_no_training(".", manifest)
             print(f"unpacked into results/; config {CONFIG_PATH}; snakemake will run "
                   + (", ".join(f"{rule} ({n})" for rule, n in planned.items()) or "nothing"))
     except BundleError as error:
         print(error, file=sys.stderr)
         return 1
+    if args.action == "rebuild":
+        return subprocess.run(route_command(args.cores, args.snakemake_args)).returncode
     return 0
 
 

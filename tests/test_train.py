@@ -61,10 +61,12 @@ def test_process_settings_change_speed_not_numbers(spec, hp, splits):
         before = train(splits, spec, hp, 3, [0])
         took = configure_process(2)
         assert torch.get_num_threads() == 2
-        assert took == (platform.system() == "Linux" and platform.libc_ver()[0] == "glibc")
+        assert took["malloc_settings"] == (platform.system() == "Linux" and platform.libc_ver()[0] == "glibc")
         after = train(splits, spec, hp, 3, [0])
     finally:
         torch.set_num_threads(threads)
+        torch.set_flush_denormal(False)
+    # These inputs keep every value normal: flushing subnormals changes nothing, bit for bit.
     assert before.layer_stats.equals(after.layer_stats)
 
 

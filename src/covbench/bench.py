@@ -4,6 +4,10 @@
     python -m covbench.bench --threads 2
     python -m covbench.bench --profile      # also torch.profiler tables of our training at the deepest depth
 
+A second table times the cells where subnormal floats arise (the baseline's sigmoid + N(0, 1) net on cat/not-cat's
+12,288 standardized pixels), with subnormals flushed to zero as every training process runs them
+(train.configure_process) and with IEEE gradual underflow, the variants interleaved.
+
 Every variant trains MNIST (the baseline's sigmoid MLP with N(0, 1) init, batch 64, SGD with momentum) and
 evaluates validation and test accuracy after each epoch, as our training does: one epoch at depth 32, more at
 shallower depths so that every measurement does about the same arithmetic. The median wall time of 5
@@ -43,6 +47,9 @@ N_TRAIN, N_EVAL = 10_000, 2_000  # one epoch; validation and test each (kept sma
 REPETITIONS = 5
 WARMUP_EXAMPLES = 640  # ten steps of every variant before its timed repetitions
 MATMUL_SIZE, MATMUL_REPEATS = 2048, 5
+# The subnormal table: cat/not-cat (168 training images, batch 32: 6 steps an epoch), one model, lr as above
+SUBNORMAL_DEPTHS = (2, 8, 32)
+SUBNORMAL_EPOCHS = 10
 # Pass/fail: (variant, reference, minimum ratio of samples/s).
 TARGETS = (
     ("ours_baseline", "bare", 0.90),
@@ -190,6 +197,36 @@ def measure(splits: dict, config: dict) -> list[dict]:
     return rows
 
 
+def cat_splits(raw_dir: Path, mirror: str | None) -> dict[str, torch.Tensor]:
+    """All of cat/not-cat, as the grid prepares it."""
+    with tempfile.TemporaryDirectory() as tmp:
+        return data.load_splits(data.prepare("catvnoncat", raw_dir, Path(tmp) / "catvnoncat.pt", mirror=mirror))
+
+
+def measure_subnormals(splits: dict, config: dict) -> list[dict]:
+    """Median wall time of REPETITIONS trainings of the baseline on cat/not-cat per depth, flushed and not."""
+    spec = {**method_spec(config, "baseline", "catvnoncat")}
+    hp = {**hyperparameters(config, "catvnoncat"), "epochs": SUBNORMAL_EPOCHS, "lr": LR}
+    examples = SUBNORMAL_EPOCHS * len(splits["y_train"])
+    rows = []
+    for depth in SUBNORMAL_DEPTHS:
+        walls = {"flushed": [], "gradual_underflow": []}
+        train(_slice(splits, 64), spec, {**hp, "epochs": 1}, depth, [0])  # warm-up
+        for _ in range(REPETITIONS):
+            for name in walls:
+                torch.set_flush_denormal(name == "flushed")
+                started = time.perf_counter()
+                train(splits, spec, hp, depth, [0])
+                walls[name].append(time.perf_counter() - started)
+        torch.set_flush_denormal(True)
+        for name, times in walls.items():
+            rows.append({"depth": depth, "variant": f"baseline_catvnoncat_{name}", "epochs": SUBNORMAL_EPOCHS,
+                         "wall_s": statistics.median(times), "wall_s_all": times,
+                         "samples_per_s": examples / statistics.median(times)})
+        rows[-2]["speedup"] = statistics.median(u / f for f, u in zip(walls["flushed"], walls["gradual_underflow"]))
+    return rows
+
+
 def paired_ratio(ours: dict, ref: dict, key: str) -> float:
     """Median over repetitions of ours' samples/s over the reference's in the same repetition.
 
@@ -284,6 +321,17 @@ def table(rows: list[dict], targets: list[dict], split: list[dict], peak: float,
     return "\n".join(lines)
 
 
+def subnormal_table(rows: list[dict]) -> str:
+    lines = ["| depth | cat/not-cat baseline, subnormals | samples/s | wall s (median) "
+             "| speed-up of flushing (median of paired) |",
+             "| ---: | --- | ---: | ---: | ---: |"]
+    for r in rows:
+        speedup = f"{r['speedup']:.1f}x" if "speedup" in r else ""
+        lines.append(f"| {r['depth']} | {r['variant'].removeprefix('baseline_catvnoncat_')} | "
+                     f"{r['samples_per_s']:.0f} | {r['wall_s']:.2f} | {speedup} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--threads", type=int, default=1, help="torch threads (Snakemake train jobs use 1)")
@@ -296,7 +344,7 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="also write torch.profiler tables")
     args = parser.parse_args()
 
-    configure_process(args.threads)
+    process = configure_process(args.threads)
     config = validate(yaml.safe_load(Path(args.config).read_text()))
     mirror = args.mirror or config["data"]["mirror"]
     splits = bench_splits(Path(args.data), Path(args.raw_dir), mirror)
@@ -306,14 +354,16 @@ def main() -> None:
     peak = peak_matmul_gflops()
     started = machine()
     rows = measure(splits, config)
+    subnormal_rows = measure_subnormals(cat_splits(Path(args.raw_dir), mirror), config)
     targets, split = check_targets(rows), batching_split(rows)
     result = {"machine": started, "load_average_1min_after": os.getloadavg()[0], "n_train": N_TRAIN, "n_eval": N_EVAL,
               "repetitions": REPETITIONS,
               "batch_size": config["datasets"]["mnist"]["batch_size"], "width": config["train"]["width"],
-              "peak_matmul_gflops": peak, "rows": rows, "targets": targets, "batching_split": split}
+              "peak_matmul_gflops": peak, "rows": rows, "targets": targets, "batching_split": split,
+              "subnormal_rows": subnormal_rows, "process": process}
     path = out_dir / f"throughput_threads{args.threads}.json"
     path.write_text(json.dumps(result, indent=2))
-    markdown = table(rows, targets, split, peak, started)
+    markdown = table(rows, targets, split, peak, started) + "\n\n" + subnormal_table(subnormal_rows)
     path.with_suffix(".md").write_text(markdown + "\n")
     print(markdown)
     print(f"\nwrote {path} and {path.with_suffix('.md')}")

@@ -16,6 +16,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
+from covbench import subnormals
 from covbench.models import MLP, forward
 
 # lbfgs stopped early: a probe measures how linearly readable a layer is, it need not be fitted to the last digit.
@@ -65,7 +66,9 @@ def probe_scores(train_acts: list, y_train, val_acts: list, y_val) -> np.ndarray
     y_train, y_val = _numpy(y_train), _numpy(y_val)
     models = len(train_acts[0])
     scores = np.full((models, len(train_acts)), np.nan)
-    with threadpool_limits(limits=torch.get_num_threads()):
+    # Gradual underflow: StandardScaler divides float32 features by their float64 scale cast to float32, and the
+    # scale of a saturated layer's unit (1e-40, say) would become 0 under flush-to-zero, the features NaN.
+    with threadpool_limits(limits=torch.get_num_threads()), subnormals.kept():
         for layer, (acts_train, acts_val) in enumerate(zip(train_acts, val_acts)):
             acts_train, acts_val = _numpy(acts_train), _numpy(acts_val)  # float32 stays float32: 1-2 ms faster a fit
             for model in range(models):

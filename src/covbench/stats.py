@@ -8,6 +8,7 @@ two weight matrices (input and recurrent) the same on every row of a step.
 import torch
 
 from covbench import components
+from covbench.subnormals import norm_of, std_of
 from covbench.models import MLP, RNN
 
 # Column order of the stacked (M, L, len(STAT_NAMES)) record.
@@ -35,13 +36,14 @@ def force_against_gradient(acts: list[torch.Tensor], forces: list[torch.Tensor])
     """
     norm, ratio, cosine = [], [], []
     for a, f in zip(acts, forces):
-        f = f.flatten(1)
-        g = a.grad.flatten(1) - f
+        f = f.flatten(1).double()  # float64, as norm_of: products of small entries stay above the subnormals
+        g = a.grad.flatten(1).double() - f
         f_norm, g_norm = f.norm(dim=1), g.norm(dim=1)
         norm.append(f_norm)
         ratio.append(f_norm / g_norm)
         cosine.append(((f * g).sum(1) / (f_norm * g_norm)).masked_fill(f_norm == 0, float("nan")))
-    return torch.stack(norm, dim=1), torch.stack(ratio, dim=1), torch.stack(cosine, dim=1)
+    dtype = acts[0].dtype
+    return tuple(torch.stack(values, dim=1).to(dtype) for values in (norm, ratio, cosine))
 
 
 def before_step(model: MLP | RNN, acts: list[torch.Tensor], forces, active_groups, initial_weights,
@@ -55,18 +57,18 @@ def before_step(model: MLP | RNN, acts: list[torch.Tensor], forces, active_group
     if isinstance(model, RNN):
         return _in_time(model, acts, forces, active_groups, initial_weights, layers)
     weights = _hidden(model.weights)
-    bias_grad_norm = torch.stack([b.grad.norm(dim=1) for b in model.layer_biases()], dim=1)
-    weight_grad_norm = torch.stack([w.grad.flatten(1).norm(dim=1) for w in weights], dim=1)
+    bias_grad_norm = torch.stack([norm_of(b.grad) for b in model.layer_biases()], dim=1)
+    weight_grad_norm = torch.stack([norm_of(w.grad) for w in weights], dim=1)
     numel = torch.tensor([w[0].numel() for w in weights], dtype=weight_grad_norm.dtype, device=weight_grad_norm.device)
     grad_rms = weight_grad_norm / numel.sqrt()
     weight_drift = torch.stack(
-        [(w.detach() - w0).flatten(1).norm(dim=1) / w0.flatten(1).norm(dim=1) for w, w0 in zip(weights, initial_weights)],
+        [norm_of(w.detach() - w0) / norm_of(w0) for w, w0 in zip(weights, initial_weights)],
         dim=1,
     )
     saturated = components.get("activation", model.spec["activation"]).saturated
     values = [a.detach() for a in acts]
     act_mean = torch.stack([a.flatten(1).mean(1) for a in values], dim=1)
-    act_std = torch.stack([a.flatten(1).std(1) for a in values], dim=1)
+    act_std = torch.stack([std_of(a) for a in values], dim=1)
     saturation = torch.stack([saturated(a).flatten(1).float().mean(1) for a in values], dim=1)
     if forces is None:
         force_norm = torch.zeros_like(bias_grad_norm)
@@ -74,7 +76,7 @@ def before_step(model: MLP | RNN, acts: list[torch.Tensor], forces, active_group
     else:
         force_norm, ratio, cosine = force_against_gradient(acts, forces)
         active = active_groups.unsqueeze(1).expand_as(force_norm)  # the groups are the batch's, shared by layers
-    hidden_grad_norm = torch.stack([a.grad.flatten(1).norm(dim=1) for a in acts], dim=1)
+    hidden_grad_norm = torch.stack([norm_of(a.grad) for a in acts], dim=1)
     not_recurrent = torch.full_like(bias_grad_norm, float("nan"))
     return torch.stack(
         [bias_grad_norm, weight_grad_norm, grad_rms, weight_drift, act_mean, act_std, saturation, force_norm,
@@ -91,9 +93,9 @@ def _in_time(model: RNN, states: list[torch.Tensor], forces, active_groups, init
     def per_step(per_model):  # (M,) -> (M, L): a weight matrix's statistic on every row of the step
         return per_model.unsqueeze(1).expand(models, len(steps))
 
-    input_grad, recurrent_grad = (w.grad.flatten(1).norm(dim=1) for w in model.weights[:2])
+    input_grad, recurrent_grad = (norm_of(w.grad) for w in model.weights[:2])
     recurrent, recurrent_at_init = model.weights[1].detach(), initial_weights[1]
-    drift = (recurrent - recurrent_at_init).flatten(1).norm(dim=1) / recurrent_at_init.flatten(1).norm(dim=1)
+    drift = norm_of(recurrent - recurrent_at_init) / norm_of(recurrent_at_init)
     saturated = components.get("cell", model.spec["cell"]).saturated
     nan = torch.full((models, len(steps)), float("nan"), device=values[0].device)
     if forces is None:
@@ -103,9 +105,9 @@ def _in_time(model: RNN, states: list[torch.Tensor], forces, active_groups, init
         active = active_groups.unsqueeze(1).expand_as(force_norm)
     return torch.stack(
         [nan, nan, nan, per_step(drift),
-         torch.stack([h.flatten(1).mean(1) for h in values], dim=1), torch.stack([h.flatten(1).std(1) for h in values], dim=1),
+         torch.stack([h.flatten(1).mean(1) for h in values], dim=1), torch.stack([std_of(h) for h in values], dim=1),
          torch.stack([saturated(h).flatten(1).float().mean(1) for h in values], dim=1), force_norm, ratio, cosine, active,
-         torch.stack([h.grad.flatten(1).norm(dim=1) for h in picked], dim=1), per_step(input_grad), per_step(recurrent_grad)],
+         torch.stack([norm_of(h.grad) for h in picked], dim=1), per_step(input_grad), per_step(recurrent_grad)],
         dim=-1,
     )
 
@@ -114,7 +116,7 @@ def update_ratio(model: MLP | RNN, weights_before: list[torch.Tensor], layers: l
     """||W(t+1) - W(t)|| / ||W(t)|| for the step just taken: (M, L); a recurrent network's recurrent matrix on
     every row."""
     def ratio(w, w_old):
-        return (w.detach() - w_old).flatten(1).norm(dim=1) / w_old.flatten(1).norm(dim=1)
+        return norm_of(w.detach() - w_old) / norm_of(w_old)
 
     if isinstance(model, RNN):
         return ratio(model.weights[1], weights_before[1]).unsqueeze(1).expand(-1, len(layers))

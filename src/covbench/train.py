@@ -53,19 +53,26 @@ class RunResult:
     probes: pd.DataFrame  # model, epoch, layer, probe_accuracy (empty without a probe)
 
 
-def configure_process(threads: int) -> bool:
-    """Torch threads, and glibc's allocator told to keep the memory a training step frees.
+def configure_process(threads: int) -> dict:
+    """Torch threads, subnormal floats flushed to zero, and glibc's allocator told to keep the memory a training
+    step frees. -> the settings as they took, for run.json.
 
-    Every step allocates and frees the same activation-sized buffers (0.1 to 2 MB). By default glibc serves
-    them from fresh mmap'd pages and trims the heap on free, so each step pays a page fault per 4 KiB touched:
-    that made the depth-32 covariance force 5x slower (3.5 ms per call instead of 0.6 ms, BENCHMARKS.md).
-    Other C libraries are left as they are. -> whether the allocator took the settings.
+    Subnormals: with N(0,1) weights over 12,288 standardized inputs a sigmoid unit's pre-activation has a standard
+    deviation near 110, so its derivative and the gradients behind it fall below float32's smallest normal
+    (1.2e-38), and on x86 every subnormal operand takes a microcode slow path: a 9-layer sigmoid N(0,1) step on
+    cat/not-cat took 26 ms instead of 2.3 ms (BENCHMARKS.md). Flushing turns every value below 1.2e-38 into 0 (and
+    reads such inputs as 0); no statistic the grid logs comes near that (tests/test_train.py).
+
+    Allocator: every step allocates and frees the same activation-sized buffers (0.1 to 2 MB). By default glibc
+    serves them from fresh mmap'd pages and trims the heap on free, so each step pays a page fault per 4 KiB
+    touched: that made the depth-32 covariance force 5x slower (3.5 ms per call instead of 0.6 ms, BENCHMARKS.md).
+    Other C libraries are left as they are.
     """
+    flushed = torch.set_flush_denormal(True)  # before the thread pool starts; False where the CPU cannot (no SSE3)
     torch.set_num_threads(threads)
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
-        return False
-    libc = ctypes.CDLL("libc.so.6")
-    return all([libc.mallopt(option, value) == 1 for option, value in MALLOC_SETTINGS])
+    glibc = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+    malloc = glibc and all([ctypes.CDLL("libc.so.6").mallopt(option, value) == 1 for option, value in MALLOC_SETTINGS])
+    return {"threads": threads, "flush_denormal": bool(flushed), "malloc_settings": bool(malloc)}
 
 
 def resolve_device(name: str) -> torch.device:
@@ -362,7 +369,7 @@ def run(splits: dict[str, torch.Tensor], out_dirs: list[str], dataset: str, meth
 
     Periodic checkpoints let an interrupted job resume from its last saved epoch.
     """
-    configure_process(threads)
+    process = configure_process(threads)
     first = Path(out_dirs[0])
     first.mkdir(parents=True, exist_ok=True)
     checkpoint = first / "checkpoint.pt"
@@ -392,7 +399,8 @@ def run(splits: dict[str, torch.Tensor], out_dirs: list[str], dataset: str, meth
         last = result.epochs[result.epochs.model == model].iloc[-1]
         record = {
             **ids, "seed": seed, "method_spec": spec, "hyperparameters": hp,
-            "device": str(resolve_device(device)), "threads": threads, "seeds_trained_together": seeds,
+            "device": str(resolve_device(device)), "threads": threads, "process": process,
+            "seeds_trained_together": seeds,
             "wall_s": result.wall_s, "probe_wall_s": probe_wall_s, "diverged": bool(last.diverged), "final_test_accuracy": float(result.test_accuracy[model]),
             "final_val_accuracy": float(last.val_accuracy), "final_val_loss": float(last.val_loss),
             "final_train_loss": float(last.train_loss), "class_prior_entropy": prior_entropy,

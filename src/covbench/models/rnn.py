@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import torch
 
 from covbench import components
+from covbench.subnormals import norm_of
 from covbench.models.mlp import init_generators, linear
 
 
@@ -109,7 +110,7 @@ LOGGED_STEPS = 10  # time steps whose statistics are logged (logged_steps), what
 
 def hidden_grad_norm(hidden_states: list[torch.Tensor], steps: list[int]) -> torch.Tensor:
     """||dL/dh_t|| over the batch and units, per model: (M, S). Needs h_t.retain_grad() before backward."""
-    return torch.stack([hidden_states[t - 1].grad.flatten(1).norm(dim=1) for t in steps], dim=1)
+    return torch.stack([norm_of(hidden_states[t - 1].grad) for t in steps], dim=1)
 
 
 def temporal_vanishing_index(hidden_states: list[torch.Tensor]) -> torch.Tensor:
@@ -128,7 +129,7 @@ def saturation_over_time(hidden_states: list[torch.Tensor], steps: list[int], ce
 def weight_grad_norms(model: RNN) -> tuple[torch.Tensor, torch.Tensor]:
     """(||dL/dW_ih||, ||dL/dW_hh||) per model, each (M,)."""
     w_ih, w_hh, _ = model.weights
-    return w_ih.grad.flatten(1).norm(dim=1), w_hh.grad.flatten(1).norm(dim=1)
+    return norm_of(w_ih.grad), norm_of(w_hh.grad)
 
 
 def logged_steps(steps: int, n: int) -> list[int]:

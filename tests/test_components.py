@@ -58,6 +58,44 @@ def test_batchnorm_train_normalizes_per_model():
     torch.testing.assert_close(out.std(1, unbiased=False), torch.ones(2, 3), atol=1e-3, rtol=0)
 
 
+def test_batchnorm_is_torch_batchnorm1d_per_model():
+    """The batched layer (torch's fused kernel on a (B, M * n) view) against one nn.BatchNorm1d per model: outputs,
+    gradients of the input, gamma and beta, and the running statistics after a few training steps."""
+    models, batch, units = 3, 16, 5
+    gen = torch.Generator().manual_seed(0)
+    state = init_state(models, units)
+    state["gamma"] = (1 + torch.rand(models, units, generator=gen)).requires_grad_(True)
+    state["beta"] = torch.randn(models, units, generator=gen).requires_grad_(True)
+    references = []
+    for m in range(models):
+        layer = torch.nn.BatchNorm1d(units, eps=1e-5, momentum=0.1)
+        with torch.no_grad():
+            layer.weight.copy_(state["gamma"][m])
+            layer.bias.copy_(state["beta"][m])
+        references.append(layer)
+    for _ in range(3):
+        z = (torch.randn(models, batch, units, generator=gen) * 3 + 2).requires_grad_(True)
+        upstream = torch.randn(models, batch, units, generator=gen)
+        state["gamma"].grad = state["beta"].grad = None
+        out = batchnorm(z, state, training=True)
+        out.backward(upstream)
+        for m, layer in enumerate(references):
+            layer.zero_grad()
+            z_m = z[m].detach().clone().requires_grad_(True)
+            expected = layer(z_m)
+            expected.backward(upstream[m])
+            torch.testing.assert_close(out[m], expected)
+            torch.testing.assert_close(z.grad[m], z_m.grad)
+            torch.testing.assert_close(state["gamma"].grad[m], layer.weight.grad)
+            torch.testing.assert_close(state["beta"].grad[m], layer.bias.grad)
+    for m, layer in enumerate(references):
+        torch.testing.assert_close(state["running_mean"][m], layer.running_mean)
+        torch.testing.assert_close(state["running_var"][m], layer.running_var)
+        layer.eval()
+        z = torch.randn(batch, units, generator=gen)
+        torch.testing.assert_close(batchnorm(z.expand(models, -1, -1), state, training=False)[m], layer(z))
+
+
 def test_residual_block_is_identity_at_zero_weights(spec):
     spec.update(activation="relu", init="he", residual="plain")
     model = build_mlp(spec, 8, 8, 4, 3, seeds=[0])

@@ -59,7 +59,7 @@ def test_sgd_step_is_network2_l2_update():
         p.grad = torch.randn(p.shape, generator=gen)
     before = [p.clone() for p in params]
     decays = [any(p is w for w in model.weights) for p in params]
-    sgd_step(params, [torch.zeros_like(p) for p in params], decays, [hp["lr"]] * len(params),
+    sgd_step(params, [torch.zeros_like(p) for p in params], decays, hp["lr"],
              hp["momentum"], hp["weight_decay"])
     eta, lmbda, n = SETTINGS["lr"], SETTINGS["l2"], SETTINGS["n_images"]
     for p, p0, decay in zip(params, before, decays):

@@ -33,8 +33,7 @@ def test_batched_step_matches_torch_optim(splits, name, lrs, weight_decay):
     for p in params:
         p.requires_grad_(True)
     decayed = [any(p is w for w in model.weights) for p in params]
-    lr_scales = ([float(lrs[0])] * len(params) if len(lrs) == 1 else
-                 [torch.tensor(lrs).view(-1, *([1] * (p.dim() - 1))) for p in params])
+    batched_lr = float(lrs[0]) if len(lrs) == 1 else lrs  # a shared float, or one per model
     optimizer = components.get("optimizer", name)
     state = optimizer.init_state(params)
 
@@ -50,7 +49,7 @@ def test_batched_step_matches_torch_optim(splits, name, lrs, weight_decay):
         for p in params:
             p.grad = None
         _losses(model, xb, yb.expand(len(lrs), -1)).sum().backward()
-        optimizer.step(params, state, decayed, lr_scales, 0.9, weight_decay)
+        optimizer.step(params, state, decayed, batched_lr, 0.9, weight_decay)
         for weights, biases, reference in references:
             reference.zero_grad()
             h = xb

@@ -23,7 +23,6 @@ import torch
 from covbench import atomic, components, probes, stats
 from covbench.components.clipping import clip_grad_norm_
 from covbench.config import METHOD_DEFAULTS
-from covbench.hyper import per_model
 from covbench.models import LOSSES, MLP, RNN, build, forward, to_device
 from covbench.models.rnn import LOGGED_STEPS, logged_steps
 
@@ -36,8 +35,8 @@ PROBE_COLUMNS = ["model", "epoch", "layer", "probe_accuracy"]
 # every image, and its validation loss, close to the prior's, beat every trial that learned.
 COLLAPSED_FRACTION = 0.9
 # glibc mallopt parameters and the values configure_process gives them
-M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD = -1, -2, -3
-MALLOC_SETTINGS = ((M_MMAP_THRESHOLD, 32 << 20), (M_TRIM_THRESHOLD, 1 << 30), (M_TOP_PAD, 64 << 20))
+M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_MAX = -1, -2, -4
+MALLOC_SETTINGS = ((M_MMAP_MAX, 0), (M_TRIM_THRESHOLD, 1 << 30), (M_TOP_PAD, 64 << 20))
 CHECKPOINT_KEYS = ("key", "epoch", "wall_s", "alive", "params", "bufs", "buffers", "initial_weights", "gen_states",
                    "stat_blocks", "epoch_rows")
 RUN_JSON_KEYS = ("dataset", "method", "depth", "seed", "diverged", "final_test_accuracy", "final_val_accuracy")
@@ -63,10 +62,13 @@ def configure_process(threads: int) -> dict:
     cat/not-cat took 26 ms instead of 2.3 ms (BENCHMARKS.md). Flushing turns every value below 1.2e-38 into 0 (and
     reads such inputs as 0); no statistic the grid logs comes near that (tests/test_train.py).
 
-    Allocator: every step allocates and frees the same activation-sized buffers (0.1 to 2 MB). By default glibc
-    serves them from fresh mmap'd pages and trims the heap on free, so each step pays a page fault per 4 KiB
-    touched: that made the depth-32 covariance force 5x slower (3.5 ms per call instead of 0.6 ms, BENCHMARKS.md).
-    Other C libraries are left as they are.
+    Allocator: every step allocates and frees the same buffers, activation-sized (0.1 to 2 MB) and, on
+    cat/not-cat, gradient-sized (8 trials x 12288 x 100 floats: 39 MB). By default glibc serves them from fresh
+    mmap'd pages and trims the heap on free, so each step pays a page fault per 4 KiB touched: that made the
+    depth-32 covariance force 5x slower (3.5 ms per call instead of 0.6 ms, BENCHMARKS.md). Raising the mmap
+    threshold stops at glibc's 32 MB ceiling, which the 39 MB first-layer gradient of a cat/not-cat tuning rung
+    is above (its backward matmul took 32 ms instead of 14 ms), so mmap is turned off: every block comes from
+    the heap, which is never trimmed below 1 GiB. Other C libraries are left as they are.
     """
     flushed = torch.set_flush_denormal(True)  # before the thread pool starts; False where the CPU cannot (no SSE3)
     torch.set_num_threads(threads)
@@ -164,8 +166,7 @@ def train(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, see
     initial_weights = [w.detach().clone() for w in model.weights[:-1]]
     gens = data_generators(seeds)
     alive = torch.ones(models, dtype=torch.bool, device=device)
-    lr = per_model(hp["lr"], x_train, 1)
-    lr_scales = [lr.view(-1, *([1] * (p.dim() - 1))) if isinstance(lr, torch.Tensor) else float(lr) for p in params]
+    lr = [float(v) for v in hp["lr"]] if isinstance(hp["lr"], list) else float(hp["lr"])
     aux = components.get("aux", spec["aux"])
     loss_fn = LOSSES[hp["loss"]]
     batch, steps_per_epoch = hp["batch_size"], math.ceil(n_train / hp["batch_size"])
@@ -251,7 +252,7 @@ def train(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, see
                 weights_before = [w.detach().clone() for w in model.weights[:-1]]
             if spec.get("grad_clip"):
                 clip_grad_norm_([p.grad for p in params], spec["grad_clip"])
-            optimizer.step(params, bufs, decayed, lr_scales, hp["momentum"], hp["weight_decay"])
+            optimizer.step(params, bufs, decayed, lr, hp["momentum"], hp["weight_decay"])
             if logging:
                 record = torch.cat([record, stats.update_ratio(model, weights_before, stat_layers).unsqueeze(-1)], dim=-1)
                 records.append((step, record, alive.clone()))

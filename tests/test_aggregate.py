@@ -47,7 +47,9 @@ def synthetic_runs(methods=("baseline", "covariance", "relu_he"), depths=(2, 4),
                                            "diverged": epoch == stops < epochs})
                     last = epoch_rows[-1]
                     run_rows.append({**key, "diverged": last["diverged"], "collapsed": m == 0 and depth == depths[-1],
-                                     "final_test_accuracy": last["val_accuracy"] - 0.01,
+                                     "test_accuracy": last["val_accuracy"] - 0.01,
+                                     "last_test_accuracy": last["val_accuracy"] - 0.02, "best_epoch": last["epoch"],
+                                     "best_val_accuracy": last["val_accuracy"], "best_val_loss": last["val_loss"],
                                      "final_val_accuracy": last["val_accuracy"], "final_val_loss": last["val_loss"],
                                      "wall_s": last["wall_s"]})
     layer_stats = pd.DataFrame(stat_rows).astype({name: "float32" for name in STAT_NAMES})
@@ -164,7 +166,7 @@ def test_run_summary_keeps_diverged_runs(frames):
     summary = aggregate.run_summary(runs, epochs, layer_stats, THRESHOLDS).set_index(aggregate.RUN_KEYS)
     assert len(summary) == len(runs)
     diverged = summary.loc[("mnist", "covariance", 4, 1)]
-    assert diverged.diverged and diverged.final_test_accuracy == pytest.approx(0.5 + 0.1 * 2 * 2 + 0.01 - 0.01)
+    assert diverged.diverged and diverged.test_accuracy == pytest.approx(0.5 + 0.1 * 2 * 2 + 0.01 - 0.01)
     assert summary.diverged.sum() == 1
     assert summary.loc[("mnist", "baseline", 2, 0), "reached_threshold"] == False  # noqa: E712: max 0.8
 
@@ -212,7 +214,8 @@ def test_write_tables(tmp_path, frames):
     aggregate.write_tables(paths["run"], paths["epochs"], paths["layer_stats"], paths["probes"], THRESHOLDS, outputs)
     tables = {name: pd.read_parquet(path) for name, path in outputs.items()}
     assert list(tables["run_summary"].columns) == aggregate.RUN_KEYS + [
-        "diverged", "collapsed", "final_test_accuracy", "final_val_accuracy", "final_val_loss", "final_train_loss",
+        "diverged", "collapsed", "test_accuracy", "last_test_accuracy", "best_epoch", "best_val_accuracy",
+        "best_val_loss", "final_val_accuracy", "final_val_loss", "final_train_loss",
         "epochs_to_threshold", "reached_threshold", "vanishing_index_init", "vanishing_index_epoch1",
         "active_step_fraction", "probe_gain_layer1", "wall_s"]
     assert list(tables["layer_summary"].columns) == aggregate.CELL_KEYS + [
@@ -289,10 +292,10 @@ def test_best_remedy_is_chosen_on_validation_not_test(frames):
     """relu_he is best on test but sigmoid_xavier on validation: the validation choice wins (DESIGN section 7)."""
     runs, epochs, layer_stats = frames
     per_run = aggregate.run_summary(runs, epochs, layer_stats, THRESHOLDS)
-    other = per_run[per_run.method == "baseline"].assign(method="sigmoid_xavier", final_test_accuracy=0.5,
-                                                         final_val_accuracy=0.995)
+    other = per_run[per_run.method == "baseline"].assign(method="sigmoid_xavier", test_accuracy=0.5,
+                                                         best_val_accuracy=0.995)
     summary = aggregate.method_summary(pd.concat([per_run, other], ignore_index=True))
-    test = summary[(summary.metric == "final_test_accuracy") & (summary.dataset == "mnist") & (summary.depth == 4)]
+    test = summary[(summary.metric == "test_accuracy") & (summary.dataset == "mnist") & (summary.depth == 4)]
     assert test.set_index("method")["mean"].drop("covariance").idxmax() == "relu_he"
     assert aggregate.best_remedy(summary, "mnist", 4, ["covariance"]) == "sigmoid_xavier"
 

@@ -26,7 +26,7 @@ def test_training_uses_the_tuned_choice(spec, hp, splits, tmp_path):
     record, runs = _cell(splits, spec, hp, tmp_path)
     assert len(record["trials"]) == TUNE["trials"] and record["budget"] == TUNE["trials"]
     assert record["chosen"] in [{"lr": t["lr"], "cov_lambda": t["cov_lambda"]} for t in record["trials"]]
-    assert record["selected_on"] == "val_loss"
+    assert record["selected_on"] == "best_val_loss"
     finalists = [t for t in record["trials"] if t["rung"] == 2 and not t["diverged"]]
     assert len(finalists) == 2 and record["val_loss"] == min(t["val_loss"] for t in finalists)
     for run in runs:

@@ -4,10 +4,11 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from covbench.compare import (COLUMNS, METRICS, base_method, bootstrap_ci, compare, compare_values,
+from covbench.compare import (COLUMNS, METRICS, bootstrap_ci, compare, compare_values, power_columns,
                               covariance_methods, holm, run, verdict)
+from covbench.config import base_method
 
-ACCURACY = METRICS["final_test_accuracy"]
+ACCURACY = METRICS["test_accuracy"]
 SETTINGS = {"alpha": 0.05, "primary_opponents": ["base", "best_remedy"],
             "equivalence_margin": {"mnist": 0.01, "catvnoncat": 0.05}, "vanishing_margin": 0.25}
 SPECS = {
@@ -34,13 +35,13 @@ def run_summary(accuracy: dict[str, list[float]], validation: dict[str, float] |
         for seed, value in enumerate(values):
             vi = vanishing[method][seed] if vanishing else -1.0 - 0.1 * seed
             rows.append({"dataset": dataset, "method": method, "depth": depth, "seed": seed, "diverged": False,
-                         "final_test_accuracy": value,
-                         "final_val_accuracy": (validation or {}).get(method, value),
+                         "test_accuracy": value,
+                         "best_val_accuracy": (validation or {}).get(method, value),
                          "vanishing_index_init": -3.0 - 0.1 * seed, "vanishing_index_epoch1": vi})
     return pd.DataFrame(rows)
 
 
-def row_of(table: pd.DataFrame, other: str, metric: str = "final_test_accuracy", method: str = "covariance",
+def row_of(table: pd.DataFrame, other: str, metric: str = "test_accuracy", method: str = "covariance",
            depth: int | None = None):
     rows = table[(table.method == method) & (table.other_method == other) & (table.metric == metric)]
     if depth is not None:
@@ -143,7 +144,7 @@ def test_four_verdicts_on_constructed_data():
     assert verdicts == {2: "beats", 4: "is beaten by", 8: "is equivalent to", 16: "inconclusive"}
     equivalent = row_of(table, "baseline", depth=8)
     assert equivalent.p_equivalence_holm < 0.05 <= equivalent.p_holm and equivalent.margin == 0.01
-    assert (table[table.metric == "final_test_accuracy"].family == "primary").all()
+    assert (table[table.metric == "test_accuracy"].family == "primary").all()
 
 
 def test_catvnoncat_uses_its_own_margin():
@@ -192,7 +193,7 @@ def test_best_remedy_is_chosen_on_validation_even_when_test_disagrees():
                 "covariance_pooled": list(0.99 + rng.normal(0, 0.001, 5))}
     validation = {"covariance": 0.90, "baseline": 0.5, "relu_he": 0.85, "tanh_xavier": 0.86, "covariance_pooled": 0.99}
     table = compare(run_summary(accuracy, validation), SPECS, SETTINGS, n_bootstrap=200)
-    accuracy_rows = table[(table.metric == "final_test_accuracy") & (table.method == "covariance")]
+    accuracy_rows = table[(table.metric == "test_accuracy") & (table.method == "covariance")]
     roles = accuracy_rows.set_index("other_method").role.to_dict()
     assert roles == {"baseline": "base", "tanh_xavier": "best_remedy", "relu_he": "other",
                      "covariance_pooled": "other"}  # a covariance variant is never the best remedy
@@ -201,7 +202,7 @@ def test_best_remedy_is_chosen_on_validation_even_when_test_disagrees():
     assert set(zip(primary.method, primary.other_method)) == {("covariance", "baseline"), ("covariance", "tanh_xavier"),
                                                                ("covariance_pooled", "baseline"),
                                                                ("covariance_pooled", "tanh_xavier")}
-    assert (primary.metric == "final_test_accuracy").all()
+    assert (primary.metric == "test_accuracy").all()
 
 
 def test_base_that_is_also_the_best_remedy_is_one_primary_comparison():
@@ -275,7 +276,7 @@ def test_table_is_tidy_and_written(tmp_path):
     # 2 depths x 2 variants x 2 others x 2 metrics
     assert len(table) == 16
     assert set(table.verdict) <= {"beats", "is beaten by", "is equivalent to", "inconclusive"}
-    accuracy = table[(table.metric == "final_test_accuracy") & (table.other_method == "baseline")]
+    accuracy = table[(table.metric == "test_accuracy") & (table.other_method == "baseline")]
     assert (accuracy.verdict == "beats").all() and (accuracy.family == "primary").all()
 
 
@@ -306,3 +307,27 @@ def test_diverged_runs_stay_in_the_test_and_every_sentence_and_table_counts_them
     latex = tables.accuracy_table(cells, "mnist", ["baseline", "covariance"], "tables")
     assert r"1/4 diverged" in latex and r"\texttt{covariance} at depth 8 (1 of 4)" in latex
     assert "No run diverged." in tables.accuracy_table(cells, "mnist", ["baseline"], "tables")
+
+
+def test_power_columns_say_what_each_comparison_could_have_found():
+    """DESIGN section 7: at the family's strictest Holm level (alpha over its 4 hypotheses here) the minimum
+    detectable difference is (t_{1 - level/2} + t_{0.8}) x se, and equivalence within the margin is reachable when
+    TOST at that level could succeed at an observed difference of 0."""
+    table = pd.DataFrame({"family": ["primary", "primary", "secondary"], "p_value": [0.1, 0.2, 0.3],
+                          "p_equivalence": [0.4, 0.5, np.nan], "se_difference": [0.01, 0.002, 0.01],
+                          "df": [9.0, 9.0, 4.0], "margin": [0.01, 0.01, 0.01]})
+    out = power_columns(table, alpha=0.05)
+    assert out.holm_level.tolist() == [0.05 / 4, 0.05 / 4, 0.05]
+    level = 0.05 / 4
+    expected = (stats.t.ppf(1 - level / 2, 9) + stats.t.ppf(0.8, 9)) * np.array([0.01, 0.002])
+    np.testing.assert_allclose(out.min_detectable_difference[:2], expected)
+    assert out.equivalence_reachable.tolist() == [False, True, False]  # 2.6 se = 0.026 > 0.01; 0.0052 < 0.01
+
+
+def test_the_table_has_the_power_of_every_comparison():
+    table = compare(run_summary({"baseline": [0.90, 0.91, 0.92], "covariance": [0.91, 0.93, 0.92]}), SPECS, SETTINGS,
+                    n_bootstrap=200)
+    row = table[(table.other_method == "baseline") & (table.metric == "test_accuracy")].iloc[0]
+    d = np.array([0.01, 0.02, 0.0])
+    assert row.se_difference == pytest.approx(d.std(ddof=1) / np.sqrt(3)) and row.df == 2
+    assert row.min_detectable_difference > abs(row.difference) and not row.equivalence_reachable

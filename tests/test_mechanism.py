@@ -33,8 +33,8 @@ def constructed_tables(config: dict):
             for seed in config["grid"]["seeds"]:
                 runs.append({"dataset": "mnist", "method": method, "depth": depth, "seed": seed,
                              "diverged": method == "covariance_pooled", "collapsed": False,
-                             "final_val_accuracy": 0.95 if method == "relu_he" else 0.5,
-                             "final_test_accuracy": 0.9, "active_step_fraction": active.get(method, [np.nan] * 3)[seed],
+                             "best_val_accuracy": 0.95 if method == "relu_he" else 0.5,
+                             "test_accuracy": 0.9, "active_step_fraction": active.get(method, [np.nan] * 3)[seed],
                              "probe_gain_layer1": gains[method][seed]})
             for layer in range(1, depth + 1):
                 for epoch in (0, 1, 2):

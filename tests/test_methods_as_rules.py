@@ -143,7 +143,7 @@ def test_sklearn_mlp_rule_replaces_train_through_the_dag(tmp_path):
     summary = pd.read_parquet(project / "results/aggregate/run_summary.parquet")
     assert sorted(set(zip(summary.method, summary.depth, summary.seed))) == [
         (m, d, s) for m in ("baseline", "sklearn_mlp") for d in (1, 3) for s in (0, 1)]
-    assert summary[summary.method == "sklearn_mlp"].final_test_accuracy.between(0, 1).all()
+    assert summary[summary.method == "sklearn_mlp"].test_accuracy.between(0, 1).all()
     assert pd.read_parquet(project / "results/tune/chosen.parquet").method.unique().tolist() == ["baseline"]
 
     broken = "results/runs/catvnoncat/sklearn_mlp/depth3/seed1/epochs.parquet"

@@ -26,7 +26,7 @@ FIGURES = ["speed_at_init", "speed_over_training", "vanishing_index", "accuracy_
            "saturation", "accuracy_heatmap", "performance_profile", "lambda_sweep", "nielsen_speed",
            "force_vs_gradient", "active_groups", "probe_accuracy", "accuracy_vs_length", "hidden_grad_over_time",
            "temporal_vanishing_index"]
-SUMMARY_METRICS = ["final_test_accuracy", "final_val_accuracy", "vanishing_index_init", "vanishing_index_epoch1",
+SUMMARY_METRICS = ["test_accuracy", "best_val_accuracy", "vanishing_index_init", "vanishing_index_epoch1",
                    "epochs_to_threshold"]
 
 
@@ -49,8 +49,8 @@ def synthetic_run_summary(config: dict, seed: int = 0) -> pd.DataFrame:
                     rows.append({
                         "dataset": dataset, "method": method, "depth": depth, "seed": s, "diverged": False,
                         "collapsed": s == 0 and depth == max(config["grid"]["depths"]),
-                        "final_test_accuracy": float(np.clip(0.7 + rng.normal(0, 0.02), 0, 1)),
-                        "final_val_accuracy": float(rng.uniform(0.5, 0.9)), "final_train_loss": float(rng.uniform()),
+                        "test_accuracy": float(np.clip(0.7 + rng.normal(0, 0.02), 0, 1)),
+                        "best_val_accuracy": float(rng.uniform(0.5, 0.9)), "final_train_loss": float(rng.uniform()),
                         "epochs_to_threshold": np.nan, "reached_threshold": False,
                         "vanishing_index_init": float(-0.1 * depth + rng.normal(0, 0.1)),
                         "vanishing_index_epoch1": float(-0.05 * depth + rng.normal(0, 0.1)),
@@ -104,7 +104,7 @@ def synthetic_chosen(config: dict) -> pd.DataFrame:
                 rows.append({"dataset": dataset, "method": method, "depth": depth, "lr": 0.03,
                              "cov_lambda": 3.2 if aux.startswith("covariance") else np.nan,
                              "aux_weight": 0.3 if aux == "deep_supervision" else np.nan,
-                             "selected_on": "val_loss", "val_loss": 0.5, "val_accuracy": 0.8,
+                             "selected_on": "best_val_loss", "val_loss": 0.5, "val_accuracy": 0.8,
                              "lr_edge": "low" if depth == max(config["grid"]["depths"]) else "", "aux_edge": "",
                              "trials": config["tune"]["trials"], "trials_diverged": 1, "trials_overfit": 2, "collapsed": False,
                              "tune_epochs": config["datasets"][dataset]["tune_epochs"][-1]})
@@ -188,10 +188,10 @@ def test_macros_and_verdict_sentence_follow_the_results(tmp_path):
     baseline = (run_summary.method == "baseline") & (run_summary.dataset == "mnist")
     before = macros_from(run_summary)
     better = run_summary.copy()
-    better.loc[covariance, "final_test_accuracy"] = 0.99 - 0.001 * better.loc[covariance, "seed"]
+    better.loc[covariance, "test_accuracy"] = 0.99 - 0.001 * better.loc[covariance, "seed"]
     after = macros_from(better)
     equal = run_summary.copy()
-    equal.loc[covariance, "final_test_accuracy"] = (equal.loc[baseline, "final_test_accuracy"].to_numpy()
+    equal.loc[covariance, "test_accuracy"] = (equal.loc[baseline, "test_accuracy"].to_numpy()
                                                     + equal.loc[covariance, "seed"].map(  # +0.02 points
                                                         [0.001, -0.001, 0.0005, -0.0005, 0.001].__getitem__).to_numpy())
     equivalent = macros_from(equal)

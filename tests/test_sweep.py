@@ -32,8 +32,8 @@ def synthetic_sweep_runs(cells: dict | None = None, lambdas=(0.0, 1.0, 10.0, 100
             val_loss, accuracy = given.get(v, (1.0 + v / 1000, 0.9))
             for s in seeds:
                 rows.append({"dataset": dataset, "variant": variant, "base": "baseline", "depth": depth, "lr": 0.1,
-                             "cov_lambda": v, "seed": s, "diverged": False, "final_val_loss": val_loss + wobble[s],
-                             "final_val_accuracy": 0.9, "final_test_accuracy": accuracy + wobble[s] * (1 + position),
+                             "cov_lambda": v, "seed": s, "diverged": False, "best_val_loss": val_loss + wobble[s],
+                             "best_val_accuracy": 0.9, "test_accuracy": accuracy + wobble[s] * (1 + position),
                              "vanishing_index_init": -depth / 2,
                              "vanishing_index_epoch1": -depth / 2 + np.log10(1 + v)})
     return pd.DataFrame(rows, columns=sweep.COLUMNS)
@@ -48,16 +48,16 @@ def test_lambda_zero_trains_exactly_as_the_base_method_alone(splits, spec, hp):
     cell = sweep.train_cell(splits, variant, hp, 3, [10.0, 0.0], [0, 1])
     assert cell.cov_lambda.tolist() == [0.0, 0.0, 10.0, 10.0] and cell.seed.tolist() == [0, 1, 0, 1]
     base = train.train(splits, spec, hp, 3, [0, 1])
-    last = base.epochs.groupby("model").tail(1)
+    at_best = base.epochs.set_index(["model", "epoch"]).val_accuracy
     zero = cell[cell.cov_lambda == 0]
-    assert zero.final_val_accuracy.tolist() == last.val_accuracy.tolist()
-    assert zero.final_test_accuracy.tolist() == base.test_accuracy.astype(float).tolist()
-    torch.testing.assert_close(torch.tensor(zero.final_val_loss.to_numpy()), torch.tensor(last.val_loss.to_numpy()),
+    assert zero.best_val_accuracy.tolist() == [at_best[m, e] for m, e in enumerate(base.best_epoch)]
+    assert zero.test_accuracy.tolist() == base.test_accuracy.astype(float).tolist()
+    torch.testing.assert_close(torch.tensor(zero.best_val_loss.to_numpy()), torch.tensor(base.best_val_loss),
                                rtol=1e-6, atol=0)
     index = vanishing_index(base.layer_stats.assign(dataset="", method="base", depth=3))
     for column in ("vanishing_index_init", "vanishing_index_epoch1"):
         np.testing.assert_allclose(zero[column], index[column], rtol=1e-6)
-    assert not np.allclose(cell[cell.cov_lambda == 10].final_val_loss, zero.final_val_loss)
+    assert not np.allclose(cell[cell.cov_lambda == 10].best_val_loss, zero.best_val_loss)
 
 
 def test_run_trains_the_base_learning_rate_and_writes_the_tidy_table(splits, spec, hp, tmp_path):
@@ -70,7 +70,7 @@ def test_run_trains_the_base_learning_rate_and_writes_the_tidy_table(splits, spe
     assert table.columns.tolist() == sweep.COLUMNS
     assert len(table) == 6 and set(table.lr) == {0.3} and sorted(set(table.cov_lambda)) == [0, 1, 100]
     assert set(table.variant) == {"covariance"} and set(table.base) == {"baseline"} and set(table.depth) == {2}
-    assert table[["final_val_loss", "final_test_accuracy", "vanishing_index_epoch1"]].notna().all().all()
+    assert table[["best_val_loss", "test_accuracy", "vanishing_index_epoch1"]].notna().all().all()
 
 
 # --- selection and verdicts ----------------------------------------------------------------------------
@@ -85,7 +85,7 @@ def test_diverged_seed_disqualifies_a_lambda_and_ties_go_to_the_smaller_lambda()
     runs = synthetic_sweep_runs({("mnist", "covariance", 4): {1.0: (0.3, 0.9), 10.0: (0.3, 0.9), 100.0: (0.1, 0.9)}})
     runs.loc[(runs.cov_lambda == 100) & (runs.seed == 2), "diverged"] = True
     assert sweep.best_lambdas(runs).best_lambda.tolist() == [1.0]
-    runs.loc[runs.cov_lambda == 1, "final_val_loss"] = np.nan  # a missing loss counts as infinite
+    runs.loc[runs.cov_lambda == 1, "best_val_loss"] = np.nan  # a missing loss counts as infinite
     assert sweep.best_lambdas(runs).best_lambda.tolist() == [10.0]
 
 
@@ -99,7 +99,7 @@ def test_summary_gives_each_of_the_verdicts():
     }
     runs = synthetic_sweep_runs(cells)
     noisy = (runs.dataset == "catvnoncat") & (runs.depth == 4) & (runs.cov_lambda == 1)
-    runs.loc[noisy, "final_test_accuracy"] += np.array([0.08, -0.06, 0.05, -0.07, 0.02])
+    runs.loc[noisy, "test_accuracy"] += np.array([0.08, -0.06, 0.05, -0.07, 0.02])
     summary = sweep.summarize(runs, SETTINGS, n_bootstrap=500).set_index(sweep.CELL_KEYS)
     assert summary.columns.tolist() == [c for c in sweep.SUMMARY_COLUMNS if c not in sweep.CELL_KEYS]
     verdicts = summary.verdict.to_dict()

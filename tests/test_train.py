@@ -189,3 +189,19 @@ def test_batched_seeds_agree_with_seeds_trained_one_by_one_to_float_tolerance(sp
         for column in ("train_loss", "val_loss", "train_accuracy", "val_accuracy"):
             assert batched[column] == pytest.approx(single[column], rel=BATCHED_RTOL, abs=0), column
         assert together.test_accuracy[model] == pytest.approx(alone.test_accuracy[0], rel=BATCHED_RTOL, abs=0)
+
+
+def test_the_best_checkpoint_is_the_epoch_of_lowest_validation_loss(spec, hp, splits):
+    """DESIGN section 6: each model reports the test accuracy of its epoch of lowest validation loss; trained only
+    that many epochs, the same batch of seeds reaches exactly those weights and reports that accuracy last."""
+    hp.update(epochs=8, lr=3.0, width=32)  # a large step: the validation loss goes up and down
+    result = train(splits, spec, hp, 3, [0, 1, 2])
+    losses = result.epochs.pivot(index="epoch", columns="model", values="val_loss")
+    assert result.best_epoch.tolist() == (losses.idxmin()).tolist()
+    assert result.best_val_loss.tolist() == pytest.approx(losses.min().tolist(), rel=0, abs=0)
+    assert (result.best_epoch < hp["epochs"]).any()  # the case worth testing: some model was best before the end
+    for model, best_epoch in enumerate(result.best_epoch):
+        shorter = train(splits, spec, {**hp, "epochs": int(best_epoch)}, 3, [0, 1, 2])
+        assert shorter.last_test_accuracy[model] == result.test_accuracy[model]
+    last = result.epochs.groupby("model").tail(1)
+    assert (result.best_epoch == hp["epochs"]).tolist() == (last.val_loss.to_numpy() == losses.min().to_numpy()).tolist()

@@ -1,12 +1,16 @@
 """Successive halving on validation loss (DESIGN section 6): who goes on, who wins, what is recorded."""
+import json
+
 import numpy as np
+import pandas as pd
 import pytest
 
 from covbench import tune
 from covbench.train import train
 
 TUNE = {"trials": 4, "seed": 1000, "eta": 2, "lr": {"sgd": [0.01, 3.0], "adam": [0.0003, 0.03]},
-        "cov_lambda": [0.1, 10.0], "aux_weight": [0.03, 3.0], "rung_epochs": [1, 3]}
+        "cov_lambda": [0.1, 10.0], "aux_weight": [0.03, 3.0], "rung_epochs": [1, 3],
+        "nested": {"cov_lambda": [1e-4, 1.0, 10.0], "aux_weight": [1e-4, 0.3]}}
 
 
 def test_each_optimizer_searches_its_own_range(spec):
@@ -63,7 +67,63 @@ def test_survivors_continue_as_if_never_stopped(spec, hp, splits):
     record = tune.select(no_test, spec, hp, 2, TUNE)  # would fail with a KeyError if tuning wanted test data
     assert [t["rung"] for t in record["trials"]].count(2) == 2
     alone = train(splits, spec, {**hp, "epochs": 3, "lr": record["chosen"]["lr"]}, 2, [TUNE["seed"]])
-    assert record["val_loss"] == pytest.approx(alone.epochs.val_loss.iloc[-1], rel=1e-5)
+    assert record["val_loss"] == pytest.approx(alone.best_val_loss[0], rel=1e-5)  # at its best checkpoint
     finalists = [t for t in record["trials"] if t["rung"] == 2]
     assert record["val_loss"] == min(t["val_loss"] for t in finalists)
     assert record["lr_edge"] == tune.edge(record["chosen"]["lr"], [t["lr"] for t in record["trials"]])
+
+
+# --- nested tuning (DESIGN section 6) ------------------------------------------------------------------
+
+def test_a_nested_method_searches_its_base_lr_and_neighbours_crossed_with_its_values():
+    base = {"chosen": {"lr": 0.1}, "trials": [{"lr": lr} for lr in (0.01, 0.1, 1.0, 10.0)]}
+    trials, incumbent = tune.nested_grid({"aux": "covariance"}, TUNE, base)
+    assert [(t["lr"], t["cov_lambda"]) for t in trials] == [(lr, v) for lr in (0.01, 0.1, 1.0) for v in (1e-4, 1.0, 10.0)]
+    assert trials[incumbent] == {"lr": 0.1, "cov_lambda": 1e-4}
+    at_edge, incumbent = tune.nested_grid({"aux": "deep_supervision"}, TUNE, {**base, "chosen": {"lr": 10.0}})
+    assert [t["lr"] for t in at_edge] == [1.0, 1.0, 10.0, 10.0] and at_edge[incumbent] == {"lr": 10.0, "aux_weight": 1e-4}
+
+
+@pytest.mark.parametrize("aux", ["covariance", "deep_supervision"])
+def test_the_incumbent_reproduces_its_base_and_the_choice_is_never_worse(spec, hp, splits, aux):
+    """The variant's trials share the base's seed, weights and batches: at the base's lr and the smallest value it
+    trains as the base's chosen trial did, survives every rung, and the variant's choice is at most as bad."""
+    base = {"dataset": "toy", "method": "baseline", "depth": 3, **tune.select(splits, spec, hp, 3, TUNE)}
+    record = {"dataset": "toy", "method": aux, "depth": 3,
+              **tune.select(splits, {**spec, "aux": aux}, hp, 3, TUNE, base=base)}
+    incumbent = record["nested"]["incumbent"]
+    assert incumbent["lr"] == base["chosen"]["lr"] and incumbent["rung"] == len(TUNE["rung_epochs"])
+    assert incumbent["val_loss"] == pytest.approx(base["val_loss"], rel=1e-3)
+    assert record["val_loss"] <= incumbent["val_loss"]
+    tune.check_inclusion(record, base)
+    name = "cov_lambda" if aux == "covariance" else "aux_weight"
+    assert [p[name] for p in record["lambda_profile"]] == TUNE["nested"][name]
+    assert record["nested"]["budget_ratio"] == tune.budget_epochs(len(record["trials"]), TUNE["rung_epochs"], 2) / \
+        tune.budget_epochs(TUNE["trials"], TUNE["rung_epochs"], 2)
+
+
+def test_the_inclusion_check_stops_on_a_doctored_record(tmp_path):
+    """tune_summary checks every nested record against its base's: a variant whose choice is worse stops it with one
+    line naming the cell."""
+    trial = {"lr": 0.1, "rung": 1, "val_loss": 0.5, "diverged": False, "train_loss": 0.4}
+    common = {"dataset": "mnist", "depth": 8, "selected_on": "best_val_loss", "collapsed": False, "val_accuracy": 0.9,
+              "lr_edge": None, "aux_edge": None, "lr_range": [0.01, 1.0], "rung_epochs": [2], "budget_epochs": 8}
+    base = {**common, "method": "baseline", "chosen": {"lr": 0.1}, "val_loss": 0.5, "budget": 8, "trials": [trial]}
+    variant = {**common, "method": "covariance", "chosen": {"lr": 0.1, "cov_lambda": 1e-4}, "val_loss": 0.5,
+               "budget": 12, "trials": [{**trial, "cov_lambda": 1e-4}],
+               "nested": {"base": "baseline", "budget_ratio": 1.5}}
+    paths = [tmp_path / "base.json", tmp_path / "variant.json"]
+    for path, record in zip(paths, (base, variant)):
+        path.write_text(json.dumps(record))
+    variant["lambda_profile"] = [{"cov_lambda": 1e-4, "lr": 0.1, "rung": 1, "val_loss": 0.5, "val_accuracy": 0.9,
+                                  "collapsed": False, "diverged": False}]
+    paths[1].write_text(json.dumps(variant))
+    tune.summarize([str(p) for p in paths], str(tmp_path / "chosen.parquet"), str(tmp_path / "profile.parquet"))
+    assert pd.read_parquet(tmp_path / "chosen.parquet").nested_in.tolist() == ["", "baseline"]
+    profile = pd.read_parquet(tmp_path / "profile.parquet")
+    assert profile.columns.tolist() == tune.PROFILE_COLUMNS and profile.chosen.tolist() == [True]
+    paths[1].write_text(json.dumps({**variant, "val_loss": 0.5 * (1 + 2 * tune.INCLUSION_TOLERANCE)}))
+    with pytest.raises(tune.InclusionError, match=r"^inclusion check failed for mnist, covariance, depth 8: its "
+                                                  r"chosen trial has validation loss 0\.51 against 0\.5 for its base "
+                                                  r"baseline \(tolerance 1%\)"):
+        tune.summarize([str(p) for p in paths], str(tmp_path / "chosen.parquet"), str(tmp_path / "profile.parquet"))

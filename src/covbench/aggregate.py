@@ -18,7 +18,7 @@ BOOTSTRAP_SEED = 0
 LEVEL = 0.95
 RUN_KEYS = ["dataset", "method", "depth", "seed"]
 CELL_KEYS = ["dataset", "method", "depth"]
-METRICS = ("final_test_accuracy", "final_val_accuracy", "vanishing_index_init", "vanishing_index_epoch1",
+METRICS = ("test_accuracy", "best_val_accuracy", "vanishing_index_init", "vanishing_index_epoch1",
            "epochs_to_threshold", "diverged_fraction")
 TABLES = ("run_summary", "layer_summary", "method_summary", "epoch_curves", "probe_summary")
 
@@ -107,8 +107,8 @@ def read_runs(run_jsons: list[str]) -> pd.DataFrame:
 
 
 def runs_frame(records: list[dict]) -> pd.DataFrame:
-    columns = RUN_KEYS + ["diverged", "collapsed", "final_test_accuracy", "final_val_accuracy", "final_val_loss",
-                          "wall_s"]
+    columns = RUN_KEYS + ["diverged", "collapsed", "test_accuracy", "last_test_accuracy", "best_epoch",
+                          "best_val_accuracy", "best_val_loss", "final_val_accuracy", "final_val_loss", "wall_s"]
     return pd.DataFrame([{key: record[key] for key in columns} for record in records])
 
 
@@ -185,8 +185,8 @@ def run_summary(runs: pd.DataFrame, epochs: pd.DataFrame, layer_stats: pd.DataFr
                .merge(active_step_fraction(layer_stats), on=RUN_KEYS, how="left"))
     summary = (summary.assign(probe_gain_layer1=np.nan) if probes is None or probes.empty
                else summary.merge(probe_gain(probes), on=RUN_KEYS, how="left"))
-    columns = RUN_KEYS + ["diverged", "collapsed", "final_test_accuracy", "final_val_accuracy", "final_val_loss",
-                          "final_train_loss", "epochs_to_threshold", "reached_threshold", "vanishing_index_init",
+    columns = RUN_KEYS + ["diverged", "collapsed", "test_accuracy", "last_test_accuracy", "best_epoch",
+                          "best_val_accuracy", "best_val_loss", "final_val_accuracy", "final_val_loss", "final_train_loss", "epochs_to_threshold", "reached_threshold", "vanishing_index_init",
                           "vanishing_index_epoch1", "active_step_fraction", "probe_gain_layer1", "wall_s"]
     return summary[columns].sort_values(RUN_KEYS, ignore_index=True)
 
@@ -259,9 +259,9 @@ def best_by_validation(mean_val_accuracy: pd.Series) -> str | None:
 
 
 def best_remedy(method_summary: pd.DataFrame, dataset: str, depth: int, covariance_methods: list[str]) -> str | None:
-    """The best standard remedy at (dataset, depth): the non-covariance method with the highest mean final
-    validation accuracy over seeds (best_by_validation); None when no such method has one there."""
-    rows = method_summary[(method_summary.metric == "final_val_accuracy") & (method_summary.dataset == dataset)
+    """The best standard remedy at (dataset, depth): the non-covariance method with the highest mean validation
+    accuracy at the best checkpoint over seeds (best_by_validation); None when no such method has one there."""
+    rows = method_summary[(method_summary.metric == "best_val_accuracy") & (method_summary.dataset == dataset)
                           & (method_summary.depth == depth) & ~method_summary.method.isin(covariance_methods)]
     return best_by_validation(rows.set_index("method")["mean"])
 

@@ -21,16 +21,18 @@ RUN_FILES = ("run.json", "epochs.parquet", "layer_stats.parquet", "probes.parque
 
 def run(data_path: str, tune_path: str, out_dirs: list[str], dataset: str, method: str, spec: dict, hp: dict,
         depth: int, tune_settings: dict, seeds: list[int], threads: int = 1, device: str = "cpu",
-        checkpoint_every_s: float = 60.0, probe_settings: dict | None = None, splits: dict | None = None) -> None:
-    """Write the tuning record to tune_path, then each seed's run files to its out_dir (DESIGN section 5)."""
+        checkpoint_every_s: float = 60.0, probe_settings: dict | None = None, splits: dict | None = None,
+        base: dict | None = None) -> None:
+    """Write the tuning record to tune_path, then each seed's run files to its out_dir (DESIGN section 5). With
+    `base` (the tuning record of the method's base at this depth) the method is tuned nested in it."""
     train.configure_process(threads)
     splits = splits if splits is not None else data.load_splits(data_path)
     kept = Path(out_dirs[0]) / "tune.json"
-    key = json.dumps([spec, hp, depth, tune_settings], sort_keys=True)
+    key = json.dumps([spec, hp, depth, tune_settings, base and base["trials"]], sort_keys=True)
     record = _kept_record(kept, key)
     if record is None:
         record = {"dataset": dataset, "method": method, "depth": depth,
-                  **tune.select(splits, spec, hp, depth, tune_settings, device)}
+                  **tune.select(splits, spec, hp, depth, tune_settings, device, base=base)}
         atomic.write_json(kept, {"key": key, "record": record}, indent=None)
     atomic.write_json(tune_path, record)
     spec, hp = tune.apply_choice(spec, hp, record["chosen"])
@@ -42,18 +44,22 @@ def run(data_path: str, tune_path: str, out_dirs: list[str], dataset: str, metho
 def run_depths(data_path: str, tune_paths: list[str], out_dirs: list[list[str]], dataset: str, method: str,
                spec: dict, hp: dict, depths: list[int], tune_settings: dict, seeds: list[int], threads: int = 1,
                device: str = "cpu", checkpoint_every_s: float = 60.0, probe_settings: dict | None = None,
-               sequence_seed: int | None = None, remake_data: Callable[[], object] | None = None) -> None:
+               sequence_seed: int | None = None, remake_data: Callable[[], object] | None = None,
+               base_tune_paths: list[str] = ()) -> None:
     """`run` for every depth (tune_paths[i] and out_dirs[i] belong to depths[i]), keeping finished depths
-    until all are done. With a sequence_seed the dataset is read as noise-padded rows (covbench.sequences) and
+    until all are done; with base_tune_paths (the base's tuning record at each depth) each depth is tuned nested
+    in its base. With a sequence_seed the dataset is read as noise-padded rows (covbench.sequences) and
     the depths are sequence lengths; a recurrent network's time steps get no linear probes. `remake_data` makes
     data_path again when it fails verification (covbench.data.load_splits)."""
     train.configure_process(threads)
     splits = data.load_splits(data_path, remake_data)
     kept_dirs = [Path(dirs[0]).parent / "kept" for dirs in out_dirs]
-    for depth, tune_path, dirs, kept_dir in zip(depths, tune_paths, out_dirs, kept_dirs):
+    bases = [atomic.read_json(path, required=("method", "chosen", "trials")) for path in base_tune_paths]
+    for depth, tune_path, dirs, kept_dir, base in zip(depths, tune_paths, out_dirs, kept_dirs,
+                                                      bases or [None] * len(depths)):
         files = _cell_files(tune_path, dirs)
-        key = json.dumps([dataset, method, spec, hp, depth, tune_settings, seeds, probe_settings, sequence_seed],
-                         sort_keys=True)
+        key = json.dumps([dataset, method, spec, hp, depth, tune_settings, seeds, probe_settings, sequence_seed,
+                          base and base["trials"]], sort_keys=True)
         if _restore(files, kept_dir, key):
             continue
         if sequence_seed is None:
@@ -61,7 +67,8 @@ def run_depths(data_path: str, tune_paths: list[str], out_dirs: list[list[str]],
         else:
             cell_splits, cell_probes = sequences.padded_rows(splits, depth, sequence_seed), None
         run(data_path, tune_path, dirs, dataset, method, spec, hp, depth, tune_settings, seeds, threads=threads,
-            device=device, checkpoint_every_s=checkpoint_every_s, probe_settings=cell_probes, splits=cell_splits)
+            device=device, checkpoint_every_s=checkpoint_every_s, probe_settings=cell_probes, splits=cell_splits,
+            base=base)
         _keep(files, kept_dir, key)
     for kept_dir in kept_dirs:
         shutil.rmtree(kept_dir, ignore_errors=True)

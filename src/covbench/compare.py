@@ -4,11 +4,11 @@ Two families of comparisons (DESIGN section 7), declared in the config's `compar
 
 - **primary**: each covariance variant (a method whose `aux` starts with "covariance") against its base (the same
   composition with `aux: none`, `base_method`) and against the best standard remedy at that (dataset, depth) (the
-  non-covariance method with the highest mean final validation accuracy over seeds, `aggregate.best_by_validation`:
-  chosen without test data), on final test accuracy. Which of the two opponents are primary is
+  non-covariance method with the highest mean best-checkpoint validation accuracy over seeds, `best_by_validation`:
+  chosen without test data), on best-checkpoint test accuracy. Which of the two opponents are primary is
   `compare.primary_opponents`. Column `role` says which the other method is (`base`, `best_remedy`, `other`);
   a base that is also the best remedy is one comparison, with role `base`.
-- **secondary**: every other comparison: the variant against every other method on final test accuracy, and
+- **secondary**: every other comparison: the variant against every other method on best-checkpoint test accuracy, and
   against every other method on the absolute vanishing index averaged over epoch 1 (at initialization a
   covariance variant *is* its base network, so the index at init cannot tell them apart).
 
@@ -49,15 +49,17 @@ import pandas as pd
 from scipy import stats
 
 from covbench.aggregate import best_by_validation
+from covbench.config import base_method
 
 N_BOOTSTRAP = 10_000
 CI_LEVEL = 0.95
-AUX_HYPERPARAMETERS = ("cov_lambda", "aux_weight")
 VERDICTS = ("beats", "is beaten by", "is equivalent to", "inconclusive")
 FAMILIES = ("primary", "secondary", "recurrent_primary", "recurrent_secondary")
 COLUMNS = ["dataset", "depth", "method", "other_method", "metric", "family", "role", "best_remedy", "difference",
            "ci_low", "ci_high", "margin", "n_method", "n_other", "n_pairs", "n_dropped", "diverged_method",
-           "diverged_other", "test", "p_value", "p_holm", "p_equivalence", "p_equivalence_holm", "verdict", "reason"]
+           "diverged_other", "test", "p_value", "p_holm", "p_equivalence", "p_equivalence_holm", "verdict", "reason",
+           "se_difference", "df", "holm_level", "min_detectable_difference", "equivalence_reachable"]
+POWER = 0.8  # of the minimum detectable difference (DESIGN section 7)
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,7 @@ class Metric:
 
 
 METRICS = {
-    "final_test_accuracy": Metric("final_test_accuracy", absolute=False, higher_is_better=True, primary=True,
+    "test_accuracy": Metric("test_accuracy", absolute=False, higher_is_better=True, primary=True,
                                   margin=lambda settings, dataset: settings["equivalence_margin"][dataset]),
     "abs_vanishing_index_epoch1": Metric("vanishing_index_epoch1", absolute=True, higher_is_better=False,
                                          primary=False, margin=lambda settings, dataset: settings["vanishing_margin"]),
@@ -84,18 +86,11 @@ def covariance_methods(specs: dict[str, dict]) -> list[str]:
     return [name for name, spec in specs.items() if str(spec.get("aux", "none")).startswith("covariance")]
 
 
-def base_method(variant: str, specs: dict[str, dict]) -> str | None:
-    """The method a covariance variant is added to: the same composition without the auxiliary force."""
-    def plain_part(spec):
-        return {k: v for k, v in spec.items() if k not in ("aux", *AUX_HYPERPARAMETERS)}
-    return next((m for m, s in specs.items()
-                 if s.get("aux", "none") == "none" and plain_part(s) == plain_part(specs[variant])), None)
-
-
 def best_remedy_of_cell(cell: pd.DataFrame, covariance: list[str]) -> str | None:
-    """The best standard remedy among one (dataset, depth)'s runs: highest mean final validation accuracy."""
+    """The best standard remedy among one (dataset, depth)'s runs: highest mean validation accuracy at the best
+    checkpoint."""
     remedies = cell[~cell.method.isin(covariance)]
-    return best_by_validation(remedies.groupby("method")["final_val_accuracy"].mean())
+    return best_by_validation(remedies.groupby("method")["best_val_accuracy"].mean())
 
 
 def roles_of(other: str, base: str | None, best_remedy: str | None) -> list[str]:
@@ -186,6 +181,7 @@ def compare_values(method: pd.Series, other: pd.Series, metric: Metric, margin: 
         "ci_low": np.nan, "ci_high": np.nan, "margin": float(margin),
         "n_method": len(a), "n_other": len(b), "n_pairs": len(a) if paired else 0, "n_dropped": n_dropped,
         "test": "none", "p_value": np.nan, "p_equivalence": np.nan, "reason": reason,
+        "se_difference": np.nan, "df": np.nan,
     }
     if min(len(a), len(b)) >= 2:
         row["ci_low"], row["ci_high"] = bootstrap_ci(a, b, paired, np.random.default_rng(seed), n_bootstrap)
@@ -193,7 +189,40 @@ def compare_values(method: pd.Series, other: pd.Series, metric: Metric, margin: 
         row["test"] = "paired t-test" if paired else "Welch t-test"
         row["p_value"] = t_test(a, b, paired)
         row["p_equivalence"] = tost(a, b, paired, margin)
+        row["se_difference"], row["df"] = standard_error(a, b, paired)
+    elif min(len(a), len(b)) >= 2:  # zero variance: the spread is nil, the t statistic undefined
+        row["se_difference"], row["df"] = 0.0, float(len(a) - 1 if paired else len(a) + len(b) - 2)
     return row
+
+
+def standard_error(a: np.ndarray, b: np.ndarray, paired: bool) -> tuple[float, float]:
+    """(standard error of mean(a) - mean(b), degrees of freedom) of the paired t-test, or of Welch's."""
+    if paired:
+        return float(np.std(a - b, ddof=1) / np.sqrt(len(a))), float(len(a) - 1)
+    va, vb = np.var(a, ddof=1) / len(a), np.var(b, ddof=1) / len(b)
+    df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1)) if va + vb > 0 else len(a) + len(b) - 2
+    return float(np.sqrt(va + vb)), float(df)
+
+
+def power_columns(table: pd.DataFrame, alpha: float, power: float = POWER) -> pd.DataFrame:
+    """What each comparison could have found (DESIGN section 7), at its family's strictest Holm level alpha / m (m:
+    the family's difference and equivalence hypotheses; the level a hypothesis meets when no other is rejected):
+    min_detectable_difference, the true difference a two-sided test at that level finds with probability `power`
+    given the observed spread, (t_{1 - level/2} + t_{power}) x se; equivalence_reachable, whether TOST at that level
+    could show equivalence within the margin had the observed difference been 0 (t_{1 - level} x se < margin)."""
+    table = table.assign(holm_level=np.nan, min_detectable_difference=np.nan, equivalence_reachable=False)
+    for rows in table.groupby("family").groups.values():
+        hypotheses = int(table.loc[rows, "p_value"].notna().sum() + table.loc[rows, "p_equivalence"].notna().sum())
+        table.loc[rows, "holm_level"] = alpha / max(hypotheses, 1)
+    df, se, level = table["df"].to_numpy(float), table["se_difference"].to_numpy(float), table.holm_level.to_numpy()
+    defined = np.isfinite(df) & np.isfinite(se) & (df > 0)
+    with np.errstate(invalid="ignore"):
+        critical = np.where(defined, stats.t.ppf(1 - level / 2, np.where(defined, df, 1)), np.nan)
+        one_sided = np.where(defined, stats.t.ppf(1 - level, np.where(defined, df, 1)), np.nan)
+        beta = np.where(defined, stats.t.ppf(power, np.where(defined, df, 1)), np.nan)
+    table["min_detectable_difference"] = (critical + beta) * se
+    table["equivalence_reachable"] = defined & (one_sided * se < table.margin.to_numpy(float))
+    return table
 
 
 def verdict(difference: float, p_holm: float, p_equivalence_holm: float, higher_is_better: bool,
@@ -246,11 +275,12 @@ def compare(run_summary: pd.DataFrame, specs: dict[str, dict], settings: dict, m
                                  # diverged runs stay in, at the outcome they had when they stopped: say how many
                                  "diverged_method": int(by_method[method].diverged.sum()),
                                  "diverged_other": int(by_method[other].diverged.sum())})
-    table = adjust(pd.DataFrame(rows, columns=[c for c in COLUMNS if c not in ("p_holm", "p_equivalence_holm",
-                                                                                "verdict")]))
+    derived = ("p_holm", "p_equivalence_holm", "verdict", "holm_level", "min_detectable_difference",
+               "equivalence_reachable")
+    table = adjust(pd.DataFrame(rows, columns=[c for c in COLUMNS if c not in derived]))
     table["verdict"] = [verdict(d, p, q, metrics[m].higher_is_better, settings["alpha"]) for d, p, q, m in
                         zip(table.difference, table.p_holm, table.p_equivalence_holm, table.metric)]
-    return table[COLUMNS]
+    return power_columns(table, settings["alpha"])[COLUMNS]
 
 
 def run(run_summary_path: str, out_path: str, specs: dict[str, dict], settings: dict, seed: int = 0,

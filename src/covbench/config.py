@@ -96,6 +96,10 @@ def validate(config: dict, schema_path: Path = SCHEMA_PATH) -> dict:
         if not low < high:
             raise ConfigError(f"config error at '{where}': the range [{low}, {high}] is reversed or empty; "
                               f"give [low, high] with low < high")
+    for name, values in config["tune"]["nested"].items():
+        if values != sorted(values):
+            raise ConfigError(f"config error at 'tune.nested.{name}': give the values in ascending order, the "
+                              f"smallest first (it makes the term negligible), got {values}")
     for dataset in config["grid"]["datasets"]:
         if dataset not in config["datasets"]:
             raise ConfigError(f"config error at 'grid.datasets': '{dataset}' has no entry under 'datasets'")
@@ -177,6 +181,17 @@ def hyperparameters(config: dict, dataset: str) -> dict:
         "weight_decay": train["weight_decay"], "loss": train["loss"],
         "log_every": data.get("log_every", train["log_every"]),
     }
+
+
+def base_method(method: str, specs: dict[str, dict]) -> str | None:
+    """The method `method` is added to: the same composition without its auxiliary component (a covariance variant
+    at lambda = 0, deep supervision at weight 0, is that method); None for a method with no aux or no such base."""
+    def plain_part(spec):
+        return {k: v for k, v in spec.items() if k not in ("aux", *USERS)}
+    if specs[method].get("aux", "none") == "none":
+        return None
+    return next((m for m, s in specs.items()
+                 if s.get("aux", "none") == "none" and plain_part(s) == plain_part(specs[method])), None)
 
 
 def tune_settings(config: dict, dataset: str) -> dict:

@@ -24,8 +24,8 @@ EPOCHS = {**IDS, "epoch": "int", "train_loss": "float", "train_accuracy": "float
 LAYER_STATS = {**IDS, "step": "int", "epoch": "int", "layer": "int", **{name: "float" for name in STAT_NAMES}}
 PROBES = {**IDS, "epoch": "int", "layer": "int", "probe_accuracy": "float"}
 PARQUET = {"epochs.parquet": EPOCHS, "layer_stats.parquet": LAYER_STATS, "probes.parquet": PROBES}
-RUN_JSON = {**IDS, "diverged": "bool", "collapsed": "bool", "final_test_accuracy": "float",
-            "final_val_accuracy": "float", "final_val_loss": "float", "wall_s": "float"}
+RUN_JSON = {**IDS, "diverged": "bool", "collapsed": "bool", "test_accuracy": "float", "last_test_accuracy": "float",
+            "best_epoch": "int", "final_val_accuracy": "float", "final_val_loss": "float", "wall_s": "float"}
 
 _ARROW_KINDS = {"int": pa.types.is_integer, "float": pa.types.is_floating, "bool": pa.types.is_boolean,
                 "str": lambda t: pa.types.is_string(t) or pa.types.is_large_string(t)}

@@ -30,7 +30,7 @@ import torch
 import yaml
 
 from covbench import data, sequences
-from covbench.config import AUX_HYPERPARAMETER, hyperparameters, method_spec, validate
+from covbench.config import AUX_HYPERPARAMETER, base_method, hyperparameters, method_spec, validate
 from covbench.train import configure_process, resolve_device, train
 from covbench.tune import budget_epochs
 
@@ -101,7 +101,7 @@ def measure(config: dict, methods: list[str] | None, sizes: tuple[int, int], dev
         per_example = max(t_large - t_small, 0.0) / (large - small)
         fixed = max(t_small - per_example * small, 0.0)
         train_size = settings["train_size"] or _full_train_size(dataset)
-        tuning = budget_epochs(config["tune"]["trials"], settings["tune_epochs"], config["tune"]["eta"])
+        tuning = budget_epochs(tuning_trials(config, method, dataset), settings["tune_epochs"], config["tune"]["eta"])
         epoch_s = fixed + per_example * train_size
         rows.append({"dataset": dataset, "method": method, "depth": depth, "device": device.type,
                      "seeds": len(seeds), "train_size": train_size, "epochs": settings["epochs"],
@@ -112,6 +112,18 @@ def measure(config: dict, methods: list[str] | None, sizes: tuple[int, int], dev
         print(f"{dataset} {method} depth {depth}: {epoch_s:.2f} s per batched epoch, cell {rows[-1]['cell_s']:.0f} s",
               flush=True)
     return pd.DataFrame(rows)
+
+
+def tuning_trials(config: dict, method: str, dataset: str) -> int:
+    """The trials one cell of `method` tunes: a method nested in a base of its track (tune.nested_grid) tries the
+    base's lr and its two neighbours times its hyperparameter's nested values (at most: one neighbour at an edge)."""
+    recurrent = config.get("recurrent", {"datasets": []})
+    track = recurrent["methods"] if dataset in recurrent["datasets"] else config["grid"]["methods"]
+    specs = {m: method_spec(config, m) for m in track}
+    name = AUX_HYPERPARAMETER.get(specs[method]["aux"])
+    if name and name not in specs[method] and base_method(method, specs) is not None:
+        return 3 * len(config["tune"]["nested"][name])
+    return config["tune"]["trials"]
 
 
 def _val_sized(splits: dict, settings: dict) -> dict:

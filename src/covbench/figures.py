@@ -177,10 +177,10 @@ def _diverged(method_summary: pd.DataFrame) -> dict[tuple, int]:
 
 
 def accuracy_vs_depth(method_summary: pd.DataFrame, styles: dict, xlabel: str = "depth") -> plt.Figure:
-    """(d) Final test accuracy vs depth (a recurrent run's: its sequence length), median over seeds with its 95%
+    """(d) Best-checkpoint test accuracy vs depth (a recurrent run's: its sequence length), median over seeds with its 95%
     bootstrap interval; a point whose cell has diverged runs is labelled with their number (they are in the median
     at the accuracy they had when they stopped)."""
-    data = method_summary[method_summary.metric == "final_test_accuracy"]
+    data = method_summary[method_summary.metric == "test_accuracy"]
     diverged = _diverged(method_summary)
     datasets, depths = sorted(data.dataset.unique()), sorted(data.depth.unique())
     fig, axes = _panels(len(datasets), 1, COLUMN_WIDTH, panel_height=1.6, sharex=True)
@@ -237,9 +237,9 @@ def saturation(layer_summary: pd.DataFrame, styles: dict) -> plt.Figure:
 
 
 def accuracy_heatmap(method_summary: pd.DataFrame, styles: dict) -> plt.Figure:
-    """(g) Median final test accuracy (%) of every method at every depth, one panel per dataset; a cell with diverged
+    """(g) Median best-checkpoint test accuracy (%) of every method at every depth, one panel per dataset; a cell with diverged
     runs gives their number."""
-    data = method_summary[method_summary.metric == "final_test_accuracy"]
+    data = method_summary[method_summary.metric == "test_accuracy"]
     diverged = _diverged(method_summary)
     datasets = sorted(data.dataset.unique())
     methods = [m for m, _ in _by_method(data, styles)]
@@ -278,7 +278,7 @@ def performance_profile(method_summary: pd.DataFrame, styles: dict) -> plt.Figur
     return fig
 
 
-SWEEP_ROWS = {"final_test_accuracy": "test accuracy", "vanishing_index_epoch1": "vanishing index\nepoch 1"}
+SWEEP_ROWS = {"test_accuracy": "test accuracy", "vanishing_index_epoch1": "vanishing index\nepoch 1"}
 
 
 def _lambda_label(value: float) -> str:
@@ -325,9 +325,105 @@ def lambda_sweep(sweep_runs: pd.DataFrame, sweep_summary: pd.DataFrame, styles: 
     return fig
 
 
+PROFILE_ROWS = {"val_loss": "validation loss", "val_accuracy": "validation accuracy"}
+HYPERPARAMETER_LABELS = {"cov_lambda": r"$\lambda$", "aux_weight": "companion-loss weight"}
+
+
+def lambda_profile(lambda_profile: pd.DataFrame, styles: dict) -> plt.Figure:
+    """(j) Covariance's best shot at every depth, from nested tuning (DESIGN section 7): each value of a nested
+    method's hyperparameter at its best trial's validation loss and accuracy (tuning seed), two rows per dataset and
+    a column per nested method, a line per depth (viridis: deeper is lighter); the base's chosen trial is the dashed
+    line of its depth's colour and the value chosen is ringed."""
+    profile = lambda_profile
+    datasets = sorted(profile.dataset.unique())
+    methods = {d: [m for m in styles if m in set(profile.method[profile.dataset == d])] for d in datasets}
+    cols = max([len(m) for m in methods.values()] + [1])
+    fig, axes = _panels(2 * max(len(datasets), 1), cols, FULL_WIDTH if cols > 1 else COLUMN_WIDTH)
+    if not datasets:
+        axes[0, 0].text(0.5, 0.5, "no method was tuned nested in its base", transform=axes[0, 0].transAxes,
+                        ha="center")
+        return fig
+    depths = sorted(profile.depth.unique())
+    colors = dict(zip(depths, sns.color_palette(LAYER_COLORMAP, len(depths))))
+    for r, dataset in enumerate(datasets):
+        for c in range(cols):
+            if c >= len(methods[dataset]):
+                axes[2 * r, c].set_visible(False)
+                axes[2 * r + 1, c].set_visible(False)
+                continue
+            method = methods[dataset][c]
+            cell = profile[(profile.dataset == dataset) & (profile.method == method)]
+            for row, (metric, label) in enumerate(PROFILE_ROWS.items()):
+                ax = axes[2 * r + row, c]
+                for depth, rows in cell.groupby("depth"):
+                    rows = rows.sort_values("value")
+                    ax.plot(rows.value, _finite(rows[metric]), marker="o", color=colors[depth])
+                    ax.axhline(float(rows[f"base_{metric}"].iloc[0]), color=colors[depth], linestyle="--",
+                               linewidth=0.6, zorder=0)
+                    chosen = rows[rows.chosen]
+                    ax.plot(chosen.value, _finite(chosen[metric]), linestyle="none", marker="o", markersize=8,
+                            markerfacecolor="none", markeredgecolor=colors[depth], markeredgewidth=0.8)
+                ax.set_xscale("log")
+                ax.set_ylabel(label if c == 0 else "")
+                if row == 0:
+                    ax.set_title(f"{dataset}, {method} (base {cell.base.iloc[0]})")
+                else:
+                    ax.set_xlabel(HYPERPARAMETER_LABELS.get(cell.hyperparameter.iloc[0], cell.hyperparameter.iloc[0]))
+    handles = [Line2D([], [], color=colors[d], marker="o", label=f"depth {d}") for d in depths]
+    handles.append(Line2D([], [], color="grey", linestyle="--", linewidth=0.6, label="its base's chosen trial"))
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 6), frameon=False)
+    return fig
+
+
+VERDICT_STYLE = {"beats": ("^", "tab:green"), "is beaten by": ("v", "tab:red"),
+                 "is equivalent to": ("D", "tab:blue"), "inconclusive": ("o", "0.45")}
+
+
+def forest(comparisons: pd.DataFrame, styles: dict) -> plt.Figure:
+    """(a) Every primary comparison, the paper's answer at a glance: the variant's test accuracy minus its opponent's
+    (percentage points, best checkpoint) with its 95% bootstrap interval, against the shaded +-margin band of
+    equivalence; a panel per dataset of the MLP grid and one for the recurrent track, a row per (variant, opponent,
+    depth), the marker the verdict."""
+    rows = comparisons[comparisons.family.isin(["primary", "recurrent_primary"])
+                       & (comparisons.metric == "test_accuracy")].copy()
+    panels = [(d, f) for f in ("primary", "recurrent_primary") for d in sorted(rows.dataset[rows.family == f].unique())]
+    heights = [max(len(rows[(rows.dataset == d) & (rows.family == f)]), 1) for d, f in panels] or [1]
+    sns.set_theme(**THEME)
+    fig, axes = plt.subplots(len(heights), 1, figsize=(COLUMN_WIDTH * 1.45, 0.5 + 0.115 * sum(heights)),
+                             layout="constrained", squeeze=False, gridspec_kw={"height_ratios": heights})
+    if not panels:
+        axes[0, 0].text(0.5, 0.5, "no primary comparison", transform=axes[0, 0].transAxes, ha="center")
+        return fig
+    for ax, (dataset, family) in zip(axes[:, 0], panels):
+        panel = rows[(rows.dataset == dataset) & (rows.family == family)].sort_values(
+            ["method", "role", "depth"], key=lambda c: c.map({"base": 0, "best_remedy": 1}) if c.name == "role" else c)
+        y = np.arange(len(panel))[::-1]
+        margin = 100 * float(panel.margin.iloc[0])
+        ax.axvspan(-margin, margin, color="0.88", zorder=0, linewidth=0)
+        ax.axvline(0, color="0.5", linewidth=0.6, zorder=1)
+        difference = 100 * panel.difference.to_numpy(float)
+        low, high = 100 * panel.ci_low.to_numpy(float), 100 * panel.ci_high.to_numpy(float)
+        ax.hlines(y, low, high, color="0.3", linewidth=0.8, zorder=2)
+        for verdict, (marker, color) in VERDICT_STYLE.items():
+            mine = (panel.verdict == verdict).to_numpy()
+            ax.plot(difference[mine], y[mine], linestyle="none", marker=marker, color=color, markersize=3.5,
+                    zorder=3, label=verdict)
+        unit = "T" if family == "recurrent_primary" else "depth"
+        labels = [f"{r.method} vs {'base' if r.role == 'base' else 'best'} {r.other_method}, {unit} {r.depth}"
+                  for r in panel.itertuples()]
+        ax.set_yticks(y, labels=labels, fontsize=5)
+        ax.set_ylim(-0.7, len(panel) - 0.3)
+        ax.set_title(f"{dataset}{' (recurrent track)' if family == 'recurrent_primary' else ''}: "
+                     f"margin $\\pm${margin:g} points", fontsize=6)
+    axes[-1, 0].set_xlabel("test accuracy difference, variant minus opponent (percentage points)")
+    handles = [Line2D([], [], linestyle="none", marker=m, color=c, label=v) for v, (m, c) in VERDICT_STYLE.items()]
+    fig.legend(handles=handles, loc="outside lower center", ncols=4, frameon=False)
+    return fig
+
+
 FIGURES = {figure.__name__: figure for figure in (
     speed_at_init, speed_over_training, vanishing_index, accuracy_vs_depth, loss_curves, saturation,
-    accuracy_heatmap, performance_profile, lambda_sweep)}
+    accuracy_heatmap, performance_profile, lambda_sweep, lambda_profile, forest)}
 
 
 def save(fig: plt.Figure, pdf: str, png: str) -> None:

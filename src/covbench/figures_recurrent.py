@@ -23,7 +23,7 @@ def _nothing(fig, ax):
 
 
 def accuracy_vs_length(method_summary: pd.DataFrame, styles: dict) -> plt.Figure:
-    """(l) Final test accuracy against the sequence length T (the memory distance), one panel per dataset."""
+    """(l) Best-checkpoint test accuracy against the sequence length T (the memory distance), one panel per dataset."""
     if method_summary.empty:
         fig, axes = _panels(1, 1, COLUMN_WIDTH)
         return _nothing(fig, axes[0, 0])

@@ -10,7 +10,7 @@ from covbench.tables import dataset_label, method_label
 
 
 def _accuracy_clauses(method_summary: pd.DataFrame, dataset: str, length: int, methods: list[str]) -> list[str]:
-    rows = method_summary[(method_summary.metric == "final_test_accuracy") & (method_summary.dataset == dataset)
+    rows = method_summary[(method_summary.metric == "test_accuracy") & (method_summary.dataset == dataset)
                           & (method_summary.depth == length) & method_summary.method.isin(methods)]
     rows = rows.sort_values("median", ascending=False)
     return [f"{method_label(r.method)} {100 * r.median:.1f}\\% [{100 * r.ci_low:.1f}, {100 * r.ci_high:.1f}]"
@@ -55,7 +55,7 @@ def long_memory_macros(config: dict, method_summary: pd.DataFrame, comparisons: 
                 vanishing.append(f"At $T = {longest}$ {where}, {when}, the temporal vanishing index is "
                                  f"{word_list(clauses)} decades.")
     deepest = comparisons[(comparisons.family == "recurrent_primary") & (comparisons.depth == longest)
-                          & (comparisons.metric == "final_test_accuracy")]
+                          & (comparisons.metric == "test_accuracy")]
     items = [r"\item " + claim(r.method, r.verdict, r.other_method, f" at $T = {r.depth}$") + f" ({verdict_details(r)})."
              for r in deepest.itertuples()]
     measured = [d for d in datasets if d in set(method_summary.dataset)]  # tables.all_tables writes theirs only

@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from covbench.aggregate import CELL_KEYS, best_remedy
-from covbench.compare import base_method, best_remedy_of_cell, covariance_methods
-from covbench.config import method_spec
+from covbench.compare import best_remedy_of_cell, covariance_methods
+from covbench.config import base_method, method_spec
 from covbench.tables import dataset_label, method_label
 
 MOMENTS = {"init": "at initialization", "last": "over the last epoch"}

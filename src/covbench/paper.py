@@ -7,6 +7,7 @@ letters only (digits spelled out: depth 32 -> DepthThirtyTwo).
     write_macros(config, "results/aggregate/run_summary.parquet", ..., "results/paper/macros.tex")
     build_pdf("paper/main.tex", "results", "results/paper/main.pdf")
 """
+import math
 import os
 import re
 import shutil
@@ -22,10 +23,10 @@ from covbench.compare import CI_LEVEL, FAMILIES, N_BOOTSTRAP, covariance_methods
 from covbench.config import method_spec
 from covbench.long_memories import long_memory_macros
 from covbench.mechanism import mechanism_macros
-from covbench.sweep import sweep_macros
+from covbench.sweep import profile_macros, sweep_macros
 from covbench.tables import dataset_label, method_label, plain_number, primary_datasets, verdict_pairs
 from covbench.train import COLLAPSED_FRACTION
-from covbench.tune import budget_epochs, rung_sizes
+from covbench.tune import INCLUSION_TOLERANCE, budget_epochs, rung_sizes
 
 LATEXMK_MISSING = ("latexmk not found: install LaTeX (Debian: apt-get install -y --no-install-recommends latexmk "
                    "texlive-latex-base texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended "
@@ -48,7 +49,7 @@ class MetricWords:
 
 
 METRIC_WORDS = {
-    "final_test_accuracy": MetricWords("final test accuracy", 100, "percentage points", 1, "Accuracy"),
+    "test_accuracy": MetricWords("best-checkpoint test accuracy", 100, "percentage points", 1, "Accuracy"),
     "abs_vanishing_index_epoch1": MetricWords("absolute vanishing index over epoch 1", 1, "orders of magnitude", 2,
                                               "Vanishing"),
 }
@@ -365,7 +366,7 @@ def tuning_macros(config: dict, chosen: pd.DataFrame) -> dict[str, str]:
         "TuneRungs": "; ".join(
             f"on {dataset_label(d)}, {rung_sentence(tune['trials'], config['datasets'][d]['tune_epochs'], tune['eta'])}"
             for d in config["grid"]["datasets"]),
-        "TuneSelectedOn": word_list(sorted({"validation loss" if s == "val_loss" else s for s in chosen.selected_on})),
+        "TuneSelectedOn": word_list(sorted({"validation loss at the best checkpoint" if s == "best_val_loss" else s for s in chosen.selected_on})),
         "TuneCollapsedChoices": str(int(chosen.collapsed.sum())),
         "CollapsedPercent": f"{100 * COLLAPSED_FRACTION:.0f}",
         "TunePlateauBound": f"{1 / COLLAPSED_FRACTION:.2f}",
@@ -375,6 +376,22 @@ def tuning_macros(config: dict, chosen: pd.DataFrame) -> dict[str, str]:
         "TuneEdgeList": ("No choice sits on an end of its range." if not edges else
                          f"The choices on an end of their range are: {word_list(edges)}."),
         "TuneAuxEdgeList": aux_edge_sentence(chosen),
+        **nested_macros(tune, chosen),
+    }
+
+
+def nested_macros(tune: dict, chosen: pd.DataFrame) -> dict[str, str]:
+    """Nested tuning (DESIGN section 6): its grids, how many cells used it and its budget against the base's."""
+    nested = chosen[chosen.nested_in.astype(bool)] if "nested_in" in chosen else chosen.iloc[:0]
+    ratio = nested.budget_ratio.astype(float)
+    low, high = (ratio.min(), ratio.max()) if len(ratio) else (math.nan, math.nan)
+    return {
+        "NestedLambdas": word_list([plain_number(v) for v in tune["nested"]["cov_lambda"]]),
+        "NestedAuxWeights": word_list([plain_number(v) for v in tune["nested"]["aux_weight"]]),
+        "NestedCells": str(len(nested)),
+        "NestedBudgetRatio": ("--" if not len(ratio) else f"{low:.2f}" if math.isclose(low, high)
+                              else f"{low:.2f}--{high:.2f}"),
+        "InclusionTolerancePercent": f"{100 * INCLUSION_TOLERANCE:.0f}",
     }
 
 
@@ -389,13 +406,13 @@ def headline_macros(comparisons: pd.DataFrame, specs: dict[str, dict], datasets:
     """The abstract's comparison, from the primary family: the first covariance variant against its base (else
     the best remedy) at the deepest depth of the first dataset."""
     variants = covariance_methods(specs)
-    rows = comparisons[(comparisons.family == "primary") & (comparisons.metric == "final_test_accuracy")
+    rows = comparisons[(comparisons.family == "primary") & (comparisons.metric == "test_accuracy")
                        & (comparisons.dataset == datasets[0]) & (comparisons.depth == max_depth)
                        & (comparisons.method == (variants[0] if variants else None))]
     row = next(rows.sort_values("role", key=lambda r: r.map({"base": 0, "best_remedy": 1})).itertuples(), None)
     if row is None:
         return {name: "n/a" for name in HEADLINE_NAMES} | {"HeadlineSentence": "no comparison was made."}
-    words = METRIC_WORDS["final_test_accuracy"]
+    words = METRIC_WORDS["test_accuracy"]
     return {
         "HeadlineMethod": method_label(row.method), "HeadlineOther": method_label(row.other_method),
         "HeadlineRole": opponent_words(row),
@@ -462,8 +479,8 @@ def reference_macros(comparisons: pd.DataFrame, specs: dict[str, dict], datasets
 
 def paper_macros(config: dict, run_summary: pd.DataFrame, method_summary: pd.DataFrame, comparisons: pd.DataFrame,
                  chosen: pd.DataFrame, figure_rules: dict[str, str], sweep_summary: pd.DataFrame | None = None,
-                 layer_summary: pd.DataFrame | None = None,
-                 probe_summary: pd.DataFrame | None = None) -> dict[str, str]:
+                 layer_summary: pd.DataFrame | None = None, probe_summary: pd.DataFrame | None = None,
+                 lambda_profile: pd.DataFrame | None = None) -> dict[str, str]:
     """Macro name -> LaTeX text of every number and sentence the paper uses: one group per section or concern,
     so a new section's macros are one more line in `groups` (names must not clash across groups). The recurrent
     track's rows (its own datasets) go to its own section only."""
@@ -476,13 +493,14 @@ def paper_macros(config: dict, run_summary: pd.DataFrame, method_summary: pd.Dat
         return frame if frame is None or "dataset" not in frame else frame[frame.dataset.isin(datasets)]
 
     recurrent_chosen = None if chosen is None else chosen[~chosen.dataset.isin(datasets)]
+    profile = profile_macros(lambda_profile, layer_summary)  # every track's nested cells
     run_summary, method_summary, comparisons, chosen, layer_summary, probe_summary = (
         mlp_rows(f) for f in (run_summary, method_summary, comparisons, chosen, layer_summary, probe_summary))
     groups = [grid_macros(config, run_summary, specs), setup_macros(config), tuning_macros(config, chosen),
               headline_macros(comparisons, specs, datasets, max_depth),
               comparison_macros(config, comparisons, specs, datasets, max_depth),
               reference_macros(comparisons, specs, datasets, figure_rules),
-              sweep_macros(config, sweep_summary),
+              sweep_macros(config, sweep_summary), profile,
               mechanism_macros(config, run_summary, layer_summary, probe_summary, method_summary),
               long_memory_macros(config, *recurrent), recurrent_edge_macros(recurrent_chosen)]
     macros = {}
@@ -506,9 +524,9 @@ def macros_tex(macros: dict[str, str]) -> str:
 def write_macros(config: dict, run_summary_path: str, method_summary_path: str, comparisons_path: str,
                  chosen_path: str, figure_rules: dict[str, str], out_path: str,
                  sweep_summary_path: str | None = None, layer_summary_path: str | None = None,
-                 probe_summary_path: str | None = None) -> None:
+                 probe_summary_path: str | None = None, lambda_profile_path: str | None = None) -> None:
     optional = [pd.read_parquet(path) if path else None
-                for path in (sweep_summary_path, layer_summary_path, probe_summary_path)]
+                for path in (sweep_summary_path, layer_summary_path, probe_summary_path, lambda_profile_path)]
     macros = paper_macros(config, pd.read_parquet(run_summary_path), pd.read_parquet(method_summary_path),
                           pd.read_parquet(comparisons_path), pd.read_parquet(chosen_path), figure_rules, *optional)
     Path(out_path).parent.mkdir(parents=True, exist_ok=True)

@@ -71,7 +71,8 @@ def evaluate(model: MLPClassifier, x: np.ndarray, y: np.ndarray, classes: int) -
 
 def train_seed(splits: dict[str, np.ndarray], depth: int, hp: dict, options: dict, seed: int,
                generator: torch.Generator) -> dict:
-    """One model: epochs rows, layer_stats rows, final test accuracy, wall time, whether it diverged."""
+    """One model: epochs rows, layer_stats rows, the test accuracy of its best checkpoint (the epoch of lowest
+    validation loss, DESIGN section 6) and of its last epoch, wall time, whether it diverged."""
     x_train, y_train = splits["x_train"], splits["y_train"]
     n_train, classes = len(y_train), int(max(splits[k].max() for k in ("y_train", "y_val", "y_test"))) + 1
     batch, log_every = hp["batch_size"], hp["log_every"]
@@ -81,6 +82,7 @@ def train_seed(splits: dict[str, np.ndarray], depth: int, hp: dict, options: dic
     weights0, biases0 = initial_parameters(seed, [x_train.shape[1], *[hp["width"]] * depth, classes if classes > 2 else 1],
                                            x_train.dtype)
     epoch_rows, stat_rows, diverged = [], [], False
+    best = {"epoch": 0, "val_loss": math.inf, "parameters": (weights0, biases0)}
     started = time.perf_counter()
     for epoch in range(hp["epochs"]):
         order = torch.randperm(n_train, generator=generator).numpy()
@@ -115,14 +117,20 @@ def train_seed(splits: dict[str, np.ndarray], depth: int, hp: dict, options: dic
         if diverged:
             model.coefs_, model.intercepts_ = snapshot
         val_loss, val_accuracy = evaluate(model, splits["x_val"], splits["y_val"], classes)
+        if not diverged and val_loss < best["val_loss"]:
+            best = {"epoch": epoch + 1, "val_loss": val_loss,
+                    "parameters": ([w.copy() for w in model.coefs_], [b.copy() for b in model.intercepts_])}
         epoch_rows.append({"epoch": epoch + 1, "train_loss": loss_sum / n_train,
                            "train_accuracy": math.nan, "val_loss": val_loss, "val_accuracy": val_accuracy,
                            "wall_s": time.perf_counter() - started, "diverged": diverged})
         if diverged:
             break
+    last_test_accuracy = evaluate(model, splits["x_test"], splits["y_test"], classes)[1]
+    model.coefs_, model.intercepts_ = best["parameters"]
     test_accuracy = evaluate(model, splits["x_test"], splits["y_test"], classes)[1]
     return {"epochs": pd.DataFrame(epoch_rows), "layer_stats": pd.DataFrame(stat_rows),
-            "test_accuracy": test_accuracy, "wall_s": time.perf_counter() - started, "diverged": diverged,
+            "test_accuracy": test_accuracy, "last_test_accuracy": last_test_accuracy, "best_epoch": best["epoch"],
+            "best_val_loss": best["val_loss"], "wall_s": time.perf_counter() - started, "diverged": diverged,
             "estimator": {**model.get_params(), "hidden_layer_sizes": list(model.hidden_layer_sizes)},
             "class_prior_entropy": train.class_prior_entropy(torch.from_numpy(y_train))}
 
@@ -145,7 +153,10 @@ def write_run(out_dir: str, ids: dict, result: dict, hp: dict) -> None:
         **ids, "method_spec": {"rule": "sklearn_mlp", "estimator": "sklearn.neural_network.MLPClassifier",
                                **result["estimator"]},
         "hyperparameters": hp, "device": "cpu", "threads": 1, "wall_s": result["wall_s"], "diverged": result["diverged"],
-        "final_test_accuracy": result["test_accuracy"], "final_val_accuracy": float(last.val_accuracy),
+        "test_accuracy": result["test_accuracy"], "last_test_accuracy": result["last_test_accuracy"],
+        "best_epoch": result["best_epoch"], "best_val_loss": result["best_val_loss"],
+        "best_val_accuracy": float(result["epochs"].set_index("epoch").val_accuracy.get(result["best_epoch"], math.nan)),
+        "final_val_accuracy": float(last.val_accuracy),
         "final_val_loss": float(last.val_loss), "final_train_loss": float(last.train_loss),
         "class_prior_entropy": result["class_prior_entropy"],
         "collapsed": bool(last.train_loss >= COLLAPSED_FRACTION * result["class_prior_entropy"]),

@@ -12,6 +12,7 @@ the four verdicts of covbench.compare; Holm runs over the sweep's own family.
         [0, 0.01, 0.1, 1, 10, 100, 1000], [0, 1, 2, 3, 4])
     collect(cell_paths, "results/sweep/lambda_sweep.parquet", "results/sweep/summary.parquet", config["compare"])
 """
+import math
 from pathlib import Path
 
 import numpy as np
@@ -20,20 +21,20 @@ import torch
 
 from covbench import atomic, compare, data, train
 from covbench.aggregate import vanishing_index
-from covbench.config import ConfigError, method_spec
+from covbench.config import ConfigError, base_method, method_spec
 from covbench.tables import dataset_label, method_label, plain_number
 from covbench.tune import apply_choice
 
 CELL_KEYS = ["dataset", "variant", "depth"]
-COLUMNS = CELL_KEYS[:2] + ["base", "depth", "lr", "cov_lambda", "seed", "diverged", "final_val_loss",
-                           "final_val_accuracy", "final_test_accuracy", "vanishing_index_init",
+COLUMNS = CELL_KEYS[:2] + ["base", "depth", "lr", "cov_lambda", "seed", "diverged", "best_val_loss",
+                           "best_val_accuracy", "test_accuracy", "vanishing_index_init",
                            "vanishing_index_epoch1"]
 SUMMARY_COLUMNS = CELL_KEYS[:2] + ["base", "depth", "lr", "best_lambda", "best_val_loss", "n_lambdas", "n_diverged",
                                    "family", "difference", "ci_low", "ci_high", "margin", "n_method", "n_other",
                                    "n_pairs", "n_dropped", "test", "p_value", "p_equivalence", "reason", "p_holm",
                                    "p_equivalence_holm", "verdict"]
 ZERO_CHOSEN = "lambda = 0 is chosen"  # the verdict when the best lambda on validation is 0 itself
-METRIC = compare.METRICS["final_test_accuracy"]
+METRIC = compare.METRICS["test_accuracy"]
 FAMILY = "lambda_sweep"
 COUNTED = {"beats": "beats", "beaten": "is beaten by", "equivalent": "is equivalent to",
            "inconclusive": "inconclusive", "zero chosen": ZERO_CHOSEN}  # macro name part -> verdict
@@ -44,7 +45,7 @@ COUNTED = {"beats": "beats", "beaten": "is beaten by", "equivalent": "is equival
 def bases(config: dict) -> dict[str, str]:
     """Each swept variant -> its base method (the same composition with aux none), both grid methods."""
     specs = {m: method_spec(config, m) for m in config["grid"]["methods"]}
-    return {variant: compare.base_method(variant, specs) for variant in config["lambda_sweep"]["variants"]}
+    return {variant: base_method(variant, specs) for variant in config["lambda_sweep"]["variants"]}
 
 
 def validate(config: dict) -> dict:
@@ -58,7 +59,7 @@ def validate(config: dict) -> dict:
         if variant not in compare.covariance_methods(specs):
             raise ConfigError(f"{where}: '{variant}' is not a covariance method "
                               f"(its aux is '{specs[variant]['aux']}')")
-        if compare.base_method(variant, specs) is None:
+        if base_method(variant, specs) is None:
             raise ConfigError(f"{where}: the base of '{variant}' (the same composition with aux none) is not "
                               "in the grid")
     for depth in sweep["depths"]:
@@ -76,20 +77,21 @@ def train_cell(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int
                seeds: list[int], device: str = "cpu") -> pd.DataFrame:
     """Every lambda x seed as one batched model; one row per model with its outcomes and vanishing indices.
 
-    `spec`, `hp`: the variant's composition and the base's tuned hyperparameters (lr included); validation is
-    only read after the last epoch, as selection does (a run that diverged earlier has NaN there).
+    `spec`, `hp`: the variant's composition and the base's tuned hyperparameters (lr included); each model is
+    read at its best checkpoint (DESIGN section 6), as selection and the grid's runs are.
     """
     lambdas = sorted(float(v) for v in lambdas)
     models = pd.DataFrame([(v, s) for v in lambdas for s in seeds], columns=["cov_lambda", "seed"])
     spec = {**spec, "cov_lambda": models.cov_lambda.tolist()}
-    result = train.train(splits, spec, hp, depth, models.seed.tolist(), device=device, validate_every_epoch=False)
-    last = result.epochs.sort_values("epoch").groupby("model").tail(1).set_index("model").sort_index()
+    result = train.train(splits, spec, hp, depth, models.seed.tolist(), device=device)
+    at_best = result.epochs.set_index(["model", "epoch"]).val_accuracy  # each model at its best checkpoint
     index = vanishing_index(result.layer_stats.assign(dataset="", method=result.layer_stats.model, depth=depth))
     index = index.set_index("method")[["vanishing_index_init", "vanishing_index_epoch1"]]
     return models.assign(
         diverged=result.epochs.groupby("model").diverged.any().sort_index().to_numpy(),
-        final_val_loss=last.val_loss.to_numpy(float), final_val_accuracy=last.val_accuracy.to_numpy(float),
-        final_test_accuracy=np.asarray(result.test_accuracy, dtype=float),
+        best_val_loss=result.best_val_loss.astype(float),
+        best_val_accuracy=[float(at_best.get((m, int(e)), np.nan)) for m, e in enumerate(result.best_epoch)],
+        test_accuracy=np.asarray(result.test_accuracy, dtype=float),
         **{column: index[column].reindex(models.index).to_numpy(float) for column in index})
 
 
@@ -109,9 +111,9 @@ def run(data_path: str, tune_path: str, out_path: str, dataset: str, variant: st
 # --- selection and verdicts ----------------------------------------------------------------------------
 
 def best_lambdas(table: pd.DataFrame) -> pd.DataFrame:
-    """Per (dataset, variant, depth): the lambda with the lowest mean final validation loss over seeds
+    """Per (dataset, variant, depth): the lambda with the lowest mean best-checkpoint validation loss over seeds
     (diverged or non-finite = +inf, so a lambda with one diverged seed loses), ties to the smaller lambda."""
-    loss = table.final_val_loss.astype(float)
+    loss = table.best_val_loss.astype(float)
     score = loss.where(~table.diverged.astype(bool) & np.isfinite(loss), np.inf)
     means = table.assign(score=score).groupby(CELL_KEYS + ["cov_lambda"], as_index=False).score.mean()
     best = means.sort_values(CELL_KEYS + ["score", "cov_lambda"], kind="stable").groupby(CELL_KEYS).head(1)
@@ -171,6 +173,49 @@ def cell_sentence(row) -> str:
     claim = ("the comparison is inconclusive" if row.verdict == "inconclusive" else
              f"$\\lambda = {plain_number(row.best_lambda)}$ {row.verdict} $\\lambda = 0$")
     return f"{head}; against $\\lambda = 0$ (the base {method_label(row.base)}) {difference} ({detail}): {claim}."
+
+
+def force_ratio_layer1(layer_summary: pd.DataFrame | None, dataset: str, method: str, depth: int) -> float:
+    """Median over seeds of force_grad_ratio at layer 1 (an RNN: time step 1) over the last epoch of the final runs:
+    how large the chosen force was against the gradient it joins (NaN: no force, or no statistics)."""
+    if layer_summary is None:
+        return math.nan
+    rows = layer_summary[(layer_summary.dataset == dataset) & (layer_summary.method == method)
+                         & (layer_summary.depth == depth) & (layer_summary.statistic == "force_grad_ratio")
+                         & (layer_summary.layer == 1)]
+    return float(rows.loc[rows.epoch == rows.epoch.max(), "median"].iloc[0]) if len(rows) else math.nan
+
+
+def profile_sentence(cell: pd.DataFrame, ratio: float) -> str:
+    """Which value of the nested hyperparameter won in one (dataset, method, depth), against the base's choice."""
+    from covbench.paper import plain
+    chosen, first = cell[cell.chosen].iloc[0], cell.iloc[0]
+    symbol = "$\\lambda$" if first.hyperparameter == "cov_lambda" else "the companion-loss weight"
+    note = " (the smallest tried)" if chosen.value == cell.value.min() else ""
+    head = (f"{method_label(first.method)} at depth {first.depth} on {dataset_label(first.dataset)}: {symbol} "
+            f"${plain_number(chosen.value)}$ won{note} at learning rate ${plain_number(chosen.lr)}$, validation loss {plain(chosen.val_loss, 3)} against "
+            f"{plain(first.base_val_loss, 3)} for {method_label(first.base)}")
+    force = ("" if not math.isfinite(ratio)
+             else f"; the force was {plain(100 * ratio, 2)}\\,\\% of the gradient at layer 1")
+    return head + force + "."
+
+
+def profile_macros(profile: pd.DataFrame | None, layer_summary: pd.DataFrame | None) -> dict[str, str]:
+    """One sentence per nested cell (profile_sentence) and their count, for the best-shot section."""
+    from covbench.paper import macro_name
+    profile = pd.DataFrame(columns=["dataset", "method", "depth", "chosen", "value"]) if profile is None else profile
+    cells = profile.groupby(["dataset", "method", "depth"], sort=True)
+    sentences = {macro_name("profile", dataset, method, "depth", depth):
+                 profile_sentence(cell.sort_values("value"), force_ratio_layer1(layer_summary, dataset, method, depth))
+                 for (dataset, method, depth), cell in cells}
+    smallest = sum(bool(cell[cell.chosen].value.min() == cell.value.min()) for _, cell in cells)
+    items = [r"\item " + sentence for sentence in sentences.values()]
+    return {
+        "ProfileCells": str(len(sentences)),
+        "ProfileSmallestChosen": str(smallest),
+        **sentences,
+        "ProfileSentences": "\n".join([r"\begin{itemize}\small", *items, r"\end{itemize}"]) if items else "",
+    }
 
 
 def sweep_macros(config: dict, summary: pd.DataFrame | None) -> dict[str, str]:

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from covbench.aggregate import LEVEL, diverged_counts
-from covbench.compare import CI_LEVEL
+from covbench.compare import CI_LEVEL, POWER
 
 DATASET_LABELS = {"mnist": "MNIST", "catvnoncat": "cat/non-cat", "smnist": "noise-padded row MNIST"}
 VERDICT_MARKS = {"beats": r"$\blacktriangle$", "is beaten by": r"$\triangledown$", "is equivalent to": r"$\approx$",
@@ -154,10 +154,10 @@ def shown_counts(method_summary: pd.DataFrame, dataset: str, methods: list[str])
 def accuracy_table(method_summary: pd.DataFrame, dataset: str, methods: list[str], rule: str,
                    axis: str = DEPTH_AXIS) -> str:
     counts = shown_counts(method_summary, dataset, methods)
-    cells = mark_diverged(summary_cells(method_summary, dataset, methods, "final_test_accuracy", 100, 1,
+    cells = mark_diverged(summary_cells(method_summary, dataset, methods, "test_accuracy", 100, 1,
                                         bold_best=True), counts)
     column = "depth" if axis == DEPTH_AXIS else "length"
-    caption = (f"Final test accuracy (\\%) on {dataset_label(dataset)}: median over seeds (best per {column} in bold) "
+    caption = (f"Best-checkpoint test accuracy (\\%) on {dataset_label(dataset)}: median over seeds (best per {column} in bold) "
                f"and bootstrap {SUMMARY_PERCENT}\\% interval. {diverged_sentence(counts)} Rule \\texttt{{{rule}}}.")
     return table_float(depth_tabular(cells, axis=axis), caption, f"tab:accuracy-{dataset}")
 
@@ -202,7 +202,7 @@ def hyperparameter_table(chosen: pd.DataFrame, dataset: str, methods: list[str],
 
 
 VERDICT_METRICS = {  # metric -> (what is compared, scale, decimals, which way is better)
-    "final_test_accuracy": ("final test accuracy (percentage points)", 100, 1, "higher"),
+    "test_accuracy": ("best-checkpoint test accuracy (percentage points)", 100, 1, "higher"),
     "abs_vanishing_index_epoch1": (r"$\lvert$vanishing index$\rvert$ averaged over epoch 1 (orders of magnitude)",
                                    1, 2, "lower"),
 }
@@ -261,9 +261,16 @@ def secondary_verdict_table(comparisons: pd.DataFrame, dataset: str, method: str
                f"$^{{\\dagger}}$: a primary comparison, its $p$-values adjusted within the primary family. "
                f"{diverged_sentence(comparison_diverged(mine[mine.method == method]), 'outcome')} "
                f"Rule \\texttt{{{rule}}}.")
-    kind = "verdicts-secondary" if metric == "final_test_accuracy" else "verdicts-vanishing"
+    kind = "verdicts-secondary" if metric == "test_accuracy" else "verdicts-vanishing"
     cells = secondary_verdict_cells(comparisons, dataset, method, metric, others, scale, decimals)
     return table_float(depth_tabular(cells, row_header="vs."), caption, f"tab:{kind}-{dataset}-{method}")
+
+
+def power_line(row, scale: float, decimals: int) -> str:
+    """`MDD 1.2, eq. reachable`: what a primary comparison could have found (compare.power_columns)."""
+    mdd = row.min_detectable_difference
+    shown = math_number(scale * mdd, decimals) if np.isfinite(mdd) else "--"
+    return (r"\scriptsize MDD " + shown + ", eq.\\ " + ("reachable" if row.equivalence_reachable else "out of reach"))
 
 
 def primary_row_label(key: tuple[str, str, str | None]) -> str:
@@ -275,7 +282,7 @@ def primary_verdict_table(comparisons: pd.DataFrame, dataset: str, variants: lis
                           family: str = "primary", axis: str = DEPTH_AXIS) -> str:
     """The primary family on one dataset (main text): a row per covariance variant and opponent role; the best
     remedy, chosen per depth, is named in its cell. The recurrent track's is family `recurrent_primary`, by T."""
-    what, scale, decimals, better = VERDICT_METRICS["final_test_accuracy"]
+    what, scale, decimals, better = VERDICT_METRICS["test_accuracy"]
     rows = comparisons[(comparisons.dataset == dataset) & (comparisons.family == family)]
     cells: dict[tuple, dict[int, list[str]]] = {}
     for variant in in_order(rows, "method", variants):
@@ -284,7 +291,7 @@ def primary_verdict_table(comparisons: pd.DataFrame, dataset: str, variants: lis
             opponents = mine[mine.role == role]
             base = opponents.other_method.iloc[0] if role == "base" else None
             cells[(variant, role, base)] = {
-                row.depth: verdict_lines(row, scale, decimals)
+                row.depth: verdict_lines(row, scale, decimals) + [power_line(row, scale, decimals)]
                 + ([r"\scriptsize " + method_label(row.other_method)] if role == "best_remedy" else [])
                 for row in opponents.itertuples()}
         best_row = cells.get((variant, "best_remedy", None))
@@ -297,7 +304,10 @@ def primary_verdict_table(comparisons: pd.DataFrame, dataset: str, variants: lis
                f"of means over seeds with its bootstrap {COMPARISON_PERCENT}\\% interval; Holm-adjusted $p$-values of "
                f"the difference ($p_{{\\mathrm{{H}}}}$) and of equivalence within {margin_text(rows, scale, decimals)} "
                f"points ($p_{{\\mathrm{{eq}}}}$, two one-sided tests), adjusted together within the "
-               f"{family.replace('_', ' ')} family only. {VERDICT_LEGEND}. "
+               f"{family.replace('_', ' ')} family only; MDD: the minimum detectable difference at the family's "
+               f"strictest Holm level (power {POWER:.0%} given the observed spread of the paired differences), and "
+               f"whether equivalence within the margin was reachable at that level (eq.\\ reachable) or not "
+               f"(eq.\\ out of reach). {VERDICT_LEGEND}. "
                f"{diverged_sentence(comparison_diverged(rows), 'outcome')} Rule \\texttt{{{rule}}}.")
     return table_float(depth_tabular(cells, row_header="comparison", row_label=primary_row_label, axis=axis), caption,
                        f"tab:verdicts-{dataset}")
@@ -354,7 +364,7 @@ def all_tables(method_summary: pd.DataFrame, comparisons: pd.DataFrame, chosen: 
     text["hyperparameters"] = "\n".join(hyperparameter_table(chosen, d, methods, rule) for d in datasets)
     text["verdicts"] = "\n".join(primary_verdict_table(comparisons, d, methods, rule)
                                  for d in primary_datasets(comparisons, datasets))
-    for kind, metric in (("verdicts_secondary", "final_test_accuracy"),
+    for kind, metric in (("verdicts_secondary", "test_accuracy"),
                          ("verdicts_vanishing", "abs_vanishing_index_epoch1")):
         text[kind] = "\n".join(secondary_verdict_table(comparisons, d, v, metric, [m for m in methods if m != v], rule)
                                for d, v in verdict_pairs(comparisons, datasets, methods))

@@ -38,15 +38,19 @@ COLLAPSED_FRACTION = 0.9
 M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_MAX = -1, -2, -4
 MALLOC_SETTINGS = ((M_MMAP_MAX, 0), (M_TRIM_THRESHOLD, 1 << 30), (M_TOP_PAD, 64 << 20))
 CHECKPOINT_KEYS = ("key", "epoch", "wall_s", "alive", "params", "bufs", "buffers", "initial_weights", "gen_states",
-                   "stat_blocks", "epoch_rows")
-RUN_JSON_KEYS = ("dataset", "method", "depth", "seed", "diverged", "final_test_accuracy", "final_val_accuracy")
+                   "stat_blocks", "epoch_rows", "best", "best_val_loss", "best_epoch")
+RUN_JSON_KEYS = ("dataset", "method", "depth", "seed", "diverged", "test_accuracy", "last_test_accuracy", "best_epoch",
+                 "final_val_accuracy")
 
 
 @dataclass
 class RunResult:
     layer_stats: pd.DataFrame  # model, seed, step, epoch, layer, one column per statistic
     epochs: pd.DataFrame  # model, seed, epoch, train_loss, train_accuracy, val_loss, val_accuracy, wall_s, diverged
-    test_accuracy: np.ndarray  # (M,) once, after the last epoch (a diverged model: as it was when it stopped)
+    test_accuracy: np.ndarray  # (M,) of the best checkpoint, once, after training (DESIGN section 6)
+    last_test_accuracy: np.ndarray  # (M,) of the parameters after the last epoch (a diverged model: when it stopped)
+    best_epoch: np.ndarray  # (M,) the epoch of the lowest validation loss (0: none finite, the initial weights)
+    best_val_loss: np.ndarray  # (M,) that loss (inf: none finite)
     wall_s: float
     state: dict  # the end state (train's `start` continues from it)
     probes: pd.DataFrame  # model, epoch, layer, probe_accuracy (empty without a probe)
@@ -111,11 +115,13 @@ def evaluate(model: MLP, x: torch.Tensor, y: torch.Tensor, loss_fn) -> tuple[tor
 
 
 @torch.no_grad()
-def restore_diverged(alive, tensors, snapshot):
-    """Put models that diverged during the epoch back to their state at its start (their last finite state
-    we kept), so a diverged run is recorded as it was when it stopped; the others are untouched."""
-    for t, saved in zip(tensors, snapshot):
-        t.copy_(torch.where(alive.view(-1, *([1] * (t.dim() - 1))), t, saved))
+def take_where(models: torch.Tensor, tensors: list[torch.Tensor], sources: list[torch.Tensor]) -> None:
+    """Copy the slices of the models marked in `models` (M,) from sources into tensors; the others are untouched.
+    Restores the models that diverged during an epoch to their state at its start (so a diverged run is recorded
+    as it was when it stopped), and keeps each model's best checkpoint."""
+    for t, source in zip(tensors, sources):
+        if t.dim():  # a shared scalar (Adam's step count) has no model dimension
+            t.copy_(torch.where(models.view(-1, *([1] * (t.dim() - 1))), source, t))
 
 
 def _checkpoint_key(spec, hp, depth, seeds, n_train) -> str:
@@ -124,16 +130,19 @@ def _checkpoint_key(spec, hp, depth, seeds, n_train) -> str:
 
 def train(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, seeds: list[int],
           device: str = "cpu", checkpoint: Path | None = None, checkpoint_every_s: float = 60.0,
-          start: dict | None = None, until_epoch: int | None = None, validate_every_epoch: bool = True,
+          start: dict | None = None, until_epoch: int | None = None,
           probe: Callable[[MLP, dict, int], pd.DataFrame] | None = None, probe_epochs: tuple[int, ...] = ()) -> RunResult:
     """Train one model per entry of `seeds` (repeats allowed); hp: width, epochs, batch_size, lr, momentum,
     weight_decay, loss, log_every. hp["lr"] and the spec's cov_lambda / aux_weight may be lists, one value per model.
-    Test accuracy is computed once, after the last epoch, and only when `splits` holds test data (tuning
-    passes none).
+    Test accuracy is computed once, after training, and only when `splits` holds test data (tuning passes none).
 
     `start` (a RunResult's `state`, see `select_models`) continues training from there, and `until_epoch` stops
-    before hp["epochs"] (which still sets schedules): successive halving continues its surviving trials this way,
-    validating only after the last epoch of each call (validate_every_epoch=False; other epochs record NaN).
+    before hp["epochs"] (which still sets schedules): successive halving continues its surviving trials this way.
+    Every epoch is validated: a trial, like a final run, is scored at its best checkpoint.
+
+    Every model keeps its best checkpoint (DESIGN section 6): the parameters and norm statistics of the epoch with
+    its lowest validation loss, taken from the epoch's outcomes after their one host sync. Test accuracy is that
+    checkpoint's; the last epoch's parameters give last_test_accuracy, and stay the model's state.
 
     `probe(model, splits, epoch)` (linear probes, covbench.probes) runs at init, after the epochs in `probe_epochs` and
     after the last epoch; its frames are part of the state, so a resumed run keeps the probes it already took.
@@ -173,6 +182,8 @@ def train(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, see
     total_steps = hp["epochs"] * steps_per_epoch
 
     start_epoch, wall_before, stat_blocks, epoch_rows, probe_frames = 0, 0.0, [], [], []
+    best = [t.detach().clone() for t in params + model.buffers()]  # each model's best checkpoint
+    best_val_loss, best_epoch = torch.full((models,), math.inf), torch.zeros(models, dtype=torch.long)  # host
     key = _checkpoint_key(spec, hp, depth, seeds, n_train)
     state = start
     if checkpoint is not None:
@@ -195,6 +206,10 @@ def train(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, see
         start_epoch, wall_before = state["epoch"], state["wall_s"]
         stat_blocks, epoch_rows = list(state["stat_blocks"]), list(state["epoch_rows"])
         probe_frames = list(state.get("probe_frames", []))
+        with torch.no_grad():
+            for dst, src in zip(best, state["best"]):
+                dst.copy_(src)
+        best_val_loss, best_epoch = state["best_val_loss"].clone(), state["best_epoch"].clone()
 
     def state_of(epochs_done, wall_s):
         """Everything a continuation needs, on the CPU: the checkpoint's content, and a RunResult's `state`."""
@@ -202,7 +217,8 @@ def train(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, see
                 "params": [p.detach().cpu() for p in params], "bufs": [b.cpu() for b in bufs],
                 "buffers": [b.cpu() for b in model.buffers()], "initial_weights": [w.cpu() for w in initial_weights],
                 "gen_states": [g.get_state() for g in gens], "stat_blocks": stat_blocks, "epoch_rows": epoch_rows,
-                "probe_frames": probe_frames}
+                "probe_frames": probe_frames, "best": [t.cpu() for t in best], "best_val_loss": best_val_loss.clone(),
+                "best_epoch": best_epoch.clone()}
 
     def take_probes(epochs_done):
         """Probe frames are kept as columns of tensors: a checkpoint loads with weights_only, which takes no frame."""
@@ -259,14 +275,16 @@ def train(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, see
             loss_sum += loss.detach() * len(yb[0])
             correct_sum += correct.sum(1)
         if not bool(alive.all()):
-            restore_diverged(alive, params + model.buffers(), snapshot)
+            take_where(~alive, params + model.buffers(), snapshot)
         # One host sync per epoch: outcomes and the epoch's statistics.
-        # Validation every epoch (it is what tuning and epochs-to-threshold read); test only after the last.
-        if validate_every_epoch or epoch + 1 == end_epoch:
-            validation = evaluate(model, splits["x_val"], splits["y_val"], loss_fn)
-        else:
-            validation = [torch.full((models,), math.nan, device=device)] * 2
+        # Validation every epoch (the best checkpoint, tuning and epochs-to-threshold read it); test after training.
+        validation = evaluate(model, splits["x_val"], splits["y_val"], loss_fn)
         outcome = torch.stack([loss_sum / n_train, correct_sum / n_train, *validation, alive.float()], dim=1).cpu()
+        improved = outcome[:, -1].bool() & (outcome[:, 2] < best_val_loss)  # NaN (not validated) never improves
+        if bool(improved.any()):
+            take_where(improved.to(device), best, params + model.buffers())
+            best_val_loss = torch.where(improved, outcome[:, 2], best_val_loss)
+            best_epoch[improved] = epoch + 1
         wall_s = wall_before + time.perf_counter() - started
         epoch_rows.append([epoch + 1, wall_s, outcome])
         if records:
@@ -281,14 +299,21 @@ def train(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, see
             last_saved = time.perf_counter()
             _save_checkpoint(state_of(epoch + 1, wall_s), checkpoint)
     take_probes(epoch_rows[-1][0] if epoch_rows else 0)
+    test_accuracy = last_test_accuracy = np.full(models, np.nan)
     if "x_test" in splits:
-        test_accuracy = evaluate(model, splits["x_test"], splits["y_test"], loss_fn)[1].cpu().numpy()
-    else:
-        test_accuracy = np.full(models, np.nan)
+        last_test_accuracy = evaluate(model, splits["x_test"], splits["y_test"], loss_fn)[1].cpu().numpy()
+        last = [t.detach().clone() for t in params + model.buffers()]
+        with torch.no_grad():
+            for t, kept in zip(params + model.buffers(), best):
+                t.copy_(kept)
+            test_accuracy = evaluate(model, splits["x_test"], splits["y_test"], loss_fn)[1].cpu().numpy()
+            for t, kept in zip(params + model.buffers(), last):
+                t.copy_(kept)
     wall_s = wall_before + time.perf_counter() - started
     probes = (pd.concat([pd.DataFrame({c: t.numpy() for c, t in f.items()}) for f in probe_frames], ignore_index=True)
               if probe_frames else pd.DataFrame())
-    return RunResult(_stats_frame(stat_blocks, seeds, stat_layers), _epochs_frame(epoch_rows, seeds), test_accuracy, wall_s,
+    return RunResult(_stats_frame(stat_blocks, seeds, stat_layers), _epochs_frame(epoch_rows, seeds), test_accuracy,
+                     last_test_accuracy, best_epoch.numpy(), best_val_loss.numpy(), wall_s,
                      state_of(epoch_rows[-1][0] if epoch_rows else 0, wall_s), probes)
 
 
@@ -302,7 +327,8 @@ def select_models(state: dict, keep: list[int]) -> dict:
 
     return {
         **state, "alive": pick(state["alive"]), "gen_states": [state["gen_states"][m] for m in keep],
-        **{name: [pick(t) for t in state[name]] for name in ("params", "bufs", "buffers", "initial_weights")},
+        **{name: [pick(t) for t in state[name]] for name in ("params", "bufs", "buffers", "initial_weights", "best")},
+        "best_val_loss": pick(state["best_val_loss"]), "best_epoch": pick(state["best_epoch"]),
         "epoch_rows": [[epoch, wall_s, outcome[index]] for epoch, wall_s, outcome in state["epoch_rows"]],
         "stat_blocks": [[steps, epoch, block[:, index], alive[:, index]]
                         for steps, epoch, block, alive in state["stat_blocks"]],
@@ -397,12 +423,17 @@ def run(splits: dict[str, torch.Tensor], out_dirs: list[str], dataset: str, meth
             for col, value in reversed(ids.items()):
                 frame.insert(0, col, value)
             atomic.write_parquet(frame, out / f"{name}.parquet")
-        last = result.epochs[result.epochs.model == model].iloc[-1]
+        rows = result.epochs[result.epochs.model == model]
+        last, best_epoch = rows.iloc[-1], int(result.best_epoch[model])
+        best_val_accuracy = float(rows.val_accuracy[rows.epoch == best_epoch].iloc[0]) if best_epoch else math.nan
         record = {
             **ids, "seed": seed, "method_spec": spec, "hyperparameters": hp,
             "device": str(resolve_device(device)), "threads": threads, "process": process,
             "seeds_trained_together": seeds,
-            "wall_s": result.wall_s, "probe_wall_s": probe_wall_s, "diverged": bool(last.diverged), "final_test_accuracy": float(result.test_accuracy[model]),
+            "wall_s": result.wall_s, "probe_wall_s": probe_wall_s, "diverged": bool(last.diverged),
+            "test_accuracy": float(result.test_accuracy[model]),
+            "best_epoch": best_epoch, "best_val_loss": float(result.best_val_loss[model]),
+            "best_val_accuracy": best_val_accuracy, "last_test_accuracy": float(result.last_test_accuracy[model]),
             "final_val_accuracy": float(last.val_accuracy), "final_val_loss": float(last.val_loss),
             "final_train_loss": float(last.train_loss), "class_prior_entropy": prior_entropy,
             "collapsed": bool(last.train_loss >= COLLAPSED_FRACTION * prior_entropy), "versions": versions(),

@@ -6,13 +6,23 @@ log-spaced grid in a seeded random order (a Latin hypercube on log scales), so i
 
 Trials are chosen by successive halving (Jamieson & Talwalkar 2016): all trials train together as one batched
 model (tuning seed, train split) to the first rung's epoch, the best 1/eta by validation cross-entropy go on
-to the next rung, and so on; the trial with the lowest validation loss at the last rung wins (trials that collapsed to the
+to the next rung, and so on; the trial with the lowest validation loss at the last rung wins. A trial's validation
+loss is that of its best checkpoint so far (the lowest over its epochs, DESIGN section 6): a net that learned and
+then overfit the 168 cat/not-cat images is scored where it was best, not where it ended (trials that collapsed to the
 class prior rank after those that learned, and a rung promotes the collapsed ones by learning rate: see `ranking`). Survivors
 continue where they stopped, so a rung costs only its extra epochs. Two epochs cannot tell a method that
 starts on a plateau (a sigmoid net at chance for several epochs before it learns) from one that never learns;
 later rungs can. Selection is on loss, not accuracy: at depth many trials sit at chance accuracy, where an
 accuracy argmax picks noise. A diverged or non-finite trial scores +inf; ties go to the smaller learning
 rate. Test data is never given to the trials.
+
+A method that contains another (a covariance variant is its base at lambda = 0, deep supervision at weight 0) is
+tuned nested in it when the base's tuning record is given (`nested_grid`; DESIGN section 6, Choi et al. 2019): the
+base's chosen learning rate and its neighbours on the base's grid, crossed with the config's `tune.nested` values
+of its hyperparameter, whose smallest makes the term negligible. The trials share the base's tuning seed, so the
+initial weights and batches are the base's, and the incumbent (base lr, smallest value) reproduces the base's
+chosen trial up to the negligible term; no rung cuts it. So the choice is never worse than the base's beyond float
+noise (`check_inclusion`, run over every record by tune_summary).
 """
 import math
 
@@ -25,6 +35,13 @@ from covbench.config import AUX_HYPERPARAMETER, METHOD_DEFAULTS
 from covbench.train import COLLAPSED_FRACTION, class_prior_entropy, select_models, train
 
 NO_LOGGING = 1 << 62  # a log_every no trial reaches
+# How much worse than its base's a nested method's chosen validation loss may be (relative): the incumbent carries
+# the term at its smallest value, negligible, not zero, and float sums differ; beyond it the nesting is broken.
+INCLUSION_TOLERANCE = 0.01
+
+
+class InclusionError(ValueError):
+    pass
 
 
 def log_grid(low: float, high: float, n: int) -> list[float]:
@@ -49,6 +66,29 @@ def trial_grid(spec: dict, tune: dict) -> list[dict]:
         for trial, i in zip(trials, order):
             trial[name] = values[i]
     return trials
+
+
+def nested_grid(spec: dict, tune: dict, base: dict) -> tuple[list[dict], int]:
+    """The trials of a method nested in its base (`base`: the base's tuning record), lr ascending then the
+    hyperparameter ascending, and the position of the incumbent (the base's lr with the smallest value)."""
+    name = AUX_HYPERPARAMETER[spec["aux"]]
+    base_lrs = sorted({trial["lr"] for trial in base["trials"]})
+    at = base_lrs.index(base["chosen"]["lr"])
+    values = tune["nested"][name]
+    trials = [{"lr": lr, name: value} for lr in base_lrs[max(at - 1, 0):at + 2] for value in values]
+    return trials, trials.index({"lr": base["chosen"]["lr"], name: values[0]})
+
+
+def lambda_profile(trials: list[dict], name: str) -> list[dict]:
+    """Per value of the nested hyperparameter, its best trial (the furthest rung, then the lowest validation loss,
+    diverged last): {name, lr, rung, val_loss, val_accuracy, collapsed, diverged}."""
+    profile = []
+    for value in sorted({t[name] for t in trials}):
+        best = min((t for t in trials if t[name] == value),
+                   key=lambda t: (t["diverged"], -t["rung"], t["val_loss"] if math.isfinite(t["val_loss"]) else math.inf))
+        profile.append({name: value, **{k: best[k] for k in ("lr", "rung", "val_loss", "val_accuracy", "collapsed",
+                                                              "diverged")}})
+    return profile
 
 
 def rung_sizes(trials: int, rungs: int, eta: int) -> list[int]:
@@ -100,8 +140,11 @@ def edge(chosen: float, values: list[float]) -> str | None:
     return "low" if chosen == min(values) else "high" if chosen == max(values) else None
 
 
-def select(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, tune: dict, device: str = "cpu") -> dict:
-    trials = trial_grid(spec, tune)
+def select(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, tune: dict, device: str = "cpu",
+           base: dict | None = None) -> dict:
+    """Successive halving over the method's trials; with `base` (its base's tuning record) nested in the base."""
+    nested = base is not None and AUX_HYPERPARAMETER.get(spec["aux"]) not in (None, *spec)
+    trials, incumbent = nested_grid(spec, tune, base) if nested else (trial_grid(spec, tune), None)
     rung_epochs, eta = tune["rung_epochs"], tune["eta"]
     no_test = {k: v for k, v in splits.items() if not k.endswith("_test")}
     prior_entropy = class_prior_entropy(splits["y_train"])
@@ -109,8 +152,11 @@ def select(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, tu
     reached = {}  # trial -> what it reached at its last rung
     state, order = None, None
     for rung, (size, until) in enumerate(zip(rung_sizes(len(trials), len(rung_epochs), eta), rung_epochs)):
-        if rung:  # the best `size` go on, still in ascending lr order
-            positions = sorted(int(i) for i in order[:size])
+        if rung:  # the best `size` go on, still in ascending lr order; the incumbent always does
+            kept = [int(i) for i in order[:size]]
+            if incumbent is not None and alive.index(incumbent) not in kept:
+                kept[-1] = alive.index(incumbent)
+            positions = sorted(kept)
             alive = [alive[i] for i in positions]
             state = select_models(state, positions)
         trial_spec = dict(spec)
@@ -120,30 +166,43 @@ def select(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, tu
         # no per-layer statistics beyond step 0: nothing reads a trial's, and at depth they cost time
         trial_hp = {**hp, "epochs": rung_epochs[-1], "lr": [trials[t]["lr"] for t in alive], "log_every": NO_LOGGING}
         result = train(no_test, trial_spec, trial_hp, depth, [tune["seed"]] * len(alive), device=device,
-                       start=state, until_epoch=until, validate_every_epoch=False)
+                       start=state, until_epoch=until)
         state = result.state
         last = result.epochs.groupby("model").tail(1).set_index("model").sort_index()
         diverged = result.epochs.groupby("model").diverged.any().sort_index().to_numpy()
-        val_loss = last.val_loss.to_numpy(float)
+        val_loss = result.best_val_loss.astype(float)  # each trial at its best checkpoint so far (DESIGN section 6)
+        at_best = result.epochs.set_index(["model", "epoch"]).val_accuracy
         collapsed = last.train_loss.to_numpy(float) >= COLLAPSED_FRACTION * prior_entropy
         for m, t in enumerate(alive):
-            reached[t] = {"rung": rung + 1, "epochs": int(last.epoch.iloc[m]), "val_loss": float(val_loss[m]),
-                          "val_accuracy": float(last.val_accuracy.iloc[m]), "train_loss": float(last.train_loss.iloc[m]),
+            best_epoch = int(result.best_epoch[m])
+            reached[t] = {"rung": rung + 1, "epochs": int(last.epoch.iloc[m]), "best_epoch": best_epoch,
+                          "val_loss": float(val_loss[m]),
+                          "val_accuracy": float(at_best.get((m, best_epoch), np.nan)),
+                          "last_val_loss": float(last.val_loss.iloc[m]), "train_loss": float(last.train_loss.iloc[m]),
                           "diverged": bool(diverged[m]), "collapsed": bool(collapsed[m])}
         promoting = rung + 1 < len(rung_epochs)
         plateau = val_loss <= prior_entropy / COLLAPSED_FRACTION if promoting else None
         order = ranking(val_loss, diverged, collapsed, plateau)
     best = alive[int(order[0])]
     chosen = trials[best]
+    trials = [{**t, **reached[i]} for i, t in enumerate(trials)]
+    if nested:
+        name = AUX_HYPERPARAMETER[spec["aux"]]
+        budget = budget_epochs(len(trials), rung_epochs, eta)
+        nesting = {"nested": {"base": base["method"], "base_lr": base["chosen"]["lr"], "base_val_loss": base["val_loss"],
+                              "base_collapsed": base["collapsed"], "incumbent": trials[incumbent],
+                              "budget_ratio": budget / base["budget_epochs"]},
+                   "lambda_profile": lambda_profile(trials, name)}
+    else:
+        nesting = {}
     return {
-        "chosen": chosen, "selected_on": "val_loss", "collapsed": reached[best]["collapsed"],
+        "chosen": chosen, "selected_on": "best_val_loss", "collapsed": reached[best]["collapsed"],
         "val_loss": reached[best]["val_loss"], "val_accuracy": reached[best]["val_accuracy"],
-        "lr_edge": edge(chosen["lr"], [t["lr"] for t in trials]),
+        "lr_edge": edge(chosen["lr"], [t["lr"] for t in (base["trials"] if nested else trials)]),
         "aux_edge": next((edge(chosen[k], [t[k] for t in trials]) for k in chosen if k != "lr"), None),
         "lr_range": list(lr_range(spec, tune)), "budget": len(trials), "rung_epochs": list(rung_epochs), "eta": eta,
         "budget_epochs": budget_epochs(len(trials), rung_epochs, eta),
-        "tune_seed": tune["seed"], "wall_s": result.wall_s,
-        "trials": [{**t, **reached[i]} for i, t in enumerate(trials)],
+        "tune_seed": tune["seed"], "wall_s": result.wall_s, **nesting, "trials": trials,
     }
 
 
@@ -164,11 +223,54 @@ def overfit_trials(record: dict) -> int:
                and t["val_loss"] > chosen["val_loss"] for t in record["trials"])
 
 
-def summarize(chosen_paths: list[str], out_path: str) -> None:
-    """results/tune/chosen.parquet: one row per (dataset, method, depth) with the chosen values."""
+def check_inclusion(record: dict, base: dict) -> None:
+    """A nested method's choice is no worse than its base's (DESIGN section 6): one that learned beats a collapsed
+    one, and within the same kind its validation loss is at most (1 + INCLUSION_TOLERANCE) times the base's."""
+    if base["collapsed"] and not record["collapsed"]:
+        return
+    if record["collapsed"] == base["collapsed"] and record["val_loss"] <= base["val_loss"] * (1 + INCLUSION_TOLERANCE):
+        return
+    kind = " collapsed where its base learned, and" if record["collapsed"] else ""
+    raise InclusionError(
+        f"inclusion check failed for {record['dataset']}, {record['method']}, depth {record['depth']}: its chosen "
+        f"trial{kind} has validation loss {record['val_loss']:.4g} against {base['val_loss']:.4g} for its base "
+        f"{base['method']} (tolerance {INCLUSION_TOLERANCE:.0%}); the nested tuning (tune.nested_grid) is broken")
+
+
+PROFILE_COLUMNS = ["dataset", "method", "base", "depth", "hyperparameter", "value", "lr", "rung", "val_loss",
+                   "val_accuracy", "collapsed", "diverged", "chosen", "base_val_loss", "base_val_accuracy"]
+
+
+def profile_frame(records: list[dict]) -> pd.DataFrame:
+    """The lambda profile of every nested record, one row per value tried (DESIGN section 7, covariance's best
+    shot), with the base's chosen validation loss and accuracy beside it."""
+    by_cell = {(r["dataset"], r["method"], r["depth"]): r for r in records}
     rows = []
-    for path in chosen_paths:
-        record = atomic.read_json(path, required=("dataset", "method", "depth", "chosen", "trials"))
+    for record in records:
+        if "nested" not in record:
+            continue
+        base = by_cell[record["dataset"], record["nested"]["base"], record["depth"]]
+        name = next(k for k in record["chosen"] if k != "lr")
+        for point in record["lambda_profile"]:
+            rows.append({"dataset": record["dataset"], "method": record["method"], "base": base["method"],
+                         "depth": record["depth"], "hyperparameter": name, "value": point[name],
+                         **{k: point[k] for k in ("lr", "rung", "val_loss", "val_accuracy", "collapsed", "diverged")},
+                         "chosen": point[name] == record["chosen"][name] and point["lr"] == record["chosen"]["lr"],
+                         "base_val_loss": base["val_loss"], "base_val_accuracy": base["val_accuracy"]})
+    return pd.DataFrame(rows, columns=PROFILE_COLUMNS)
+
+
+def summarize(chosen_paths: list[str], out_path: str, profile_path: str) -> None:
+    """results/tune/chosen.parquet: one row per (dataset, method, depth) with the chosen values, after the inclusion
+    check of every nested record against its base's; and the nested records' lambda profiles (profile_frame)."""
+    rows = []
+    records = [atomic.read_json(path, required=("dataset", "method", "depth", "chosen", "trials"))
+               for path in chosen_paths]
+    by_cell = {(r["dataset"], r["method"], r["depth"]): r for r in records}
+    for record in records:
+        if "nested" in record:
+            check_inclusion(record, by_cell[record["dataset"], record["nested"]["base"], record["depth"]])
+    for record in records:
         rows.append({
             "dataset": record["dataset"], "method": record["method"], "depth": record["depth"],
             "lr": record["chosen"]["lr"], "cov_lambda": record["chosen"].get("cov_lambda", np.nan),
@@ -180,5 +282,8 @@ def summarize(chosen_paths: list[str], out_path: str) -> None:
             "budget_epochs": record["budget_epochs"],
             "trials_diverged": sum(t["diverged"] for t in record["trials"]), "collapsed": record["collapsed"],
             "trials_overfit": overfit_trials(record),
+            "nested_in": record.get("nested", {}).get("base", ""),
+            "budget_ratio": record.get("nested", {}).get("budget_ratio", np.nan),
         })
     atomic.write_parquet(pd.DataFrame(rows), out_path)
+    atomic.write_parquet(profile_frame(records), profile_path)

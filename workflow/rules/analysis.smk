@@ -1,11 +1,12 @@
 from covbench.aggregate import TABLES
-from covbench.compare import base_method
+from covbench.config import base_method
 
 # The method the remedies are measured against (DESIGN section 2: sigmoid + normal init).
 BASELINE_METHOD = "baseline"
 
 # figure -> report category and the tables it is drawn from; one rule per figure is generated below.
 FIGURES = {
+    "forest": ("Outcomes", ["comparisons"]),
     "speed_at_init": ("Learning speed", ["layer_summary"]),
     "speed_over_training": ("Learning speed", ["layer_stats", "method_summary"]),
     "vanishing_index": ("Learning speed", ["method_summary"]),
@@ -23,6 +24,7 @@ FIGURES = {
 }
 RECURRENT_FIGURES = ("accuracy_vs_length", "hidden_grad_over_time", "temporal_vanishing_index")
 FIGURE_OPTIONS = {
+    "forest": {"datasets": DATASETS + RECURRENT_DATASETS},  # both tracks' primary families
     "speed_over_training": {"covariance_methods": COVARIANCE_METHODS, "baseline": BASELINE_METHOD},
     "force_vs_gradient": {"covariance_methods": COVARIANCE_METHODS},
     "active_groups": {"covariance_methods": COVARIANCE_METHODS},

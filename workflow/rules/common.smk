@@ -4,7 +4,7 @@ import sys
 from covbench import sweep
 from covbench.cell import RUN_FILES
 from covbench.compare import covariance_methods
-from covbench.config import ConfigError, hyperparameters, method_spec, tune_settings, validate
+from covbench.config import ConfigError, base_method, hyperparameters, method_spec, tune_settings, validate
 
 try:
     validate(config)
@@ -45,6 +45,15 @@ wildcard_constraints:
     depth=r"\d+",
     seed=r"\d+",
     file="|".join(f.replace(".", r"\.") for files in RAW_FILES.values() for f in files),
+
+
+def base_tuning(dataset, method, depths, specs, trained):
+    """Nested tuning (DESIGN section 6): the tuning records of the method's base at every depth when the base trains
+    in the same track, so the method's job waits for them; else none (and it is tuned on its own)."""
+    base = base_method(method, specs)
+    if base not in trained:
+        return []
+    return [f"results/tune/{dataset}/{base}/depth{depth}.json" for depth in depths]
 
 
 def method_files(name, depths):
@@ -93,7 +102,7 @@ def training_outputs():
     nielsen = (expand("results/nielsen/hidden{hidden_layers}/layer_speed.parquet",
                       hidden_layers=config["nielsen"]["hidden_layers"]) if "nielsen" in config else [])
     return [*(path for name in RUN_FILES for path in all_run_files(name)), *all_tuning_records(),
-            "results/tune/chosen.parquet", *SWEEP_CELLS, *nielsen]
+            "results/tune/chosen.parquet", "results/tune/lambda_profile.parquet", *SWEEP_CELLS, *nielsen]
 
 
 def producing_rule(path):

@@ -4,7 +4,7 @@ from covbench.tables import TABLES
 PAPER_FIGURES = ["speed_at_init", "speed_over_training", "vanishing_index", "accuracy_vs_depth", "loss_curves",
                  "saturation", "accuracy_heatmap", "performance_profile", "lambda_sweep", "nielsen_speed",
                  "force_vs_gradient", "active_groups", "probe_accuracy", "accuracy_vs_length",
-                 "hidden_grad_over_time", "temporal_vanishing_index"]
+                 "hidden_grad_over_time", "temporal_vanishing_index", "lambda_profile", "forest"]
 NIELSEN_TABLE = "results/nielsen/speed_at_init.tex"
 
 
@@ -49,6 +49,7 @@ rule macros:
         sweep_summary="results/sweep/summary.parquet",
         layer_summary="results/aggregate/layer_summary.parquet",
         probe_summary="results/aggregate/probe_summary.parquet",
+        lambda_profile="results/tune/lambda_profile.parquet",
     output:
         "results/paper/macros.tex",
     params:

@@ -68,3 +68,20 @@ rule figure_lambda_sweep:
         "results/logs/figure_lambda_sweep/lambda_sweep.log",
     script:
         "../scripts/figures.py"
+
+
+rule figure_lambda_profile:
+    input:
+        lambda_profile="results/tune/lambda_profile.parquet",
+    output:
+        pdf="results/figures/lambda_profile.pdf",
+        png=report("results/figures/lambda_profile.png", caption="../report/lambda_profile.rst",
+                   category="Covariance's best shot"),
+    params:
+        figure="lambda_profile",
+        methods=sorted(config["methods"]),
+        options={},
+    log:
+        "results/logs/figure_lambda_profile/lambda_profile.log",
+    script:
+        "../scripts/figures.py"

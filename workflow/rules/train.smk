@@ -4,6 +4,7 @@
 rule train:
     input:
         data="results/data/{dataset}.pt",
+        base_tuned=lambda w: base_tuning(w.dataset, w.method, DEPTHS, GRID_SPECS, TRAINED_METHODS),
     output:
         tuned=expand("results/tune/{{dataset}}/{{method}}/depth{depth}.json", depth=DEPTHS),
         **{name.split(".")[0]: method_files(name, DEPTHS) for name in RUN_FILES},
@@ -37,6 +38,9 @@ rule train:
 # the grid's longest (5-6 minutes): started first, they do not leave one core busy alone at the end.
 use rule train as train_recurrent with:
     priority: 1
+    input:
+        data="results/data/{dataset}.pt",
+        base_tuned=lambda w: base_tuning(w.dataset, w.method, LENGTHS, RECURRENT_SPECS, RECURRENT_METHODS),
     output:
         tuned=expand("results/tune/{{dataset}}/{{method}}/depth{depth}.json", depth=LENGTHS),
         **{name.split(".")[0]: method_files(name, LENGTHS) for name in RUN_FILES},

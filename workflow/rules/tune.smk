@@ -3,7 +3,8 @@ rule tune_summary:
     input:
         all_tuning_records(),
     output:
-        "results/tune/chosen.parquet",
+        chosen="results/tune/chosen.parquet",
+        profile="results/tune/lambda_profile.parquet",
     log:
         "results/logs/tune_summary/tune_summary.log",
     script:

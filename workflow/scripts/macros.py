@@ -10,4 +10,5 @@ with reported(snakemake):
                  snakemake.input.comparisons, snakemake.input.chosen, snakemake.params.figure_rules,
                  snakemake.output[0],
                  sweep_summary_path=snakemake.input.sweep_summary, layer_summary_path=snakemake.input.layer_summary,
-                 probe_summary_path=snakemake.input.probe_summary)
+                 probe_summary_path=snakemake.input.probe_summary,
+                 lambda_profile_path=snakemake.input.lambda_profile)

@@ -19,4 +19,5 @@ with reported(snakemake):
                w.dataset, w.method, p.spec, p.hp, p.depths, p.tune, p.seeds, threads=snakemake.threads,
                device=p.device, checkpoint_every_s=p.checkpoint_every_s, probe_settings=p.probes,
                sequence_seed=p.sequence_seed,  # prepared tensors failing verification are prepared again here:
-               remake_data=partial(data.remake, snakemake.config, w.dataset, snakemake.input.data))
+               remake_data=partial(data.remake, snakemake.config, w.dataset, snakemake.input.data),
+               base_tune_paths=list(snakemake.input.base_tuned))

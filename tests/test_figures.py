@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from covbench import aggregate, figures, sweep
+from covbench.tune import PROFILE_COLUMNS
 from covbench.palette import method_styles
 from test_aggregate import THRESHOLDS, synthetic_probes, synthetic_runs
 from test_sweep import SETTINGS, synthetic_sweep_runs
@@ -20,7 +21,28 @@ OPTIONS = {"speed_over_training": {"covariance_methods": COVARIANCE, "baseline":
            "probe_accuracy": {"covariance_methods": COVARIANCE, "baseline": "baseline",
                               "bases": {"covariance": "baseline", "covariance_pooled": "baseline"}}}
 INPUTS = {"layer_summary", "method_summary", "epoch_curves", "layer_stats", "sweep_runs", "sweep_summary",
-          "probe_summary"}
+          "probe_summary", "lambda_profile", "comparisons"}
+
+
+def synthetic_profile() -> pd.DataFrame:
+    """A lambda profile (tune.PROFILE_COLUMNS) of covariance nested in the baseline at depths 2 and 4."""
+    rows = [{"dataset": "mnist", "method": "covariance", "base": "baseline", "depth": depth,
+             "hyperparameter": "cov_lambda", "value": value, "lr": 0.1, "rung": 2, "val_loss": 0.5 + value / 10,
+             "val_accuracy": 0.9 - value / 100, "collapsed": False, "diverged": False, "chosen": value == 1e-4,
+             "base_val_loss": 0.5, "base_val_accuracy": 0.9}
+            for depth in (2, 4) for value in (1e-4, 1e-2, 1.0)]
+    return pd.DataFrame(rows, columns=PROFILE_COLUMNS)
+
+
+def synthetic_comparisons() -> pd.DataFrame:
+    """Primary rows of both tracks, one per verdict."""
+    verdicts = ["beats", "is beaten by", "is equivalent to", "inconclusive"]
+    rows = [{"dataset": dataset, "family": family, "metric": "test_accuracy", "method": "covariance",
+             "other_method": "baseline", "role": "base", "depth": depth, "difference": d, "ci_low": d - 0.01,
+             "ci_high": d + 0.01, "margin": 0.01, "verdict": verdict}
+            for dataset, family in (("mnist", "primary"), ("smnist", "recurrent_primary"))
+            for depth, d, verdict in zip((2, 4, 8, 16), (0.05, -0.05, 0.0, 0.02), verdicts)]
+    return pd.DataFrame(rows)
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +54,8 @@ def tables():
     return {"layer_summary": aggregate.layer_summary(layer_stats), "method_summary": aggregate.method_summary(per_run),
             "epoch_curves": epochs, "layer_stats": layer_stats, "sweep_runs": sweep_runs,
             "sweep_summary": sweep.summarize(sweep_runs, SETTINGS, n_bootstrap=200),
-            "probe_summary": aggregate.probe_summary(probes)}
+            "probe_summary": aggregate.probe_summary(probes), "lambda_profile": synthetic_profile(),
+            "comparisons": synthetic_comparisons()}
 
 
 def _needed(figure) -> set[str]:

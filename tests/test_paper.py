@@ -22,7 +22,7 @@ from covbench.config import method_spec  # noqa: E402
 from covbench.tables import TABLES, all_tables  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-FIGURES = ["speed_at_init", "speed_over_training", "vanishing_index", "accuracy_vs_depth", "loss_curves",
+FIGURES = ["forest", "lambda_profile", "speed_at_init", "speed_over_training", "vanishing_index", "accuracy_vs_depth", "loss_curves",
            "saturation", "accuracy_heatmap", "performance_profile", "lambda_sweep", "nielsen_speed",
            "force_vs_gradient", "active_groups", "probe_accuracy", "accuracy_vs_length", "hidden_grad_over_time",
            "temporal_vanishing_index"]

@@ -52,7 +52,7 @@ def test_lambda_zero_trains_exactly_as_the_base_method_alone(splits, spec, hp):
     zero = cell[cell.cov_lambda == 0]
     assert zero.best_val_accuracy.tolist() == [at_best[m, e] for m, e in enumerate(base.best_epoch)]
     assert zero.test_accuracy.tolist() == base.test_accuracy.astype(float).tolist()
-    torch.testing.assert_close(torch.tensor(zero.best_val_loss.to_numpy()), torch.tensor(base.best_val_loss),
+    torch.testing.assert_close(torch.tensor(zero.best_val_loss.to_numpy()), torch.tensor(base.best_val_loss, dtype=torch.float64),
                                rtol=1e-6, atol=0)
     index = vanishing_index(base.layer_stats.assign(dataset="", method="base", depth=3))
     for column in ("vanishing_index_init", "vanishing_index_epoch1"):

@@ -383,7 +383,7 @@ def tuning_macros(config: dict, chosen: pd.DataFrame) -> dict[str, str]:
 def nested_macros(tune: dict, chosen: pd.DataFrame) -> dict[str, str]:
     """Nested tuning (DESIGN section 6): its grids, how many cells used it and its budget against the base's."""
     nested = chosen[chosen.nested_in.astype(bool)] if "nested_in" in chosen else chosen.iloc[:0]
-    ratio = nested.budget_ratio.astype(float)
+    ratio = nested.budget_ratio.astype(float) if "budget_ratio" in nested else pd.Series(dtype=float)
     low, high = (ratio.min(), ratio.max()) if len(ratio) else (math.nan, math.nan)
     return {
         "NestedLambdas": word_list([plain_number(v) for v in tune["nested"]["cov_lambda"]]),

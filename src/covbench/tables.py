@@ -305,7 +305,7 @@ def primary_verdict_table(comparisons: pd.DataFrame, dataset: str, variants: lis
                f"the difference ($p_{{\\mathrm{{H}}}}$) and of equivalence within {margin_text(rows, scale, decimals)} "
                f"points ($p_{{\\mathrm{{eq}}}}$, two one-sided tests), adjusted together within the "
                f"{family.replace('_', ' ')} family only; MDD: the minimum detectable difference at the family's "
-               f"strictest Holm level (power {POWER:.0%} given the observed spread of the paired differences), and "
+               f"strictest Holm level (power {100 * POWER:.0f}\\,\\% given the observed spread of the paired differences), and "
                f"whether equivalence within the margin was reachable at that level (eq.\\ reachable) or not "
                f"(eq.\\ out of reach). {VERDICT_LEGEND}. "
                f"{diverged_sentence(comparison_diverged(rows), 'outcome')} Rule \\texttt{{{rule}}}.")

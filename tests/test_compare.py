@@ -176,6 +176,17 @@ def test_degenerate_cases_are_untested_and_inconclusive(a, b, reason):
     assert row.verdict == "inconclusive" and row.test == "none" and reason in row.reason
 
 
+def test_identical_runs_are_equivalent_not_untested():
+    """A variant tuned to value 0 repeats its base seed for seed: no difference, and equivalence as a fact."""
+    same = [0.91, 0.93, 0.90, 0.94, 0.92]
+    row = row_of(compare(run_summary({"covariance": same, "baseline": same}), SPECS, SETTINGS), "baseline")
+    assert row.test == "identical runs" and row.reason == "" and row.difference == 0
+    assert row.p_value == 1.0 and row.p_equivalence_holm == 0.0 and row.verdict == "is equivalent to"
+    shifted = row_of(compare(run_summary({"covariance": [v + 0.01 for v in same], "baseline": same}), SPECS,
+                             SETTINGS), "baseline")
+    assert shifted.test != "identical runs"
+
+
 # --- families and roles ----------------------------------------------------------------------------
 
 def test_base_is_the_same_composition_without_the_force():

@@ -10,7 +10,7 @@ from covbench.train import train
 
 TUNE = {"trials": 4, "seed": 1000, "eta": 2, "lr": {"sgd": [0.01, 3.0], "adam": [0.0003, 0.03]},
         "cov_lambda": [0.1, 10.0], "aux_weight": [0.03, 3.0], "rung_epochs": [1, 3],
-        "nested": {"cov_lambda": [1e-4, 1.0, 10.0], "aux_weight": [1e-4, 0.3]}}
+        "nested": {"cov_lambda": [0.0, 1.0, 10.0], "aux_weight": [0.0, 0.3]}}
 
 
 def test_each_optimizer_searches_its_own_range(spec):
@@ -78,22 +78,22 @@ def test_survivors_continue_as_if_never_stopped(spec, hp, splits):
 def test_a_nested_method_searches_its_base_lr_and_neighbours_crossed_with_its_values():
     base = {"chosen": {"lr": 0.1}, "trials": [{"lr": lr} for lr in (0.01, 0.1, 1.0, 10.0)]}
     trials, incumbent = tune.nested_grid({"aux": "covariance"}, TUNE, base)
-    assert [(t["lr"], t["cov_lambda"]) for t in trials] == [(lr, v) for lr in (0.01, 0.1, 1.0) for v in (1e-4, 1.0, 10.0)]
-    assert trials[incumbent] == {"lr": 0.1, "cov_lambda": 1e-4}
+    assert [(t["lr"], t["cov_lambda"]) for t in trials] == [(lr, v) for lr in (0.01, 0.1, 1.0) for v in (0.0, 1.0, 10.0)]
+    assert trials[incumbent] == {"lr": 0.1, "cov_lambda": 0.0}
     at_edge, incumbent = tune.nested_grid({"aux": "deep_supervision"}, TUNE, {**base, "chosen": {"lr": 10.0}})
-    assert [t["lr"] for t in at_edge] == [1.0, 1.0, 10.0, 10.0] and at_edge[incumbent] == {"lr": 10.0, "aux_weight": 1e-4}
+    assert [t["lr"] for t in at_edge] == [1.0, 1.0, 10.0, 10.0] and at_edge[incumbent] == {"lr": 10.0, "aux_weight": 0.0}
 
 
 @pytest.mark.parametrize("aux", ["covariance", "deep_supervision"])
 def test_the_incumbent_reproduces_its_base_and_the_choice_is_never_worse(spec, hp, splits, aux):
-    """The variant's trials share the base's seed, weights and batches: at the base's lr and the smallest value it
+    """The variant's trials share the base's seed, weights and batches: at the base's lr and value 0 it
     trains as the base's chosen trial did, survives every rung, and the variant's choice is at most as bad."""
     base = {"dataset": "toy", "method": "baseline", "depth": 3, **tune.select(splits, spec, hp, 3, TUNE)}
     record = {"dataset": "toy", "method": aux, "depth": 3,
               **tune.select(splits, {**spec, "aux": aux}, hp, 3, TUNE, base=base)}
     incumbent = record["nested"]["incumbent"]
     assert incumbent["lr"] == base["chosen"]["lr"] and incumbent["rung"] == len(TUNE["rung_epochs"])
-    assert incumbent["val_loss"] == pytest.approx(base["val_loss"], rel=1e-3)
+    assert incumbent["val_loss"] == base["val_loss"]  # the base itself: the same numbers on one CPU
     assert record["val_loss"] <= incumbent["val_loss"]
     tune.check_inclusion(record, base)
     name = "cov_lambda" if aux == "covariance" else "aux_weight"
@@ -109,13 +109,13 @@ def test_the_inclusion_check_stops_on_a_doctored_record(tmp_path):
     common = {"dataset": "mnist", "depth": 8, "selected_on": "best_val_loss", "collapsed": False, "val_accuracy": 0.9,
               "lr_edge": None, "aux_edge": None, "lr_range": [0.01, 1.0], "rung_epochs": [2], "budget_epochs": 8}
     base = {**common, "method": "baseline", "chosen": {"lr": 0.1}, "val_loss": 0.5, "budget": 8, "trials": [trial]}
-    variant = {**common, "method": "covariance", "chosen": {"lr": 0.1, "cov_lambda": 1e-4}, "val_loss": 0.5,
-               "budget": 12, "trials": [{**trial, "cov_lambda": 1e-4}],
+    variant = {**common, "method": "covariance", "chosen": {"lr": 0.1, "cov_lambda": 0.0}, "val_loss": 0.5,
+               "budget": 12, "trials": [{**trial, "cov_lambda": 0.0}],
                "nested": {"base": "baseline", "budget_ratio": 1.5}}
     paths = [tmp_path / "base.json", tmp_path / "variant.json"]
     for path, record in zip(paths, (base, variant)):
         path.write_text(json.dumps(record))
-    variant["lambda_profile"] = [{"cov_lambda": 1e-4, "lr": 0.1, "rung": 1, "val_loss": 0.5, "val_accuracy": 0.9,
+    variant["lambda_profile"] = [{"cov_lambda": 0.0, "lr": 0.1, "rung": 1, "val_loss": 0.5, "val_accuracy": 0.9,
                                   "collapsed": False, "diverged": False}]
     paths[1].write_text(json.dumps(variant))
     tune.summarize([str(p) for p in paths], str(tmp_path / "chosen.parquet"), str(tmp_path / "profile.parquet"))

@@ -185,7 +185,12 @@ def compare_values(method: pd.Series, other: pd.Series, metric: Metric, margin: 
     }
     if min(len(a), len(b)) >= 2:
         row["ci_low"], row["ci_high"] = bootstrap_ci(a, b, paired, np.random.default_rng(seed), n_bootstrap)
-    if not reason:
+    if paired and len(a) >= 2 and np.array_equal(a, b):
+        # the same runs, seed for seed: a variant whose tuning chose value 0 is its base, computed again (DESIGN
+        # section 6). No difference and equivalence within any margin are then facts, not estimates.
+        row.update(test="identical runs", p_value=1.0, p_equivalence=0.0, reason="", se_difference=0.0,
+                   df=float(len(a) - 1))
+    elif not reason:
         row["test"] = "paired t-test" if paired else "Welch t-test"
         row["p_value"] = t_test(a, b, paired)
         row["p_equivalence"] = tost(a, b, paired, margin)

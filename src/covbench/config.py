@@ -97,9 +97,9 @@ def validate(config: dict, schema_path: Path = SCHEMA_PATH) -> dict:
             raise ConfigError(f"config error at '{where}': the range [{low}, {high}] is reversed or empty; "
                               f"give [low, high] with low < high")
     for name, values in config["tune"]["nested"].items():
-        if values != sorted(values):
-            raise ConfigError(f"config error at 'tune.nested.{name}': give the values in ascending order, the "
-                              f"smallest first (it makes the term negligible), got {values}")
+        if values != sorted(values) or values[0] != 0:
+            raise ConfigError(f"config error at 'tune.nested.{name}': give the values in ascending order from 0 (the "
+                              f"base itself, the incumbent), got {values}")
     for dataset in config["grid"]["datasets"]:
         if dataset not in config["datasets"]:
             raise ConfigError(f"config error at 'grid.datasets': '{dataset}' has no entry under 'datasets'")

@@ -333,7 +333,7 @@ def lambda_profile(lambda_profile: pd.DataFrame, styles: dict) -> plt.Figure:
     """(j) Covariance's best shot at every depth, from nested tuning (DESIGN section 7): each value of a nested
     method's hyperparameter at its best trial's validation loss and accuracy (tuning seed), two rows per dataset and
     a column per nested method, a line per depth (viridis: deeper is lighter); the base's chosen trial is the dashed
-    line of its depth's colour and the value chosen is ringed."""
+    line of its depth's colour (value 0, the incumbent, repeats it) and the value chosen is ringed."""
     profile = lambda_profile
     datasets = sorted(profile.dataset.unique())
     methods = {d: [m for m in styles if m in set(profile.method[profile.dataset == d])] for d in datasets}
@@ -363,7 +363,10 @@ def lambda_profile(lambda_profile: pd.DataFrame, styles: dict) -> plt.Figure:
                     chosen = rows[rows.chosen]
                     ax.plot(chosen.value, _finite(chosen[metric]), linestyle="none", marker="o", markersize=8,
                             markerfacecolor="none", markeredgecolor=colors[depth], markeredgewidth=0.8)
-                ax.set_xscale("log")
+                values = sorted(cell.value.unique())  # 0, the base itself, at the left of a symlog axis
+                ax.set_xscale("symlog", linthresh=min([v for v in values if v > 0], default=1.0), linscale=0.5)
+                ax.set_xticks(values, labels=[_lambda_label(v) for v in values])
+                ax.minorticks_off()
                 ax.set_ylabel(label if c == 0 else "")
                 if row == 0:
                     ax.set_title(f"{dataset}, {method} (base {cell.base.iloc[0]})")

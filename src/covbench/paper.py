@@ -331,8 +331,9 @@ def aux_edge_sentence(chosen: pd.DataFrame, position: str = "depth {}") -> str:
     if not items:
         return "No auxiliary hyperparameter sits on an end of its range."
     low = int((chosen.aux_edge == "low").sum())
-    reason = (" At the low end the validation loss preferred the weakest auxiliary term it was offered: the "
-              "evidence points towards less of that term (none at all) rather than to a range too narrow." if low else "")
+    reason = (" At the low end the validation loss preferred the weakest auxiliary term it was offered (for a method "
+              "tuned nested in its base, value 0: none at all): the evidence points towards less of that term rather "
+              "than to a range too narrow." if low else "")
     return (f"The auxiliary hyperparameter sits on an end of its range in {len(items)} cells ({low} on the low "
             f"end): {word_list(items)}.{reason}")
 

@@ -191,7 +191,7 @@ def profile_sentence(cell: pd.DataFrame, ratio: float) -> str:
     from covbench.paper import plain
     chosen, first = cell[cell.chosen].iloc[0], cell.iloc[0]
     symbol = "$\\lambda$" if first.hyperparameter == "cov_lambda" else "the companion-loss weight"
-    note = " (the smallest tried)" if chosen.value == cell.value.min() else ""
+    note = " (the base itself: no force)" if chosen.value == 0 else ""
     head = (f"{method_label(first.method)} at depth {first.depth} on {dataset_label(first.dataset)}: {symbol} "
             f"${plain_number(chosen.value)}$ won{note} at learning rate ${plain_number(chosen.lr)}$, validation loss {plain(chosen.val_loss, 3)} against "
             f"{plain(first.base_val_loss, 3)} for {method_label(first.base)}")
@@ -208,11 +208,11 @@ def profile_macros(profile: pd.DataFrame | None, layer_summary: pd.DataFrame | N
     sentences = {macro_name("profile", dataset, method, "depth", depth):
                  profile_sentence(cell.sort_values("value"), force_ratio_layer1(layer_summary, dataset, method, depth))
                  for (dataset, method, depth), cell in cells}
-    smallest = sum(bool(cell[cell.chosen].value.min() == cell.value.min()) for _, cell in cells)
+    zero = sum(bool((cell[cell.chosen].value == 0).any()) for _, cell in cells)
     items = [r"\item " + sentence for sentence in sentences.values()]
     return {
         "ProfileCells": str(len(sentences)),
-        "ProfileSmallestChosen": str(smallest),
+        "ProfileZeroChosen": str(zero),
         **sentences,
         "ProfileSentences": "\n".join([r"\begin{itemize}\small", *items, r"\end{itemize}"]) if items else "",
     }

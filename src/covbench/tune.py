@@ -19,10 +19,12 @@ rate. Test data is never given to the trials.
 A method that contains another (a covariance variant is its base at lambda = 0, deep supervision at weight 0) is
 tuned nested in it when the base's tuning record is given (`nested_grid`; DESIGN section 6, Choi et al. 2019): the
 base's chosen learning rate and its neighbours on the base's grid, crossed with the config's `tune.nested` values
-of its hyperparameter, whose smallest makes the term negligible. The trials share the base's tuning seed, so the
-initial weights and batches are the base's, and the incumbent (base lr, smallest value) reproduces the base's
-chosen trial up to the negligible term; no rung cuts it. So the choice is never worse than the base's beyond float
-noise (`check_inclusion`, run over every record by tune_summary).
+of its hyperparameter, the first of which is 0. The trials share the base's tuning seed, so the initial weights and
+batches are the base's, and the incumbent (base lr, value 0) is the base's chosen trial itself, computed again (on
+one CPU the same numbers; the optimizers update each batched model on its own slices); no rung cuts it. So the choice
+is never worse than the base's (`check_inclusion`, run over every record by tune_summary). A small positive first
+value would not do: some trajectories are chaotic, and cat/not-cat relu_he_covariance at depth 2 and lambda 1e-4
+collapsed where its base learned.
 """
 import math
 
@@ -35,8 +37,9 @@ from covbench.config import AUX_HYPERPARAMETER, METHOD_DEFAULTS
 from covbench.train import COLLAPSED_FRACTION, class_prior_entropy, select_models, train
 
 NO_LOGGING = 1 << 62  # a log_every no trial reaches
-# How much worse than its base's a nested method's chosen validation loss may be (relative): the incumbent carries
-# the term at its smallest value, negligible, not zero, and float sums differ; beyond it the nesting is broken.
+# How much worse than its base's a nested method's chosen validation loss may be (relative): none on one CPU, where the
+# incumbent repeats the base's numbers; jobs run on CPUs that sum in another order differ in the last digits. Beyond it
+# the nesting is broken.
 INCLUSION_TOLERANCE = 0.01
 
 
@@ -70,7 +73,7 @@ def trial_grid(spec: dict, tune: dict) -> list[dict]:
 
 def nested_grid(spec: dict, tune: dict, base: dict) -> tuple[list[dict], int]:
     """The trials of a method nested in its base (`base`: the base's tuning record), lr ascending then the
-    hyperparameter ascending, and the position of the incumbent (the base's lr with the smallest value)."""
+    hyperparameter ascending, and the position of the incumbent (the base's lr with the first value, 0: the base itself)."""
     name = AUX_HYPERPARAMETER[spec["aux"]]
     base_lrs = sorted({trial["lr"] for trial in base["trials"]})
     at = base_lrs.index(base["chosen"]["lr"])

@@ -98,8 +98,20 @@ def test_the_incumbent_reproduces_its_base_and_the_choice_is_never_worse(spec, h
     tune.check_inclusion(record, base)
     name = "cov_lambda" if aux == "covariance" else "aux_weight"
     assert [p[name] for p in record["lambda_profile"]] == TUNE["nested"][name]
+    assert [p["lr"] for p in record["lambda_profile"] if p[name] == record["chosen"][name]] == [record["chosen"]["lr"]]
     assert record["nested"]["budget_ratio"] == tune.budget_epochs(len(record["trials"]), TUNE["rung_epochs"], 2) / \
         tune.budget_epochs(TUNE["trials"], TUNE["rung_epochs"], 2)
+
+
+def test_the_lambda_profile_ranks_as_selection_does():
+    """A value's best trial is the one selection would rank first: a collapsed trial's lower loss (the class prior's,
+    on cat/not-cat) does not beat one that learned, and a trial cut at an earlier rung does not beat a finalist."""
+    trial = {"cov_lambda": 0.0, "val_accuracy": 0.5, "diverged": False}
+    trials = [{**trial, "lr": 0.01, "rung": 1, "val_loss": 0.1, "collapsed": False},
+              {**trial, "lr": 0.1, "rung": 2, "val_loss": 0.7, "collapsed": False},
+              {**trial, "lr": 1.0, "rung": 2, "val_loss": 0.6, "collapsed": True},
+              {**trial, "lr": 10.0, "rung": 2, "val_loss": float("nan"), "collapsed": False}]
+    assert [p["lr"] for p in tune.lambda_profile(trials, "cov_lambda")] == [0.1]
 
 
 def test_the_inclusion_check_stops_on_a_doctored_record(tmp_path):

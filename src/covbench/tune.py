@@ -83,12 +83,15 @@ def nested_grid(spec: dict, tune: dict, base: dict) -> tuple[list[dict], int]:
 
 
 def lambda_profile(trials: list[dict], name: str) -> list[dict]:
-    """Per value of the nested hyperparameter, its best trial (the furthest rung, then the lowest validation loss,
-    diverged last): {name, lr, rung, val_loss, val_accuracy, collapsed, diverged}."""
+    """Per value of the nested hyperparameter, its best trial as selection ranks them (`ranking`): diverged or
+    non-finite last, then the furthest rung, the ones that learned before the collapsed, the lowest validation loss,
+    the smaller lr: so the chosen trial is its value's best. -> {name, lr, rung, val_loss, val_accuracy, collapsed,
+    diverged}."""
     profile = []
     for value in sorted({t[name] for t in trials}):
         best = min((t for t in trials if t[name] == value),
-                   key=lambda t: (t["diverged"], -t["rung"], t["val_loss"] if math.isfinite(t["val_loss"]) else math.inf))
+                   key=lambda t: (t["diverged"] or not math.isfinite(t["val_loss"]), -t["rung"], t["collapsed"],
+                                  t["val_loss"] if math.isfinite(t["val_loss"]) else math.inf))
         profile.append({name: value, **{k: best[k] for k in ("lr", "rung", "val_loss", "val_accuracy", "collapsed",
                                                               "diverged")}})
     return profile

@@ -300,7 +300,7 @@ def test_covariance_methods_read_from_specs():
 def test_diverged_runs_stay_in_the_test_and_every_sentence_and_table_counts_them():
     """A diverged run enters the comparison at the accuracy it had when it stopped (chance here), and the verdict
     sentence, the verdict table and the accuracy table of its cell say how many diverged."""
-    from covbench import aggregate, paper, tables
+    from covbench import aggregate, prose, tables
 
     summary = run_summary({"covariance": [0.9, 0.1, 0.91, 0.92], "baseline": [0.8, 0.81, 0.83, 0.8]})
     summary.loc[(summary.method == "covariance") & (summary.seed == 1), "diverged"] = True
@@ -309,7 +309,7 @@ def test_diverged_runs_stay_in_the_test_and_every_sentence_and_table_counts_them
     assert row.n_method == 4 and row.diverged_method == 1 and row.diverged_other == 0
     assert row.difference == pytest.approx(np.mean([0.9, 0.1, 0.91, 0.92]) - np.mean([0.8, 0.81, 0.83, 0.8]))
     assert r"1 run of \texttt{covariance} diverged (counted at the outcome it had when it stopped)" in \
-        paper.verdict_sentence(row)
+        prose.verdict_sentence(row)
     assert "diverged 1 / 0" in tables.verdict_lines(row, 100, 1)[-1]
     methods = summary.assign(collapsed=False, epochs_to_threshold=np.nan, vanishing_index_init=-1.0)
     cells = aggregate.method_summary(methods)

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from covbench import aggregate, figures, sweep
+from covbench import aggregate, draw, sweep
 from covbench.tune import PROFILE_COLUMNS
 from covbench.palette import method_styles
 from test_aggregate import THRESHOLDS, synthetic_probes, synthetic_runs
@@ -59,13 +59,13 @@ def tables():
 
 
 def _needed(figure) -> set[str]:
-    return set(inspect.signature(figures.FIGURES[figure]).parameters) & INPUTS
+    return set(inspect.signature(draw.FIGURES[figure]).parameters) & INPUTS
 
 
 def _draw(figure, tables, methods=CONFIG_METHODS):
     needed = _needed(figure)
     frames = {name: frame for name, frame in tables.items() if name in needed}
-    return figures.FIGURES[figure](**frames, styles=method_styles(methods), **OPTIONS.get(figure, {}))
+    return draw.FIGURES[figure](**frames, styles=method_styles(methods), **OPTIONS.get(figure, {}))
 
 
 def _colors_by_method(fig) -> dict[str, str]:
@@ -80,7 +80,7 @@ def _colors_by_method(fig) -> dict[str, str]:
     return colors
 
 
-@pytest.mark.parametrize("figure", list(figures.FIGURES))
+@pytest.mark.parametrize("figure", list(draw.FIGURES))
 def test_make_writes_pdf_and_png(figure, tables, tmp_path):
     inputs = {}
     for name in INPUTS:
@@ -88,7 +88,7 @@ def test_make_writes_pdf_and_png(figure, tables, tmp_path):
         tables[name].to_parquet(inputs[name], index=False)
     needed = _needed(figure)
     pdf, png = tmp_path / f"{figure}.pdf", tmp_path / f"{figure}.png"
-    figures.make(figure, {name: path for name, path in inputs.items() if name in needed}, str(pdf), str(png),
+    draw.make(figure, {name: path for name, path in inputs.items() if name in needed}, str(pdf), str(png),
                  CONFIG_METHODS, **OPTIONS.get(figure, {}))
     assert pdf.read_bytes().startswith(b"%PDF") and pdf.stat().st_size > 5000
     assert png.read_bytes().startswith(b"\x89PNG") and png.stat().st_size > 5000

@@ -16,7 +16,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import yaml  # noqa: E402
 
-from covbench import paper  # noqa: E402
+from covbench import paper, prose  # noqa: E402
 from covbench.compare import compare, covariance_methods, run  # noqa: E402
 from covbench.config import method_spec  # noqa: E402
 from covbench.tables import TABLES, all_tables  # noqa: E402
@@ -151,10 +151,10 @@ def write_results(results: Path, config: dict, run_summary: pd.DataFrame) -> Non
 # --- macro names and sentences ----------------------------------------------------------------------
 
 def test_macro_names_are_letters_only():
-    assert paper.number_words(32) == "ThirtyTwo"
-    assert paper.number_words(1000) == "OneThousand"
-    assert paper.number_words(215) == "TwoHundredFifteen"
-    name = paper.macro_name("verdict", "accuracy", "relu_he_covariance", "vs", "baseline", "mnist", "depth", 32)
+    assert prose.number_words(32) == "ThirtyTwo"
+    assert prose.number_words(1000) == "OneThousand"
+    assert prose.number_words(215) == "TwoHundredFifteen"
+    name = prose.macro_name("verdict", "accuracy", "relu_he_covariance", "vs", "baseline", "mnist", "depth", 32)
     assert name == "VerdictAccuracyReluHeCovarianceVsBaselineMnistDepthThirtyTwo"
     with pytest.raises(ValueError):
         paper.macros_tex({"Depth32": "x"})
@@ -171,7 +171,7 @@ def test_macros_and_verdict_sentence_follow_the_results(tmp_path):
     config["grid"]["seeds"] = [0, 1, 2, 3, 4]  # two seeds cannot survive a Holm correction over the family
     run_summary = synthetic_run_summary(config)
     chosen, depth = synthetic_chosen(config), max(config["grid"]["depths"])
-    name = paper.macro_name("verdict", "accuracy", "covariance", "vs", "baseline", "mnist", "depth", depth)
+    name = prose.macro_name("verdict", "accuracy", "covariance", "vs", "baseline", "mnist", "depth", depth)
 
     def macros_from(summary: pd.DataFrame) -> str:
         summary.to_parquet(tmp_path / "run_summary.parquet")

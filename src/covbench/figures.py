@@ -1,7 +1,5 @@
-"""The paper's figures: one function per figure, from summary tables to a matplotlib Figure.
-
-    make("accuracy_vs_depth", {"method_summary": "results/aggregate/method_summary.parquet"},
-         "results/figures/accuracy_vs_depth.pdf", "results/figures/accuracy_vs_depth.png", methods)
+"""The paper's figures of results: one function per figure, from summary tables to a matplotlib Figure, and the
+drawing helpers the other figure modules share (covbench.draw gathers them all and saves them).
 
 Figures are drawn at one-column (3.4 in) or full (7 in) width with 6-7 pt text, a row of panels per
 dataset, and each method in its covbench.palette style. Statistics across seeds are medians.
@@ -21,7 +19,6 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import LogFormatter, MaxNLocator  # noqa: E402
 
 from covbench import aggregate  # noqa: E402
-from covbench.palette import method_styles  # noqa: E402
 
 COLUMN_WIDTH, FULL_WIDTH = 3.4, 7.0  # inches
 PANEL_HEIGHT = 1.45  # inches
@@ -427,30 +424,3 @@ def forest(comparisons: pd.DataFrame, styles: dict) -> plt.Figure:
 FIGURES = {figure.__name__: figure for figure in (
     speed_at_init, speed_over_training, vanishing_index, accuracy_vs_depth, loss_curves, saturation,
     accuracy_heatmap, performance_profile, lambda_sweep, lambda_profile, forest)}
-
-
-def save(fig: plt.Figure, pdf: str, png: str) -> None:
-    """The PDF for the paper, the PNG for the Snakemake report."""
-    fig.savefig(pdf)
-    fig.set_layout_engine("none")  # the PNG keeps the PDF's layout instead of solving it again
-    fig.savefig(png, dpi=PNG_DPI)
-    plt.close(fig)
-
-
-def make(figure: str, inputs: dict[str, str | list[str]], pdf: str, png: str, methods: list[str],
-         datasets: list[str] | None = None, **options) -> None:
-    """Draw `figure` from the named input tables (a list of files is concatenated) and save it twice.
-
-    `methods` are all methods of the config: their sorted order fixes each method's style. `datasets` keeps the
-    rows of those datasets only (the MLP grid's or the recurrent track's figures).
-    """
-    frames = {name: aggregate.read_frames([paths] if isinstance(paths, str) else list(paths))
-              for name, paths in inputs.items()}
-    if datasets is not None:
-        frames = {name: frame[frame.dataset.isin(datasets)] if "dataset" in frame else frame
-                  for name, frame in frames.items()}
-    save(FIGURES[figure](**frames, styles=method_styles(methods), **options), pdf, png)
-
-
-import covbench.figures_mechanism  # noqa: E402,F401  registers the mechanism figures in FIGURES
-import covbench.figures_recurrent  # noqa: E402,F401  and the recurrent track's

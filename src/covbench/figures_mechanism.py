@@ -1,6 +1,6 @@
 """The mechanism figures (DESIGN section 7, "Mechanism"): what the covariance force does at each layer and how much
-each layer's representation learns. Drawn like every figure, by covbench.figures.make, in which FIGURES they are
-registered (the import at the end of figures.py):
+each layer's representation learns. Drawn like every figure, by covbench.draw.make, which gathers this module's
+FIGURES:
 
     make("force_vs_gradient", {"layer_summary": "results/aggregate/layer_summary.parquet"}, pdf, png, methods,
          covariance_methods=["covariance", "covariance_pooled"])
@@ -150,4 +150,4 @@ def probe_accuracy(probe_summary: pd.DataFrame, method_summary: pd.DataFrame, st
     return fig
 
 
-figures.FIGURES.update({figure.__name__: figure for figure in (force_vs_gradient, active_groups, probe_accuracy)})
+FIGURES = {figure.__name__: figure for figure in (force_vs_gradient, active_groups, probe_accuracy)}

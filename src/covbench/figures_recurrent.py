@@ -1,5 +1,5 @@
 """The recurrent track's figures (DESIGN section 8, "Long memories"): depth in time. Drawn like every figure, by
-covbench.figures.make, in which FIGURES they are registered (the import at the end of figures.py); a recurrent
+covbench.draw.make, which gathers this module's FIGURES; a recurrent
 run's `depth` is its sequence length T and its `layer` a time step t.
 
     make("hidden_grad_over_time", {"layer_summary": "results/aggregate/layer_summary.parquet"}, pdf, png, methods,
@@ -73,5 +73,5 @@ def temporal_vanishing_index(method_summary: pd.DataFrame, styles: dict) -> plt.
     return fig
 
 
-figures.FIGURES.update({figure.__name__: figure for figure in (accuracy_vs_length, hidden_grad_over_time,
-                                                               temporal_vanishing_index)})
+FIGURES = {figure.__name__: figure for figure in (accuracy_vs_length, hidden_grad_over_time,
+                                                               temporal_vanishing_index)}

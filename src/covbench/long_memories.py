@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 
 from covbench.compare import covariance_methods
+from covbench.prose import claim, family_summary, table_refs, verdict_details, word_list
 from covbench.sequences import ROWS
 from covbench.config import method_spec
 from covbench.tables import dataset_label, method_label
@@ -28,7 +29,6 @@ def _index_clauses(method_summary: pd.DataFrame, dataset: str, length: int, meth
 
 def long_memory_macros(config: dict, method_summary: pd.DataFrame, comparisons: pd.DataFrame) -> dict[str, str]:
     """Macros of the recurrent track; `method_summary` and `comparisons` may hold other tracks' rows too."""
-    from covbench.paper import claim, family_summary, table_refs, verdict_details, word_list  # paper imports this
     track = config.get("recurrent", {"datasets": [], "methods": [], "lengths": []})
     datasets, methods, lengths = track["datasets"], track["methods"], sorted(track.get("lengths", []))
     specs = {m: method_spec(config, m) for m in methods}

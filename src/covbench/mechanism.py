@@ -20,6 +20,7 @@ import pandas as pd
 from covbench.aggregate import CELL_KEYS, best_remedy
 from covbench.compare import best_remedy_of_cell, covariance_methods
 from covbench.config import base_method, method_spec
+from covbench.prose import macro_name, plain, signed, word_list
 from covbench.tables import dataset_label, method_label
 
 MOMENTS = {"init": "at initialization", "last": "over the last epoch"}
@@ -148,7 +149,6 @@ def _capital(text: str) -> str:
 def force_sentence(dataset: str, variants: list[str], depth: int, cells: dict[str, dict]) -> str:
     """'At depth D on DATA, over the last epoch, the median cosine ... at (layer 1, layer D) is (c1, cD) for X, ...;
     the median ratio ... is (r1, rD) for X, ...', then a sentence for each variant not run or without a value."""
-    from covbench.paper import plain, word_list
     where = where_words(dataset, depth)
     if not variants:
         return f"No covariance variant was run {where}."
@@ -171,7 +171,6 @@ def force_sentence(dataset: str, variants: list[str], depth: int, cells: dict[st
 
 def active_sentence(dataset: str, variants: list[str], depth: int, cells: dict[str, dict]) -> str:
     """'On DATA at depth D the force is active on a median of p% of logged steps for X, q% for Y.'"""
-    from covbench.paper import word_list
     where = where_words(dataset, depth)
     if not variants:
         return f"No covariance variant was run {where}."
@@ -185,7 +184,6 @@ def probe_sentence(dataset: str, variants: list[str], bases: dict[str, str | Non
                    cells: dict[str, dict]) -> str:
     """Layer 1's probe gain (init -> after the last epoch) of the variants against their base, and of the best
     remedy: one clause per base, so a base shared by variants is named once."""
-    from covbench.paper import signed, word_list
 
     def gain(method):
         if not cells[method]["runs"]:
@@ -221,7 +219,6 @@ def mechanism_macros(config: dict, run_summary: pd.DataFrame, layer_summary: pd.
                      probe_summary: pd.DataFrame | None, method_summary: pd.DataFrame) -> dict[str, str]:
     """The Mechanism section's numbers and sentences at the deepest depth of the grid, per dataset and covariance
     variant (and each variant's base and the best remedy for the probes); None tables: nothing was measured."""
-    from covbench.paper import macro_name, plain, signed
     from covbench.probes import MAX_ITER
     grid, probes = config["grid"], config["probes"]
     specs = {m: method_spec(config, m) for m in grid["methods"]}

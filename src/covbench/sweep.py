@@ -22,6 +22,7 @@ import torch
 from covbench import atomic, compare, data, train
 from covbench.aggregate import vanishing_index
 from covbench.config import ConfigError, base_method, method_spec
+from covbench.prose import macro_name, p_text, plain, signed, word_list
 from covbench.tables import dataset_label, method_label, plain_number
 from covbench.tune import apply_choice
 
@@ -158,7 +159,6 @@ def collect(cell_paths: list[str], table_path: str, summary_path: str, settings:
 
 def cell_sentence(row) -> str:
     """'For X at depth D on DATA the best lambda on validation is V; ...: verdict.' from one summary row."""
-    from covbench.paper import p_text, plain, signed  # paper.py adds this module's macros: import at call time
     head = (f"For {method_label(row.variant)} at depth {row.depth} on {dataset_label(row.dataset)} the best "
             f"$\\lambda$ on validation is ${plain_number(row.best_lambda)}$")
     if row.verdict == ZERO_CHOSEN:
@@ -188,7 +188,6 @@ def force_ratio_layer1(layer_summary: pd.DataFrame | None, dataset: str, method:
 
 def profile_sentence(cell: pd.DataFrame, ratio: float) -> str:
     """Which value of the nested hyperparameter won in one (dataset, method, depth), against the base's choice."""
-    from covbench.paper import plain
     chosen, first = cell[cell.chosen].iloc[0], cell.iloc[0]
     symbol = "$\\lambda$" if first.hyperparameter == "cov_lambda" else "the companion-loss weight"
     note = " (the base itself: no force)" if chosen.value == 0 else ""
@@ -202,7 +201,6 @@ def profile_sentence(cell: pd.DataFrame, ratio: float) -> str:
 
 def profile_macros(profile: pd.DataFrame | None, layer_summary: pd.DataFrame | None) -> dict[str, str]:
     """One sentence per nested cell (profile_sentence) and their count, for the best-shot section."""
-    from covbench.paper import macro_name
     profile = pd.DataFrame(columns=["dataset", "method", "depth", "chosen", "value"]) if profile is None else profile
     cells = profile.groupby(["dataset", "method", "depth"], sort=True)
     sentences = {macro_name("profile", dataset, method, "depth", depth):
@@ -221,7 +219,6 @@ def profile_macros(profile: pd.DataFrame | None, layer_summary: pd.DataFrame | N
 def sweep_macros(config: dict, summary: pd.DataFrame | None) -> dict[str, str]:
     """The sweep's settings, verdict counts and one sentence per (dataset, variant, depth) of `summary`
     (None: nothing was swept)."""
-    from covbench.paper import macro_name, word_list
     sweep = config["lambda_sweep"]
     summary = pd.DataFrame(columns=SUMMARY_COLUMNS) if summary is None else summary
     sentences = {macro_name("sweep", row.variant, row.dataset, "depth", row.depth): cell_sentence(row)

@@ -77,3 +77,14 @@ def test_probe_frame_is_tidy_and_marks_a_diverged_model(splits, spec):
     frame = probe_frame(model, splits, settings, epoch=7)
     assert frame[frame.model == 1].probe_accuracy.isna().all()
     assert frame[frame.model == 0].probe_accuracy.notna().all() and (frame.epoch == 7).all()
+
+
+def test_probing_a_subset_of_models_gives_their_rows_of_the_full_probe(splits, spec):
+    """config probes.seeds: the probed models' rows, under their batch indices, equal those of probing them all."""
+    model = build_mlp(spec, splits["x_train"].shape[1], 8, 2, 3, seeds=[0, 1, 2])
+    settings = {"train_size": 150, "val_size": 1000, "seed": 0}
+    every = probe_frame(model, splits, settings, epoch=0)
+    subset = probe_frame(model, splits, settings, epoch=0, models=[0, 2])
+    assert subset.model.tolist() == [0, 0, 2, 2]
+    expected = every[every.model.isin([0, 2])].reset_index(drop=True)
+    assert subset.equals(expected)

@@ -215,6 +215,15 @@ def probe_sentence(dataset: str, variants: list[str], bases: dict[str, str | Non
             f"accuracy at both ends in parentheses): {'; '.join(clauses)}.")
 
 
+def probed_seeds_text(seeds: list[int], probed: list[int] | None) -> str:
+    """Which runs the probes read: every seed's, or a subset (config probes.seeds)."""
+    kept = [s for s in seeds if probed is None or s in probed]
+    if len(kept) == len(seeds):
+        return "of every run"
+    return (f"of the runs of seeds {word_list(kept)} ({len(kept)} of the {len(seeds)}: the probes are descriptive, "
+            "no verdict reads them)")
+
+
 def mechanism_macros(config: dict, run_summary: pd.DataFrame, layer_summary: pd.DataFrame | None,
                      probe_summary: pd.DataFrame | None, method_summary: pd.DataFrame) -> dict[str, str]:
     """The Mechanism section's numbers and sentences at the deepest depth of the grid, per dataset and covariance
@@ -237,6 +246,7 @@ def mechanism_macros(config: dict, run_summary: pd.DataFrame, layer_summary: pd.
         "ProbeTrainSize": str(probes["train_size"]),
         "ProbeValSize": str(probes["val_size"]),
         "ProbeMaxIter": str(MAX_ITER),
+        "ProbeSeeds": probed_seeds_text(grid["seeds"], probes.get("seeds")),
         "ProbeEpochs": ("at initialization and after the last epoch" if not extra_epochs else
                         f"at initialization, after epoch{'s' if len(extra_epochs) > 1 else ''} "
                         f"{', '.join(map(str, extra_epochs))} and after the last epoch"),

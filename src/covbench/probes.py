@@ -76,22 +76,26 @@ def probe_scores(train_acts: list, y_train, val_acts: list, y_val) -> np.ndarray
     return scores
 
 
-def scores_frame(scores: np.ndarray, epoch: int, n_train: int, n_val: int) -> pd.DataFrame:
-    """(M, L) accuracies -> tidy rows: model, epoch (0 = init), layer (1 = nearest the input), probe_accuracy,
-    n_train, n_val (the probe's subset sizes)."""
-    models, layers = scores.shape
+def scores_frame(scores: np.ndarray, epoch: int, n_train: int, n_val: int,
+                 models: list[int] | None = None) -> pd.DataFrame:
+    """(M', L) accuracies -> tidy rows: model (the index in the batch: `models[i]` for row i, default i), epoch
+    (0 = init), layer (1 = nearest the input), probe_accuracy, n_train, n_val (the probe's subset sizes)."""
+    count, layers = scores.shape
+    models = np.arange(count) if models is None else np.asarray(models)
     return pd.DataFrame({
-        "model": np.repeat(np.arange(models), layers),
+        "model": np.repeat(models, layers),
         "epoch": epoch,
-        "layer": np.tile(np.arange(1, layers + 1), models),
+        "layer": np.tile(np.arange(1, layers + 1), count),
         "probe_accuracy": scores.reshape(-1),
         "n_train": n_train,
         "n_val": n_val,
     })
 
 
-def probe_frame(model: MLP, splits: dict[str, torch.Tensor], probe_settings: dict, epoch: int) -> pd.DataFrame:
-    """Probe every hidden layer of every model of `model` (leading dimension M) at `epoch`.
+def probe_frame(model: MLP, splits: dict[str, torch.Tensor], probe_settings: dict, epoch: int,
+                models: list[int] | None = None) -> pd.DataFrame:
+    """Probe every hidden layer of the models of `model` (leading dimension M) at `epoch`: those at the batch
+    indices `models`, or all. A probe's cost is its fit, one per (model, layer), so probing fewer seeds saves it.
 
     splits: x_train, y_train, x_val, y_val (inputs already standardized where the method asks for it);
     probe_settings: the config's `probes` block (train_size, val_size, seed).
@@ -100,6 +104,7 @@ def probe_frame(model: MLP, splits: dict[str, torch.Tensor], probe_settings: dic
     for split, size in (("train", probe_settings["train_size"]), ("val", probe_settings["val_size"])):
         x, y = splits[f"x_{split}"], splits[f"y_{split}"]
         index = probe_indices(len(y), size, probe_settings["seed"]).to(x.device)
-        subsets[split] = (hidden_activations(model, x[index]), y[index])
+        acts = hidden_activations(model, x[index])
+        subsets[split] = ([a[models] for a in acts] if models is not None else acts, y[index])
     scores = probe_scores(*subsets["train"], *subsets["val"])
-    return scores_frame(scores, epoch, len(subsets["train"][1]), len(subsets["val"][1]))
+    return scores_frame(scores, epoch, len(subsets["train"][1]), len(subsets["val"][1]), models)

@@ -302,13 +302,16 @@ def train(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, see
     test_accuracy = last_test_accuracy = np.full(models, np.nan)
     if "x_test" in splits:
         last_test_accuracy = evaluate(model, splits["x_test"], splits["y_test"], loss_fn)[1].cpu().numpy()
-        last = [t.detach().clone() for t in params + model.buffers()]
-        with torch.no_grad():
-            for t, kept in zip(params + model.buffers(), best):
-                t.copy_(kept)
-            test_accuracy = evaluate(model, splits["x_test"], splits["y_test"], loss_fn)[1].cpu().numpy()
-            for t, kept in zip(params + model.buffers(), last):
-                t.copy_(kept)
+        test_accuracy = last_test_accuracy
+        # Where every model's best checkpoint is its last epoch (most MNIST runs) they are the same parameters.
+        if not (epoch_rows and bool((best_epoch == epoch_rows[-1][0]).all())):
+            last = [t.detach().clone() for t in params + model.buffers()]
+            with torch.no_grad():
+                for t, kept in zip(params + model.buffers(), best):
+                    t.copy_(kept)
+                test_accuracy = evaluate(model, splits["x_test"], splits["y_test"], loss_fn)[1].cpu().numpy()
+                for t, kept in zip(params + model.buffers(), last):
+                    t.copy_(kept)
     wall_s = wall_before + time.perf_counter() - started
     probes = (pd.concat([pd.DataFrame({c: t.numpy() for c, t in f.items()}) for f in probe_frames], ignore_index=True)
               if probe_frames else pd.DataFrame())
@@ -401,11 +404,13 @@ def run(splits: dict[str, torch.Tensor], out_dirs: list[str], dataset: str, meth
     first.mkdir(parents=True, exist_ok=True)
     checkpoint = first / "checkpoint.pt"
     probe_wall_s = 0.0
+    probed = probe_settings and probe_settings.get("seeds")
+    probed = None if probed is None else [m for m, seed in enumerate(seeds) if seed in probed]
 
     def probe(model, probe_splits, epoch):
         nonlocal probe_wall_s
         started = time.perf_counter()
-        frame = probes.probe_frame(model, probe_splits, probe_settings, epoch)
+        frame = probes.probe_frame(model, probe_splits, probe_settings, epoch, probed)
         probe_wall_s += time.perf_counter() - started
         return frame
 

@@ -1,10 +1,13 @@
 from covbench.tables import TABLES
 
-# Inputs made by other rules: the figures of rule-sets analysis and sweep, and the Nielsen chapter-5 check.
+# Inputs made by other rules: the figures of rule-sets analysis and sweep, and the Nielsen chapter-5 check. The
+# sweep's figure only where config `lambda_sweep` sweeps a cell (the paper says so otherwise).
 PAPER_FIGURES = ["speed_at_init", "speed_over_training", "vanishing_index", "accuracy_vs_depth", "loss_curves",
-                 "saturation", "accuracy_heatmap", "performance_profile", "lambda_sweep", "nielsen_speed",
+                 "saturation", "accuracy_heatmap", "performance_profile", "nielsen_speed",
                  "force_vs_gradient", "active_groups", "probe_accuracy", "accuracy_vs_length",
                  "hidden_grad_over_time", "temporal_vanishing_index", "lambda_profile", "forest"]
+if config["lambda_sweep"]["variants"] and config["lambda_sweep"]["depths"]:
+    PAPER_FIGURES.append("lambda_sweep")
 NIELSEN_TABLE = "results/nielsen/speed_at_init.tex"
 
 

@@ -18,6 +18,8 @@ FAN = 512
     ("xavier", "tanh", math.sqrt(6 / (2 * FAN)) / math.sqrt(3)),  # U(-a, a) has std a / sqrt(3)
     ("he", "relu", math.sqrt(2 / FAN)),
     ("he", "leaky_relu", math.sqrt(2 / (1 + 0.01**2) / FAN)),
+    ("he", "prelu", math.sqrt(2 / (1 + 0.25**2) / FAN)),  # the initial slope
+    ("he", "rrelu", math.sqrt(2 / (1 + (11 / 48)**2) / FAN)),  # the mean slope
     ("lecun", "selu", 1 / math.sqrt(FAN)),
 ])
 def test_init_std_matches_formula(name, activation, expected_std):
@@ -151,4 +153,4 @@ def test_saturation_definitions():
     sig = components.get("activation", "sigmoid").saturated
     assert sig(torch.tensor([0.005, 0.5, 0.995])).tolist() == [True, False, True]
     relu = components.get("activation", "relu")
-    assert relu.saturated(relu.fn(torch.tensor([-1.0, 0.0, 2.0]))).tolist() == [True, True, False]
+    assert relu.saturated(relu.fn(torch.tensor([-1.0, 0.0, 2.0]), None, False, [])).tolist() == [True, True, False]

@@ -89,15 +89,22 @@ def test_seeds_batched_equal_seeds_alone(spec, hp, splits, method):
     assert acc.tolist() == alone.epochs.val_accuracy.tolist()
 
 
-def test_interrupted_run_resumes_where_it_stopped(spec, hp, splits, tmp_path):
+@pytest.mark.parametrize("method", [{}, {"activation": "prelu", "init": "he"}, {"activation": "rrelu", "init": "he"}],
+                         ids=["sigmoid", "prelu", "rrelu"])  # learnable slopes; training noise from the checkpoint
+def test_interrupted_run_resumes_where_it_stopped(spec, hp, splits, tmp_path, method):
+    spec.update(method)
     hp.update(epochs=3)
     full = train(splits, spec, hp, 2, [0, 1])
     checkpoint = tmp_path / "checkpoint.pt"
     assert _train_until(splits, spec, hp, 2, checkpoint, stop_after=2) == 2
-    assert torch.load(checkpoint, weights_only=True)["epoch"] == 2
+    saved = torch.load(checkpoint, weights_only=True)
+    assert saved["epoch"] == 2 and len(saved["noise_states"]) == (2 if spec["activation"] == "rrelu" else 0)
     resumed = train(splits, spec, hp, 2, [0, 1], checkpoint=checkpoint, checkpoint_every_s=0)
     assert resumed.epochs.drop(columns="wall_s").equals(full.epochs.drop(columns="wall_s"))
     assert resumed.layer_stats.equals(full.layer_stats)
+    for a, b in zip(resumed.state["params"] + resumed.state["noise_states"],
+                    full.state["params"] + full.state["noise_states"], strict=True):
+        assert torch.equal(a, b)
 
 
 def test_checkpoints_are_spaced_in_time(spec, hp, splits, tmp_path):

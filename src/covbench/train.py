@@ -38,7 +38,7 @@ COLLAPSED_FRACTION = 0.9
 M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_MAX = -1, -2, -4
 MALLOC_SETTINGS = ((M_MMAP_MAX, 0), (M_TRIM_THRESHOLD, 1 << 30), (M_TOP_PAD, 64 << 20))
 CHECKPOINT_KEYS = ("key", "epoch", "wall_s", "alive", "params", "bufs", "buffers", "initial_weights", "gen_states",
-                   "stat_blocks", "epoch_rows", "best", "best_val_loss", "best_epoch")
+                   "noise_states", "stat_blocks", "epoch_rows", "best", "best_val_loss", "best_epoch")
 RUN_JSON_KEYS = ("dataset", "method", "depth", "seed", "diverged", "test_accuracy", "last_test_accuracy", "best_epoch",
                  "final_val_accuracy")
 
@@ -200,7 +200,7 @@ def train(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, see
             for dst, src in zip(params + bufs + model.buffers() + initial_weights,
                                 state["params"] + state["bufs"] + state["buffers"] + state["initial_weights"]):
                 dst.copy_(src)
-        for g, s in zip(gens, state["gen_states"]):
+        for g, s in zip(gens + model.generators, state["gen_states"] + state["noise_states"], strict=True):
             g.set_state(s)
         alive.copy_(state["alive"])
         start_epoch, wall_before = state["epoch"], state["wall_s"]
@@ -216,7 +216,8 @@ def train(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, see
         return {"key": key, "epoch": epochs_done, "wall_s": wall_s, "alive": alive.cpu(),
                 "params": [p.detach().cpu() for p in params], "bufs": [b.cpu() for b in bufs],
                 "buffers": [b.cpu() for b in model.buffers()], "initial_weights": [w.cpu() for w in initial_weights],
-                "gen_states": [g.get_state() for g in gens], "stat_blocks": stat_blocks, "epoch_rows": epoch_rows,
+                "gen_states": [g.get_state() for g in gens], "noise_states": [g.get_state() for g in model.generators],
+                "stat_blocks": stat_blocks, "epoch_rows": epoch_rows,
                 "probe_frames": probe_frames, "best": [t.cpu() for t in best], "best_val_loss": best_val_loss.clone(),
                 "best_epoch": best_epoch.clone()}
 
@@ -322,14 +323,19 @@ def train(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, see
 
 def select_models(state: dict, keep: list[int]) -> dict:
     """A RunResult's `state` reduced to the models `keep` (in that order), history included: successive halving
-    continues only the trials that survive a rung. Shared scalars (Adam's step count) are kept as they are."""
+    continues only the trials that survive a rung. Shared scalars (Adam's step count) are kept as they are, and so
+    is an empty list of noise generator states (an activation that draws nothing)."""
     index = torch.tensor(keep)
 
     def pick(t):
         return t.index_select(0, index) if t.dim() else t
 
+    def per_model(states):
+        return [states[m] for m in keep] if states else states
+
     return {
-        **state, "alive": pick(state["alive"]), "gen_states": [state["gen_states"][m] for m in keep],
+        **state, "alive": pick(state["alive"]), "gen_states": per_model(state["gen_states"]),
+        "noise_states": per_model(state["noise_states"]),
         **{name: [pick(t) for t in state[name]] for name in ("params", "bufs", "buffers", "initial_weights", "best")},
         "best_val_loss": pick(state["best_val_loss"]), "best_epoch": pick(state["best_epoch"]),
         "epoch_rows": [[epoch, wall_s, outcome[index]] for epoch, wall_s, outcome in state["epoch_rows"]],

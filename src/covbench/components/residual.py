@@ -2,7 +2,8 @@
 
 A kind is a block `(h_{l-1}, l, ops) -> h_l` and the input of the output layer `(h_L, ops) -> ...`, written
 with the model's operations (models.layer_ops): `ops.linear(l, h)` = W_l h + b_l, `ops.norm(l, z)` through norm
-state l (identity without a norm), `ops.act(z)`, `ops.alpha(l)` (SkipInit's scale of block l) and `ops.depth`.
+state l (identity without a norm), `ops.act(k, z)` the network's k-th activation counted from the input (its
+per-layer parameters, PReLU's slopes, are site k's), `ops.alpha(l)` (SkipInit's scale of block l) and `ops.depth`.
 The formulas count layers from 1 as DESIGN does, the code's l from 0. The first hidden layer changes the width
 (input -> hidden), so it never has a skip. The block outputs h_l, the residual
 stream, are what the statistics and the aux forces read.
@@ -21,11 +22,14 @@ class Residual:
     head_input: Callable  # (h_L, ops) -> what the output layer reads
     # (models, depth) -> SkipInit's learnable scales alpha_l of blocks 1..depth-1, each (M,)
     init_alphas: Callable = lambda models, depth: []
+    # depth -> how many activations the network applies (ops.act's sites): depth, one per hidden layer (preact's
+    # head makes up for its plain first projection); SkipInit's first layer is a plain projection, so depth - 1
+    activations: Callable = lambda depth: depth
 
 
 def post_linear(h, l, ops):
     """The plain MLP layer act(norm(W_l h + b_l)): the norm after the linear map, before the activation."""
-    return ops.act(ops.norm(l, ops.linear(l, h)))
+    return ops.act(l, ops.norm(l, ops.linear(l, h)))
 
 
 def stream(h, ops):
@@ -48,12 +52,12 @@ def preact_block(h, l, ops):
     additive term before layer l's activation, is layer l's bias (models.build_mlp)."""
     if l == 0:
         return ops.linear(0, h)
-    return h + ops.linear(l, ops.act(ops.norm(l - 1, h)))
+    return h + ops.linear(l, ops.act(l - 1, ops.norm(l - 1, h)))
 
 
 def preact_head(h, ops):
     """The pre-activation ResNet's final norm and activation (the last norm state) before the classifier."""
-    return ops.act(ops.norm(ops.depth - 1, h))
+    return ops.act(ops.depth - 1, ops.norm(ops.depth - 1, h))
 
 
 def skipinit_block(h, l, ops):
@@ -64,7 +68,7 @@ def skipinit_block(h, l, ops):
     so the blocks switch on as training starts."""
     if l == 0:
         return ops.linear(0, h)
-    return h + ops.alpha(l) * ops.act(ops.linear(l, h))
+    return h + ops.alpha(l) * ops.act(l - 1, ops.linear(l, h))
 
 
 def zero_alphas(models, depth):
@@ -74,4 +78,5 @@ def zero_alphas(models, depth):
 register("residual", "none")(Residual(post_linear, stream))
 register("residual", "plain")(Residual(plain_block, stream))
 register("residual", "preact")(Residual(preact_block, preact_head))
-register("residual", "skipinit")(Residual(skipinit_block, stream, init_alphas=zero_alphas))
+register("residual", "skipinit")(Residual(skipinit_block, stream, init_alphas=zero_alphas,
+                                          activations=lambda depth: depth - 1))

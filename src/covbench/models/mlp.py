@@ -2,7 +2,8 @@
 
 Every tensor carries a leading model dimension M: the M seeds of one (dataset, method, depth) train together
 as one batched model (batched matmuls), each drawn from its own generator, so a seed's numbers do not depend
-on which other seeds share its batch.
+on which other seeds share its batch. That holds for what an activation draws in training too (RReLU's slopes:
+noise_generators).
 """
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -22,6 +23,9 @@ class MLP:
     norm_states: list[dict] = field(default_factory=list)  # per hidden layer, empty without a norm
     aux_params: dict = field(default_factory=dict)
     alphas: list[torch.Tensor] = field(default_factory=list)  # SkipInit's scales of blocks 2..depth, each (M,)
+    act_params: list[torch.Tensor] = field(default_factory=list)  # per activation site: PReLU's slopes, each (M, n)
+    # one per model for an activation that draws in training (RReLU), on the CPU whatever the device; empty otherwise
+    generators: list[torch.Generator] = field(default_factory=list)
 
     @property
     def depth(self) -> int:
@@ -32,6 +36,7 @@ class MLP:
         params = [*self.weights, *self.layer_biases(), self.biases[-1]]
         params += [s["gamma"] for s in self.norm_states]
         params += self.alphas
+        params += self.act_params
         for value in self.aux_params.values():
             params += value if isinstance(value, list) else [value]
         return params
@@ -50,6 +55,13 @@ class MLP:
 def init_generators(seeds: list[int]) -> list[torch.Generator]:
     """Initialization draws from seed 2s; the data order from 2s + 1 (see train.data_generators)."""
     return [torch.Generator().manual_seed(2 * s) for s in seeds]
+
+
+def noise_generators(seeds: list[int]) -> list[torch.Generator]:
+    """What an activation draws in training comes from seed -(s + 1): negative, so none of the seeds 2s and 2s + 1
+    of initialization and data order for seeds s >= 0 (torch reads it as 2^64 - s - 1, which only seeds near 2^63
+    reach)."""
+    return [torch.Generator().manual_seed(-(s + 1)) for s in seeds]
 
 
 def build_mlp(spec: dict, in_dim: int, width: int, depth: int, classes: int, seeds: list[int]) -> MLP:
@@ -73,7 +85,8 @@ def build_mlp(spec: dict, in_dim: int, width: int, depth: int, classes: int, see
     aux = components.get("aux", spec["aux"])
     aux_params = aux.init_params(models, depth, width, classes, lambda fan_in, fan_out: layer(fan_in, fan_out, 1.0))
     return MLP(spec, [w for w, _ in layers], [b for _, b in layers], norm_states, aux_params,
-               residual.init_alphas(models, depth))
+               residual.init_alphas(models, depth), activation.init_params(models, residual.activations(depth), width),
+               noise_generators(seeds) if activation.draws else [])
 
 
 def mlp_to_device(model: MLP, device) -> MLP:
@@ -81,7 +94,7 @@ def mlp_to_device(model: MLP, device) -> MLP:
     aux = {k: [move(t) for t in v] if isinstance(v, list) else move(v) for k, v in model.aux_params.items()}
     norms = [{k: move(t) for k, t in s.items()} for s in model.norm_states]
     return MLP(model.spec, [move(w) for w in model.weights], [move(b) for b in model.biases], norms, aux,
-               [move(a) for a in model.alphas])
+               [move(a) for a in model.alphas], [move(a) for a in model.act_params], model.generators)
 
 
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
@@ -94,10 +107,12 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.T
 def layer_ops(model: MLP, training: bool) -> SimpleNamespace:
     """The operations the residual kinds write their blocks with (components.residual), bound to `model`."""
     normalize = components.get("norm", model.spec["norm"])
+    activation = components.get("activation", model.spec["activation"])
     return SimpleNamespace(
         linear=lambda layer, h: linear(h, model.weights[layer], model.biases[layer]),
         norm=lambda layer, z: normalize(z, model.norm_states[layer], training) if model.norm_states else z,
-        act=components.get("activation", model.spec["activation"]).fn,
+        act=lambda site, z: activation.fn(z, model.act_params[site] if model.act_params else None, training,
+                                          model.generators),
         alpha=lambda layer: model.alphas[layer - 1].view(-1, 1, 1),  # the first layer has none
         depth=model.depth,
     )

@@ -24,6 +24,7 @@ class RNN:
     norm_states: list[dict] = field(default_factory=list)  # none: kept for MLP's interface
     aux_params: dict = field(default_factory=dict)
     alphas: list[torch.Tensor] = field(default_factory=list)
+    generators: list[torch.Generator] = field(default_factory=list)  # none: no cell draws in training
 
     @property
     def depth(self) -> int:

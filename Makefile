@@ -31,7 +31,7 @@ all: install latex
 ifeq ($(BUNDLE),)
 	$(BIN)/snakemake $(SNAKEMAKE_ARGS)
 else
-	$(BIN)/python -m covbench.bundle rebuild $(abspath $(BUNDLE)) --cores $(CORES) $(ARGS)
+	$(BIN)/python -m covbench.tools.bundle rebuild $(abspath $(BUNDLE)) --cores $(CORES) $(ARGS)
 endif
 
 # Trains whatever is missing first, then archives the training rules' outputs, logs and benchmarks with a manifest.
@@ -66,7 +66,7 @@ latex:
 		|| echo "LaTeX not installed: the paper rule will fail, everything before it still runs"
 
 bench: install
-	$(BIN)/python -m covbench.bench
+	$(BIN)/python -m covbench.tools.bench
 
 report: install
 	$(BIN)/snakemake $(SNAKEMAKE_ARGS) --report results/report.html

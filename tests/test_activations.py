@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from covbench import components
 from covbench.components.activation import RRELU_LOWER, RRELU_MEAN, RRELU_UPPER
 from covbench.models import build_mlp, forward
-from covbench.train import select_models, train
+from covbench.training.train import select_models, train
 
 PRELU = {"activation": "prelu", "init": "he"}
 RRELU = {"activation": "rrelu", "init": "he"}

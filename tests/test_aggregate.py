@@ -1,12 +1,12 @@
-"""Tests of covbench.aggregate on small runs written in the format of DESIGN section 5."""
+"""Tests of covbench.analysis.aggregate on small runs written in the format of DESIGN section 5."""
 import json
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from covbench import aggregate
-from covbench.stats import STAT_NAMES
+from covbench.analysis import aggregate
+from covbench.training.stats import STAT_NAMES
 
 THRESHOLDS = {"mnist": 0.98, "catvnoncat": 0.70}
 STEPS_PER_EPOCH, LOG_EVERY = 4, 2

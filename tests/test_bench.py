@@ -1,8 +1,8 @@
 """The benchmark's reference loops do the same training as ours, so its ratios compare like with like."""
 import pytest
 
-from covbench.bench import bare_train, check_targets, flops_per_example, paired_ratio
-from covbench.train import train
+from covbench.tools.bench import bare_train, check_targets, flops_per_example, paired_ratio
+from covbench.training.train import train
 
 
 def test_bare_loop_reaches_our_accuracies(spec, hp, splits):

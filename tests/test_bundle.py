@@ -12,7 +12,8 @@ import pytest
 import torch
 import yaml
 
-from covbench import bundle, sklearn_mlp
+from covbench.tools import bundle
+from covbench.training import sklearn_mlp
 
 RUN = "results/runs/mnist/sklearn_mlp/depth2/seed0"
 CONFIG = {"grid": {"methods": ["sklearn_mlp"], "seeds": [0]}}
@@ -53,7 +54,7 @@ def snapshot(root):
 
 
 def unpack_cli(archive, cwd):
-    return subprocess.run([sys.executable, "-m", "covbench.bundle", "unpack", str(archive)], cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "covbench.tools.bundle", "unpack", str(archive)], cwd=cwd,
                           capture_output=True, text=True, timeout=120)
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from covbench import cell, tune
+from covbench.training import cell, tune
 
 TUNE = {"trials": 3, "seed": 1000, "eta": 2, "lr": {"sgd": [0.01, 1.0], "adam": [0.001, 0.1]},
         "cov_lambda": [0.1, 10.0], "aux_weight": [0.03, 3.0], "rung_epochs": [1, 2]}

@@ -1,10 +1,10 @@
-"""Tests of covbench.compare: Holm and TOST by hand, bootstrap intervals, pairing, families, roles, four verdicts."""
+"""Tests of covbench.analysis.compare: Holm and TOST by hand, bootstrap intervals, pairing, families, roles, four verdicts."""
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
 
-from covbench.compare import (COLUMNS, METRICS, bootstrap_ci, compare, compare_values, power_columns,
+from covbench.analysis.compare import (COLUMNS, METRICS, bootstrap_ci, compare, compare_values, power_columns,
                               covariance_methods, holm, run, verdict)
 from covbench.config import base_method
 
@@ -300,7 +300,8 @@ def test_covariance_methods_read_from_specs():
 def test_diverged_runs_stay_in_the_test_and_every_sentence_and_table_counts_them():
     """A diverged run enters the comparison at the accuracy it had when it stopped (chance here), and the verdict
     sentence, the verdict table and the accuracy table of its cell say how many diverged."""
-    from covbench import aggregate, prose, tables
+    from covbench.analysis import aggregate
+    from covbench.report import prose, tables
 
     summary = run_summary({"covariance": [0.9, 0.1, 0.91, 0.92], "baseline": [0.8, 0.81, 0.83, 0.8]})
     summary.loc[(summary.method == "covariance") & (summary.seed == 1), "diverged"] = True

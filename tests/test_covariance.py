@@ -5,7 +5,7 @@ import torch.nn.functional as F
 
 from covbench.components.covariance import EPS, covariance_force
 from covbench.models import build_mlp, forward, softmax_cross_entropy
-from covbench.train import train
+from covbench.training.train import train
 
 from conftest import force_loss_and_plain_grads
 

@@ -1,4 +1,4 @@
-"""Tests of covbench.data against the verified copies in shared/data (the values in its README)."""
+"""Tests of covbench.data.datasets against the verified copies in shared/data (the values in its README)."""
 
 import dataclasses
 import gzip
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from covbench import data
-from covbench.data import DataError
+from covbench.data import datasets as data
+from covbench.data.datasets import DataError
 
 
 def _mirror() -> Path | None:

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from covbench.train import resolve_device, run, train
+from covbench.training.train import resolve_device, run, train
 
 CUDA = torch.cuda.is_available()
 needs_cuda = pytest.mark.skipif(not CUDA, reason="torch sees no CUDA device")

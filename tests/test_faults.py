@@ -15,7 +15,9 @@ import pytest
 import torch
 import yaml
 
-from covbench import atomic, cell, data, train
+from covbench import atomic
+from covbench.data import datasets as data
+from covbench.training import cell, train
 from test_workflow import MIRROR, needs_data, project_copy, snakemake
 
 TUNE = {"trials": 2, "seed": 1000, "eta": 2, "lr": {"sgd": [0.01, 1.0], "adam": [0.001, 0.1]},
@@ -247,7 +249,7 @@ def test_damaged_kept_files_of_a_finished_depth_are_trained_again(splits, spec, 
 
 KILLED_JOB = """
 import sys, time
-from covbench import cell, train
+from covbench.training import cell, train
 real_save = train._save_checkpoint
 def save_then_hang(state, path):  # a long job: killed while it trains on
     real_save(state, path)

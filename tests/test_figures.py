@@ -1,4 +1,4 @@
-"""Tests of covbench.figures and covbench.palette on tables aggregated from small synthetic runs."""
+"""Tests of covbench.report.figures and covbench.report.palette on tables aggregated from small synthetic runs."""
 import inspect
 
 import matplotlib.colors
@@ -6,9 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from covbench import aggregate, draw, sweep
-from covbench.tune import PROFILE_COLUMNS
-from covbench.palette import method_styles
+from covbench.analysis import aggregate, sweep
+from covbench.report import draw
+from covbench.report.palette import method_styles
+from covbench.training.tune import PROFILE_COLUMNS
 from test_aggregate import THRESHOLDS, synthetic_probes, synthetic_runs
 from test_sweep import SETTINGS, synthetic_sweep_runs
 

@@ -1,4 +1,5 @@
-"""The package's imports point one way: no module imports, directly or through others, one that imports it."""
+"""The package's imports point one way: no module imports, directly or through others, one that imports it, and every
+import goes to a module of the same layer or a lower one (the layer map of src/covbench/__init__.py)."""
 import ast
 from pathlib import Path
 
@@ -70,3 +71,55 @@ def test_a_cycle_put_back_is_found(tmp_path):
     (package / "analysis.py").write_text("def summary():\n    from covbench.report import words\n")
     (package / "data.py").write_text("import covbench.analysis\n")
     assert cycles(import_graph(package)) == [["covbench.analysis", "covbench.report"]]
+
+
+# The layer of each part of the package (src/covbench/__init__.py): a module may import only from its own layer or a
+# lower one. Keys are the top-level modules and packages; a package's modules all have its layer.
+LAYERS = {
+    "covbench": 0, "covbench.atomic": 0, "covbench.jobs": 0, "covbench.subnormals": 0,
+    "covbench.data": 1,
+    "covbench.components": 2, "covbench.models": 2,
+    "covbench.config": 3,
+    "covbench.training": 4,
+    "covbench.analysis": 5,
+    "covbench.report": 6,
+    "covbench.tools": 7,
+}
+
+
+def layer_of(module: str) -> int | None:
+    """The layer of a module: that of its top-level module or package (covbench.report.macros.setup -> report's)."""
+    parts = module.split(".")
+    return LAYERS.get(".".join(parts[:2]))
+
+
+def layer_violations(graph: dict[str, set[str]]) -> list[str]:
+    """'a (layer i) imports b (layer j)' for every import from a lower layer to a higher one, and every module
+    that has no layer (a new top-level module or package must be given one)."""
+    found = [f"{module} has no layer: add its top-level module or package to LAYERS"
+             for module in sorted(graph) if layer_of(module) is None]
+    for module in sorted(graph):
+        for target in sorted(graph[module]):
+            source_layer, target_layer = layer_of(module), layer_of(target)
+            if None not in (source_layer, target_layer) and target_layer > source_layer:
+                found.append(f"{module} (layer {source_layer}) imports {target} (layer {target_layer})")
+    return found
+
+
+def test_every_import_points_to_the_same_layer_or_a_lower_one():
+    assert layer_violations(import_graph()) == []
+
+
+def test_an_upward_import_is_found(tmp_path):
+    package = tmp_path / "covbench"
+    (package / "analysis").mkdir(parents=True)
+    (package / "report").mkdir()
+    for init in ("__init__.py", "analysis/__init__.py", "report/__init__.py"):
+        (package / init).write_text("")
+    (package / "report" / "tables.py").write_text("from covbench.analysis.compare import CI_LEVEL\n")
+    (package / "analysis" / "compare.py").write_text("def verdict():\n    from covbench.report import tables\n")
+    (package / "extra.py").write_text("")
+    assert layer_violations(import_graph(package)) == [
+        "covbench.extra has no layer: add its top-level module or package to LAYERS",
+        "covbench.analysis.compare (layer 5) imports covbench.report (layer 6)",
+        "covbench.analysis.compare (layer 5) imports covbench.report.tables (layer 6)"]

@@ -8,7 +8,7 @@ from covbench.config import method_spec
 from covbench.models import build_rnn, forward, softmax_cross_entropy
 from covbench.components.lstm_sequence import LSTMSequence, lstm_sequence_forward
 from covbench.models.rnn import _input_projection
-from covbench.train import train
+from covbench.training.train import train
 
 M, B, T, IN, H, C = 3, 4, 6, 5, 7, 3
 

@@ -1,10 +1,12 @@
-"""Tests of covbench.mechanism: the Mechanism section's numbers land in its sentences, missing data reads as a
+"""Tests of covbench.analysis.mechanism and covbench.report.macros.mechanism: the Mechanism section's numbers land in its sentences, missing data reads as a
 sentence, and the closing-note table of issue 14 holds the right medians."""
 import numpy as np
 import pandas as pd
 import pytest
 
-from covbench import mechanism, paper
+from covbench.analysis.mechanism import note_table
+from covbench.report import paper
+from covbench.report.macros import mechanism
 from test_paper import quick_config, specs_of, synthetic_method_summary
 
 DEPTH = 32
@@ -105,7 +107,7 @@ def test_missing_variant_and_missing_tables_give_sentences():
 def test_note_table_at_depths_eight_and_thirty_two():
     config = grid_config()
     run_summary, layer_summary, probe_summary, _ = constructed_tables(config)
-    table = mechanism.note_table(run_summary, layer_summary, specs_of(config), probe_summary=probe_summary)
+    table = note_table(run_summary, layer_summary, specs_of(config), probe_summary=probe_summary)
     assert table.depth.unique().tolist() == [8, 32]
     assert table[table.depth == 32].role.tolist() == ["baseline", "covariance", "covariance_pooled", "best remedy"]
     row = table.set_index(["depth", "role"])

@@ -11,9 +11,9 @@ import torch
 import yaml
 
 from conftest import merge
-from covbench import contract, sklearn_mlp
+from covbench.training import contract, sklearn_mlp
 from covbench.config import ConfigError, validate
-from covbench.stats import STAT_NAMES
+from covbench.training.stats import STAT_NAMES
 from test_workflow import MIRROR, ROOT, needs_data, project_copy, snakemake
 
 KIND_VALUES = {"str": "x", "int": 1, "float": 0.5, "bool": False}

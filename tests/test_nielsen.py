@@ -4,10 +4,11 @@ import pandas as pd
 import pytest
 import torch
 
-from covbench import nielsen
+from covbench.report import nielsen as nielsen_report
+from covbench.training import nielsen
 from covbench.models import build_mlp
 from covbench.components.optimizer import sgd_step
-from covbench.train import train
+from covbench.training.train import train
 
 SETTINGS = {"n_images": 200, "hidden_layers": [2], "width": 30, "epochs": 1, "lr": 0.1, "l2": 5.0, "seeds": [0, 3]}
 
@@ -97,7 +98,7 @@ def test_table_is_computed_from_the_parquet(tmp_path):
     speed = _speed_frame()
     paths = {name: tmp_path / name for name in ("speed.parquet", "summary.parquet", "table.tex")}
     speed.to_parquet(paths["speed.parquet"], index=False)
-    nielsen.write_table(*map(str, paths.values()))
+    nielsen_report.write_table(*map(str, paths.values()))
     summary = pd.read_parquet(paths["summary.parquet"])
     first = summary[(summary.hidden_layers == 2) & (summary.layer == 1)].iloc[0]
     assert (first["mean"], first["std"], first["n_seeds"]) == (pytest.approx(0.011), pytest.approx(0.001), 3)
@@ -107,18 +108,18 @@ def test_table_is_computed_from_the_parquet(tmp_path):
 
     speed.loc[(speed.hidden_layers == 2) & (speed.layer == 1) & (speed.epoch == 0), "bias_grad_norm"] *= 2
     speed.to_parquet(paths["speed.parquet"], index=False)
-    nielsen.write_table(*map(str, paths.values()))
+    nielsen_report.write_table(*map(str, paths.values()))
     assert r"$[784, 30, 30, 10]$ & $0.0220 \pm 0.0020$ &" in paths["table.tex"].read_text()
 
 
 def test_mean_pm_std_rounds_the_mean_to_the_spread():
-    assert nielsen.mean_pm_std(0.06084, 0.01753) == r"$0.061 \pm 0.018$"
-    assert nielsen.mean_pm_std(0.002012, 0.000698) == r"$0.00201 \pm 0.00070$"
-    assert nielsen.mean_pm_std(0.25, float("nan")) == "$0.25$"
+    assert nielsen_report.mean_pm_std(0.06084, 0.01753) == r"$0.061 \pm 0.018$"
+    assert nielsen_report.mean_pm_std(0.002012, 0.000698) == r"$0.00201 \pm 0.00070$"
+    assert nielsen_report.mean_pm_std(0.25, float("nan")) == "$0.25$"
 
 
 def test_figure_has_one_log_panel_per_network(tmp_path):
-    figure = nielsen.plot_speed(_speed_frame())
+    figure = nielsen_report.plot_speed(_speed_frame())
     axes = [ax for ax in figure.axes if ax.get_title()]
     assert [ax.get_title() for ax in axes] == ["[784, 30, 30, 10]", "[784, 30, 30, 30, 10]"]
     assert all(ax.get_yscale() == "log" for ax in axes)

@@ -16,10 +16,11 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import yaml  # noqa: E402
 
-from covbench import paper, prose  # noqa: E402
-from covbench.compare import compare, covariance_methods, run  # noqa: E402
-from covbench.config import method_spec  # noqa: E402
-from covbench.tables import TABLES, all_tables  # noqa: E402
+from covbench.analysis.compare import compare, run  # noqa: E402
+from covbench.report import paper, prose  # noqa: E402
+from covbench.report.macros import setup  # noqa: E402
+from covbench.config import covariance_methods, method_spec  # noqa: E402
+from covbench.report.tables import TABLES, all_tables  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 FIGURES = ["forest", "lambda_profile", "speed_at_init", "speed_over_training", "vanishing_index", "accuracy_vs_depth", "loss_curves",
@@ -327,19 +328,19 @@ def test_paper_builds_without_undefined_references_or_wide_tables(tmp_path):
 def test_tuning_macros_count_and_name_the_choices_on_an_edge():
     config = quick_config()
     chosen = synthetic_chosen(config)
-    macros = paper.tuning_macros(config, chosen)
+    macros = setup.tuning_macros(config, chosen)
     on_edge = chosen[chosen.lr_edge != ""]
     assert macros["TuneEdgeCount"] == str(len(on_edge)) == macros["TuneEdgeLowCount"] and len(on_edge) > 0
     first = on_edge.iloc[0]
     assert f"at depth {first.depth} on" in macros["TuneEdgeList"] and "low end" in macros["TuneEdgeList"]
-    assert paper.tuning_macros(config, chosen.assign(lr_edge=""))["TuneEdgeList"].startswith("No choice")
+    assert setup.tuning_macros(config, chosen.assign(lr_edge=""))["TuneEdgeList"].startswith("No choice")
     assert "the best" in macros["TuneRungs"] and "trial-epochs" in macros["TuneRungs"]
 
 
 def test_collapsed_remedies_are_named():
     config = quick_config()
     runs = synthetic_run_summary(config)
-    assert paper.collapsed_remedies(runs, list(config["grid"]["methods"]), 4).startswith("no standard remedy")
+    assert setup.collapsed_remedies(runs, list(config["grid"]["methods"]), 4).startswith("no standard remedy")
     runs.loc[(runs.depth == min(config["grid"]["depths"])) & (runs.method == "baseline"), "collapsed"] = True
-    text = paper.collapsed_remedies(runs, ["baseline"], 4)
+    text = setup.collapsed_remedies(runs, ["baseline"], 4)
     assert "Baseline" in text or "baseline" in text

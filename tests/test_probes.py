@@ -3,7 +3,7 @@ import numpy as np
 import torch
 
 from covbench.models import build_mlp
-from covbench.probes import hidden_activations, probe_frame, probe_indices, probe_scores
+from covbench.training.probes import hidden_activations, probe_frame, probe_indices, probe_scores
 
 CLASSES = 10
 

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from covbench import sequences
+from covbench.data import sequences
 from covbench.config import ConfigError, method_spec, validate
 from covbench.models import build_rnn
 from covbench.models.rnn import LOGGED_STEPS, logged_steps
-from covbench.train import train
+from covbench.training.train import train
 
 from conftest import force_loss_and_plain_grads
 from test_covariance import covariance_loss
@@ -91,7 +91,7 @@ def test_config_keeps_the_two_kinds_of_method_apart(config):
 
 
 def test_temporal_vanishing_index_reads_the_time_steps():
-    from covbench.aggregate import vanishing_index
+    from covbench.training.vanishing import vanishing_index
     import pandas as pd
     rows = pd.DataFrame({"dataset": "smnist", "method": "rnn_tanh", "depth": 30, "seed": 0, "step": 0, "epoch": 0,
                          "layer": [1, 15, 30], "bias_grad_norm": np.nan, "hidden_grad_norm": [1e-6, 1e-3, 1.0]})

@@ -8,10 +8,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from covbench import data
+from covbench.data import datasets as data
 from covbench.components.norm import BN_EPS
 from covbench.models import build_mlp, forward, softmax_cross_entropy, to_device
-from covbench.train import train
+from covbench.training.train import train
 
 DEPTH, WIDTH = 32, 100
 

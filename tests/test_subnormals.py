@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from covbench import data, subnormals, train, tune
+from covbench import subnormals
+from covbench.data import datasets as data
+from covbench.training import train, tune
 
 MIRROR = Path(os.environ.get("COVBENCH_MIRROR") or Path(__file__).resolve().parents[2] / "shared" / "data")
 needs_data = pytest.mark.skipif(not (MIRROR / "train_catvnoncat.h5").exists(), reason=f"no raw data mirror at {MIRROR}")

@@ -1,4 +1,4 @@
-"""Covariance's best shot (covbench.sweep): lambda = 0 is the base method, selection reads validation only, the
+"""Covariance's best shot (covbench.training.lambda_sweep, covbench.analysis.sweep, covbench.report.macros.best_shot): lambda = 0 is the base method, selection reads validation only, the
 summary's verdicts, the config checks, the paper's sentences."""
 import json
 import re
@@ -10,8 +10,10 @@ import pytest
 import torch
 import yaml
 
-from covbench import sweep, train
-from covbench.aggregate import vanishing_index
+from covbench.analysis import sweep
+from covbench.report.macros import best_shot
+from covbench.training import lambda_sweep, train
+from covbench.training.vanishing import vanishing_index
 from conftest import merge
 from covbench.config import ConfigError, validate
 
@@ -45,7 +47,7 @@ def test_lambda_zero_trains_exactly_as_the_base_method_alone(splits, spec, hp):
     """lambda = 0 in the sweep's batch is the base (same seed, same lr): the same numbers; lambda > 0 is not."""
     hp.update(epochs=3, lr=0.5)
     variant = {**spec, "aux": "covariance"}
-    cell = sweep.train_cell(splits, variant, hp, 3, [10.0, 0.0], [0, 1])
+    cell = lambda_sweep.train_cell(splits, variant, hp, 3, [10.0, 0.0], [0, 1])
     assert cell.cov_lambda.tolist() == [0.0, 0.0, 10.0, 10.0] and cell.seed.tolist() == [0, 1, 0, 1]
     base = train.train(splits, spec, hp, 3, [0, 1])
     at_best = base.epochs.set_index(["model", "epoch"]).val_accuracy
@@ -64,7 +66,7 @@ def test_run_trains_the_base_learning_rate_and_writes_the_tidy_table(splits, spe
     torch.save(splits, tmp_path / "data.pt")
     (tmp_path / "tune.json").write_text(json.dumps({"chosen": {"lr": 0.3}}))
     out = tmp_path / "cell.parquet"
-    sweep.run(str(tmp_path / "data.pt"), str(tmp_path / "tune.json"), str(out), "mnist", "covariance", "baseline",
+    lambda_sweep.run(str(tmp_path / "data.pt"), str(tmp_path / "tune.json"), str(out), "mnist", "covariance", "baseline",
               {**spec, "aux": "covariance", "cov_lambda": 5.0}, hp, 2, [0, 1, 100], [3, 4])
     table = pd.read_parquet(out)
     assert table.columns.tolist() == sweep.COLUMNS
@@ -133,9 +135,9 @@ def test_collect_writes_runs_and_summary(tmp_path):
 # --- config --------------------------------------------------------------------------------------------
 
 def test_default_and_quick_sweeps_are_valid(config):
-    sweep.validate(validate(config))
-    sweep.validate(validate(merge(config, yaml.safe_load((ROOT / "config" / "quick.yaml").read_text()))))
-    assert sweep.bases(config) == {"covariance": "baseline", "relu_he_covariance": "relu_he"}
+    lambda_sweep.validate(validate(config))
+    lambda_sweep.validate(validate(merge(config, yaml.safe_load((ROOT / "config" / "quick.yaml").read_text()))))
+    assert lambda_sweep.bases(config) == {"covariance": "baseline", "relu_he_covariance": "relu_he"}
 
 
 @pytest.mark.parametrize("override, key, words", [
@@ -148,7 +150,7 @@ def test_default_and_quick_sweeps_are_valid(config):
 ])
 def test_sweep_config_errors_name_the_key(config, override, key, words):
     with pytest.raises(ConfigError) as error:
-        sweep.validate(validate(merge(config, override)))
+        lambda_sweep.validate(validate(merge(config, override)))
     message = str(error.value)
     assert "\n" not in message and f"'{key}'" in message and words in message
 
@@ -169,7 +171,7 @@ def test_sweep_schema_errors_name_the_key(config, override, key):
 def test_macros_state_each_cell_and_the_counts(config):
     cells = {("mnist", "covariance", 16): {10.0: (0.2, 0.95)},
              ("catvnoncat", "relu_he_covariance", 16): {0.0: (0.1, 0.9)}}
-    macros = sweep.sweep_macros(config, sweep.summarize(synthetic_sweep_runs(cells), SETTINGS, n_bootstrap=500))
+    macros = best_shot.sweep_macros(config, sweep.summarize(synthetic_sweep_runs(cells), SETTINGS, n_bootstrap=500))
     assert all(re.fullmatch(r"[A-Za-z]+", name) for name in macros)
     sentence = macros["SweepCovarianceMnistDepthSixteen"]
     assert sentence.startswith(r"For \texttt{covariance} at depth 16 on MNIST the best $\lambda$ on validation is $10$")
@@ -181,5 +183,5 @@ def test_macros_state_each_cell_and_the_counts(config):
     assert macros["SweepDepths"] == (f"depth {depths[0]}" if len(depths) == 1 else
                                      "depths " + ", ".join(map(str, depths[:-1])) + f" and {depths[-1]}")
     assert macros["SweepLambdas"].startswith("$0$, $0.01$")
-    nothing = sweep.sweep_macros(config, None)
+    nothing = best_shot.sweep_macros(config, None)
     assert nothing["SweepSummary"] == "No covariance variant was swept." and nothing["SweepSentences"] == ""

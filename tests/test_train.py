@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from covbench.models import build_mlp
-from covbench.train import configure_process, train
+from covbench.training.train import configure_process, train
 
 
 def test_stats_of_two_layer_net_match_hand_backprop(spec, hp, splits):
@@ -118,7 +118,7 @@ def test_checkpoints_are_spaced_in_time(spec, hp, splits, tmp_path):
 
 def _train_until(splits, spec, hp, depth, checkpoint, stop_after):
     """Train until the checkpoint of epoch `stop_after` is written, then die as a killed job would."""
-    import covbench.train as train_module
+    import covbench.training.train as train_module
 
     real_save = train_module._save_checkpoint
     saves = []
@@ -155,7 +155,7 @@ def test_divergence_is_recorded_not_raised(spec, hp, splits):
 def test_probes_at_init_and_after_the_last_epoch_survive_a_resume(spec, hp, splits, tmp_path):
     """Every hidden layer is probed at init (epoch 0) and after the last epoch; a run resumed from a checkpoint
     keeps the probes it took before it stopped and gives the same ones as an uninterrupted run."""
-    from covbench import probes
+    from covbench.training import probes
 
     settings = {"train_size": 100, "val_size": 50, "seed": 0}
     probe = lambda model, probe_splits, epoch: probes.probe_frame(model, probe_splits, settings, epoch)  # noqa: E731
@@ -163,7 +163,7 @@ def test_probes_at_init_and_after_the_last_epoch_survive_a_resume(spec, hp, spli
     full = train(splits, spec, hp, 2, [0, 1], probe=probe)
     assert sorted(full.probes.epoch.unique()) == [0, 3] and len(full.probes) == 2 * 2 * 2
     checkpoint = tmp_path / "checkpoint.pt"
-    import covbench.train as train_module
+    import covbench.training.train as train_module
 
     real_save = train_module._save_checkpoint
 

@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from covbench import tune
-from covbench.train import train
+from covbench.training import tune
+from covbench.training.train import train
 
 TUNE = {"trials": 4, "seed": 1000, "eta": 2, "lr": {"sgd": [0.01, 3.0], "adam": [0.0003, 0.03]},
         "cov_lambda": [0.1, 10.0], "aux_weight": [0.03, 3.0], "rung_epochs": [1, 3],

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from covbench import bundle
-from covbench.paper import latex_problems
+from covbench.report.paper import latex_problems
+from covbench.tools import bundle
 
 ROOT = Path(__file__).resolve().parents[1]
 MIRROR = Path(os.environ.get("COVBENCH_MIRROR") or ROOT.parent / "shared" / "data")
@@ -127,7 +127,7 @@ def test_quick_config_builds_the_paper_and_report(quick_build):
                     reason="pdftotext not installed (poppler-utils, make latex)")
 def test_the_bundle_route_rebuilds_the_paper_in_a_fresh_copy_without_training(quick_build, tmp_path):
     """The reviewers' route (make all BUNDLE=...): bundle the quick build, then in a fresh copy of the sources with
-    no results and no .snakemake records, `covbench.bundle rebuild` plans no data, tuning or training job and ends
+    no results and no .snakemake records, `covbench.tools.bundle rebuild` plans no data, tuning or training job and ends
     with a paper whose text is the first build's."""
     made = snakemake(quick_build, *QUICK, "--", "results/bundle.tar.gz")
     assert made.returncode == 0, made.stderr[-3000:]
@@ -136,7 +136,7 @@ def test_the_bundle_route_rebuilds_the_paper_in_a_fresh_copy_without_training(qu
     now = time.time()  # as in a fresh clone, every source file is newer than the bundled outputs
     for path in fresh.rglob("*"):
         os.utime(path, (now, now))
-    route = subprocess.run([sys.executable, "-m", "covbench.bundle", "rebuild", str(quick_build / "results/bundle.tar.gz"),
+    route = subprocess.run([sys.executable, "-m", "covbench.tools.bundle", "rebuild", str(quick_build / "results/bundle.tar.gz"),
                             "--cores", "2"], cwd=fresh, capture_output=True, text=True, timeout=1200)
     assert route.returncode == 0, route.stdout[-2000:] + route.stderr[-3000:]
     ran = bundle.job_stats(route.stdout + route.stderr)

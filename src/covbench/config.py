@@ -183,6 +183,11 @@ def hyperparameters(config: dict, dataset: str) -> dict:
     }
 
 
+def covariance_methods(specs: dict[str, dict]) -> list[str]:
+    """Methods whose auxiliary component is a covariance variant, in the given order."""
+    return [name for name, spec in specs.items() if str(spec.get("aux", "none")).startswith("covariance")]
+
+
 def base_method(method: str, specs: dict[str, dict]) -> str | None:
     """The method `method` is added to: the same composition without its auxiliary component (a covariance variant
     at lambda = 0, deep supervision at weight 0, is that method); None for a method with no aux or no such base."""

@@ -1,4 +1,4 @@
-from covbench.aggregate import TABLES
+from covbench.analysis.aggregate import TABLES
 from covbench.config import base_method
 
 # The method the remedies are measured against (DESIGN section 2: sigmoid + normal init).

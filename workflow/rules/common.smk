@@ -1,14 +1,13 @@
 import os
 import sys
 
-from covbench import sweep
-from covbench.cell import RUN_FILES
-from covbench.compare import covariance_methods
-from covbench.config import ConfigError, base_method, hyperparameters, method_spec, tune_settings, validate
+from covbench.training import lambda_sweep
+from covbench.training.cell import RUN_FILES
+from covbench.config import ConfigError, base_method, covariance_methods, hyperparameters, method_spec, tune_settings, validate
 
 try:
     validate(config)
-    sweep.validate(config)
+    lambda_sweep.validate(config)
 except ConfigError as error:
     sys.exit(str(error))
 

@@ -1,4 +1,4 @@
-from covbench.tables import TABLES
+from covbench.report.tables import TABLES
 
 # Inputs made by other rules: the figures of rule-sets analysis and sweep, and the Nielsen chapter-5 check. The
 # sweep's figure only where config `lambda_sweep` sweeps a cell (the paper says so otherwise).

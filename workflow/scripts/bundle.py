@@ -3,7 +3,7 @@ with a manifest."""
 import sys
 
 sys.stderr = open(snakemake.log[0], "w")
-from covbench.bundle import write_bundle  # noqa: E402
+from covbench.tools.bundle import write_bundle  # noqa: E402
 from covbench.jobs import reported  # noqa: E402
 
 with reported(snakemake):

@@ -3,7 +3,7 @@ import sys
 from pathlib import Path
 
 sys.stderr = open(snakemake.log[0], "w")
-from covbench.data import fetch  # noqa: E402
+from covbench.data.datasets import fetch  # noqa: E402
 from covbench.jobs import reported  # noqa: E402
 
 out = Path(snakemake.output[0])

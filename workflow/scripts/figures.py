@@ -2,7 +2,7 @@
 import sys
 
 sys.stderr = open(snakemake.log[0], "w")
-from covbench.draw import make  # noqa: E402
+from covbench.report.draw import make  # noqa: E402
 from covbench.jobs import reported  # noqa: E402
 
 with reported(snakemake):

@@ -3,7 +3,7 @@ base's tuned learning rate, as one batched model -> a tidy parquet."""
 import sys
 
 sys.stderr = open(snakemake.log[0], "w")
-from covbench.sweep import run  # noqa: E402
+from covbench.training.lambda_sweep import run  # noqa: E402
 from covbench.jobs import reported  # noqa: E402
 
 with reported(snakemake):

@@ -3,7 +3,7 @@ on validation against lambda = 0 (difference, interval, Holm-adjusted tests, ver
 import sys
 
 sys.stderr = open(snakemake.log[0], "w")
-from covbench.sweep import collect  # noqa: E402
+from covbench.analysis.sweep import collect  # noqa: E402
 from covbench.jobs import reported  # noqa: E402
 
 with reported(snakemake):

@@ -2,7 +2,7 @@
 import sys
 
 sys.stderr = open(snakemake.log[0], "w")
-from covbench.nielsen import write_table  # noqa: E402
+from covbench.report.nielsen import write_table  # noqa: E402
 from covbench.jobs import reported  # noqa: E402
 
 with reported(snakemake):

@@ -4,8 +4,8 @@ import sys
 sys.stderr = open(snakemake.log[0], "w")
 from pathlib import Path  # noqa: E402
 
-from covbench.data import fetch  # noqa: E402
-from covbench.nielsen import run  # noqa: E402
+from covbench.data.datasets import fetch  # noqa: E402
+from covbench.training.nielsen import run  # noqa: E402
 from covbench.jobs import reported  # noqa: E402
 
 with reported(snakemake):

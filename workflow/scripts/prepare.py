@@ -3,7 +3,7 @@ import sys
 from pathlib import Path
 
 sys.stderr = open(snakemake.log[0], "w")
-from covbench.data import prepare  # noqa: E402
+from covbench.data.datasets import prepare  # noqa: E402
 from covbench.jobs import reported  # noqa: E402
 
 with reported(snakemake):  # a raw file failing its SHA256 is fetched again from data.mirror or the canonical URLs

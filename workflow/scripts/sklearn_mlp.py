@@ -4,7 +4,7 @@ import sys
 
 sys.stderr = open(snakemake.log[0], "w")
 from covbench.jobs import reported  # noqa: E402
-from covbench.sklearn_mlp import run  # noqa: E402
+from covbench.training.sklearn_mlp import run  # noqa: E402
 
 p = snakemake.params
 run_dirs = [path.rsplit("/", 1)[0] for path in snakemake.output.run]  # depth-major, seeds within a depth

@@ -5,8 +5,8 @@ import sys
 sys.stderr = open(snakemake.log[0], "w")
 from functools import partial  # noqa: E402
 
-from covbench import data  # noqa: E402
-from covbench.cell import run_depths  # noqa: E402
+from covbench.data import datasets as data  # noqa: E402
+from covbench.training.cell import run_depths  # noqa: E402
 from covbench.jobs import reported  # noqa: E402
 
 w = snakemake.wildcards

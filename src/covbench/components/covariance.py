@@ -12,7 +12,7 @@ import torch
 
 from covbench.components import register
 from covbench.components.aux import Aux, no_params
-from covbench.hyper import per_model
+from covbench.components.hyper import per_model
 
 EPS = 1e-8
 

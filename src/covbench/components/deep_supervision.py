@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from covbench.components import register
 from covbench.components.aux import Aux
-from covbench.hyper import per_model
+from covbench.components.hyper import per_model
 
 
 def _init_heads(models, depth, width, classes, init_head):

@@ -1,0 +1,3 @@
+"""The paper: LaTeX labels (labels), verdicts in words (prose), tables (tables), figures (figures/, drawn and saved
+by draw, styled by palette), the macros of each section (macros/), their gathering and the PDF build (paper), and
+Nielsen's table and figure (nielsen)."""

@@ -1,0 +1,355 @@
+"""The paper's figures of results: one function per figure, from summary tables to a matplotlib Figure
+(covbench.report.draw gathers them with the other figure modules and saves them). Theme, sizes and the drawing
+helpers are in covbench.report.figures.layout.
+
+Figures are drawn at one-column (3.4 in) or full (7 in) width with 6-7 pt text, a row of panels per
+dataset, and each method in its covbench.report.palette style. Statistics across seeds are medians.
+"""
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+from matplotlib.cm import ScalarMappable  # noqa: E402
+from matplotlib.colors import Normalize  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+from covbench.analysis import aggregate  # noqa: E402
+from covbench.report.figures.layout import (COLUMN_WIDTH, FULL_WIDTH, THEME, by_method, dataset_depth_grid,  # noqa: E402
+                                            depth_axis, dodged, finite_values, interval, legend, log_y, panel_grid,
+                                            plot)
+
+SPEED_LABEL = r"speed $\|\partial C/\partial b_l\|$"
+LAYER_COLORMAP = "viridis"  # layer index is ordered: a sequential, colour-blind-safe map
+ACCURACY_COLORMAP = "cividis"
+TAUS = np.linspace(1.0, 4.0, 301)
+
+
+# --- figures -------------------------------------------------------------------------------------
+
+def speed_at_init(layer_summary: pd.DataFrame, styles: dict) -> plt.Figure:
+    """(a) Speed of learning ||dC/db_l|| of each hidden layer at initialization, per depth."""
+    data = layer_summary[(layer_summary.statistic == "bias_grad_norm") & (layer_summary.epoch == 0)]
+    fig, axes = dataset_depth_grid(data, sharey="row")
+    for (dataset, depth), ax in axes.items():
+        for method, rows in by_method(data[(data.dataset == dataset) & (data.depth == depth)], styles):
+            plot(ax, rows.layer, finite_values(rows["median"]), method, styles)
+        log_y(ax)
+        ax.set(xlabel="layer", title=f"{dataset}, depth {depth}")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel(SPEED_LABEL if ax.get_subplotspec().is_first_col() else "")
+    legend(fig, styles, data.method)
+    return fig
+
+
+def speed_over_training(layer_stats: pd.DataFrame, method_summary: pd.DataFrame, styles: dict,
+                        covariance_methods: list[str], baseline: str) -> plt.Figure:
+    """(b) Speed of every layer over training at the deepest depth: baseline, covariance methods, best remedy
+    (aggregate.best_remedy: the best non-covariance method there, which may be the baseline itself).
+
+    A line per layer (median over seeds at each logged step), coloured from layer 1 to layer L.
+    """
+    depth = int(layer_stats.depth.max())
+    data = layer_stats[layer_stats.depth == depth]
+    speed = data.groupby(["dataset", "method", "step", "layer"], as_index=False)["bias_grad_norm"].median()
+    datasets = sorted(speed.dataset.unique())
+    covariance = [m for m in styles if m in covariance_methods and m in set(speed.method)]
+    fig, axes = panel_grid(len(datasets), len(covariance) + 2, FULL_WIDTH, sharex="row", sharey="row")
+    norm = Normalize(1, depth)
+    colormap = plt.get_cmap(LAYER_COLORMAP)
+    for row, dataset in zip(axes, datasets):
+        remedy = aggregate.best_remedy(method_summary, dataset, depth, covariance_methods)
+        methods = [baseline, *covariance, remedy]
+        for ax, method, title in zip(row, methods, [baseline, *covariance, f"{remedy}\n(best remedy)"]):
+            cell = speed[(speed.dataset == dataset) & (speed.method == method)]
+            for layer, rows in cell.groupby("layer"):
+                ax.plot(rows.step, finite_values(rows.bias_grad_norm), color=colormap(norm(layer)), linewidth=0.8)
+            log_y(ax)
+            ax.set(xlabel="step", title=title)
+        row[0].set_ylabel(f"{dataset}\n{SPEED_LABEL}")
+    fig.colorbar(ScalarMappable(norm=norm, cmap=colormap), ax=axes, label=f"layer (depth {depth})", shrink=0.8)
+    return fig
+
+
+def vanishing_index(method_summary: pd.DataFrame, styles: dict) -> plt.Figure:
+    """(c) Vanishing index log10(speed(1) / speed(L)) vs depth, at init and over epoch 1, with 95% intervals."""
+    columns = {"vanishing_index_init": "at init", "vanishing_index_epoch1": "epoch 1"}
+    data = method_summary[method_summary.metric.isin(columns)]
+    datasets, depths = sorted(data.dataset.unique()), sorted(data.depth.unique())
+    fig, axes = panel_grid(len(datasets), len(columns), FULL_WIDTH, sharex=True, sharey="row")
+    methods = list(by_method(data, styles))
+    for row, dataset in zip(axes, datasets):
+        for ax, (metric, when) in zip(row, columns.items()):
+            for position, (method, rows) in enumerate(methods):
+                rows = rows[(rows.dataset == dataset) & (rows.metric == metric)].sort_values("depth")
+                ax.errorbar(dodged(rows.depth, position, len(methods)), finite_values(rows["median"]), interval(rows),
+                            label=method, elinewidth=0.6, **styles[method])
+            ax.axhline(0, color="0.6", linewidth=0.6, zorder=0)
+            depth_axis(ax, depths)
+            ax.set_title(f"{dataset}, {when}")
+        row[0].set_ylabel("vanishing index\n" + r"$\log_{10}$ speed(1) / speed($L$)")
+    plt.setp(axes[-1], xlabel="depth")
+    legend(fig, styles, data.method)
+    return fig
+
+
+def _diverged(method_summary: pd.DataFrame) -> dict[tuple, int]:
+    """(dataset, method, depth) -> number of diverged runs, for the cells that have any."""
+    counts = aggregate.diverged_counts(method_summary)
+    return {(r.dataset, r.method, r.depth): r.n_diverged for r in counts[counts.n_diverged > 0].itertuples()}
+
+
+def accuracy_vs_depth(method_summary: pd.DataFrame, styles: dict, xlabel: str = "depth") -> plt.Figure:
+    """(d) Best-checkpoint test accuracy vs depth (a recurrent run's: its sequence length), median over seeds with its 95%
+    bootstrap interval; a point whose cell has diverged runs is labelled with their number (they are in the median
+    at the accuracy they had when they stopped)."""
+    data = method_summary[method_summary.metric == "test_accuracy"]
+    diverged = _diverged(method_summary)
+    datasets, depths = sorted(data.dataset.unique()), sorted(data.depth.unique())
+    fig, axes = panel_grid(len(datasets), 1, COLUMN_WIDTH, panel_height=1.6, sharex=True)
+    methods = list(by_method(data, styles))
+    for ax, dataset in zip(axes[:, 0], datasets):
+        for position, (method, rows) in enumerate(methods):
+            rows = rows[rows.dataset == dataset].sort_values("depth")
+            x = dodged(rows.depth, position, len(methods))
+            ax.errorbar(x, finite_values(rows["median"]), interval(rows), label=method, elinewidth=0.6, **styles[method])
+            for xi, depth, median in zip(x, rows.depth, finite_values(rows["median"])):
+                if (dataset, method, depth) in diverged and np.isfinite(median):
+                    ax.annotate(f"{diverged[dataset, method, depth]} div.", (xi, median), xytext=(2, 2),
+                                textcoords="offset points", fontsize=5, color=styles[method]["color"])
+        depth_axis(ax, depths)
+        ax.set(ylabel="test accuracy", title=dataset)
+    axes[-1, 0].set_xlabel(xlabel)
+    legend(fig, styles, data.method)
+    return fig
+
+
+def loss_curves(epoch_curves: pd.DataFrame, styles: dict) -> plt.Figure:
+    """(e) Training loss per epoch (median over the seeds still running), per depth."""
+    finite = epoch_curves[np.isfinite(epoch_curves.train_loss)]
+    loss = finite.groupby(["dataset", "method", "depth", "epoch"], as_index=False)["train_loss"].median()
+    fig, axes = dataset_depth_grid(loss, sharey="row")
+    for (dataset, depth), ax in axes.items():
+        for method, rows in by_method(loss[(loss.dataset == dataset) & (loss.depth == depth)], styles):
+            plot(ax, rows.epoch, rows.train_loss, method, styles)
+        log_y(ax)
+        ax.set(xlabel="epoch", title=f"{dataset}, depth {depth}")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel("training loss" if ax.get_subplotspec().is_first_col() else "")
+    legend(fig, styles, loss.method)
+    return fig
+
+
+def saturation(layer_summary: pd.DataFrame, styles: dict) -> plt.Figure:
+    """(f) Fraction of saturated or dead units per layer, at init and at each run's last logged epoch."""
+    data = layer_summary[layer_summary.statistic == "saturation"]
+    last_epoch = data.groupby(["dataset", "method", "depth"])["epoch"].transform("max")
+    moments = {"init": data[data.epoch == 0], "last epoch": data[data.epoch == last_epoch]}
+    datasets, depths = sorted(data.dataset.unique()), sorted(data.depth.unique())
+    fig, axes = panel_grid(2 * len(datasets), len(depths), FULL_WIDTH, panel_height=1.25, sharey=True)
+    for r, (dataset, (moment, frame)) in enumerate((d, m) for d in datasets for m in moments.items()):
+        for ax, depth in zip(axes[r], depths):
+            for method, rows in by_method(frame[(frame.dataset == dataset) & (frame.depth == depth)], styles):
+                plot(ax, rows.layer, finite_values(rows["median"]), method, styles)
+            ax.set(ylim=(-0.03, 1.03), title=f"depth {depth}" if r == 0 else "")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes[r, 0].set_ylabel(f"{dataset}, {moment}\nsaturated fraction")
+    plt.setp(axes[-1], xlabel="layer")
+    legend(fig, styles, data.method)
+    return fig
+
+
+def accuracy_heatmap(method_summary: pd.DataFrame, styles: dict) -> plt.Figure:
+    """(g) Median best-checkpoint test accuracy (%) of every method at every depth, one panel per dataset; a cell with diverged
+    runs gives their number."""
+    data = method_summary[method_summary.metric == "test_accuracy"]
+    diverged = _diverged(method_summary)
+    datasets = sorted(data.dataset.unique())
+    methods = [m for m, _ in by_method(data, styles)]
+    fig, axes = panel_grid(1, len(datasets), FULL_WIDTH, panel_height=0.17 * len(methods) + 0.6)
+    norm = Normalize(0, 100)
+    for i, (ax, dataset) in enumerate(zip(axes[0], datasets)):
+        table = 100 * data[data.dataset == dataset].pivot(index="method", columns="depth", values="median")
+        table = table.reindex(methods)
+        labels = table.apply(lambda column: [  # a cell with diverged runs says how many below its value
+            f"{value:.1f}" + (f"\n{diverged[dataset, method, column.name]} div."
+                              if (dataset, method, column.name) in diverged else "")
+            if np.isfinite(value) else "" for method, value in column.items()])
+        sns.heatmap(table, ax=ax, annot=labels.to_numpy(), fmt="", cmap=ACCURACY_COLORMAP,
+                    vmin=norm.vmin, vmax=norm.vmax, cbar=False, yticklabels=i == 0, annot_kws={"size": 6},
+                    linewidths=0.4, linecolor="white")
+        ax.set(title=dataset, xlabel="depth", ylabel="")
+        ax.tick_params(length=0)
+    fig.colorbar(ScalarMappable(norm=norm, cmap=ACCURACY_COLORMAP), ax=axes, label="test accuracy (%)", shrink=0.8)
+    return fig
+
+
+def performance_profile(method_summary: pd.DataFrame, styles: dict) -> plt.Figure:
+    """(h) Fraction of (dataset, depth) workloads on which a method is within a factor tau of the fastest."""
+    profile = aggregate.performance_profile(method_summary, TAUS)
+    fig, axes = panel_grid(1, 1, COLUMN_WIDTH, panel_height=2.0)
+    ax = axes[0, 0]
+    for method, rows in by_method(profile, styles):
+        ax.plot(rows.tau, rows.fraction, label=method, drawstyle="steps-post", markevery=50, **styles[method])
+    workloads = profile.workloads.iloc[0]
+    if not profile.fraction.any():
+        ax.text(0.5, 0.5, "no method reached the validation threshold\non any workload", transform=ax.transAxes,
+                ha="center", va="center")
+    ax.set(xlim=(1, TAUS[-1]), ylim=(-0.03, 1.03), xlabel=r"$\tau$ (epochs to threshold / the fastest method's)",
+           ylabel=f"fraction of {workloads} workloads")
+    legend(fig, styles, profile.method)
+    return fig
+
+
+SWEEP_ROWS = {"test_accuracy": "test accuracy", "vanishing_index_epoch1": "vanishing index\nepoch 1"}
+
+
+def _lambda_label(value: float) -> str:
+    """0, 1 and 10 as they are, other powers of ten as 10^k (short ticks), anything else as the plain number."""
+    exponent = np.log10(value) if value > 0 else 0.0
+    return f"$10^{{{exponent:.0f}}}$" if value not in (0, 1, 10) and exponent == round(exponent) else f"{value:g}"
+
+
+def lambda_sweep(sweep_runs: pd.DataFrame, sweep_summary: pd.DataFrame, styles: dict) -> plt.Figure:
+    """(i) Covariance's best shot: test accuracy and the vanishing index over epoch 1 against lambda at the base's
+    tuned learning rate, a column per (dataset, depth), a line per covariance variant (median over seeds with its
+    95% bootstrap interval). lambda = 0, the base itself, sits at the left of a symlog axis and its median is
+    repeated as a dashed line; the lambda chosen on validation is ringed."""
+    runs = sweep_runs.rename(columns={"variant": "method"})
+    cells = sorted(set(zip(runs.dataset, runs.depth)))
+    fig, axes = panel_grid(len(SWEEP_ROWS), max(len(cells), 1), FULL_WIDTH if len(cells) > 1 else COLUMN_WIDTH,
+                        sharex=True)  # datasets differ in accuracy: each panel its own y range
+    if not cells:
+        axes[0, 0].text(0.5, 0.5, "no covariance variant was swept", transform=axes[0, 0].transAxes, ha="center")
+        return fig
+    lambdas = sorted(runs.cov_lambda.unique())
+    positive = [v for v in lambdas if v > 0]
+    for c, (dataset, depth) in enumerate(cells):
+        cell = runs[(runs.dataset == dataset) & (runs.depth == depth)]
+        chosen = sweep_summary[(sweep_summary.dataset == dataset) & (sweep_summary.depth == depth)]
+        for ax, (metric, label) in zip(axes[:, c], SWEEP_ROWS.items()):
+            for method, rows in by_method(cell, styles):
+                wide = rows.pivot(index="cov_lambda", columns="seed", values=metric).sort_index()
+                x, summary = wide.index.to_numpy(float), aggregate.bootstrap(wide.to_numpy(float))
+                median = finite_values(summary["median"])
+                ax.errorbar(x, median, interval(summary), label=method, elinewidth=0.6, **styles[method])
+                for zero in median[x == 0]:
+                    ax.axhline(zero, color=styles[method]["color"], linestyle="--", linewidth=0.6, zorder=0)
+                best = np.isin(x, chosen.loc[chosen.variant == method, "best_lambda"].to_numpy(float))
+                ax.plot(x[best], median[best], linestyle="none", marker="o", markersize=8, markerfacecolor="none",
+                        markeredgecolor=styles[method]["color"], markeredgewidth=0.8)
+            ax.set_xscale("symlog", linthresh=min(positive, default=1.0), linscale=0.5)
+            ax.set_xticks(lambdas, labels=[_lambda_label(v) for v in lambdas])
+            ax.minorticks_off()
+            ax.set_ylabel(label if c == 0 else "")
+        axes[0, c].set_title(f"{dataset}, depth {depth}")
+        axes[-1, c].set_xlabel(r"$\lambda$")
+    legend(fig, styles, runs.method)
+    return fig
+
+
+PROFILE_ROWS = {"val_loss": "validation loss", "val_accuracy": "validation accuracy"}
+HYPERPARAMETER_LABELS = {"cov_lambda": r"$\lambda$", "aux_weight": "companion-loss weight"}
+
+
+def lambda_profile(lambda_profile: pd.DataFrame, styles: dict) -> plt.Figure:
+    """(j) Covariance's best shot at every depth, from nested tuning (DESIGN section 7): each value of a nested
+    method's hyperparameter at its best trial's validation loss and accuracy (tuning seed), two rows per dataset and
+    a column per nested method, a line per depth (viridis: deeper is lighter); the base's chosen trial is the dashed
+    line of its depth's colour (value 0, the incumbent, repeats it) and the value chosen is ringed."""
+    profile = lambda_profile
+    datasets = sorted(profile.dataset.unique())
+    methods = {d: [m for m in styles if m in set(profile.method[profile.dataset == d])] for d in datasets}
+    cols = max([len(m) for m in methods.values()] + [1])
+    fig, axes = panel_grid(2 * max(len(datasets), 1), cols, FULL_WIDTH if cols > 1 else COLUMN_WIDTH)
+    if not datasets:
+        axes[0, 0].text(0.5, 0.5, "no method was tuned nested in its base", transform=axes[0, 0].transAxes,
+                        ha="center")
+        return fig
+    depths = sorted(profile.depth.unique())
+    colors = dict(zip(depths, sns.color_palette(LAYER_COLORMAP, len(depths))))
+    for r, dataset in enumerate(datasets):
+        for c in range(cols):
+            if c >= len(methods[dataset]):
+                axes[2 * r, c].set_visible(False)
+                axes[2 * r + 1, c].set_visible(False)
+                continue
+            method = methods[dataset][c]
+            cell = profile[(profile.dataset == dataset) & (profile.method == method)]
+            for row, (metric, label) in enumerate(PROFILE_ROWS.items()):
+                ax = axes[2 * r + row, c]
+                for depth, rows in cell.groupby("depth"):
+                    rows = rows.sort_values("value")
+                    ax.plot(rows.value, finite_values(rows[metric]), marker="o", color=colors[depth])
+                    ax.axhline(float(rows[f"base_{metric}"].iloc[0]), color=colors[depth], linestyle="--",
+                               linewidth=0.6, zorder=0)
+                    chosen = rows[rows.chosen]
+                    ax.plot(chosen.value, finite_values(chosen[metric]), linestyle="none", marker="o", markersize=8,
+                            markerfacecolor="none", markeredgecolor=colors[depth], markeredgewidth=0.8)
+                values = sorted(cell.value.unique())  # 0, the base itself, at the left of a symlog axis
+                ax.set_xscale("symlog", linthresh=min([v for v in values if v > 0], default=1.0), linscale=0.5)
+                ax.set_xticks(values, labels=[_lambda_label(v) for v in values])
+                ax.minorticks_off()
+                ax.set_ylabel(label if c == 0 else "")
+                if row == 0:
+                    ax.set_title(f"{dataset}, {method} (base {cell.base.iloc[0]})")
+                else:
+                    ax.set_xlabel(HYPERPARAMETER_LABELS.get(cell.hyperparameter.iloc[0], cell.hyperparameter.iloc[0]))
+    handles = [Line2D([], [], color=colors[d], marker="o", label=f"depth {d}") for d in depths]
+    handles.append(Line2D([], [], color="grey", linestyle="--", linewidth=0.6, label="its base's chosen trial"))
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 6), frameon=False)
+    return fig
+
+
+VERDICT_STYLE = {"beats": ("^", "tab:green"), "is beaten by": ("v", "tab:red"),
+                 "is equivalent to": ("D", "tab:blue"), "inconclusive": ("o", "0.45")}
+
+
+def forest(comparisons: pd.DataFrame, styles: dict) -> plt.Figure:
+    """(a) Every primary comparison, the paper's answer at a glance: the variant's test accuracy minus its opponent's
+    (percentage points, best checkpoint) with its 95% bootstrap interval, against the shaded +-margin band of
+    equivalence; a panel per dataset of the MLP grid and one for the recurrent track, a row per (variant, opponent,
+    depth), the marker the verdict."""
+    rows = comparisons[comparisons.family.isin(["primary", "recurrent_primary"])
+                       & (comparisons.metric == "test_accuracy")].copy()
+    panels = [(d, f) for f in ("primary", "recurrent_primary") for d in sorted(rows.dataset[rows.family == f].unique())]
+    heights = [max(len(rows[(rows.dataset == d) & (rows.family == f)]), 1) for d, f in panels] or [1]
+    sns.set_theme(**THEME)
+    fig, axes = plt.subplots(len(heights), 1, figsize=(COLUMN_WIDTH * 1.45, 0.5 + 0.115 * sum(heights)),
+                             layout="constrained", squeeze=False, gridspec_kw={"height_ratios": heights})
+    if not panels:
+        axes[0, 0].text(0.5, 0.5, "no primary comparison", transform=axes[0, 0].transAxes, ha="center")
+        return fig
+    for ax, (dataset, family) in zip(axes[:, 0], panels):
+        panel = rows[(rows.dataset == dataset) & (rows.family == family)].sort_values(
+            ["method", "role", "depth"], key=lambda c: c.map({"base": 0, "best_remedy": 1}) if c.name == "role" else c)
+        y = np.arange(len(panel))[::-1]
+        margin = 100 * float(panel.margin.iloc[0])
+        ax.axvspan(-margin, margin, color="0.88", zorder=0, linewidth=0)
+        ax.axvline(0, color="0.5", linewidth=0.6, zorder=1)
+        difference = 100 * panel.difference.to_numpy(float)
+        low, high = 100 * panel.ci_low.to_numpy(float), 100 * panel.ci_high.to_numpy(float)
+        ax.hlines(y, low, high, color="0.3", linewidth=0.8, zorder=2)
+        for verdict, (marker, color) in VERDICT_STYLE.items():
+            mine = (panel.verdict == verdict).to_numpy()
+            ax.plot(difference[mine], y[mine], linestyle="none", marker=marker, color=color, markersize=3.5,
+                    zorder=3, label=verdict)
+        unit = "T" if family == "recurrent_primary" else "depth"
+        labels = [f"{r.method} vs {'base' if r.role == 'base' else 'best'} {r.other_method}, {unit} {r.depth}"
+                  for r in panel.itertuples()]
+        ax.set_yticks(y, labels=labels, fontsize=5)
+        ax.set_ylim(-0.7, len(panel) - 0.3)
+        ax.set_title(f"{dataset}{' (recurrent track)' if family == 'recurrent_primary' else ''}: "
+                     f"margin $\\pm${margin:g} points", fontsize=6)
+    axes[-1, 0].set_xlabel("test accuracy difference, variant minus opponent (percentage points)")
+    handles = [Line2D([], [], linestyle="none", marker=m, color=c, label=v) for v, (m, c) in VERDICT_STYLE.items()]
+    fig.legend(handles=handles, loc="outside lower center", ncols=4, frameon=False)
+    return fig
+
+
+FIGURES = {figure.__name__: figure for figure in (
+    speed_at_init, speed_over_training, vanishing_index, accuracy_vs_depth, loss_curves, saturation,
+    accuracy_heatmap, performance_profile, lambda_sweep, lambda_profile, forest)}

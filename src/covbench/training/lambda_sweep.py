@@ -1,0 +1,100 @@
+"""Covariance's best shot, its training (DESIGN section 7, rule `lambda_sweep`): every lambda of the config's grid,
+trained for one covariance variant at one (dataset, depth).
+
+Split from the former flat sweep.py so training imports nothing above it: the selection and verdicts are in
+covbench.analysis.sweep, the paper's sentences in covbench.report.macros.best_shot. The sweep's table columns live
+here, with the rule that writes them.
+
+For a covariance variant at one (dataset, depth), every lambda of the config's log grid (0 included) trains with
+the learning rate tuned for the variant's base (the same network without the force), for every seed, as ONE
+batched model: lambda = 0 is the base method itself, trained in the same batch.
+
+    run("results/data/mnist.pt", "results/tune/mnist/baseline/depth16.json",
+        "results/sweep/mnist/covariance/depth16.parquet", "mnist", "covariance", "baseline", spec, hp, 16,
+        [0, 0.01, 0.1, 1, 10, 100, 1000], [0, 1, 2, 3, 4])
+"""
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from covbench import atomic
+from covbench.config import ConfigError, base_method, covariance_methods, method_spec
+from covbench.data import datasets as data
+from covbench.training import train
+from covbench.training.tune import apply_choice
+from covbench.training.vanishing import vanishing_index
+
+CELL_KEYS = ["dataset", "variant", "depth"]
+COLUMNS = CELL_KEYS[:2] + ["base", "depth", "lr", "cov_lambda", "seed", "diverged", "best_val_loss",
+                           "best_val_accuracy", "test_accuracy", "vanishing_index_init",
+                           "vanishing_index_epoch1"]
+
+
+# --- configuration ------------------------------------------------------------------------------------
+
+def bases(config: dict) -> dict[str, str]:
+    """Each swept variant -> its base method (the same composition with aux none), both grid methods."""
+    specs = {m: method_spec(config, m) for m in config["grid"]["methods"]}
+    return {variant: base_method(variant, specs) for variant in config["lambda_sweep"]["variants"]}
+
+
+def validate(config: dict) -> dict:
+    """The `lambda_sweep` block against the grid, after covbench.config.validate; one line naming the key."""
+    sweep, grid = config["lambda_sweep"], config["grid"]
+    specs = {m: method_spec(config, m) for m in grid["methods"]}
+    for variant in sweep["variants"]:
+        where = "config error at 'lambda_sweep.variants'"
+        if variant not in specs:
+            raise ConfigError(f"{where}: '{variant}' is not a method of the grid; grid.methods: {', '.join(specs)}")
+        if variant not in covariance_methods(specs):
+            raise ConfigError(f"{where}: '{variant}' is not a covariance method "
+                              f"(its aux is '{specs[variant]['aux']}')")
+        if base_method(variant, specs) is None:
+            raise ConfigError(f"{where}: the base of '{variant}' (the same composition with aux none) is not "
+                              "in the grid")
+    for depth in sweep["depths"]:
+        if depth not in grid["depths"]:
+            raise ConfigError(f"config error at 'lambda_sweep.depths': {depth} is not a grid depth; grid.depths: "
+                              f"{', '.join(map(str, grid['depths']))}")
+    if 0 not in sweep["lambdas"]:
+        raise ConfigError("config error at 'lambda_sweep.lambdas': the grid must include 0 (the base method itself)")
+    return config
+
+
+# --- one cell: train and measure -----------------------------------------------------------------------
+
+def train_cell(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, lambdas: list[float],
+               seeds: list[int], device: str = "cpu") -> pd.DataFrame:
+    """Every lambda x seed as one batched model; one row per model with its outcomes and vanishing indices.
+
+    `spec`, `hp`: the variant's composition and the base's tuned hyperparameters (lr included); each model is
+    read at its best checkpoint (DESIGN section 6), as selection and the grid's runs are.
+    """
+    lambdas = sorted(float(v) for v in lambdas)
+    models = pd.DataFrame([(v, s) for v in lambdas for s in seeds], columns=["cov_lambda", "seed"])
+    spec = {**spec, "cov_lambda": models.cov_lambda.tolist()}
+    result = train.train(splits, spec, hp, depth, models.seed.tolist(), device=device)
+    at_best = result.epochs.set_index(["model", "epoch"]).val_accuracy  # each model at its best checkpoint
+    index = vanishing_index(result.layer_stats.assign(dataset="", method=result.layer_stats.model, depth=depth))
+    index = index.set_index("method")[["vanishing_index_init", "vanishing_index_epoch1"]]
+    return models.assign(
+        diverged=result.epochs.groupby("model").diverged.any().sort_index().to_numpy(),
+        best_val_loss=result.best_val_loss.astype(float),
+        best_val_accuracy=[float(at_best.get((m, int(e)), np.nan)) for m, e in enumerate(result.best_epoch)],
+        test_accuracy=np.asarray(result.test_accuracy, dtype=float),
+        **{column: index[column].reindex(models.index).to_numpy(float) for column in index})
+
+
+def run(data_path: str, tune_path: str, out_path: str, dataset: str, variant: str, base: str, spec: dict, hp: dict,
+        depth: int, lambdas: list[float], seeds: list[int], threads: int = 1, device: str = "cpu") -> None:
+    """One (dataset, variant, depth): the variant's spec with the base's tuning choice -> a tidy parquet."""
+    train.configure_process(threads)
+    splits = data.load_splits(data_path)
+    chosen = atomic.read_json(tune_path, required=("chosen",))["chosen"]
+    spec, hp = apply_choice(spec, hp, chosen)
+    table = train_cell(splits, spec, hp, depth, lambdas, seeds, device)
+    table = table.assign(dataset=dataset, variant=variant, base=base, depth=depth, lr=hp["lr"])[COLUMNS]
+    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
+    table.to_parquet(out_path, index=False)

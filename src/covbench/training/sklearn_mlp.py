@@ -1,0 +1,179 @@
+"""scikit-learn's MLPClassifier as a benchmark method: the worked example of a method provided by a rule
+(workflow/rules/methods/sklearn_mlp.smk; README "Methods as rules").
+
+A ReLU network trained with Adam, `hidden_layer_sizes = (width,) * depth`, one model per seed (its
+`random_state`: sklearn's Glorot-uniform initialization). It sees the batches of the generic loop: the same
+splits, the same data order per seed (covbench.training.train.data_generators), one `partial_fit` call per minibatch, so
+one Adam step per call and the per-layer statistics logged at the same steps (step 0 and every `log_every`).
+It writes the run files of the contract (covbench.training.contract): every epoch's training loss (the batches' mean
+cross-entropy before their step) and validation loss and accuracy, the test accuracy once after the last epoch,
+and per hidden layer the two statistics its weights give, `weight_drift` and `update_ratio`; the others
+(gradients, activations, forces) and the training accuracy are NaN. It takes no linear probes and is not tuned:
+its learning rate is the config's (`methods.sklearn_mlp.options.learning_rate_init`).
+
+    run("results/data/mnist.pt", [["results/runs/mnist/sklearn_mlp/depth2/seed0"]], "mnist", "sklearn_mlp",
+        {"width": 100, "epochs": 10, "batch_size": 64, "log_every": 100, "weight_decay": 0.0},
+        {"learning_rate_init": 0.001}, depths=[2], seeds=[0])
+"""
+import json
+import math
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import sklearn
+import torch
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import log_loss
+from sklearn.neural_network import MLPClassifier
+
+from covbench.data.datasets import load_splits
+from covbench.training import train
+from covbench.training.stats import STAT_NAMES
+
+# A run whose training loss ends above this fraction of the class-prior entropy collapsed (as covbench.training.train).
+COLLAPSED_FRACTION = train.COLLAPSED_FRACTION
+DEFAULT_OPTIONS = {"learning_rate_init": 0.001}  # sklearn's default Adam step size
+
+
+def initial_parameters(seed: int, layer_units: list[int], dtype=np.float32) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """(weights, biases) MLPClassifier(activation="relu", random_state=seed) starts from: Glorot uniform, bound
+    sqrt(6 / (fan_in + fan_out)), weight then bias of each layer drawn from one RandomState(seed). partial_fit never
+    shows them (its first call initializes and steps); tests/test_methods_as_rules.py checks this copy against it."""
+    rng = np.random.RandomState(seed)
+    weights, biases = [], []
+    for fan_in, fan_out in zip(layer_units[:-1], layer_units[1:]):
+        bound = np.sqrt(6.0 / (fan_in + fan_out))
+        weights.append(rng.uniform(-bound, bound, (fan_in, fan_out)).astype(dtype, copy=False))
+        biases.append(rng.uniform(-bound, bound, fan_out).astype(dtype, copy=False))
+    return weights, biases
+
+
+def classifier(width: int, depth: int, batch_size: int, seed: int, options: dict) -> MLPClassifier:
+    settings = {"alpha": 0.0, **DEFAULT_OPTIONS, **options}  # no L2 unless asked: train.weight_decay is 0 too
+    return MLPClassifier(hidden_layer_sizes=(width,) * depth, activation="relu", solver="adam",
+                         batch_size=batch_size, shuffle=False, random_state=seed, **settings)
+
+
+def _relative_change(new: list[np.ndarray], old: list[np.ndarray]) -> np.ndarray:
+    """||W_new - W_old|| / ||W_old|| per hidden layer (the output layer's matrix is not a hidden layer's)."""
+    return np.array([np.linalg.norm(n - o) / np.linalg.norm(o) for n, o in zip(new[:-1], old[:-1])])
+
+
+def evaluate(model: MLPClassifier, x: np.ndarray, y: np.ndarray, classes: int) -> tuple[float, float]:
+    """(mean cross-entropy, fraction correct)."""
+    probabilities = model.predict_proba(x)
+    return (float(log_loss(y, probabilities, labels=np.arange(classes))),
+            float((probabilities.argmax(1) == y).mean()))
+
+
+def train_seed(splits: dict[str, np.ndarray], depth: int, hp: dict, options: dict, seed: int,
+               generator: torch.Generator) -> dict:
+    """One model: epochs rows, layer_stats rows, the test accuracy of its best checkpoint (the epoch of lowest
+    validation loss, DESIGN section 6) and of its last epoch, wall time, whether it diverged."""
+    x_train, y_train = splits["x_train"], splits["y_train"]
+    n_train, classes = len(y_train), int(max(splits[k].max() for k in ("y_train", "y_val", "y_test"))) + 1
+    batch, log_every = hp["batch_size"], hp["log_every"]
+    steps_per_epoch = math.ceil(n_train / batch)
+    model = classifier(hp["width"], depth, batch, seed, options)
+    # sklearn's output layer: one logistic unit for two classes, a softmax over them otherwise
+    weights0, biases0 = initial_parameters(seed, [x_train.shape[1], *[hp["width"]] * depth, classes if classes > 2 else 1],
+                                           x_train.dtype)
+    epoch_rows, stat_rows, diverged = [], [], False
+    best = {"epoch": 0, "val_loss": math.inf, "parameters": (weights0, biases0)}
+    started = time.perf_counter()
+    for epoch in range(hp["epochs"]):
+        order = torch.randperm(n_train, generator=generator).numpy()
+        # a model whose step goes non-finite is put back to the epoch's start, its last finite state (as train.py)
+        snapshot = ((weights0, biases0) if epoch == 0
+                    else ([w.copy() for w in model.coefs_], [b.copy() for b in model.intercepts_]))
+        loss_sum = 0.0
+        for i in range(steps_per_epoch):
+            step = epoch * steps_per_epoch + i
+            index = order[i * batch:(i + 1) * batch]
+            before = weights0 if step == 0 else [w.copy() for w in model.coefs_] if step % log_every == 0 else None
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                warnings.filterwarnings("ignore", "Got `batch_size`", UserWarning)  # an epoch's last, smaller batch
+                warnings.simplefilter("ignore", RuntimeWarning)  # overflow on the way to a divergence, recorded below
+                try:
+                    model.partial_fit(x_train[index], y_train[index], classes=np.arange(classes))
+                except ValueError as error:  # sklearn refuses non-finite weights after the step
+                    if "non-finite" not in str(error):
+                        raise
+                    diverged = True
+            loss_sum += model.loss_ * len(index) if not diverged else math.inf
+            if diverged or not np.isfinite(model.loss_):
+                diverged = True
+                break
+            if before is not None:
+                drift, update = _relative_change(before, weights0), _relative_change(model.coefs_, before)
+                for layer in range(1, depth + 1):
+                    stat_rows.append({"step": step, "epoch": epoch, "layer": layer,
+                                      **{name: np.nan for name in STAT_NAMES},
+                                      "weight_drift": drift[layer - 1], "update_ratio": update[layer - 1]})
+        if diverged:
+            model.coefs_, model.intercepts_ = snapshot
+        val_loss, val_accuracy = evaluate(model, splits["x_val"], splits["y_val"], classes)
+        if not diverged and val_loss < best["val_loss"]:
+            best = {"epoch": epoch + 1, "val_loss": val_loss,
+                    "parameters": ([w.copy() for w in model.coefs_], [b.copy() for b in model.intercepts_])}
+        epoch_rows.append({"epoch": epoch + 1, "train_loss": loss_sum / n_train,
+                           "train_accuracy": math.nan, "val_loss": val_loss, "val_accuracy": val_accuracy,
+                           "wall_s": time.perf_counter() - started, "diverged": diverged})
+        if diverged:
+            break
+    last_test_accuracy = evaluate(model, splits["x_test"], splits["y_test"], classes)[1]
+    model.coefs_, model.intercepts_ = best["parameters"]
+    test_accuracy = evaluate(model, splits["x_test"], splits["y_test"], classes)[1]
+    return {"epochs": pd.DataFrame(epoch_rows), "layer_stats": pd.DataFrame(stat_rows),
+            "test_accuracy": test_accuracy, "last_test_accuracy": last_test_accuracy, "best_epoch": best["epoch"],
+            "best_val_loss": best["val_loss"], "wall_s": time.perf_counter() - started, "diverged": diverged,
+            "estimator": {**model.get_params(), "hidden_layer_sizes": list(model.hidden_layer_sizes)},
+            "class_prior_entropy": train.class_prior_entropy(torch.from_numpy(y_train))}
+
+
+def write_run(out_dir: str, ids: dict, result: dict, hp: dict) -> None:
+    """The four run files of the contract (covbench.training.contract) for one seed."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stats = result["layer_stats"].astype({name: "float32" for name in STAT_NAMES})
+    probes = pd.DataFrame({"epoch": pd.Series(dtype="int64"), "layer": pd.Series(dtype="int64"),
+                           "probe_accuracy": pd.Series(dtype="float64")})
+    for name, frame in (("epochs", result["epochs"]), ("layer_stats", stats), ("probes", probes)):
+        frame = frame.copy()
+        for position, (column, value) in enumerate(ids.items()):
+            frame.insert(position, column, pd.Series([value] * len(frame), dtype="int64" if isinstance(value, int)
+                                                     else "object"))
+        frame.to_parquet(out / f"{name}.parquet", index=False)
+    last = result["epochs"].iloc[-1]
+    record = {
+        **ids, "method_spec": {"rule": "sklearn_mlp", "estimator": "sklearn.neural_network.MLPClassifier",
+                               **result["estimator"]},
+        "hyperparameters": hp, "device": "cpu", "threads": 1, "wall_s": result["wall_s"], "diverged": result["diverged"],
+        "test_accuracy": result["test_accuracy"], "last_test_accuracy": result["last_test_accuracy"],
+        "best_epoch": result["best_epoch"], "best_val_loss": result["best_val_loss"],
+        "best_val_accuracy": float(result["epochs"].set_index("epoch").val_accuracy.get(result["best_epoch"], math.nan)),
+        "final_val_accuracy": float(last.val_accuracy),
+        "final_val_loss": float(last.val_loss), "final_train_loss": float(last.train_loss),
+        "class_prior_entropy": result["class_prior_entropy"],
+        "collapsed": bool(last.train_loss >= COLLAPSED_FRACTION * result["class_prior_entropy"]),
+        "versions": {**train.versions(), "scikit-learn": sklearn.__version__},
+    }
+    (out / "run.json").write_text(json.dumps(record, indent=2))
+
+
+def run(data_path: str, out_dirs: list[list[str]], dataset: str, method: str, hp: dict, options: dict,
+        depths: list[int], seeds: list[int], standardize_inputs: bool = False) -> None:
+    """Every depth and seed of one (dataset, method); out_dirs[i][j] is the run folder of depths[i], seeds[j]."""
+    splits = load_splits(data_path)
+    if standardize_inputs:  # the dataset standardizes its inputs for every method (config datasets.<name>)
+        splits = train.standardize(splits)
+    splits = {name: tensor.numpy() for name, tensor in splits.items()}
+    for depth, dirs in zip(depths, out_dirs):
+        generators = train.data_generators(seeds)  # seed s's data order, as the generic loop draws it
+        for seed, generator, out_dir in zip(seeds, generators, dirs):
+            result = train_seed(splits, depth, hp, options, seed, generator)
+            write_run(out_dir, {"dataset": dataset, "method": method, "depth": depth, "seed": seed}, result, hp)

@@ -1,0 +1,455 @@
+"""Training: SGD or Adam on an in-memory tensor dataset, all seeds of a (dataset, method, depth) as one batched
+model.
+
+The loop itself knows no method: components come in through the model (activation, init, norm, residual),
+the method spec (optimizer, grad_clip) and the aux interface (extra loss terms, gradient forces). Statistics are gathered
+on the device at logging steps and copied to the host once per epoch; a run whose loss goes non-finite is
+frozen and recorded as diverged while the other seeds go on.
+"""
+import ctypes
+import json
+import math
+import os
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import torch
+
+from covbench import atomic, components
+from covbench.training import probes, stats
+from covbench.components.clipping import clip_grad_norm_
+from covbench.config import METHOD_DEFAULTS
+from covbench.models import LOSSES, MLP, RNN, build, forward, to_device
+from covbench.models.rnn import LOGGED_STEPS, logged_steps
+
+# Evaluation runs in chunks of this many examples: 1000 keeps a chunk's activations in cache (10k x 5 models x
+# 100 units is 20 MB a layer), 35 % faster at depth 32 than 10k chunks (0.61 s against 0.95 s per 10k images).
+EVAL_CHUNK = 1_000
+PROBE_COLUMNS = ["model", "epoch", "layer", "probe_accuracy"]
+# A final training loss above this fraction of the class-prior entropy: collapsed, the network learned (next to)
+# nothing. 0.9, not 0.98: on cat/not-cat a trial at 0.95 of the entropy predicts the majority class for nearly
+# every image, and its validation loss, close to the prior's, beat every trial that learned.
+COLLAPSED_FRACTION = 0.9
+# glibc mallopt parameters and the values configure_process gives them
+M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_MAX = -1, -2, -4
+MALLOC_SETTINGS = ((M_MMAP_MAX, 0), (M_TRIM_THRESHOLD, 1 << 30), (M_TOP_PAD, 64 << 20))
+CHECKPOINT_KEYS = ("key", "epoch", "wall_s", "alive", "params", "bufs", "buffers", "initial_weights", "gen_states",
+                   "noise_states", "stat_blocks", "epoch_rows", "best", "best_val_loss", "best_epoch")
+RUN_JSON_KEYS = ("dataset", "method", "depth", "seed", "diverged", "test_accuracy", "last_test_accuracy", "best_epoch",
+                 "final_val_accuracy")
+
+
+@dataclass
+class RunResult:
+    layer_stats: pd.DataFrame  # model, seed, step, epoch, layer, one column per statistic
+    epochs: pd.DataFrame  # model, seed, epoch, train_loss, train_accuracy, val_loss, val_accuracy, wall_s, diverged
+    test_accuracy: np.ndarray  # (M,) of the best checkpoint, once, after training (DESIGN section 6)
+    last_test_accuracy: np.ndarray  # (M,) of the parameters after the last epoch (a diverged model: when it stopped)
+    best_epoch: np.ndarray  # (M,) the epoch of the lowest validation loss (0: none finite, the initial weights)
+    best_val_loss: np.ndarray  # (M,) that loss (inf: none finite)
+    wall_s: float
+    state: dict  # the end state (train's `start` continues from it)
+    probes: pd.DataFrame  # model, epoch, layer, probe_accuracy (empty without a probe)
+
+
+def configure_process(threads: int) -> dict:
+    """Torch threads, subnormal floats flushed to zero, and glibc's allocator told to keep the memory a training
+    step frees. -> the settings as they took, for run.json.
+
+    Subnormals: with N(0,1) weights over 12,288 standardized inputs a sigmoid unit's pre-activation has a standard
+    deviation near 110, so its derivative and the gradients behind it fall below float32's smallest normal
+    (1.2e-38), and on x86 every subnormal operand takes a microcode slow path: a 9-layer sigmoid N(0,1) step on
+    cat/not-cat took 26 ms instead of 2.3 ms (BENCHMARKS.md). Flushing turns every value below 1.2e-38 into 0 (and
+    reads such inputs as 0); no statistic the grid logs comes near that (tests/test_train.py).
+
+    Allocator: every step allocates and frees the same buffers, activation-sized (0.1 to 2 MB) and, on
+    cat/not-cat, gradient-sized (8 trials x 12288 x 100 floats: 39 MB). By default glibc serves them from fresh
+    mmap'd pages and trims the heap on free, so each step pays a page fault per 4 KiB touched: that made the
+    depth-32 covariance force 5x slower (3.5 ms per call instead of 0.6 ms, BENCHMARKS.md). Raising the mmap
+    threshold stops at glibc's 32 MB ceiling, which the 39 MB first-layer gradient of a cat/not-cat tuning rung
+    is above (its backward matmul took 32 ms instead of 14 ms), so mmap is turned off: every block comes from
+    the heap, which is never trimmed below 1 GiB. Other C libraries are left as they are.
+    """
+    flushed = torch.set_flush_denormal(True)  # before the thread pool starts; False where the CPU cannot (no SSE3)
+    torch.set_num_threads(threads)
+    glibc = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+    malloc = glibc and all([ctypes.CDLL("libc.so.6").mallopt(option, value) == 1 for option, value in MALLOC_SETTINGS])
+    return {"threads": threads, "flush_denormal": bool(flushed), "malloc_settings": bool(malloc)}
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError("config error at 'train.device': 'cuda' requested but torch sees no GPU; use 'cpu' or 'auto'")
+    return torch.device(name)
+
+
+def data_generators(seeds: list[int]) -> list[torch.Generator]:
+    """The data order of seed s draws from 2s + 1 (initialization uses 2s)."""
+    return [torch.Generator().manual_seed(2 * s + 1) for s in seeds]
+
+
+def standardize(splits: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Zero mean, unit variance with the train split's scalar statistics (what SELU assumes)."""
+    mean, std = splits["x_train"].mean(), splits["x_train"].std()
+    return {k: (v - mean) / std if k.startswith("x_") else v for k, v in splits.items()}
+
+
+@torch.no_grad()
+def evaluate(model: MLP, x: torch.Tensor, y: torch.Tensor, loss_fn) -> tuple[torch.Tensor, torch.Tensor]:
+    """(M,) mean loss and (M,) fraction correct, evaluation mode (running norm statistics, no aux heads)."""
+    models = model.weights[0].shape[0]
+    loss_sum = torch.zeros(models, device=x.device)
+    correct = torch.zeros(models, device=x.device)
+    for start in range(0, len(y), EVAL_CHUNK):
+        logits, _ = forward(model, x[start:start + EVAL_CHUNK], training=False)
+        labels = y[start:start + EVAL_CHUNK].expand(models, -1)
+        loss_sum += loss_fn(logits, labels) * labels.shape[1]
+        correct += (logits.argmax(-1) == labels).sum(1)
+    return loss_sum / len(y), correct / len(y)
+
+
+@torch.no_grad()
+def take_where(models: torch.Tensor, tensors: list[torch.Tensor], sources: list[torch.Tensor]) -> None:
+    """Copy the slices of the models marked in `models` (M,) from sources into tensors; the others are untouched.
+    Restores the models that diverged during an epoch to their state at its start (so a diverged run is recorded
+    as it was when it stopped), and keeps each model's best checkpoint."""
+    for t, source in zip(tensors, sources):
+        if t.dim():  # a shared scalar (Adam's step count) has no model dimension
+            t.copy_(torch.where(models.view(-1, *([1] * (t.dim() - 1))), source, t))
+
+
+def _checkpoint_key(spec, hp, depth, seeds, n_train) -> str:
+    return json.dumps([spec, hp, depth, seeds, n_train], sort_keys=True)
+
+
+def train(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, seeds: list[int],
+          device: str = "cpu", checkpoint: Path | None = None, checkpoint_every_s: float = 60.0,
+          start: dict | None = None, until_epoch: int | None = None,
+          probe: Callable[[MLP, dict, int], pd.DataFrame] | None = None, probe_epochs: tuple[int, ...] = ()) -> RunResult:
+    """Train one model per entry of `seeds` (repeats allowed); hp: width, epochs, batch_size, lr, momentum,
+    weight_decay, loss, log_every. hp["lr"] and the spec's cov_lambda / aux_weight may be lists, one value per model.
+    Test accuracy is computed once, after training, and only when `splits` holds test data (tuning passes none).
+
+    `start` (a RunResult's `state`, see `select_models`) continues training from there, and `until_epoch` stops
+    before hp["epochs"] (which still sets schedules): successive halving continues its surviving trials this way.
+    Every epoch is validated: a trial, like a final run, is scored at its best checkpoint.
+
+    Every model keeps its best checkpoint (DESIGN section 6): the parameters and norm statistics of the epoch with
+    its lowest validation loss, taken from the epoch's outcomes after their one host sync. Test accuracy is that
+    checkpoint's; the last epoch's parameters give last_test_accuracy, and stay the model's state.
+
+    `probe(model, splits, epoch)` (linear probes, covbench.training.probes) runs at init, after the epochs in `probe_epochs` and
+    after the last epoch; its frames are part of the state, so a resumed run keeps the probes it already took.
+
+    With a checkpoint path, the state is saved at the end of an epoch once checkpoint_every_s seconds have passed
+    since the last save (0: every epoch), and a run finding a matching checkpoint resumes from it. Saving every
+    epoch regardless would write each model's parameters, momentum and initial weights dozens of times per job
+    (gigabytes for the 12288-input cat/not-cat nets), which costs more than it protects.
+    """
+    device = resolve_device(device)
+    spec = {**METHOD_DEFAULTS, **spec}
+    if spec["standardize_inputs"]:
+        splits = standardize(splits)
+    splits = {k: v.to(device) for k, v in splits.items()}
+    x_train, y_train = splits["x_train"], splits["y_train"]
+    n_train = len(y_train)
+    classes = int(max(splits[k].max() for k in ("y_train", "y_val", "y_test") if k in splits)) + 1
+    models = len(seeds)
+
+    model = to_device(build(spec, x_train.shape[-1], hp["width"], depth, classes, seeds), device)
+    # the rows of the per-layer statistics: an MLP's hidden layers, a recurrent network's logged time steps
+    stat_layers = (logged_steps(x_train.shape[1], LOGGED_STEPS) if isinstance(model, RNN)
+                   else list(range(1, depth + 1)))
+    params = model.parameters()
+    for p in params:
+        p.requires_grad_(True)
+    decayed = [any(p is w for w in model.weights) for p in params]
+    optimizer = components.get("optimizer", spec["optimizer"])
+    bufs = optimizer.init_state(params)  # momentum buffers, or Adam's moments and step count
+    initial_weights = [w.detach().clone() for w in model.weights[:-1]]
+    gens = data_generators(seeds)
+    alive = torch.ones(models, dtype=torch.bool, device=device)
+    lr = [float(v) for v in hp["lr"]] if isinstance(hp["lr"], list) else float(hp["lr"])
+    aux = components.get("aux", spec["aux"])
+    loss_fn = LOSSES[hp["loss"]]
+    batch, steps_per_epoch = hp["batch_size"], math.ceil(n_train / hp["batch_size"])
+    total_steps = hp["epochs"] * steps_per_epoch
+
+    start_epoch, wall_before, stat_blocks, epoch_rows, probe_frames = 0, 0.0, [], [], []
+    best = [t.detach().clone() for t in params + model.buffers()]  # each model's best checkpoint
+    best_val_loss, best_epoch = torch.full((models,), math.inf), torch.zeros(models, dtype=torch.long)  # host
+    key = _checkpoint_key(spec, hp, depth, seeds, n_train)
+    state = start
+    if checkpoint is not None:
+        atomic.remove_leftovers(checkpoint)
+    if checkpoint is not None and checkpoint.exists():
+        try:
+            saved = atomic.load_torch(checkpoint, required=CHECKPOINT_KEYS)
+            state = saved if saved["key"] == key else state
+        except atomic.Corrupt as error:  # killed mid-save by an older version, a disk error, ...: start over
+            atomic.warn(f"checkpoint {checkpoint} failed verification ({error.reason}): removed, training from "
+                        f"{'the start' if start is None else 'the given state'}")
+    if state is not None:
+        with torch.no_grad():
+            for dst, src in zip(params + bufs + model.buffers() + initial_weights,
+                                state["params"] + state["bufs"] + state["buffers"] + state["initial_weights"]):
+                dst.copy_(src)
+        for g, s in zip(gens + model.generators, state["gen_states"] + state["noise_states"], strict=True):
+            g.set_state(s)
+        alive.copy_(state["alive"])
+        start_epoch, wall_before = state["epoch"], state["wall_s"]
+        stat_blocks, epoch_rows = list(state["stat_blocks"]), list(state["epoch_rows"])
+        probe_frames = list(state.get("probe_frames", []))
+        with torch.no_grad():
+            for dst, src in zip(best, state["best"]):
+                dst.copy_(src)
+        best_val_loss, best_epoch = state["best_val_loss"].clone(), state["best_epoch"].clone()
+
+    def state_of(epochs_done, wall_s):
+        """Everything a continuation needs, on the CPU: the checkpoint's content, and a RunResult's `state`."""
+        return {"key": key, "epoch": epochs_done, "wall_s": wall_s, "alive": alive.cpu(),
+                "params": [p.detach().cpu() for p in params], "bufs": [b.cpu() for b in bufs],
+                "buffers": [b.cpu() for b in model.buffers()], "initial_weights": [w.cpu() for w in initial_weights],
+                "gen_states": [g.get_state() for g in gens], "noise_states": [g.get_state() for g in model.generators],
+                "stat_blocks": stat_blocks, "epoch_rows": epoch_rows,
+                "probe_frames": probe_frames, "best": [t.cpu() for t in best], "best_val_loss": best_val_loss.clone(),
+                "best_epoch": best_epoch.clone()}
+
+    def take_probes(epochs_done):
+        """Probe frames are kept as columns of tensors: a checkpoint loads with weights_only, which takes no frame."""
+        if probe is not None and not any(int(f["epoch"][0]) == epochs_done for f in probe_frames):
+            frame = probe(model, splits, epochs_done)
+            probe_frames.append({column: torch.tensor(frame[column].to_numpy()) for column in frame})
+
+    if start_epoch == 0:
+        take_probes(0)
+
+    snapshot = [t.detach().clone() for t in params + model.buffers()]
+    started = last_saved = time.perf_counter()
+    end_epoch = until_epoch or hp["epochs"]
+    for epoch in range(start_epoch, end_epoch):
+        perm = torch.stack([torch.randperm(n_train, generator=g) for g in gens]).to(device)
+        # Diverged models are not masked step by step (that costs a kernel per tensor per step); they are
+        # restored from this snapshot at the end of the epoch, and their rows stop where they diverged.
+        torch._foreach_copy_(snapshot, params + model.buffers())
+        loss_sum = torch.zeros(models, device=device)
+        correct_sum = torch.zeros(models, device=device)
+        records = []
+        for i in range(steps_per_epoch):
+            step = epoch * steps_per_epoch + i
+            # index_select, not x_train[idx]: advanced indexing takes twice as long (BENCHMARKS.md)
+            idx = perm[:, i * batch:(i + 1) * batch].flatten()
+            xb = x_train.index_select(0, idx).view(models, -1, *x_train.shape[1:])
+            yb = y_train.index_select(0, idx).view(models, -1)
+            logging = step % hp["log_every"] == 0  # the statistics need each hidden state's full gradient
+            logits, acts = forward(model, xb, training=True, exact_hidden_grads=logging)
+            loss = loss_fn(logits, yb)
+            correct = logits.detach().argmax(-1) == yb
+            extra_loss, forces, active_groups = aux.apply(acts, logits, yb, correct, model.aux_params, spec,
+                                                          step / total_steps)
+            total = loss if extra_loss is None else loss + extra_loss
+            alive &= torch.isfinite(total)
+            for p in params:
+                p.grad = None
+            if logging:  # the statistics read the gradient arriving at each layer (and compare each force with it)
+                for a in acts:
+                    a.retain_grad()
+            if forces is None:
+                total.sum().backward()
+            else:  # each force joins the gradient arriving at its activations and flows on to earlier layers
+                torch.autograd.backward([total.sum(), *acts], [None, *forces])
+            if logging:
+                record = stats.before_step(model, acts, forces, active_groups, initial_weights, stat_layers)
+                weights_before = [w.detach().clone() for w in model.weights[:-1]]
+            if spec.get("grad_clip"):
+                clip_grad_norm_([p.grad for p in params], spec["grad_clip"])
+            optimizer.step(params, bufs, decayed, lr, hp["momentum"], hp["weight_decay"])
+            if logging:
+                record = torch.cat([record, stats.update_ratio(model, weights_before, stat_layers).unsqueeze(-1)], dim=-1)
+                records.append((step, record, alive.clone()))
+            loss_sum += loss.detach() * len(yb[0])
+            correct_sum += correct.sum(1)
+        if not bool(alive.all()):
+            take_where(~alive, params + model.buffers(), snapshot)
+        # One host sync per epoch: outcomes and the epoch's statistics.
+        # Validation every epoch (the best checkpoint, tuning and epochs-to-threshold read it); test after training.
+        validation = evaluate(model, splits["x_val"], splits["y_val"], loss_fn)
+        outcome = torch.stack([loss_sum / n_train, correct_sum / n_train, *validation, alive.float()], dim=1).cpu()
+        improved = outcome[:, -1].bool() & (outcome[:, 2] < best_val_loss)  # NaN (not validated) never improves
+        if bool(improved.any()):
+            take_where(improved.to(device), best, params + model.buffers())
+            best_val_loss = torch.where(improved, outcome[:, 2], best_val_loss)
+            best_epoch[improved] = epoch + 1
+        wall_s = wall_before + time.perf_counter() - started
+        epoch_rows.append([epoch + 1, wall_s, outcome])
+        if records:
+            stat_blocks.append([torch.tensor([s for s, _, _ in records]), epoch + 1,
+                                torch.stack([r for _, r, _ in records]).cpu(),
+                                torch.stack([a for _, _, a in records]).cpu()])
+        if epoch + 1 in probe_epochs:
+            take_probes(epoch + 1)
+        if not bool(outcome[:, -1].any()):
+            break
+        if checkpoint is not None and epoch + 1 < hp["epochs"] and time.perf_counter() - last_saved >= checkpoint_every_s:
+            last_saved = time.perf_counter()
+            _save_checkpoint(state_of(epoch + 1, wall_s), checkpoint)
+    take_probes(epoch_rows[-1][0] if epoch_rows else 0)
+    test_accuracy = last_test_accuracy = np.full(models, np.nan)
+    if "x_test" in splits:
+        last_test_accuracy = evaluate(model, splits["x_test"], splits["y_test"], loss_fn)[1].cpu().numpy()
+        test_accuracy = last_test_accuracy
+        # Where every model's best checkpoint is its last epoch (most MNIST runs) they are the same parameters.
+        if not (epoch_rows and bool((best_epoch == epoch_rows[-1][0]).all())):
+            last = [t.detach().clone() for t in params + model.buffers()]
+            with torch.no_grad():
+                for t, kept in zip(params + model.buffers(), best):
+                    t.copy_(kept)
+                test_accuracy = evaluate(model, splits["x_test"], splits["y_test"], loss_fn)[1].cpu().numpy()
+                for t, kept in zip(params + model.buffers(), last):
+                    t.copy_(kept)
+    wall_s = wall_before + time.perf_counter() - started
+    probes = (pd.concat([pd.DataFrame({c: t.numpy() for c, t in f.items()}) for f in probe_frames], ignore_index=True)
+              if probe_frames else pd.DataFrame())
+    return RunResult(_stats_frame(stat_blocks, seeds, stat_layers), _epochs_frame(epoch_rows, seeds), test_accuracy,
+                     last_test_accuracy, best_epoch.numpy(), best_val_loss.numpy(), wall_s,
+                     state_of(epoch_rows[-1][0] if epoch_rows else 0, wall_s), probes)
+
+
+def select_models(state: dict, keep: list[int]) -> dict:
+    """A RunResult's `state` reduced to the models `keep` (in that order), history included: successive halving
+    continues only the trials that survive a rung. Shared scalars (Adam's step count) are kept as they are, and so
+    is an empty list of noise generator states (an activation that draws nothing)."""
+    index = torch.tensor(keep)
+
+    def pick(t):
+        return t.index_select(0, index) if t.dim() else t
+
+    def per_model(states):
+        return [states[m] for m in keep] if states else states
+
+    return {
+        **state, "alive": pick(state["alive"]), "gen_states": per_model(state["gen_states"]),
+        "noise_states": per_model(state["noise_states"]),
+        **{name: [pick(t) for t in state[name]] for name in ("params", "bufs", "buffers", "initial_weights", "best")},
+        "best_val_loss": pick(state["best_val_loss"]), "best_epoch": pick(state["best_epoch"]),
+        "epoch_rows": [[epoch, wall_s, outcome[index]] for epoch, wall_s, outcome in state["epoch_rows"]],
+        "stat_blocks": [[steps, epoch, block[:, index], alive[:, index]]
+                        for steps, epoch, block, alive in state["stat_blocks"]],
+    }
+
+
+def _save_checkpoint(state: dict, path: Path) -> None:
+    """Written beside, then renamed (covbench.atomic): a job killed while saving leaves the previous checkpoint
+    intact. A checkpoint is insurance, so a failed save (a full disk) is a warning and training goes on."""
+    try:
+        atomic.save_torch(state, path)
+    except atomic.StateError as error:
+        atomic.warn(f"checkpoint not saved, training goes on without it: {error}")
+
+
+def _stats_frame(stat_blocks, seeds, layers: list[int]) -> pd.DataFrame:
+    """Long table: one row per (seed, logged step, layer); a diverged model's rows stop where it diverged. `layers`
+    names the record's rows: hidden layers 1..L, or a recurrent network's logged time steps."""
+    frames = []
+    rows = len(layers)
+    for steps, epoch, block, alive in stat_blocks:  # block (T, M, L, S), alive (T, M)
+        t, m = block.shape[:2]
+        values = block.numpy().reshape(-1, len(stats.STAT_NAMES))
+        frame = pd.DataFrame(values, columns=list(stats.STAT_NAMES))
+        frame.insert(0, "model", np.repeat(np.tile(np.arange(m), t), rows))
+        frame.insert(1, "seed", np.repeat(np.tile(np.asarray(seeds), t), rows))
+        frame.insert(2, "step", np.repeat(steps.numpy(), m * rows))
+        frame.insert(3, "epoch", epoch - 1)  # 0-based epoch during which the step happened
+        frame.insert(4, "layer", np.tile(np.asarray(layers), t * m))
+        frames.append(frame[np.repeat(alive.numpy().reshape(-1), rows)])
+    return pd.concat(frames, ignore_index=True)
+
+
+def _epochs_frame(epoch_rows, seeds) -> pd.DataFrame:
+    rows = []
+    for m, seed in enumerate(seeds):
+        for epoch, wall_s, outcome in epoch_rows:
+            train_loss, train_acc, val_loss, val_acc, alive = outcome[m].tolist()
+            rows.append(dict(model=m, seed=seed, epoch=epoch, train_loss=train_loss, train_accuracy=train_acc,
+                             val_loss=val_loss, val_accuracy=val_acc, wall_s=wall_s, diverged=not alive))
+            if not alive:
+                break
+    return pd.DataFrame(rows)
+
+
+def class_prior_entropy(labels: torch.Tensor) -> float:
+    """The training loss of a network that ignores its input and predicts the class frequencies: a run that ends
+    near it has collapsed to the majority class (or chance) instead of learning."""
+    prior = torch.bincount(labels).double() / len(labels)
+    prior = prior[prior > 0]
+    return float(-(prior * prior.log()).sum())
+
+
+def versions() -> dict:
+    from importlib.metadata import version
+    return {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
+            "pandas": pd.__version__, "covbench": version("covbench"), "platform": platform.platform()}
+
+
+def run(splits: dict[str, torch.Tensor], out_dirs: list[str], dataset: str, method: str, spec: dict, hp: dict, depth: int,
+        seeds: list[int], threads: int = 1, device: str = "cpu", checkpoint_every_s: float = 60.0,
+        probe_settings: dict | None = None) -> None:
+    """Train the seeds of one (dataset, method, depth) and write each seed's files (DESIGN section 5), with linear
+    probes of every hidden layer at init and after the last epoch when probe_settings are given.
+
+    Periodic checkpoints let an interrupted job resume from its last saved epoch.
+    """
+    process = configure_process(threads)
+    first = Path(out_dirs[0])
+    first.mkdir(parents=True, exist_ok=True)
+    checkpoint = first / "checkpoint.pt"
+    probe_wall_s = 0.0
+    probed = probe_settings and probe_settings.get("seeds")
+    probed = None if probed is None else [m for m, seed in enumerate(seeds) if seed in probed]
+
+    def probe(model, probe_splits, epoch):
+        nonlocal probe_wall_s
+        started = time.perf_counter()
+        frame = probes.probe_frame(model, probe_splits, probe_settings, epoch, probed)
+        probe_wall_s += time.perf_counter() - started
+        return frame
+
+    result = train(splits, spec, hp, depth, seeds, device=device, checkpoint=checkpoint,
+                   checkpoint_every_s=checkpoint_every_s, probe=probe if probe_settings else None,
+                   probe_epochs=tuple(probe_settings.get("epochs", ())) if probe_settings else ())
+    ids = dict(dataset=dataset, method=method, depth=depth)
+    prior_entropy = class_prior_entropy(splits["y_train"])
+    for model, (seed, out_dir) in enumerate(zip(seeds, out_dirs)):
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        probe_rows = (result.probes if len(result.probes) else pd.DataFrame(columns=PROBE_COLUMNS)).assign(seed=seed)
+        for name, frame in (("layer_stats", result.layer_stats), ("epochs", result.epochs), ("probes", probe_rows)):
+            frame = frame[frame.model == model].drop(columns="model").reset_index(drop=True)
+            for col, value in reversed(ids.items()):
+                frame.insert(0, col, value)
+            atomic.write_parquet(frame, out / f"{name}.parquet")
+        rows = result.epochs[result.epochs.model == model]
+        last, best_epoch = rows.iloc[-1], int(result.best_epoch[model])
+        best_val_accuracy = float(rows.val_accuracy[rows.epoch == best_epoch].iloc[0]) if best_epoch else math.nan
+        record = {
+            **ids, "seed": seed, "method_spec": spec, "hyperparameters": hp,
+            "device": str(resolve_device(device)), "threads": threads, "process": process,
+            "seeds_trained_together": seeds,
+            "wall_s": result.wall_s, "probe_wall_s": probe_wall_s, "diverged": bool(last.diverged),
+            "test_accuracy": float(result.test_accuracy[model]),
+            "best_epoch": best_epoch, "best_val_loss": float(result.best_val_loss[model]),
+            "best_val_accuracy": best_val_accuracy, "last_test_accuracy": float(result.last_test_accuracy[model]),
+            "final_val_accuracy": float(last.val_accuracy), "final_val_loss": float(last.val_loss),
+            "final_train_loss": float(last.train_loss), "class_prior_entropy": prior_entropy,
+            "collapsed": bool(last.train_loss >= COLLAPSED_FRACTION * prior_entropy), "versions": versions(),
+            "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+        }
+        atomic.write_json(out / "run.json", record)  # last: a run.json means the run's files are complete
+    checkpoint.unlink(missing_ok=True)

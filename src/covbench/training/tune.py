@@ -1,0 +1,295 @@
+"""Fair hyperparameter selection (DESIGN section 6): the same budget for every (dataset, method, depth).
+
+Every method tries the same log-spaced learning rates of its optimizer's range; a method with an auxiliary
+hyperparameter (covariance's lambda, deep supervision's weight) pairs each learning rate with one value of a
+log-spaced grid in a seeded random order (a Latin hypercube on log scales), so it gets no extra trials.
+
+Trials are chosen by successive halving (Jamieson & Talwalkar 2016): all trials train together as one batched
+model (tuning seed, train split) to the first rung's epoch, the best 1/eta by validation cross-entropy go on
+to the next rung, and so on; the trial with the lowest validation loss at the last rung wins. A trial's validation
+loss is that of its best checkpoint so far (the lowest over its epochs, DESIGN section 6): a net that learned and
+then overfit the 168 cat/not-cat images is scored where it was best, not where it ended (trials that collapsed to the
+class prior rank after those that learned, and a rung promotes the collapsed ones by learning rate: see `ranking`). Survivors
+continue where they stopped, so a rung costs only its extra epochs. Two epochs cannot tell a method that
+starts on a plateau (a sigmoid net at chance for several epochs before it learns) from one that never learns;
+later rungs can. Selection is on loss, not accuracy: at depth many trials sit at chance accuracy, where an
+accuracy argmax picks noise. A diverged or non-finite trial scores +inf; ties go to the smaller learning
+rate. Test data is never given to the trials.
+
+A method that contains another (a covariance variant is its base at lambda = 0, deep supervision at weight 0) is
+tuned nested in it when the base's tuning record is given (`nested_grid`; DESIGN section 6, Choi et al. 2019): the
+base's chosen learning rate and its neighbours on the base's grid, crossed with the config's `tune.nested` values
+of its hyperparameter, the first of which is 0. The trials share the base's tuning seed, so the initial weights and
+batches are the base's, and the incumbent (base lr, value 0) is the base's chosen trial itself, computed again (on
+one CPU the same numbers; the optimizers update each batched model on its own slices); no rung cuts it. So the choice
+is never worse than the base's (`check_inclusion`, run over every record by tune_summary). A small positive first
+value would not do: some trajectories are chaotic, and cat/not-cat relu_he_covariance at depth 2 and lambda 1e-4
+collapsed where its base learned.
+"""
+import math
+
+import numpy as np
+import pandas as pd
+import torch
+
+from covbench import atomic
+from covbench.config import AUX_HYPERPARAMETER, METHOD_DEFAULTS
+from covbench.training.train import COLLAPSED_FRACTION, class_prior_entropy, select_models, train
+
+NO_LOGGING = 1 << 62  # a log_every no trial reaches
+# How much worse than its base's a nested method's chosen validation loss may be (relative): none on one CPU, where the
+# incumbent repeats the base's numbers; jobs run on CPUs that sum in another order differ in the last digits. Beyond it
+# the nesting is broken.
+INCLUSION_TOLERANCE = 0.01
+
+
+class InclusionError(ValueError):
+    pass
+
+
+def log_grid(low: float, high: float, n: int) -> list[float]:
+    if n == 1:
+        return [math.sqrt(low * high)]
+    return [float(v) for v in np.geomspace(low, high, n)]
+
+
+def lr_range(spec: dict, tune: dict) -> list[float]:
+    """Each optimizer searches its own range (Adam's step sizes are not SGD's)."""
+    return tune["lr"][spec.get("optimizer", METHOD_DEFAULTS["optimizer"])]
+
+
+def trial_grid(spec: dict, tune: dict) -> list[dict]:
+    """The trials of one method: [{"lr": ..., <aux hyperparameter>: ...}] * tune["trials"], lr ascending."""
+    n = tune["trials"]
+    trials = [{"lr": lr} for lr in log_grid(*lr_range(spec, tune), n)]
+    name = AUX_HYPERPARAMETER.get(spec["aux"])
+    if name and name not in spec:  # a value given in the method's config is fixed, not tuned
+        values = log_grid(*tune[name], n)
+        order = np.random.default_rng(tune["seed"]).permutation(n)
+        for trial, i in zip(trials, order):
+            trial[name] = values[i]
+    return trials
+
+
+def nested_grid(spec: dict, tune: dict, base: dict) -> tuple[list[dict], int]:
+    """The trials of a method nested in its base (`base`: the base's tuning record), lr ascending then the
+    hyperparameter ascending, and the position of the incumbent (the base's lr with the first value, 0: the base itself)."""
+    name = AUX_HYPERPARAMETER[spec["aux"]]
+    base_lrs = sorted({trial["lr"] for trial in base["trials"]})
+    at = base_lrs.index(base["chosen"]["lr"])
+    values = tune["nested"][name]
+    trials = [{"lr": lr, name: value} for lr in base_lrs[max(at - 1, 0):at + 2] for value in values]
+    return trials, trials.index({"lr": base["chosen"]["lr"], name: values[0]})
+
+
+def lambda_profile(trials: list[dict], name: str) -> list[dict]:
+    """Per value of the nested hyperparameter, its best trial as selection ranks them (`ranking`): diverged or
+    non-finite last, then the furthest rung, the ones that learned before the collapsed, the lowest validation loss,
+    the smaller lr: so the chosen trial is its value's best. -> {name, lr, rung, val_loss, val_accuracy, collapsed,
+    diverged}."""
+    profile = []
+    for value in sorted({t[name] for t in trials}):
+        best = min((t for t in trials if t[name] == value),
+                   key=lambda t: (t["diverged"] or not math.isfinite(t["val_loss"]), -t["rung"], t["collapsed"],
+                                  t["val_loss"] if math.isfinite(t["val_loss"]) else math.inf))
+        profile.append({name: value, **{k: best[k] for k in ("lr", "rung", "val_loss", "val_accuracy", "collapsed",
+                                                              "diverged")}})
+    return profile
+
+
+def rung_sizes(trials: int, rungs: int, eta: int) -> list[int]:
+    """How many trials train in each rung: all of them, then ceil(1/eta) of the previous rung's."""
+    sizes = [trials]
+    for _ in range(rungs - 1):
+        sizes.append(math.ceil(sizes[-1] / eta))
+    return sizes
+
+
+def budget_epochs(trials: int, rung_epochs: list[int], eta: int) -> int:
+    """Trial-epochs one cell spends on tuning (diverged trials stop early and spend less)."""
+    starts = [0, *rung_epochs[:-1]]
+    return sum(n * (end - start) for n, start, end in zip(rung_sizes(trials, len(rung_epochs), eta), starts, rung_epochs))
+
+
+def ranking(val_loss: np.ndarray, diverged: np.ndarray, collapsed: np.ndarray,
+            plateau: np.ndarray | None = None) -> np.ndarray:
+    """Trial positions best first: lowest validation loss among the trials that learned, then the collapsed
+    ones (training loss still at the class-prior entropy), then the diverged or non-finite; ties to the smaller
+    learning rate (trials are in ascending lr order and the sorts are stable).
+
+    Why collapsed trials come after the others: on cat/not-cat's 41 validation images, a network that predicts
+    the majority class for every image scores a validation cross-entropy (about 0.64) below that of any network
+    that learned (0.7 to 1.7, as they grow confident), so loss alone would choose the networks that learned
+    nothing: they score 0.34 on the test split, where the classes are the other way round.
+
+    A rung that promotes gives `plateau`: the collapsed trials whose validation loss is still near the class-prior
+    entropy. They rank first among the collapsed by learning rate, largest first, not by loss: on the plateau
+    every validation loss is the prior entropy plus noise, and the least-moved network (the smallest lr) scores
+    best by a hair, so loss would promote exactly the trials least able to leave the plateau before the last
+    rung. (A sigmoid + Xavier net of depth 4 on 8k MNIST images sits at chance until epoch 7 at lr 0.19 and is
+    at 83 % validation accuracy at epoch 10; ranked by loss at epochs 2 and 5 it was cut, and the choice never
+    learned.) The final choice, and collapsed trials off the plateau (too large a step), rank by loss.
+    """
+    scores = np.where(diverged | ~np.isfinite(val_loss), np.inf, val_loss)
+    tier = np.where(np.isfinite(scores), collapsed.astype(int), 2)
+    if plateau is not None:
+        on_plateau = (tier == 1) & plateau
+        scores = np.where(on_plateau, -np.arange(len(scores)), scores)
+        tier = np.where((tier == 1) & ~on_plateau, 1.5, tier)
+    return np.lexsort((scores, tier))
+
+
+def edge(chosen: float, values: list[float]) -> str | None:
+    """'low' or 'high' when the choice is the smallest or largest value searched (the range may be wrong)."""
+    if len(values) < 2:
+        return None
+    return "low" if chosen == min(values) else "high" if chosen == max(values) else None
+
+
+def select(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, tune: dict, device: str = "cpu",
+           base: dict | None = None) -> dict:
+    """Successive halving over the method's trials; with `base` (its base's tuning record) nested in the base."""
+    nested = base is not None and AUX_HYPERPARAMETER.get(spec["aux"]) not in (None, *spec)
+    trials, incumbent = nested_grid(spec, tune, base) if nested else (trial_grid(spec, tune), None)
+    rung_epochs, eta = tune["rung_epochs"], tune["eta"]
+    no_test = {k: v for k, v in splits.items() if not k.endswith("_test")}
+    prior_entropy = class_prior_entropy(splits["y_train"])
+    alive = list(range(len(trials)))  # trial indices still training, in ascending lr order
+    reached = {}  # trial -> what it reached at its last rung
+    state, order = None, None
+    for rung, (size, until) in enumerate(zip(rung_sizes(len(trials), len(rung_epochs), eta), rung_epochs)):
+        if rung:  # the best `size` go on, still in ascending lr order; the incumbent always does
+            kept = [int(i) for i in order[:size]]
+            if incumbent is not None and alive.index(incumbent) not in kept:
+                kept[-1] = alive.index(incumbent)
+            positions = sorted(kept)
+            alive = [alive[i] for i in positions]
+            state = select_models(state, positions)
+        trial_spec = dict(spec)
+        for name in trials[0]:
+            if name != "lr":
+                trial_spec[name] = [trials[t][name] for t in alive]
+        # no per-layer statistics beyond step 0: nothing reads a trial's, and at depth they cost time
+        trial_hp = {**hp, "epochs": rung_epochs[-1], "lr": [trials[t]["lr"] for t in alive], "log_every": NO_LOGGING}
+        result = train(no_test, trial_spec, trial_hp, depth, [tune["seed"]] * len(alive), device=device,
+                       start=state, until_epoch=until)
+        state = result.state
+        last = result.epochs.groupby("model").tail(1).set_index("model").sort_index()
+        diverged = result.epochs.groupby("model").diverged.any().sort_index().to_numpy()
+        val_loss = result.best_val_loss.astype(float)  # each trial at its best checkpoint so far (DESIGN section 6)
+        at_best = result.epochs.set_index(["model", "epoch"]).val_accuracy
+        collapsed = last.train_loss.to_numpy(float) >= COLLAPSED_FRACTION * prior_entropy
+        for m, t in enumerate(alive):
+            best_epoch = int(result.best_epoch[m])
+            reached[t] = {"rung": rung + 1, "epochs": int(last.epoch.iloc[m]), "best_epoch": best_epoch,
+                          "val_loss": float(val_loss[m]),
+                          "val_accuracy": float(at_best.get((m, best_epoch), np.nan)),
+                          "last_val_loss": float(last.val_loss.iloc[m]), "train_loss": float(last.train_loss.iloc[m]),
+                          "diverged": bool(diverged[m]), "collapsed": bool(collapsed[m])}
+        promoting = rung + 1 < len(rung_epochs)
+        plateau = val_loss <= prior_entropy / COLLAPSED_FRACTION if promoting else None
+        order = ranking(val_loss, diverged, collapsed, plateau)
+    best = alive[int(order[0])]
+    chosen = trials[best]
+    trials = [{**t, **reached[i]} for i, t in enumerate(trials)]
+    if nested:
+        name = AUX_HYPERPARAMETER[spec["aux"]]
+        budget = budget_epochs(len(trials), rung_epochs, eta)
+        nesting = {"nested": {"base": base["method"], "base_lr": base["chosen"]["lr"], "base_val_loss": base["val_loss"],
+                              "base_collapsed": base["collapsed"], "incumbent": trials[incumbent],
+                              "budget_ratio": budget / base["budget_epochs"]},
+                   "lambda_profile": lambda_profile(trials, name)}
+    else:
+        nesting = {}
+    return {
+        "chosen": chosen, "selected_on": "best_val_loss", "collapsed": reached[best]["collapsed"],
+        "val_loss": reached[best]["val_loss"], "val_accuracy": reached[best]["val_accuracy"],
+        "lr_edge": edge(chosen["lr"], [t["lr"] for t in (base["trials"] if nested else trials)]),
+        "aux_edge": next((edge(chosen[k], [t[k] for t in trials]) for k in chosen if k != "lr"), None),
+        "lr_range": list(lr_range(spec, tune)), "budget": len(trials), "rung_epochs": list(rung_epochs), "eta": eta,
+        "budget_epochs": budget_epochs(len(trials), rung_epochs, eta),
+        "tune_seed": tune["seed"], "wall_s": result.wall_s, **nesting, "trials": trials,
+    }
+
+
+def apply_choice(spec: dict, hp: dict, chosen: dict) -> tuple[dict, dict]:
+    """The final runs' spec and hyperparameters with the tuned values (a record's "chosen") filled in."""
+    hp = {**hp, "lr": chosen["lr"]}
+    spec = {**spec, **{k: v for k, v in chosen.items() if k != "lr"}}
+    return spec, hp
+
+
+def overfit_trials(record: dict) -> int:
+    """Other trials that fit the training set more closely than the choice yet ended with a higher validation loss:
+    why a choice can sit on the low end of its range (on 168 cat/not-cat images every fitting net overfits)."""
+    chosen = max((t for t in record["trials"] if t["lr"] == record["chosen"]["lr"]), key=lambda t: t["rung"])
+    if chosen["diverged"]:
+        return 0
+    return sum(not t["diverged"] and t is not chosen and t["train_loss"] < chosen["train_loss"]
+               and t["val_loss"] > chosen["val_loss"] for t in record["trials"])
+
+
+def check_inclusion(record: dict, base: dict) -> None:
+    """A nested method's choice is no worse than its base's (DESIGN section 6): one that learned beats a collapsed
+    one, and within the same kind its validation loss is at most (1 + INCLUSION_TOLERANCE) times the base's."""
+    if base["collapsed"] and not record["collapsed"]:
+        return
+    if record["collapsed"] == base["collapsed"] and record["val_loss"] <= base["val_loss"] * (1 + INCLUSION_TOLERANCE):
+        return
+    kind = " collapsed where its base learned, and" if record["collapsed"] else ""
+    raise InclusionError(
+        f"inclusion check failed for {record['dataset']}, {record['method']}, depth {record['depth']}: its chosen "
+        f"trial{kind} has validation loss {record['val_loss']:.4g} against {base['val_loss']:.4g} for its base "
+        f"{base['method']} (tolerance {INCLUSION_TOLERANCE:.0%}); the nested tuning (tune.nested_grid) is broken")
+
+
+PROFILE_COLUMNS = ["dataset", "method", "base", "depth", "hyperparameter", "value", "lr", "rung", "val_loss",
+                   "val_accuracy", "collapsed", "diverged", "chosen", "base_val_loss", "base_val_accuracy"]
+
+
+def profile_frame(records: list[dict]) -> pd.DataFrame:
+    """The lambda profile of every nested record, one row per value tried (DESIGN section 7, covariance's best
+    shot), with the base's chosen validation loss and accuracy beside it."""
+    by_cell = {(r["dataset"], r["method"], r["depth"]): r for r in records}
+    rows = []
+    for record in records:
+        if "nested" not in record:
+            continue
+        base = by_cell[record["dataset"], record["nested"]["base"], record["depth"]]
+        name = next(k for k in record["chosen"] if k != "lr")
+        for point in record["lambda_profile"]:
+            rows.append({"dataset": record["dataset"], "method": record["method"], "base": base["method"],
+                         "depth": record["depth"], "hyperparameter": name, "value": point[name],
+                         **{k: point[k] for k in ("lr", "rung", "val_loss", "val_accuracy", "collapsed", "diverged")},
+                         "chosen": point[name] == record["chosen"][name] and point["lr"] == record["chosen"]["lr"],
+                         "base_val_loss": base["val_loss"], "base_val_accuracy": base["val_accuracy"]})
+    return pd.DataFrame(rows, columns=PROFILE_COLUMNS)
+
+
+def summarize(chosen_paths: list[str], out_path: str, profile_path: str) -> None:
+    """results/tune/chosen.parquet: one row per (dataset, method, depth) with the chosen values, after the inclusion
+    check of every nested record against its base's; and the nested records' lambda profiles (profile_frame)."""
+    rows = []
+    records = [atomic.read_json(path, required=("dataset", "method", "depth", "chosen", "trials"))
+               for path in chosen_paths]
+    by_cell = {(r["dataset"], r["method"], r["depth"]): r for r in records}
+    for record in records:
+        if "nested" in record:
+            check_inclusion(record, by_cell[record["dataset"], record["nested"]["base"], record["depth"]])
+    for record in records:
+        rows.append({
+            "dataset": record["dataset"], "method": record["method"], "depth": record["depth"],
+            "lr": record["chosen"]["lr"], "cov_lambda": record["chosen"].get("cov_lambda", np.nan),
+            "aux_weight": record["chosen"].get("aux_weight", np.nan), "selected_on": record["selected_on"],
+            "val_loss": record["val_loss"], "val_accuracy": record["val_accuracy"],
+            "lr_edge": record["lr_edge"] or "", "aux_edge": record["aux_edge"] or "",
+            "lr_low": record["lr_range"][0], "lr_high": record["lr_range"][1],
+            "trials": record["budget"], "tune_epochs": record["rung_epochs"][-1],
+            "budget_epochs": record["budget_epochs"],
+            "trials_diverged": sum(t["diverged"] for t in record["trials"]), "collapsed": record["collapsed"],
+            "trials_overfit": overfit_trials(record),
+            "nested_in": record.get("nested", {}).get("base", ""),
+            "budget_ratio": record.get("nested", {}).get("budget_ratio", np.nan),
+        })
+    atomic.write_parquet(pd.DataFrame(rows), out_path)
+    atomic.write_parquet(profile_frame(records), profile_path)

@@ -1,6 +1,6 @@
 # Two commands do everything on a fresh Debian machine with Python 3.11 (see README.md):
 #   make all    install, then run the whole pipeline (snakemake --cores all) -> results/paper/main.pdf
-#   make test   install, then run the test suite
+#   make test   install, then lint (ruff, snakefmt) and run the test suite
 #   make bundle                 everything training produced, checksummed, in results/bundle.tar.gz
 #   make all BUNDLE=archive     the paper from a bundle: verify, unpack, run only what comes after training
 #   make lock                   regenerate requirements.lock (exact versions of every Python package) from pyproject.toml
@@ -23,7 +23,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SNAKEMAKE_ARGS := --cores $(CORES) $(if $(CONFIG),--configfile $(CONFIG)) \
 	$(if $(MIRROR),--config 'data={"mirror": "$(abspath $(MIRROR))"}') $(ARGS)
 
-.PHONY: all test install lock latex bench report clean bundle
+.PHONY: all test lint format install lock latex bench report clean bundle
 
 # With BUNDLE: the bundle's checksums are verified before anything is unpacked, and snakemake runs with the config
 # the bundle was made with and the bundle route's rerun triggers; see README, "Reproduce the figures without training".
@@ -38,8 +38,20 @@ endif
 bundle: install
 	$(BIN)/snakemake results/bundle.tar.gz $(SNAKEMAKE_ARGS)
 
-test: install latex
+test: install latex lint
 	COVBENCH_MIRROR=$(if $(MIRROR),$(abspath $(MIRROR)),) $(BIN)/python -m pytest -ra
+
+# ruff (lint and format check) over the Python, snakefmt over the Snakefile and the rules; `make format` fixes both.
+LINTED := src tests workflow/scripts
+lint: install
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
+	$(BIN)/snakefmt --check Snakefile workflow/rules
+
+format: install
+	$(BIN)/ruff check --fix $(LINTED)
+	$(BIN)/ruff format $(LINTED)
+	$(BIN)/snakefmt Snakefile workflow/rules
 
 install: $(VENV)/.installed
 

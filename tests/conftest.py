@@ -6,10 +6,25 @@ import pytest
 import torch
 import yaml
 
-SPEC = {"activation": "sigmoid", "init": "normal", "norm": "none", "residual": "none", "grad_clip": None,
-        "aux": "none", "standardize_inputs": False}
-HP = {"width": 16, "epochs": 2, "batch_size": 32, "lr": 0.1, "momentum": 0.9, "weight_decay": 0.0,
-      "loss": "softmax_cross_entropy", "log_every": 2}
+SPEC = {
+    "activation": "sigmoid",
+    "init": "normal",
+    "norm": "none",
+    "residual": "none",
+    "grad_clip": None,
+    "aux": "none",
+    "standardize_inputs": False,
+}
+HP = {
+    "width": 16,
+    "epochs": 2,
+    "batch_size": 32,
+    "lr": 0.1,
+    "momentum": 0.9,
+    "weight_decay": 0.0,
+    "loss": "softmax_cross_entropy",
+    "log_every": 2,
+}
 
 
 @pytest.fixture
@@ -20,8 +35,14 @@ def splits():
     labels = torch.randint(0, classes, (n,), generator=gen)
     centers = torch.randn(classes, dim, generator=gen)
     x = (centers[labels] + 0.8 * torch.randn(n, dim, generator=gen)).sigmoid()
-    return {"x_train": x[:200], "y_train": labels[:200], "x_val": x[200:250], "y_val": labels[200:250],
-            "x_test": x[250:], "y_test": labels[250:]}
+    return {
+        "x_train": x[:200],
+        "y_train": labels[:200],
+        "x_val": x[200:250],
+        "y_val": labels[200:250],
+        "x_test": x[250:],
+        "y_test": labels[250:],
+    }
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
 """PReLU (He et al. 2015) and RReLU (Xu et al. 2015): the activations with per-layer parameters and training noise."""
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -104,8 +105,13 @@ def test_rrelu_seeds_batched_draw_what_they_draw_alone(spec, hp, splits, one_thr
     batched = together.layer_stats[together.layer_stats.seed == 1].drop(columns="model").reset_index(drop=True)
     single = alone.layer_stats.drop(columns="model")
     for column in ("bias_grad_norm", "weight_grad_norm", "act_mean", "act_std", "saturation", "update_ratio"):
-        torch.testing.assert_close(torch.tensor(batched[column].to_numpy()), torch.tensor(single[column].to_numpy()),
-                                   rtol=1e-5, atol=1e-7, msg=column)
+        torch.testing.assert_close(
+            torch.tensor(batched[column].to_numpy()),
+            torch.tensor(single[column].to_numpy()),
+            rtol=1e-5,
+            atol=1e-7,
+            msg=column,
+        )
     assert together.epochs[together.epochs.seed == 1].val_accuracy.tolist() == alone.epochs.val_accuracy.tolist()
 
 
@@ -115,10 +121,16 @@ def test_select_models_keeps_each_survivors_noise_generator(spec, hp, splits, on
     spec.update(RRELU)
     first = train(splits, spec, hp, 2, [0, 1, 2], until_epoch=1)
     picked = select_models(first.state, [2, 0])
-    assert [torch.equal(s, first.state["noise_states"][m]) for s, m in zip(picked["noise_states"], [2, 0])] == [True] * 2
+    assert [torch.equal(s, first.state["noise_states"][m]) for s, m in zip(picked["noise_states"], [2, 0])] == [
+        True
+    ] * 2
     continued = train(splits, spec, hp, 2, [2, 0], start=picked)
     uninterrupted = train(splits, spec, hp, 2, [2, 0])
     for a, b in zip(continued.state["noise_states"], uninterrupted.state["noise_states"], strict=True):
         assert torch.equal(a, b)
-    torch.testing.assert_close(torch.tensor(continued.epochs.val_loss.to_numpy()),
-                               torch.tensor(uninterrupted.epochs.val_loss.to_numpy()), rtol=1e-5, atol=0)
+    torch.testing.assert_close(
+        torch.tensor(continued.epochs.val_loss.to_numpy()),
+        torch.tensor(uninterrupted.epochs.val_loss.to_numpy()),
+        rtol=1e-5,
+        atol=0,
+    )

@@ -1,4 +1,5 @@
 """Tests of covbench.analysis.aggregate on small runs written in the format of DESIGN section 5."""
+
 import json
 
 import numpy as np
@@ -13,8 +14,13 @@ STEPS_PER_EPOCH, LOG_EVERY = 4, 2
 FORCE_STATISTICS = ("force_grad_ratio", "force_grad_cosine", "active_groups")
 
 
-def synthetic_runs(methods=("baseline", "covariance", "relu_he"), depths=(2, 4), seeds=(0, 1, 2), epochs=3,
-                   diverged=("mnist", "covariance", 4, 1)):
+def synthetic_runs(
+    methods=("baseline", "covariance", "relu_he"),
+    depths=(2, 4),
+    seeds=(0, 1, 2),
+    epochs=3,
+    diverged=("mnist", "covariance", 4, 1),
+):
     """(runs, epochs, layer_stats) frames of a small grid; the run `diverged` stops during epoch 2.
 
     Layer l of a run has bias_grad_norm 10 ** (decay * (l - depth)), so its vanishing index is decay * (depth - 1).
@@ -35,23 +41,41 @@ def synthetic_runs(methods=("baseline", "covariance", "relu_he"), depths=(2, 4),
                             values = dict(zip(STAT_NAMES, rng.uniform(0.1, 0.9, len(STAT_NAMES))))
                             values["bias_grad_norm"] = 10.0 ** (decay * (layer - depth)) * (1 + 0.01 * seed)
                             active = step >= STEPS_PER_EPOCH
-                            force = (10.0 ** -layer * active, 0.1 * layer * active, 0.5 * active)
+                            force = (10.0**-layer * active, 0.1 * layer * active, 0.5 * active)
                             values.update(zip(FORCE_STATISTICS, force if "covariance" in method else [np.nan] * 3))
-                            stat_rows.append({**key, "step": step, "epoch": step // STEPS_PER_EPOCH,
-                                              "layer": layer, **values})
+                            stat_rows.append(
+                                {**key, "step": step, "epoch": step // STEPS_PER_EPOCH, "layer": layer, **values}
+                            )
                     for epoch in range(1, stops + 1):
                         accuracy = min(0.5 + 0.1 * epoch * (m + 1) + 0.01 * seed, 0.99)
-                        epoch_rows.append({**key, "epoch": epoch, "train_loss": 2.0 / (epoch + m),
-                                           "train_accuracy": accuracy, "val_loss": 2.1 / (epoch + m),
-                                           "val_accuracy": accuracy, "wall_s": float(epoch),
-                                           "diverged": epoch == stops < epochs})
+                        epoch_rows.append(
+                            {
+                                **key,
+                                "epoch": epoch,
+                                "train_loss": 2.0 / (epoch + m),
+                                "train_accuracy": accuracy,
+                                "val_loss": 2.1 / (epoch + m),
+                                "val_accuracy": accuracy,
+                                "wall_s": float(epoch),
+                                "diverged": epoch == stops < epochs,
+                            }
+                        )
                     last = epoch_rows[-1]
-                    run_rows.append({**key, "diverged": last["diverged"], "collapsed": m == 0 and depth == depths[-1],
-                                     "test_accuracy": last["val_accuracy"] - 0.01,
-                                     "last_test_accuracy": last["val_accuracy"] - 0.02, "best_epoch": last["epoch"],
-                                     "best_val_accuracy": last["val_accuracy"], "best_val_loss": last["val_loss"],
-                                     "final_val_accuracy": last["val_accuracy"], "final_val_loss": last["val_loss"],
-                                     "wall_s": last["wall_s"]})
+                    run_rows.append(
+                        {
+                            **key,
+                            "diverged": last["diverged"],
+                            "collapsed": m == 0 and depth == depths[-1],
+                            "test_accuracy": last["val_accuracy"] - 0.01,
+                            "last_test_accuracy": last["val_accuracy"] - 0.02,
+                            "best_epoch": last["epoch"],
+                            "best_val_accuracy": last["val_accuracy"],
+                            "best_val_loss": last["val_loss"],
+                            "final_val_accuracy": last["val_accuracy"],
+                            "final_val_loss": last["val_loss"],
+                            "wall_s": last["wall_s"],
+                        }
+                    )
     layer_stats = pd.DataFrame(stat_rows).astype({name: "float32" for name in STAT_NAMES})
     return pd.DataFrame(run_rows), pd.DataFrame(epoch_rows), layer_stats
 
@@ -67,8 +91,17 @@ def synthetic_probes(runs, epochs):
             init = 0.3 + 0.01 * run.seed
             final = np.nan if run.diverged else init + 0.05 * layer + 0.2 * (run.method == "relu_he")
             for epoch, accuracy in ((0, init), (last_epoch[tuple(key.values())], final)):
-                rows.append({**key, "epoch": int(epoch), "layer": layer, "probe_accuracy": accuracy, "model": 0,
-                             "n_train": 200, "n_val": 200})
+                rows.append(
+                    {
+                        **key,
+                        "epoch": int(epoch),
+                        "layer": layer,
+                        "probe_accuracy": accuracy,
+                        "model": 0,
+                        "n_train": 200,
+                        "n_val": 200,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -93,6 +126,7 @@ def frames():
 
 
 # --- bootstrap -----------------------------------------------------------------------------------
+
 
 def test_bootstrap_interval_contains_median_and_is_reproducible():
     samples = np.random.default_rng(0).lognormal(size=(50, 5))
@@ -131,12 +165,23 @@ def test_bootstrap_median_with_infinite_values():
 
 # --- per-run outcomes ----------------------------------------------------------------------------
 
+
 def test_vanishing_index_matches_hand_computation():
     rows = []
     for step, epoch, first, last in [(0, 0, 1e-4, 1e-1), (2, 0, 1e-3, 1e-1), (4, 1, 1.0, 1.0)]:
         for layer, norm in ((1, first), (2, 0.5), (3, last)):
-            rows.append(dict(dataset="mnist", method="baseline", depth=3, seed=0, step=step, epoch=epoch,
-                             layer=layer, bias_grad_norm=np.float32(norm)))
+            rows.append(
+                dict(
+                    dataset="mnist",
+                    method="baseline",
+                    depth=3,
+                    seed=0,
+                    step=step,
+                    epoch=epoch,
+                    layer=layer,
+                    bias_grad_norm=np.float32(norm),
+                )
+            )
     index = aggregate.vanishing_index(pd.DataFrame(rows)).iloc[0]
     assert index.vanishing_index_init == pytest.approx(-3.0, abs=1e-5)
     assert index.vanishing_index_epoch1 == pytest.approx((-3.0 + -2.0) / 2, abs=1e-5)
@@ -150,11 +195,16 @@ def test_vanishing_index_of_synthetic_runs(frames):
 
 
 def test_epochs_to_threshold_reached_and_not_reached():
-    epochs = pd.DataFrame({
-        "dataset": ["mnist"] * 3 + ["catvnoncat"] * 3, "method": "m", "depth": 2, "seed": 0,
-        "epoch": [1, 2, 3] * 2,
-        "val_accuracy": np.float32([0.5, 0.98, 0.99, 0.5, 0.69, 0.6]).astype(float),
-    })
+    epochs = pd.DataFrame(
+        {
+            "dataset": ["mnist"] * 3 + ["catvnoncat"] * 3,
+            "method": "m",
+            "depth": 2,
+            "seed": 0,
+            "epoch": [1, 2, 3] * 2,
+            "val_accuracy": np.float32([0.5, 0.98, 0.99, 0.5, 0.69, 0.6]).astype(float),
+        }
+    )
     result = aggregate.epochs_to_threshold(epochs, THRESHOLDS).set_index("dataset")
     assert result.loc["mnist", "epochs_to_threshold"] == 2.0 and result.loc["mnist", "reached_threshold"]
     assert np.isnan(result.loc["catvnoncat", "epochs_to_threshold"])
@@ -168,10 +218,11 @@ def test_run_summary_keeps_diverged_runs(frames):
     diverged = summary.loc[("mnist", "covariance", 4, 1)]
     assert diverged.diverged and diverged.test_accuracy == pytest.approx(0.5 + 0.1 * 2 * 2 + 0.01 - 0.01)
     assert summary.diverged.sum() == 1
-    assert summary.loc[("mnist", "baseline", 2, 0), "reached_threshold"] == False  # noqa: E712: max 0.8
+    assert summary.loc[("mnist", "baseline", 2, 0), "reached_threshold"] == False  # noqa: E712 (a numpy bool; the maximum is 0.8)
 
 
 # --- summaries across seeds ----------------------------------------------------------------------
+
 
 def test_layer_summary_epochs_and_seeds(frames):
     _, _, layer_stats = frames
@@ -182,13 +233,24 @@ def test_layer_summary_epochs_and_seeds(frames):
     assert cell.loc[("mnist", "covariance", 4, 1, 3, "saturation"), "n_seeds"] == 2  # seed 1 stopped in epoch 2
     assert cell.loc[("mnist", "covariance", 4, 1, 2, "saturation"), "n_seeds"] == 3
     speed = cell.loc[("mnist", "baseline", 2, 1, 0, "bias_grad_norm")]
-    assert speed["median"] == pytest.approx(10 ** -1.5 * 1.01, rel=1e-5)
+    assert speed["median"] == pytest.approx(10**-1.5 * 1.01, rel=1e-5)
 
 
 def test_layer_epoch_means_average_the_logged_steps():
     logged = [(0, 0, 1.0), (2, 0, 3.0), (4, 1, 7.0)]  # (step, 0-based epoch, value of every statistic)
-    rows = [dict(dataset="mnist", method="m", depth=1, seed=0, step=step, epoch=epoch, layer=1,
-                 **{name: value for name in STAT_NAMES}) for step, epoch, value in logged]
+    rows = [
+        dict(
+            dataset="mnist",
+            method="m",
+            depth=1,
+            seed=0,
+            step=step,
+            epoch=epoch,
+            layer=1,
+            **{name: value for name in STAT_NAMES},
+        )
+        for step, epoch, value in logged
+    ]
     means = aggregate.layer_epoch_means(pd.DataFrame(rows)).set_index("epoch")
     assert means.loc[[0, 1, 2], "saturation"].tolist() == [1.0, 2.0, 7.0]
 
@@ -214,16 +276,51 @@ def test_write_tables(tmp_path, frames):
     aggregate.write_tables(paths["run"], paths["epochs"], paths["layer_stats"], paths["probes"], THRESHOLDS, outputs)
     tables = {name: pd.read_parquet(path) for name, path in outputs.items()}
     assert list(tables["run_summary"].columns) == aggregate.RUN_KEYS + [
-        "diverged", "collapsed", "test_accuracy", "last_test_accuracy", "best_epoch", "best_val_accuracy",
-        "best_val_loss", "final_val_accuracy", "final_val_loss", "final_train_loss",
-        "epochs_to_threshold", "reached_threshold", "vanishing_index_init", "vanishing_index_epoch1",
-        "active_step_fraction", "probe_gain_layer1", "wall_s"]
+        "diverged",
+        "collapsed",
+        "test_accuracy",
+        "last_test_accuracy",
+        "best_epoch",
+        "best_val_accuracy",
+        "best_val_loss",
+        "final_val_accuracy",
+        "final_val_loss",
+        "final_train_loss",
+        "epochs_to_threshold",
+        "reached_threshold",
+        "vanishing_index_init",
+        "vanishing_index_epoch1",
+        "active_step_fraction",
+        "probe_gain_layer1",
+        "wall_s",
+    ]
     assert list(tables["layer_summary"].columns) == aggregate.CELL_KEYS + [
-        "layer", "epoch", "statistic", "median", "ci_low", "ci_high", "n_seeds"]
+        "layer",
+        "epoch",
+        "statistic",
+        "median",
+        "ci_low",
+        "ci_high",
+        "n_seeds",
+    ]
     assert list(tables["method_summary"].columns) == aggregate.CELL_KEYS + [
-        "metric", "median", "mean", "ci_low", "ci_high", "mean_ci_low", "mean_ci_high", "n_seeds"]
+        "metric",
+        "median",
+        "mean",
+        "ci_low",
+        "ci_high",
+        "mean_ci_low",
+        "mean_ci_high",
+        "n_seeds",
+    ]
     assert list(tables["probe_summary"].columns) == aggregate.CELL_KEYS + [
-        "layer", "epoch", "median", "ci_low", "ci_high", "n_seeds"]
+        "layer",
+        "epoch",
+        "median",
+        "ci_low",
+        "ci_high",
+        "n_seeds",
+    ]
     assert len(tables["epoch_curves"]) == len(frames[1])
     per_run = tables["run_summary"].set_index(aggregate.RUN_KEYS)
     assert per_run.loc[("catvnoncat", "relu_he", 4, 2), "probe_gain_layer1"] == pytest.approx(0.25)
@@ -231,6 +328,7 @@ def test_write_tables(tmp_path, frames):
 
 
 # --- the force and the probes (issue 14) ------------------------------------------------------------
+
 
 def test_active_step_fraction_counts_logged_steps_with_a_force(frames):
     runs, epochs, layer_stats = frames
@@ -243,8 +341,11 @@ def test_active_step_fraction_counts_logged_steps_with_a_force(frames):
 
 
 def test_active_step_fraction_skips_missing_steps():
-    rows = [dict(dataset="mnist", method="m", depth=2, seed=0, step=step, epoch=0, layer=layer, active_groups=value)
-            for step, value in ((0, 0.0), (2, np.nan), (4, 0.1), (6, 1.0)) for layer in (1, 2)]
+    rows = [
+        dict(dataset="mnist", method="m", depth=2, seed=0, step=step, epoch=0, layer=layer, active_groups=value)
+        for step, value in ((0, 0.0), (2, np.nan), (4, 0.1), (6, 1.0))
+        for layer in (1, 2)
+    ]
     fraction = aggregate.active_step_fraction(pd.DataFrame(rows)).active_step_fraction
     assert fraction.tolist() == [pytest.approx(2 / 3)]
 
@@ -269,8 +370,9 @@ def test_probe_gain_and_summary(frames):
 
 def test_layer_summary_carries_the_force_statistics(frames):
     _, _, layer_stats = frames
-    summary = aggregate.layer_summary(layer_stats).set_index(["dataset", "method", "depth", "layer", "epoch",
-                                                              "statistic"])
+    summary = aggregate.layer_summary(layer_stats).set_index(
+        ["dataset", "method", "depth", "layer", "epoch", "statistic"]
+    )
     assert summary.loc[("mnist", "covariance", 2, 1, 0, "active_groups"), "median"] == 0
     assert summary.loc[("mnist", "covariance", 2, 2, 2, "force_grad_cosine"), "median"] == pytest.approx(0.2)
     assert np.isnan(summary.loc[("mnist", "relu_he", 2, 1, 2, "force_grad_ratio"), "median"])
@@ -292,8 +394,9 @@ def test_best_remedy_is_chosen_on_validation_not_test(frames):
     """relu_he is best on test but sigmoid_xavier on validation: the validation choice wins (DESIGN section 7)."""
     runs, epochs, layer_stats = frames
     per_run = aggregate.run_summary(runs, epochs, layer_stats, THRESHOLDS)
-    other = per_run[per_run.method == "baseline"].assign(method="sigmoid_xavier", test_accuracy=0.5,
-                                                         best_val_accuracy=0.995)
+    other = per_run[per_run.method == "baseline"].assign(
+        method="sigmoid_xavier", test_accuracy=0.5, best_val_accuracy=0.995
+    )
     summary = aggregate.method_summary(pd.concat([per_run, other], ignore_index=True))
     test = summary[(summary.metric == "test_accuracy") & (summary.dataset == "mnist") & (summary.depth == 4)]
     assert test.set_index("method")["mean"].drop("covariance").idxmax() == "relu_he"

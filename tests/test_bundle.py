@@ -1,5 +1,6 @@
 """Results bundles (README "Reproduce the figures without training"): made from a tiny real run, verified and
 unpacked; a corrupted, tampered or truncated one is refused with one line, and results/ stays as it was."""
+
 import io
 import json
 import os
@@ -25,17 +26,24 @@ def built(tmp_path, splits):
     its bundle."""
     root = tmp_path / "built"
     hp = {"width": 8, "epochs": 2, "batch_size": 50, "log_every": 2}
-    result = sklearn_mlp.train_seed({k: v.numpy() for k, v in splits.items()}, 2, hp, {}, 0,
-                                    torch.Generator().manual_seed(1))
-    sklearn_mlp.write_run(str(root / RUN), {"dataset": "mnist", "method": "sklearn_mlp", "depth": 2, "seed": 0},
-                          result, hp)
+    result = sklearn_mlp.train_seed(
+        {k: v.numpy() for k, v in splits.items()}, 2, hp, {}, 0, torch.Generator().manual_seed(1)
+    )
+    sklearn_mlp.write_run(
+        str(root / RUN), {"dataset": "mnist", "method": "sklearn_mlp", "depth": 2, "seed": 0}, result, hp
+    )
     (root / "results/tune/mnist/baseline").mkdir(parents=True)
     (root / "results/tune/mnist/baseline/depth2.json").write_text(json.dumps({"chosen": {"lr": 0.1}}))
     (root / "results/logs/sklearn_mlp/mnist").mkdir(parents=True)
     (root / "results/logs/sklearn_mlp/mnist/sklearn_mlp.log").write_text("trained\n")
     inputs = [f"{RUN}/{name}" for name in ("run.json", "epochs.parquet", "layer_stats.parquet", "probes.parquet")]
-    manifest = bundle.write_bundle([*inputs, "results/tune/mnist/baseline/depth2.json"], "results/bundle.tar.gz",
-                                   CONFIG, ["train", "sklearn_mlp"], root=root)
+    manifest = bundle.write_bundle(
+        [*inputs, "results/tune/mnist/baseline/depth2.json"],
+        "results/bundle.tar.gz",
+        CONFIG,
+        ["train", "sklearn_mlp"],
+        root=root,
+    )
     return root, manifest
 
 
@@ -49,21 +57,32 @@ def fresh(tmp_path):
 
 
 def snapshot(root):
-    return {str(p.relative_to(root)): (p.read_bytes(), p.stat().st_mtime_ns)
-            for p in sorted((root / "results").rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): (p.read_bytes(), p.stat().st_mtime_ns)
+        for p in sorted((root / "results").rglob("*"))
+        if p.is_file()
+    }
 
 
 def unpack_cli(archive, cwd):
-    return subprocess.run([sys.executable, "-m", "covbench.tools.bundle", "unpack", str(archive)], cwd=cwd,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "covbench.tools.bundle", "unpack", str(archive)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_manifest_lists_every_file_with_its_checksum_config_and_versions(built):
     root, manifest = built
-    assert sorted(manifest["files"]) == sorted([*(f"{RUN}/{n}" for n in ("epochs.parquet", "layer_stats.parquet",
-                                                                         "probes.parquet", "run.json")),
-                                                "results/logs/sklearn_mlp/mnist/sklearn_mlp.log",
-                                                "results/tune/mnist/baseline/depth2.json"])
+    assert sorted(manifest["files"]) == sorted(
+        [
+            *(f"{RUN}/{n}" for n in ("epochs.parquet", "layer_stats.parquet", "probes.parquet", "run.json")),
+            "results/logs/sklearn_mlp/mnist/sklearn_mlp.log",
+            "results/tune/mnist/baseline/depth2.json",
+        ]
+    )
     for path, entry in manifest["files"].items():
         assert entry == {"sha256": bundle.sha256_of(root / path), "size": (root / path).stat().st_size}
     assert manifest["config"] == CONFIG and manifest["training_rules"] == ["train", "sklearn_mlp"]
@@ -97,8 +116,9 @@ def test_one_corrupted_byte_is_refused_with_one_line_and_nothing_unpacked(built,
     # the file being read when it failed, or the archive itself when the files' contents are intact (a change in the
     # compressed stream that decompresses to the same bytes, in a tar header or in the manifest) or when the flip
     # leaves the compressed stream undecodable (which of these depends on where the byte falls)
-    named = (re.match(r"bundle error: checksum of (\S+) fails", lines[0])
-             or re.match(r"bundle error: (\S+) is not a readable \.tar\.gz", lines[0]))
+    named = re.match(r"bundle error: checksum of (\S+) fails", lines[0]) or re.match(
+        r"bundle error: (\S+) is not a readable \.tar\.gz", lines[0]
+    )
     assert named and named.group(1) in [*manifest["files"], bundle.MANIFEST, str(bad)], lines[0]
     assert snapshot(fresh) == before
 
@@ -115,8 +135,11 @@ def test_a_tampered_file_is_named(built, fresh):
                 content[100] ^= 0xFF
             out.addfile(member, io.BytesIO(bytes(content)))
     before = snapshot(fresh)
-    with pytest.raises(bundle.BundleError, match=rf"^bundle error: checksum of {target} fails \(manifest [0-9a-f]{{12}}, "
-                                                 r"archive [0-9a-f]{12}\); nothing unpacked$"):
+    with pytest.raises(
+        bundle.BundleError,
+        match=rf"^bundle error: checksum of {target} fails \(manifest [0-9a-f]{{12}}, "
+        r"archive [0-9a-f]{12}\); nothing unpacked$",
+    ):
         bundle.unpack(tampered, fresh)
     assert snapshot(fresh) == before
 
@@ -160,8 +183,9 @@ def test_a_member_outside_results_is_refused(built, fresh, tmp_path):
     root, manifest = built
     evil = tmp_path / "evil.tar.gz"
     with tarfile.open(evil, "w:gz") as out:
-        data = json.dumps({**manifest, "files": {"../escape.txt": {"sha256": bundle.sha256_of(root / RUN / "run.json"),
-                                                                  "size": 0}}}).encode()
+        data = json.dumps(
+            {**manifest, "files": {"../escape.txt": {"sha256": bundle.sha256_of(root / RUN / "run.json"), "size": 0}}}
+        ).encode()
         info = tarfile.TarInfo(bundle.MANIFEST)
         info.size = len(data)
         out.addfile(info, io.BytesIO(data))
@@ -177,7 +201,8 @@ def test_the_route_refuses_to_go_on_when_snakemake_would_still_train(tmp_path):
     (tmp_path / "Snakefile").write_text(
         'rule all:\n    input: "results/paper.txt"\n'
         'rule train:\n    input: "results/data.pt"\n    output: "results/runs/run.json"\n    shell: "echo > {output}"\n'
-        'rule paper:\n    input: "results/runs/run.json"\n    output: "results/paper.txt"\n    shell: "cp {input} {output}"\n')
+        'rule paper:\n    input: "results/runs/run.json"\n    output: "results/paper.txt"\n    shell: "cp {input} {output}"\n'
+    )
     (tmp_path / "results/runs").mkdir(parents=True)
     (tmp_path / "results/bundle").mkdir()
     (tmp_path / bundle.CONFIG_PATH).write_text("grid: {}\n")
@@ -186,16 +211,21 @@ def test_the_route_refuses_to_go_on_when_snakemake_would_still_train(tmp_path):
     assert bundle.check_no_training(tmp_path, manifest) == {"paper": 1, "all": 1}
     (tmp_path / "results/runs/run.json").unlink()
     (tmp_path / "results/data.pt").write_text("")
-    with pytest.raises(bundle.BundleError, match=r"^bundle error: with the bundle unpacked snakemake would still run "
-                                                 r"train \(1\)"):
+    with pytest.raises(
+        bundle.BundleError,
+        match=r"^bundle error: with the bundle unpacked snakemake would still run "
+        r"train \(1\)",
+    ):
         bundle.check_no_training(tmp_path, manifest)
 
 
 def test_version_differences_name_each_package_that_differs_or_is_missing():
     bundled = {"python": "3.11.7", "torch": "2.13.0+cpu", "snakemake": "9.27.1", "gone": "1.0"}
     installed = {"python": "3.11.7", "torch": "2.13.0+cpu", "snakemake": "9.28.0"}
-    assert bundle.version_differences(bundled, installed) == ["snakemake 9.28.0 (bundle 9.27.1)",
-                                                              "gone not installed (bundle 1.0)"]
+    assert bundle.version_differences(bundled, installed) == [
+        "snakemake 9.28.0 (bundle 9.27.1)",
+        "gone not installed (bundle 1.0)",
+    ]
     assert bundle.version_differences(installed, installed) == []
 
 
@@ -204,12 +234,18 @@ def test_unpack_warns_in_one_line_when_package_versions_differ(built, fresh, mon
     root, _ = built
     real = bundle.package_versions()
     monkeypatch.setattr(bundle, "package_versions", lambda: {**real, "snakemake": "0.0.1"})
-    bundle.write_bundle(list(bundle.verify(root / "results/bundle.tar.gz")["files"]), "results/other.tar.gz", CONFIG,
-                        ["train", "sklearn_mlp"], root=root)
+    bundle.write_bundle(
+        list(bundle.verify(root / "results/bundle.tar.gz")["files"]),
+        "results/other.tar.gz",
+        CONFIG,
+        ["train", "sklearn_mlp"],
+        root=root,
+    )
     monkeypatch.setattr(bundle, "package_versions", lambda: real)
     monkeypatch.setattr(bundle, "check_no_training", lambda where, manifest: {"paper": 1})
     monkeypatch.chdir(fresh)
     assert bundle.main(["unpack", str(root / "results/other.tar.gz")]) == 0
     warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning")]
-    assert warnings == [f"warning: installed packages differ from the bundle's (1): snakemake {real['snakemake']} "
-                        "(bundle 0.0.1)"]
+    assert warnings == [
+        f"warning: installed packages differ from the bundle's (1): snakemake {real['snakemake']} (bundle 0.0.1)"
+    ]

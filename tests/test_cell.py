@@ -1,5 +1,6 @@
 """A grid cell in one process: the tuning record it writes is the one its training used, trials are equal in
 number for every method, and an interrupted cell resumes without tuning again."""
+
 import json
 from pathlib import Path
 
@@ -8,8 +9,15 @@ import torch
 
 from covbench.training import cell, tune
 
-TUNE = {"trials": 3, "seed": 1000, "eta": 2, "lr": {"sgd": [0.01, 1.0], "adam": [0.001, 0.1]},
-        "cov_lambda": [0.1, 10.0], "aux_weight": [0.03, 3.0], "rung_epochs": [1, 2]}
+TUNE = {
+    "trials": 3,
+    "seed": 1000,
+    "eta": 2,
+    "lr": {"sgd": [0.01, 1.0], "adam": [0.001, 0.1]},
+    "cov_lambda": [0.1, 10.0],
+    "aux_weight": [0.03, 3.0],
+    "rung_epochs": [1, 2],
+}
 
 
 def _cell(splits, spec, hp, tmp_path, seeds=(0, 1)):

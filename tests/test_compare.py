@@ -1,16 +1,31 @@
 """Tests of covbench.analysis.compare: Holm and TOST by hand, bootstrap intervals, pairing, families, roles, four verdicts."""
+
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
 
-from covbench.analysis.compare import (COLUMNS, METRICS, bootstrap_ci, compare, compare_values, power_columns,
-                              covariance_methods, holm, run, verdict)
+from covbench.analysis.compare import (
+    COLUMNS,
+    METRICS,
+    bootstrap_ci,
+    compare,
+    compare_values,
+    covariance_methods,
+    holm,
+    power_columns,
+    run,
+    verdict,
+)
 from covbench.config import base_method
 
 ACCURACY = METRICS["test_accuracy"]
-SETTINGS = {"alpha": 0.05, "primary_opponents": ["base", "best_remedy"],
-            "equivalence_margin": {"mnist": 0.01, "catvnoncat": 0.05}, "vanishing_margin": 0.25}
+SETTINGS = {
+    "alpha": 0.05,
+    "primary_opponents": ["base", "best_remedy"],
+    "equivalence_margin": {"mnist": 0.01, "catvnoncat": 0.05},
+    "vanishing_margin": 0.25,
+}
 SPECS = {
     "baseline": {"activation": "sigmoid", "init": "normal", "aux": "none"},
     "relu_he": {"activation": "relu", "init": "he", "aux": "none"},
@@ -21,28 +36,43 @@ SPECS = {
 
 
 def by_seed(values, seeds=None) -> pd.Series:
-    return pd.Series(values, index=pd.Index(seeds if seeds is not None else range(len(values)), name="seed"),
-                     dtype=float)
+    return pd.Series(
+        values, index=pd.Index(seeds if seeds is not None else range(len(values)), name="seed"), dtype=float
+    )
 
 
-def run_summary(accuracy: dict[str, list[float]], validation: dict[str, float] | None = None,
-                vanishing: dict[str, list[float]] | None = None, dataset: str = "mnist",
-                depth: int = 8) -> pd.DataFrame:
+def run_summary(
+    accuracy: dict[str, list[float]],
+    validation: dict[str, float] | None = None,
+    vanishing: dict[str, list[float]] | None = None,
+    dataset: str = "mnist",
+    depth: int = 8,
+) -> pd.DataFrame:
     """Rows of the agreed run_summary for one (dataset, depth): method -> test accuracy per seed; `validation`:
     method -> its validation accuracy (every seed; default: its test accuracy)."""
     rows = []
     for method, values in accuracy.items():
         for seed, value in enumerate(values):
             vi = vanishing[method][seed] if vanishing else -1.0 - 0.1 * seed
-            rows.append({"dataset": dataset, "method": method, "depth": depth, "seed": seed, "diverged": False,
-                         "test_accuracy": value,
-                         "best_val_accuracy": (validation or {}).get(method, value),
-                         "vanishing_index_init": -3.0 - 0.1 * seed, "vanishing_index_epoch1": vi})
+            rows.append(
+                {
+                    "dataset": dataset,
+                    "method": method,
+                    "depth": depth,
+                    "seed": seed,
+                    "diverged": False,
+                    "test_accuracy": value,
+                    "best_val_accuracy": (validation or {}).get(method, value),
+                    "vanishing_index_init": -3.0 - 0.1 * seed,
+                    "vanishing_index_epoch1": vi,
+                }
+            )
     return pd.DataFrame(rows)
 
 
-def row_of(table: pd.DataFrame, other: str, metric: str = "test_accuracy", method: str = "covariance",
-           depth: int | None = None):
+def row_of(
+    table: pd.DataFrame, other: str, metric: str = "test_accuracy", method: str = "covariance", depth: int | None = None
+):
     rows = table[(table.method == method) & (table.other_method == other) & (table.metric == metric)]
     if depth is not None:
         rows = rows[rows.depth == depth]
@@ -51,6 +81,7 @@ def row_of(table: pd.DataFrame, other: str, metric: str = "test_accuracy", metho
 
 
 # --- the statistics -------------------------------------------------------------------------------
+
 
 def test_holm_matches_hand_computation():
     p = np.array([0.01, 0.04, 0.03, np.nan, 0.005])
@@ -98,7 +129,7 @@ def test_welch_tost_matches_hand_computation():
     delta = 0.05
     va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
     se = np.sqrt(va + vb)
-    df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
+    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
     diff = a.mean() - b.mean()
     expected = max(stats.t.sf((diff + delta) / se, df), stats.t.cdf((diff - delta) / se, df))
     row = compare_values(by_seed(a, [0, 1, 2]), by_seed(b, [0, 1, 2, 3]), ACCURACY, delta)
@@ -126,6 +157,7 @@ def test_verdict_reads_difference_first_then_equivalence():
 
 # --- the four verdicts on constructed data ---------------------------------------------------------
 
+
 def test_four_verdicts_on_constructed_data():
     """Covariance against its base at four depths: clearly better, clearly worse, equal within the 1-point
     margin with a tight spread, and noisy."""
@@ -137,8 +169,10 @@ def test_four_verdicts_on_constructed_data():
         8: base + 0.001 + noise,  # a tenth of a point, tight: equivalent
         16: base + np.array([0.04, -0.05, 0.03, -0.04, 0.01]),  # noisy: neither shown
     }
-    frames = [run_summary({"covariance": list(covariance), "baseline": list(base)}, depth=depth)
-              for depth, covariance in cases.items()]
+    frames = [
+        run_summary({"covariance": list(covariance), "baseline": list(base)}, depth=depth)
+        for depth, covariance in cases.items()
+    ]
     table = compare(pd.concat(frames), SPECS, SETTINGS, n_bootstrap=500)
     verdicts = {depth: row_of(table, "baseline", depth=depth).verdict for depth in cases}
     assert verdicts == {2: "beats", 4: "is beaten by", 8: "is equivalent to", 16: "inconclusive"}
@@ -162,12 +196,15 @@ def test_catvnoncat_uses_its_own_margin():
     assert verdicts == {"mnist": "inconclusive", "catvnoncat": "is equivalent to"}
 
 
-@pytest.mark.parametrize("a, b, reason", [
-    ([0.9], [0.8], "fewer than 2"),
-    ([0.9, np.nan], [0.8, 0.7], "fewer than 2"),
-    ([0.9, 0.8], [0.8, 0.7], "zero variance"),
-    ([np.nan, np.nan], [np.nan, np.nan], "fewer than 2"),
-])
+@pytest.mark.parametrize(
+    "a, b, reason",
+    [
+        ([0.9], [0.8], "fewer than 2"),
+        ([0.9, np.nan], [0.8, 0.7], "fewer than 2"),
+        ([0.9, 0.8], [0.8, 0.7], "zero variance"),
+        ([np.nan, np.nan], [np.nan, np.nan], "fewer than 2"),
+    ],
+)
 def test_degenerate_cases_are_untested_and_inconclusive(a, b, reason):
     table = compare(run_summary({"covariance": a, "baseline": b}), SPECS, SETTINGS)
     row = row_of(table, "baseline")
@@ -182,12 +219,14 @@ def test_identical_runs_are_equivalent_not_untested():
     row = row_of(compare(run_summary({"covariance": same, "baseline": same}), SPECS, SETTINGS), "baseline")
     assert row.test == "identical runs" and row.reason == "" and row.difference == 0
     assert row.p_value == 1.0 and row.p_equivalence_holm == 0.0 and row.verdict == "is equivalent to"
-    shifted = row_of(compare(run_summary({"covariance": [v + 0.01 for v in same], "baseline": same}), SPECS,
-                             SETTINGS), "baseline")
+    shifted = row_of(
+        compare(run_summary({"covariance": [v + 0.01 for v in same], "baseline": same}), SPECS, SETTINGS), "baseline"
+    )
     assert shifted.test != "identical runs"
 
 
 # --- families and roles ----------------------------------------------------------------------------
+
 
 def test_base_is_the_same_composition_without_the_force():
     assert base_method("covariance", SPECS) == "baseline"
@@ -199,39 +238,57 @@ def test_best_remedy_is_chosen_on_validation_even_when_test_disagrees():
     """relu_he has the best test accuracy, tanh_xavier the best validation accuracy: tanh_xavier is the best
     remedy, in the primary family; relu_he is only secondary."""
     rng = np.random.default_rng(0)
-    accuracy = {"covariance": list(0.90 + rng.normal(0, 0.01, 5)), "baseline": list(0.50 + rng.normal(0, 0.01, 5)),
-                "relu_he": list(0.97 + rng.normal(0, 0.01, 5)), "tanh_xavier": list(0.80 + rng.normal(0, 0.01, 5)),
-                "covariance_pooled": list(0.99 + rng.normal(0, 0.001, 5))}
+    accuracy = {
+        "covariance": list(0.90 + rng.normal(0, 0.01, 5)),
+        "baseline": list(0.50 + rng.normal(0, 0.01, 5)),
+        "relu_he": list(0.97 + rng.normal(0, 0.01, 5)),
+        "tanh_xavier": list(0.80 + rng.normal(0, 0.01, 5)),
+        "covariance_pooled": list(0.99 + rng.normal(0, 0.001, 5)),
+    }
     validation = {"covariance": 0.90, "baseline": 0.5, "relu_he": 0.85, "tanh_xavier": 0.86, "covariance_pooled": 0.99}
     table = compare(run_summary(accuracy, validation), SPECS, SETTINGS, n_bootstrap=200)
     accuracy_rows = table[(table.metric == "test_accuracy") & (table.method == "covariance")]
     roles = accuracy_rows.set_index("other_method").role.to_dict()
-    assert roles == {"baseline": "base", "tanh_xavier": "best_remedy", "relu_he": "other",
-                     "covariance_pooled": "other"}  # a covariance variant is never the best remedy
+    assert roles == {
+        "baseline": "base",
+        "tanh_xavier": "best_remedy",
+        "relu_he": "other",
+        "covariance_pooled": "other",
+    }  # a covariance variant is never the best remedy
     assert set(table.best_remedy) == {"tanh_xavier"}
     primary = table[table.family == "primary"]
-    assert set(zip(primary.method, primary.other_method)) == {("covariance", "baseline"), ("covariance", "tanh_xavier"),
-                                                               ("covariance_pooled", "baseline"),
-                                                               ("covariance_pooled", "tanh_xavier")}
+    assert set(zip(primary.method, primary.other_method)) == {
+        ("covariance", "baseline"),
+        ("covariance", "tanh_xavier"),
+        ("covariance_pooled", "baseline"),
+        ("covariance_pooled", "tanh_xavier"),
+    }
     assert (primary.metric == "test_accuracy").all()
 
 
 def test_base_that_is_also_the_best_remedy_is_one_primary_comparison():
-    accuracy = {"covariance": [0.9, 0.91, 0.92, 0.9, 0.93], "baseline": [0.9, 0.92, 0.91, 0.9, 0.92],
-                "relu_he": [0.8, 0.82, 0.81, 0.8, 0.82]}
+    accuracy = {
+        "covariance": [0.9, 0.91, 0.92, 0.9, 0.93],
+        "baseline": [0.9, 0.92, 0.91, 0.9, 0.92],
+        "relu_he": [0.8, 0.82, 0.81, 0.8, 0.82],
+    }
     table = compare(run_summary(accuracy), SPECS, SETTINGS, n_bootstrap=200)
     primary = table[table.family == "primary"]
     assert list(primary.other_method) == ["baseline"] and list(primary.role) == ["base"]
     assert list(primary.best_remedy) == ["baseline"]
     # still primary when only the best remedy is a primary opponent: the base is that remedy
-    only_best = compare(run_summary(accuracy), SPECS, {**SETTINGS, "primary_opponents": ["best_remedy"]},
-                        n_bootstrap=200)
+    only_best = compare(
+        run_summary(accuracy), SPECS, {**SETTINGS, "primary_opponents": ["best_remedy"]}, n_bootstrap=200
+    )
     assert list(only_best[only_best.family == "primary"].other_method) == ["baseline"]
 
 
 def test_primary_opponents_come_from_config():
-    accuracy = {"covariance": [0.9, 0.91, 0.92, 0.9, 0.93], "baseline": [0.5, 0.52, 0.51, 0.5, 0.52],
-                "relu_he": [0.95, 0.92, 0.91, 0.9, 0.92]}
+    accuracy = {
+        "covariance": [0.9, 0.91, 0.92, 0.9, 0.93],
+        "baseline": [0.5, 0.52, 0.51, 0.5, 0.52],
+        "relu_he": [0.95, 0.92, 0.91, 0.9, 0.92],
+    }
     table = compare(run_summary(accuracy), SPECS, {**SETTINGS, "primary_opponents": ["base"]}, n_bootstrap=200)
     primary = table[table.family == "primary"]
     assert list(primary.other_method) == ["baseline"]
@@ -245,29 +302,42 @@ def test_holm_runs_within_the_primary_family_only():
     accuracy = {"covariance": list(0.90 + rng.normal(0, 0.01, 5)), "baseline": list(0.89 + rng.normal(0, 0.01, 5))}
     small = compare(run_summary(accuracy, {"covariance": 0.9, "baseline": 0.9}), SPECS, SETTINGS, n_bootstrap=200)
     more = {**accuracy, **{name: list(0.5 + rng.normal(0, 0.01, 5)) for name in ("relu_he", "tanh_xavier")}}
-    large = compare(run_summary(more, {"covariance": 0.9, "baseline": 0.9, "relu_he": 0.5, "tanh_xavier": 0.5}),
-                    SPECS, SETTINGS, n_bootstrap=200)
+    large = compare(
+        run_summary(more, {"covariance": 0.9, "baseline": 0.9, "relu_he": 0.5, "tanh_xavier": 0.5}),
+        SPECS,
+        SETTINGS,
+        n_bootstrap=200,
+    )
     columns = ["other_method", "p_value", "p_holm", "p_equivalence", "p_equivalence_holm", "verdict"]
-    pd.testing.assert_frame_equal(small[small.family == "primary"][columns].reset_index(drop=True),
-                                  large[large.family == "primary"][columns].reset_index(drop=True))
+    pd.testing.assert_frame_equal(
+        small[small.family == "primary"][columns].reset_index(drop=True),
+        large[large.family == "primary"][columns].reset_index(drop=True),
+    )
     assert len(large[large.family == "secondary"]) > len(small[small.family == "secondary"])
     for _, family in large.groupby("family"):
         adjusted = holm(np.concatenate([family.p_value, family.p_equivalence]))
-        np.testing.assert_allclose(family.p_holm, adjusted[:len(family)])
-        np.testing.assert_allclose(family.p_equivalence_holm, adjusted[len(family):])
+        np.testing.assert_allclose(family.p_holm, adjusted[: len(family)])
+        np.testing.assert_allclose(family.p_equivalence_holm, adjusted[len(family) :])
     primary = large[large.family == "primary"].iloc[0]
     # two hypotheses (difference and equivalence) of one comparison: Holm's smaller one is doubled
     assert min(primary.p_holm, primary.p_equivalence_holm) == pytest.approx(
-        min(1.0, 2 * min(primary.p_value, primary.p_equivalence)))
+        min(1.0, 2 * min(primary.p_value, primary.p_equivalence))
+    )
 
 
 def test_vanishing_index_compares_distance_from_balance_over_epoch1():
     """A vanishing (-5) and an exploding (+5) index over epoch 1 are both worse than one near 0; the index at
     initialization (equal here) is not what is compared; the vanishing index is always secondary."""
-    accuracy = {"covariance": [0.9, 0.91, 0.92, 0.9, 0.93], "baseline": [0.9, 0.92, 0.91, 0.9, 0.92],
-                "relu_he": [0.9, 0.92, 0.91, 0.9, 0.92]}
-    vanishing = {"covariance": [-0.1, 0.2, -0.05, 0.1, 0.0], "baseline": [-5.1, -4.8, -5.3, -5.0, -4.9],
-                 "relu_he": [5.2, 4.9, 5.1, 5.0, 4.7]}
+    accuracy = {
+        "covariance": [0.9, 0.91, 0.92, 0.9, 0.93],
+        "baseline": [0.9, 0.92, 0.91, 0.9, 0.92],
+        "relu_he": [0.9, 0.92, 0.91, 0.9, 0.92],
+    }
+    vanishing = {
+        "covariance": [-0.1, 0.2, -0.05, 0.1, 0.0],
+        "baseline": [-5.1, -4.8, -5.3, -5.0, -4.9],
+        "relu_he": [5.2, 4.9, 5.1, 5.0, 4.7],
+    }
     table = compare(run_summary(accuracy, vanishing=vanishing), SPECS, SETTINGS)
     rows = table[table.metric == "abs_vanishing_index_epoch1"].set_index("other_method")
     assert (rows.verdict == "beats").all() and (rows.difference < 0).all()
@@ -276,12 +346,19 @@ def test_vanishing_index_compares_distance_from_balance_over_epoch1():
 
 def test_table_is_tidy_and_written(tmp_path):
     rng = np.random.default_rng(0)
-    frames = [run_summary({"covariance": list(rng.normal(0.95, 0.01, 5)), "covariance_pooled":
-                           list(rng.normal(0.9, 0.01, 5)), "baseline": list(rng.normal(0.5, 0.01, 5))},
-                          depth=depth) for depth in (2, 32)]
+    frames = [
+        run_summary(
+            {
+                "covariance": list(rng.normal(0.95, 0.01, 5)),
+                "covariance_pooled": list(rng.normal(0.9, 0.01, 5)),
+                "baseline": list(rng.normal(0.5, 0.01, 5)),
+            },
+            depth=depth,
+        )
+        for depth in (2, 32)
+    ]
     pd.concat(frames).to_parquet(tmp_path / "run_summary.parquet")
-    run(str(tmp_path / "run_summary.parquet"), str(tmp_path / "comparisons.parquet"), SPECS, SETTINGS,
-        n_bootstrap=500)
+    run(str(tmp_path / "run_summary.parquet"), str(tmp_path / "comparisons.parquet"), SPECS, SETTINGS, n_bootstrap=500)
     table = pd.read_parquet(tmp_path / "comparisons.parquet")
     assert list(table.columns) == COLUMNS
     # 2 depths x 2 variants x 2 others x 2 metrics
@@ -292,8 +369,12 @@ def test_table_is_tidy_and_written(tmp_path):
 
 
 def test_covariance_methods_read_from_specs():
-    specs = {"baseline": {"aux": "none"}, "covariance": {"aux": "covariance"},
-             "deep_supervision": {"aux": "deep_supervision"}, "pooled": {"aux": "covariance_pooled"}}
+    specs = {
+        "baseline": {"aux": "none"},
+        "covariance": {"aux": "covariance"},
+        "deep_supervision": {"aux": "deep_supervision"},
+        "pooled": {"aux": "covariance_pooled"},
+    }
     assert covariance_methods(specs) == ["covariance", "pooled"]
 
 
@@ -305,12 +386,15 @@ def test_diverged_runs_stay_in_the_test_and_every_sentence_and_table_counts_them
 
     summary = run_summary({"covariance": [0.9, 0.1, 0.91, 0.92], "baseline": [0.8, 0.81, 0.83, 0.8]})
     summary.loc[(summary.method == "covariance") & (summary.seed == 1), "diverged"] = True
-    row = row_of(compare(summary, {m: SPECS[m] for m in ("baseline", "covariance")}, SETTINGS, n_bootstrap=200),
-                 "baseline")
+    row = row_of(
+        compare(summary, {m: SPECS[m] for m in ("baseline", "covariance")}, SETTINGS, n_bootstrap=200), "baseline"
+    )
     assert row.n_method == 4 and row.diverged_method == 1 and row.diverged_other == 0
     assert row.difference == pytest.approx(np.mean([0.9, 0.1, 0.91, 0.92]) - np.mean([0.8, 0.81, 0.83, 0.8]))
-    assert r"1 run of \texttt{covariance} diverged (counted at the outcome it had when it stopped)" in \
-        prose.verdict_sentence(row)
+    assert (
+        r"1 run of \texttt{covariance} diverged (counted at the outcome it had when it stopped)"
+        in prose.verdict_sentence(row)
+    )
     assert "diverged 1 / 0" in tables.verdict_lines(row, 100, 1)[-1]
     methods = summary.assign(collapsed=False, epochs_to_threshold=np.nan, vanishing_index_init=-1.0)
     cells = aggregate.method_summary(methods)
@@ -325,9 +409,16 @@ def test_power_columns_say_what_each_comparison_could_have_found():
     """DESIGN section 7: at the family's strictest Holm level (alpha over its 4 hypotheses here) the minimum
     detectable difference is (t_{1 - level/2} + t_{0.8}) x se, and equivalence within the margin is reachable when
     TOST at that level could succeed at an observed difference of 0."""
-    table = pd.DataFrame({"family": ["primary", "primary", "secondary"], "p_value": [0.1, 0.2, 0.3],
-                          "p_equivalence": [0.4, 0.5, np.nan], "se_difference": [0.01, 0.002, 0.01],
-                          "df": [9.0, 9.0, 4.0], "margin": [0.01, 0.01, 0.01]})
+    table = pd.DataFrame(
+        {
+            "family": ["primary", "primary", "secondary"],
+            "p_value": [0.1, 0.2, 0.3],
+            "p_equivalence": [0.4, 0.5, np.nan],
+            "se_difference": [0.01, 0.002, 0.01],
+            "df": [9.0, 9.0, 4.0],
+            "margin": [0.01, 0.01, 0.01],
+        }
+    )
     out = power_columns(table, alpha=0.05)
     assert out.holm_level.tolist() == [0.05 / 4, 0.05 / 4, 0.05]
     level = 0.05 / 4
@@ -337,8 +428,12 @@ def test_power_columns_say_what_each_comparison_could_have_found():
 
 
 def test_the_table_has_the_power_of_every_comparison():
-    table = compare(run_summary({"baseline": [0.90, 0.91, 0.92], "covariance": [0.91, 0.93, 0.92]}), SPECS, SETTINGS,
-                    n_bootstrap=200)
+    table = compare(
+        run_summary({"baseline": [0.90, 0.91, 0.92], "covariance": [0.91, 0.93, 0.92]}),
+        SPECS,
+        SETTINGS,
+        n_bootstrap=200,
+    )
     row = table[(table.other_method == "baseline") & (table.metric == "test_accuracy")].iloc[0]
     d = np.array([0.01, 0.02, 0.0])
     assert row.se_difference == pytest.approx(d.std(ddof=1) / np.sqrt(3)) and row.df == 2

@@ -1,4 +1,5 @@
 """Each component does what its paper says."""
+
 import math
 
 import pytest
@@ -12,16 +13,19 @@ from covbench.models import build_mlp, forward
 FAN = 512
 
 
-@pytest.mark.parametrize("name, activation, expected_std", [
-    ("normal", "sigmoid", 1.0),
-    ("nielsen", "sigmoid", 1 / math.sqrt(FAN)),
-    ("xavier", "tanh", math.sqrt(6 / (2 * FAN)) / math.sqrt(3)),  # U(-a, a) has std a / sqrt(3)
-    ("he", "relu", math.sqrt(2 / FAN)),
-    ("he", "leaky_relu", math.sqrt(2 / (1 + 0.01**2) / FAN)),
-    ("he", "prelu", math.sqrt(2 / (1 + 0.25**2) / FAN)),  # the initial slope
-    ("he", "rrelu", math.sqrt(2 / (1 + (11 / 48)**2) / FAN)),  # the mean slope
-    ("lecun", "selu", 1 / math.sqrt(FAN)),
-])
+@pytest.mark.parametrize(
+    "name, activation, expected_std",
+    [
+        ("normal", "sigmoid", 1.0),
+        ("nielsen", "sigmoid", 1 / math.sqrt(FAN)),
+        ("xavier", "tanh", math.sqrt(6 / (2 * FAN)) / math.sqrt(3)),  # U(-a, a) has std a / sqrt(3)
+        ("he", "relu", math.sqrt(2 / FAN)),
+        ("he", "leaky_relu", math.sqrt(2 / (1 + 0.01**2) / FAN)),
+        ("he", "prelu", math.sqrt(2 / (1 + 0.25**2) / FAN)),  # the initial slope
+        ("he", "rrelu", math.sqrt(2 / (1 + (11 / 48) ** 2) / FAN)),  # the mean slope
+        ("lecun", "selu", 1 / math.sqrt(FAN)),
+    ],
+)
 def test_init_std_matches_formula(name, activation, expected_std):
     gain = components.get("activation", activation).gain
     weights, bias = components.get("init", name)(FAN, FAN, gain, torch.Generator().manual_seed(0))
@@ -131,8 +135,10 @@ def test_deep_supervision_heads_are_training_only(spec, splits, hp):
 
 def test_grad_clipping_bounds_global_norm():
     gen = torch.Generator().manual_seed(0)
-    grads = [torch.randn(3, 10, 10, generator=gen) * torch.tensor([0.01, 1.0, 100.0]).view(3, 1, 1),
-             torch.randn(3, 10, generator=gen)]
+    grads = [
+        torch.randn(3, 10, 10, generator=gen) * torch.tensor([0.01, 1.0, 100.0]).view(3, 1, 1),
+        torch.randn(3, 10, generator=gen),
+    ]
     before = global_grad_norm(grads)
     small = [g[0].clone() for g in grads]
     clip_grad_norm_(grads, max_norm=2.0)

@@ -1,7 +1,8 @@
 """The cost estimate of a config (covbench.tools.cost): the work ratio between two configs scales measured job seconds."""
-import pandas as pd
 
+import pandas as pd
 from conftest import merge
+
 from covbench.tools.cost import _work, extrapolate, load_config
 
 

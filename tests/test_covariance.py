@@ -1,13 +1,13 @@
 """The covariance force of DESIGN section 3: the gradient it adds equals autograd of its loss, and its groups are right."""
+
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import force_loss_and_plain_grads
 
 from covbench.components.covariance import EPS, covariance_force
 from covbench.models import build_mlp, forward, softmax_cross_entropy
 from covbench.training.train import train
-
-from conftest import force_loss_and_plain_grads
 
 
 def covariance_loss(acts, labels, correct, classes, lam):
@@ -39,8 +39,12 @@ def test_force_equals_autograd_of_covariance_loss(spec, pooled):
 
     group = torch.zeros_like(labels[0]) if pooled else labels[0]
     with_force, with_loss, plain = force_loss_and_plain_grads(
-        lambda: build_mlp(spec, 12, 10, 3, 3, seeds=[0]), x, labels, spec,
-        lambda acts, correct: covariance_loss(acts, group, correct, 1 if pooled else 3, 3.0))
+        lambda: build_mlp(spec, 12, 10, 3, 3, seeds=[0]),
+        x,
+        labels,
+        spec,
+        lambda acts, correct: covariance_loss(acts, group, correct, 1 if pooled else 3, 3.0),
+    )
     assert max((a - b).abs().max().item() for a, b in zip(with_force, plain)) > 1e-4  # the force is not trivial
     for a, b in zip(with_force, with_loss):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
@@ -77,7 +81,9 @@ def test_batched_models_get_their_own_groups():
     correct = torch.rand(2, 16, generator=gen) > 0.4
     both, _ = covariance_force(acts, labels, correct, 2)
     for m in range(2):
-        torch.testing.assert_close(both[m], covariance_force(acts[m:m + 1], labels[m:m + 1], correct[m:m + 1], 2)[0][0])
+        torch.testing.assert_close(
+            both[m], covariance_force(acts[m : m + 1], labels[m : m + 1], correct[m : m + 1], 2)[0][0]
+        )
     assert F.one_hot(labels, 2).shape == (2, 16, 2)
 
 
@@ -98,7 +104,7 @@ def test_force_diagnostics_against_a_hand_computation(spec, hp, splits):
     expected = {"force_grad_ratio": [], "force_grad_cosine": []}
     for layer, a in enumerate(acts):  # gradients with respect to the (1, B, n) tensors the graph holds
         f = torch.autograd.grad(covariance_loss([a[0]], labels, correct, 3, 30.0), a, retain_graph=True)[0]
-        later = [b[0] for b in acts[layer + 1:]]
+        later = [b[0] for b in acts[layer + 1 :]]
         above = covariance_loss(later, labels, correct, 3, 30.0) if later else 0.0
         g = torch.autograd.grad(loss + above, a, retain_graph=True)[0]
         expected["force_grad_ratio"].append(f.norm() / g.norm())
@@ -106,8 +112,9 @@ def test_force_diagnostics_against_a_hand_computation(spec, hp, splits):
     step0 = logged[logged.step == 0].sort_values("layer")
     assert step0.force_grad_ratio.gt(1e-3).all()  # the force is there, so the comparison is not trivial
     for column, values in expected.items():
-        torch.testing.assert_close(torch.tensor(step0[column].tolist()), torch.stack(values).detach(),
-                                   rtol=1e-3, atol=1e-6, msg=column)
+        torch.testing.assert_close(
+            torch.tensor(step0[column].tolist()), torch.stack(values).detach(), rtol=1e-3, atol=1e-6, msg=column
+        )
 
 
 def test_methods_without_a_force_log_nan_diagnostics(spec, hp, splits):

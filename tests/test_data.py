@@ -23,7 +23,8 @@ def _mirror() -> Path | None:
 
 MIRROR = _mirror()
 pytestmark = pytest.mark.skipif(
-    MIRROR is None, reason="no verified data copies: shared/data missing and COVBENCH_MIRROR unset")
+    MIRROR is None, reason="no verified data copies: shared/data missing and COVBENCH_MIRROR unset"
+)
 
 UNREACHABLE = ("http://127.0.0.1:9/x",)  # discard port: refused at once
 T10K_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
@@ -36,6 +37,7 @@ def _no_urls(monkeypatch, name):
 
 
 # --- parsing -------------------------------------------------------------------------------------
+
 
 def test_raw_files_match_readme():
     assert len(data.RAW_FILES) == 6
@@ -150,8 +152,13 @@ def test_fetch_unreachable_names_the_fix(tmp_path, monkeypatch):
         data.fetch(NAME, raw, mirror=tmp_path / "empty_mirror", retries=3)
     message = str(caught.value)
     assert "\n" not in message
-    for part in (NAME, data.RAW_FILES[NAME].sha256, UNREACHABLE[0], "data.mirror",
-                 str(tmp_path / "empty_mirror" / NAME)):
+    for part in (
+        NAME,
+        data.RAW_FILES[NAME].sha256,
+        UNREACHABLE[0],
+        "data.mirror",
+        str(tmp_path / "empty_mirror" / NAME),
+    ):
         assert part in message
     assert sleeps == [2, 4]  # retried with backoff
     assert list(raw.iterdir()) == []
@@ -165,6 +172,7 @@ def test_download_fetches_every_file_of_a_dataset(tmp_path):
 
 
 # --- prepare -------------------------------------------------------------------------------------
+
 
 def _catvnoncat(tmp_path, **sizes):
     return data.load_splits(data.prepare("catvnoncat", MIRROR, tmp_path / "cat.pt", **sizes))

@@ -2,6 +2,7 @@
 
 The CUDA comparisons are skipped, with the reason, where torch sees no GPU.
 """
+
 import json
 from pathlib import Path
 
@@ -16,8 +17,14 @@ needs_cuda = pytest.mark.skipif(not CUDA, reason="torch sees no CUDA device")
 METHODS = {
     "baseline": {},
     "covariance": {"aux": "covariance", "cov_lambda": 1.0},
-    "relu_he_batchnorm_clip_deep_supervision": {"activation": "relu", "init": "he", "norm": "batchnorm",
-                                                "grad_clip": 0.5, "aux": "deep_supervision", "aux_weight": 0.3},
+    "relu_he_batchnorm_clip_deep_supervision": {
+        "activation": "relu",
+        "init": "he",
+        "norm": "batchnorm",
+        "grad_clip": 0.5,
+        "aux": "deep_supervision",
+        "aux_weight": 0.3,
+    },
 }
 # Float32 on both devices (no TF32: torch leaves it off for matmuls); summation order differs, so statistics
 # agree to float rounding amplified over a few dozen steps, and an accuracy may differ by an example.
@@ -46,18 +53,25 @@ def test_run_records_the_resolved_device(spec, hp, splits, tmp_path):
 def test_tiny_training_on_cpu(spec, hp, splits):
     result = train(splits, spec, hp, 3, [0, 1], device="cpu")
     assert len(result.epochs) == 2 * hp["epochs"] and not result.epochs.diverged.any()
-    no_force = ["force_grad_ratio", "force_grad_cosine", "active_groups",  # NaN without an aux force
-                "input_weight_grad_norm", "recurrent_weight_grad_norm"]  # and in an MLP
+    no_force = [
+        "force_grad_ratio",
+        "force_grad_cosine",
+        "active_groups",  # NaN without an aux force
+        "input_weight_grad_norm",
+        "recurrent_weight_grad_norm",
+    ]  # and in an MLP
     statistics = result.layer_stats.drop(columns=["model", "seed", "step", "epoch", "layer"])
     assert statistics.drop(columns=no_force).notna().all().all() and statistics[no_force].isna().all().all()
 
 
 def assert_runs_agree(reference, other, n_val, n_test):
     stats = reference.layer_stats.columns.drop(["model", "seed", "step", "epoch", "layer"])
-    pd.testing.assert_frame_equal(reference.layer_stats[stats], other.layer_stats[stats],
-                                  check_exact=False, rtol=STAT_RTOL, atol=STAT_ATOL)
-    pd.testing.assert_series_equal(reference.epochs.train_loss, other.epochs.train_loss,
-                                   check_exact=False, rtol=STAT_RTOL)
+    pd.testing.assert_frame_equal(
+        reference.layer_stats[stats], other.layer_stats[stats], check_exact=False, rtol=STAT_RTOL, atol=STAT_ATOL
+    )
+    pd.testing.assert_series_equal(
+        reference.epochs.train_loss, other.epochs.train_loss, check_exact=False, rtol=STAT_RTOL
+    )
     for column, n in (("train_accuracy", None), ("val_accuracy", n_val)):
         tolerance = 1.5 / n if n else 0.02
         assert (reference.epochs[column] - other.epochs[column]).abs().max() <= tolerance, column
@@ -77,14 +91,24 @@ def test_cuda_metrics_agree_with_cpu(spec, hp, splits, method):
 
 @needs_cuda
 def test_auto_trains_on_the_gpu_with_the_cpu_numbers(spec, hp, splits):
-    assert_runs_agree(train(splits, spec, hp, 3, [0], device="cpu"), train(splits, spec, hp, 3, [0], device="auto"),
-                      len(splits["y_val"]), len(splits["y_test"]))
+    assert_runs_agree(
+        train(splits, spec, hp, 3, [0], device="cpu"),
+        train(splits, spec, hp, 3, [0], device="auto"),
+        len(splits["y_val"]),
+        len(splits["y_test"]),
+    )
 
 
 RECURRENT = {
     "lstm": {"cell": "lstm", "recurrent_init": "default", "forget_bias": 1.0, "optimizer": "adam"},
-    "rnn_tanh_covariance": {"cell": "tanh", "recurrent_init": "orthogonal", "forget_bias": 1.0, "optimizer": "adam",
-                            "aux": "covariance", "cov_lambda": 1.0},
+    "rnn_tanh_covariance": {
+        "cell": "tanh",
+        "recurrent_init": "orthogonal",
+        "forget_bias": 1.0,
+        "optimizer": "adam",
+        "aux": "covariance",
+        "cov_lambda": 1.0,
+    },
 }
 
 
@@ -94,8 +118,18 @@ def test_cuda_recurrent_metrics_agree_with_cpu(splits, hp, method):
     """Recurrent training on the GPU (the explicit cell loop; an LSTM's non-logging steps run its fused sequence,
     components.lstm_sequence): the same sequences (20 features as 5 steps of 4) give the CPU's numbers."""
     sequences = {k: v.reshape(len(v), 5, 4) if k.startswith("x_") else v for k, v in splits.items()}
-    spec = {"norm": "none", "residual": "none", "grad_clip": None, "aux": "none", "standardize_inputs": False,
-            **RECURRENT[method]}
+    spec = {
+        "norm": "none",
+        "residual": "none",
+        "grad_clip": None,
+        "aux": "none",
+        "standardize_inputs": False,
+        **RECURRENT[method],
+    }
     hp = {**hp, "lr": 0.01}
-    assert_runs_agree(train(sequences, spec, hp, 5, [0, 1], device="cpu"),
-                      train(sequences, spec, hp, 5, [0, 1], device="cuda"), len(splits["y_val"]), len(splits["y_test"]))
+    assert_runs_agree(
+        train(sequences, spec, hp, 5, [0, 1], device="cpu"),
+        train(sequences, spec, hp, 5, [0, 1], device="cuda"),
+        len(splits["y_val"]),
+        len(splits["y_test"]),
+    )

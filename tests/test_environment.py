@@ -1,5 +1,6 @@
 """The locked environment (README "The locked environment"): requirements.lock pins every dependency at one
 version, torch at the CPU wheel; environment.yml installs the same file; `make install` installed exactly it."""
+
 import importlib.metadata
 import re
 import sys
@@ -48,8 +49,9 @@ def test_environment_yml_installs_the_lock():
     assert "python=3.11" in env["dependencies"]
 
 
-@pytest.mark.skipif(not (Path(sys.prefix) / ".installed").exists(),
-                    reason="not the virtualenv `make install` made (.venv/.installed)")
+@pytest.mark.skipif(
+    not (Path(sys.prefix) / ".installed").exists(), reason="not the virtualenv `make install` made (.venv/.installed)"
+)
 def test_the_virtualenv_holds_exactly_the_locked_versions():
     installed = {canonical(dist.metadata["Name"]): dist.version for dist in importlib.metadata.distributions()}
     installed.pop("covbench")

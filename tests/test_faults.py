@@ -1,5 +1,6 @@
 """Fault injection: every file the pipeline reads back is damaged (truncated, a byte flipped), a write meets a full
 disk, a training process is killed; the same command run again recovers, and the results equal an undisturbed run."""
+
 import dataclasses
 import errno
 import json
@@ -14,14 +15,21 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from test_workflow import MIRROR, needs_data, project_copy, snakemake
 
 from covbench import atomic
 from covbench.data import datasets as data
 from covbench.training import cell, train
-from test_workflow import MIRROR, needs_data, project_copy, snakemake
 
-TUNE = {"trials": 2, "seed": 1000, "eta": 2, "lr": {"sgd": [0.01, 1.0], "adam": [0.001, 0.1]},
-        "cov_lambda": [0.1, 10.0], "aux_weight": [0.03, 3.0], "rung_epochs": [1]}
+TUNE = {
+    "trials": 2,
+    "seed": 1000,
+    "eta": 2,
+    "lr": {"sgd": [0.01, 1.0], "adam": [0.001, 0.1]},
+    "cov_lambda": [0.1, 10.0],
+    "aux_weight": [0.03, 3.0],
+    "rung_epochs": [1],
+}
 RAW = "train_catvnoncat.h5"
 
 
@@ -76,6 +84,7 @@ def leftovers(folder: Path) -> list[str]:
 
 # --- raw files and prepared tensors ------------------------------------------------------------------------
 
+
 @needs_data
 @pytest.mark.parametrize("damage", [truncate, flip_byte])
 def test_a_damaged_raw_file_is_fetched_again_by_prepare(tmp_path, damage, capsys):
@@ -116,8 +125,11 @@ def test_a_local_disk_error_during_a_download_is_not_retried(tmp_path, monkeypat
     spec = data.RAW_FILES["t10k-labels-idx1-ubyte.gz"]
     sleeps, opened = [], []
     monkeypatch.setattr(data.time, "sleep", sleeps.append)
-    monkeypatch.setattr(data.urllib.request, "urlopen", lambda *a, **k: opened.append(a) or (_ for _ in ()).throw(
-        AssertionError("retried against the internet")))
+    monkeypatch.setattr(
+        data.urllib.request,
+        "urlopen",
+        lambda *a, **k: opened.append(a) or (_ for _ in ()).throw(AssertionError("retried against the internet")),
+    )
     source = tmp_path / "mirror"
     source.mkdir()
     (source / spec.name).write_bytes(b"\0" * spec.size)
@@ -142,6 +154,7 @@ def test_a_missing_mirror_directory_says_so(tmp_path, monkeypatch):
 
 # --- checkpoints and tuning records -------------------------------------------------------------------------
 
+
 def _killed_after_checkpoint(splits, spec, hp, checkpoint, monkeypatch):
     """Train with a checkpoint every epoch and die after the first is written, as a killed job would."""
     real_save = train._save_checkpoint
@@ -157,8 +170,9 @@ def _killed_after_checkpoint(splits, spec, hp, checkpoint, monkeypatch):
 
 
 @pytest.mark.parametrize("damage", [truncate, flip_byte, lambda path: path.write_bytes(b"")])
-def test_a_damaged_checkpoint_is_removed_and_training_starts_over(splits, spec, hp, tmp_path, monkeypatch, damage,
-                                                                  capsys, one_thread):
+def test_a_damaged_checkpoint_is_removed_and_training_starts_over(
+    splits, spec, hp, tmp_path, monkeypatch, damage, capsys, one_thread
+):
     undisturbed = train.train(splits, spec, hp, 2, [0, 1])
     checkpoint = tmp_path / "checkpoint.pt"
     _killed_after_checkpoint(splits, spec, hp, checkpoint, monkeypatch)
@@ -172,8 +186,9 @@ def test_a_damaged_checkpoint_is_removed_and_training_starts_over(splits, spec, 
     assert leftovers(tmp_path) == []
 
 
-def test_a_full_disk_during_a_checkpoint_save_is_a_warning_and_training_goes_on(splits, spec, hp, tmp_path,
-                                                                                monkeypatch, capsys, one_thread):
+def test_a_full_disk_during_a_checkpoint_save_is_a_warning_and_training_goes_on(
+    splits, spec, hp, tmp_path, monkeypatch, capsys, one_thread
+):
     undisturbed = train.train(splits, spec, hp, 2, [0, 1])
     tried = full_disk_for(monkeypatch, "checkpoint.pt")
     checkpoint = tmp_path / "checkpoint.pt"
@@ -187,13 +202,23 @@ def test_a_full_disk_during_a_checkpoint_save_is_a_warning_and_training_goes_on(
 
 def _cell(splits, spec, hp, root: Path, data_path: Path):
     out_dirs = [str(root / "runs" / f"seed{s}") for s in (0, 1)]
-    cell.run(str(data_path), str(root / "tune" / "depth2.json"), out_dirs, "toy", "m", spec, hp, 2, TUNE, [0, 1],
-             checkpoint_every_s=0)
+    cell.run(
+        str(data_path),
+        str(root / "tune" / "depth2.json"),
+        out_dirs,
+        "toy",
+        "m",
+        spec,
+        hp,
+        2,
+        TUNE,
+        [0, 1],
+        checkpoint_every_s=0,
+    )
     return out_dirs
 
 
-def test_a_truncated_tuning_record_kept_beside_the_checkpoint_is_tuned_again(splits, spec, hp, tmp_path,
-                                                                               monkeypatch):
+def test_a_truncated_tuning_record_kept_beside_the_checkpoint_is_tuned_again(splits, spec, hp, tmp_path, monkeypatch):
     data_path = tmp_path / "data.pt"
     torch.save(splits, data_path)
     undisturbed = run_files(_cell(splits, spec, hp, tmp_path / "a", data_path))
@@ -207,8 +232,9 @@ def test_a_truncated_tuning_record_kept_beside_the_checkpoint_is_tuned_again(spl
     assert not kept.exists()
 
 
-def test_a_full_disk_while_writing_run_files_is_one_line_and_the_rerun_completes(splits, spec, hp, tmp_path,
-                                                                                 monkeypatch):
+def test_a_full_disk_while_writing_run_files_is_one_line_and_the_rerun_completes(
+    splits, spec, hp, tmp_path, monkeypatch
+):
     data_path = tmp_path / "data.pt"
     torch.save(splits, data_path)
     undisturbed = run_files(_cell(splits, spec, hp, tmp_path / "a", data_path))
@@ -236,8 +262,9 @@ def test_damaged_kept_files_of_a_finished_depth_are_trained_again(splits, spec, 
 
     undisturbed = run_files(job(tmp_path / "a"))
     real_run = cell.run
-    monkeypatch.setattr(cell, "run", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt()) if a[7] == 2
-                        else real_run(*a, **k))
+    monkeypatch.setattr(
+        cell, "run", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt()) if a[7] == 2 else real_run(*a, **k)
+    )
     with pytest.raises(KeyboardInterrupt):
         job(tmp_path / "b")
     monkeypatch.undo()
@@ -266,15 +293,25 @@ def test_a_training_process_killed_mid_run_resumes_on_the_rerun(splits, spec, hp
     hp = {**hp, "epochs": 3}
 
     def arguments(root):
-        return ([str(data_path), [str(root / "tune" / "depth2.json")],
-                 [[str(root / "runs" / "depth2" / f"seed{s}") for s in (0, 1)]], "toy", "m", spec, hp, [2], TUNE,
-                 [0, 1]])
+        return [
+            str(data_path),
+            [str(root / "tune" / "depth2.json")],
+            [[str(root / "runs" / "depth2" / f"seed{s}") for s in (0, 1)]],
+            "toy",
+            "m",
+            spec,
+            hp,
+            [2],
+            TUNE,
+            [0, 1],
+        ]
 
     undisturbed_args = arguments(tmp_path / "a")
     cell.run_depths(*undisturbed_args, checkpoint_every_s=0)
     killed_args = arguments(tmp_path / "b")
-    process = subprocess.Popen([sys.executable, "-c", KILLED_JOB, repr(killed_args)], stdout=subprocess.PIPE,
-                               text=True, cwd=tmp_path)
+    process = subprocess.Popen(
+        [sys.executable, "-c", KILLED_JOB, repr(killed_args)], stdout=subprocess.PIPE, text=True, cwd=tmp_path
+    )
     try:
         assert process.stdout.readline().split() == ["saved", "1"]
     finally:
@@ -300,21 +337,35 @@ def test_a_training_process_killed_mid_run_resumes_on_the_rerun(splits, spec, hp
 
 # --- the same faults through Snakemake ----------------------------------------------------------------------
 
+
 @needs_data
 def test_snakemake_reruns_recover_from_a_corrupt_run_file_and_a_corrupt_raw_file(tmp_path):
     """A corrupt run file stops `aggregate` with one line on the terminal; the same command run again trains that
     job again and gives the same summary, fetching a damaged raw file again on the way (rule `prepare`)."""
     project = project_copy(tmp_path)
-    (project / "config" / "tiny.yaml").write_text(yaml.safe_dump({
-        "data": {"mirror": str(MIRROR)},
-        "datasets": {"catvnoncat": {"train_size": 40, "val_size": 20, "test_size": 20, "epochs": 1,
-                                    "tune_epochs": [1], "batch_size": 20, "val_threshold": 0.7}},
-        "probes": {"train_size": 20, "val_size": 20},
-        "tune": {"trials": 2},
-        "grid": {"datasets": ["catvnoncat"], "methods": ["baseline"], "depths": [2], "seeds": [0, 1]},
-        "lambda_sweep": {"variants": [], "depths": []},
-        "recurrent": {"datasets": []},
-    }))
+    (project / "config" / "tiny.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "data": {"mirror": str(MIRROR)},
+                "datasets": {
+                    "catvnoncat": {
+                        "train_size": 40,
+                        "val_size": 20,
+                        "test_size": 20,
+                        "epochs": 1,
+                        "tune_epochs": [1],
+                        "batch_size": 20,
+                        "val_threshold": 0.7,
+                    }
+                },
+                "probes": {"train_size": 20, "val_size": 20},
+                "tune": {"trials": 2},
+                "grid": {"datasets": ["catvnoncat"], "methods": ["baseline"], "depths": [2], "seeds": [0, 1]},
+                "lambda_sweep": {"variants": [], "depths": []},
+                "recurrent": {"datasets": []},
+            }
+        )
+    )
     summary = "results/aggregate/run_summary.parquet"
 
     def run(*targets):
@@ -329,8 +380,11 @@ def test_snakemake_reruns_recover_from_a_corrupt_run_file_and_a_corrupt_raw_file
     stopped = run(summary)
     assert stopped.returncode != 0
     lines = [line for line in stopped.stderr.splitlines() if line.startswith("error in rule aggregate:")]
-    assert len(lines) == 1 and "results/runs/catvnoncat/baseline/depth2/seed1/epochs.parquet failed verification" \
-        in lines[0] and "rerun the same command" in lines[0], stopped.stderr[-3000:]
+    assert (
+        len(lines) == 1
+        and "results/runs/catvnoncat/baseline/depth2/seed1/epochs.parquet failed verification" in lines[0]
+        and "rerun the same command" in lines[0]
+    ), stopped.stderr[-3000:]
     assert not damaged.exists()
 
     prepared = project / "results/data/catvnoncat.pt"

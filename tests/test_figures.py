@@ -1,48 +1,92 @@
 """Tests of covbench.report.figures and covbench.report.palette on tables aggregated from small synthetic runs."""
+
 import inspect
 
 import matplotlib.colors
 import numpy as np
 import pandas as pd
 import pytest
+from test_aggregate import THRESHOLDS, synthetic_probes, synthetic_runs
+from test_sweep import SETTINGS, synthetic_sweep_runs
 
 from covbench.analysis import aggregate, sweep
 from covbench.report import draw
 from covbench.report.palette import method_styles
 from covbench.training.tune import PROFILE_COLUMNS
-from test_aggregate import THRESHOLDS, synthetic_probes, synthetic_runs
-from test_sweep import SETTINGS, synthetic_sweep_runs
 
 CONFIG_METHODS = ["relu_he", "baseline", "covariance", "tanh_xavier", "covariance_pooled"]
 RUN_METHODS = ("baseline", "covariance", "relu_he", "covariance_pooled")
 COVARIANCE = ["covariance", "covariance_pooled"]
-OPTIONS = {"speed_over_training": {"covariance_methods": COVARIANCE, "baseline": "baseline"},
-           "force_vs_gradient": {"covariance_methods": COVARIANCE},
-           "active_groups": {"covariance_methods": COVARIANCE},
-           "probe_accuracy": {"covariance_methods": COVARIANCE, "baseline": "baseline",
-                              "bases": {"covariance": "baseline", "covariance_pooled": "baseline"}}}
-INPUTS = {"layer_summary", "method_summary", "epoch_curves", "layer_stats", "sweep_runs", "sweep_summary",
-          "probe_summary", "lambda_profile", "comparisons"}
+OPTIONS = {
+    "speed_over_training": {"covariance_methods": COVARIANCE, "baseline": "baseline"},
+    "force_vs_gradient": {"covariance_methods": COVARIANCE},
+    "active_groups": {"covariance_methods": COVARIANCE},
+    "probe_accuracy": {
+        "covariance_methods": COVARIANCE,
+        "baseline": "baseline",
+        "bases": {"covariance": "baseline", "covariance_pooled": "baseline"},
+    },
+}
+INPUTS = {
+    "layer_summary",
+    "method_summary",
+    "epoch_curves",
+    "layer_stats",
+    "sweep_runs",
+    "sweep_summary",
+    "probe_summary",
+    "lambda_profile",
+    "comparisons",
+}
 
 
 def synthetic_profile() -> pd.DataFrame:
     """A lambda profile (tune.PROFILE_COLUMNS) of covariance nested in the baseline at depths 2 and 4."""
-    rows = [{"dataset": "mnist", "method": "covariance", "base": "baseline", "depth": depth,
-             "hyperparameter": "cov_lambda", "value": value, "lr": 0.1, "rung": 2, "val_loss": 0.5 + value / 10,
-             "val_accuracy": 0.9 - value / 100, "collapsed": False, "diverged": False, "chosen": value == 1e-4,
-             "base_val_loss": 0.5, "base_val_accuracy": 0.9}
-            for depth in (2, 4) for value in (1e-4, 1e-2, 1.0)]
+    rows = [
+        {
+            "dataset": "mnist",
+            "method": "covariance",
+            "base": "baseline",
+            "depth": depth,
+            "hyperparameter": "cov_lambda",
+            "value": value,
+            "lr": 0.1,
+            "rung": 2,
+            "val_loss": 0.5 + value / 10,
+            "val_accuracy": 0.9 - value / 100,
+            "collapsed": False,
+            "diverged": False,
+            "chosen": value == 1e-4,
+            "base_val_loss": 0.5,
+            "base_val_accuracy": 0.9,
+        }
+        for depth in (2, 4)
+        for value in (1e-4, 1e-2, 1.0)
+    ]
     return pd.DataFrame(rows, columns=PROFILE_COLUMNS)
 
 
 def synthetic_comparisons() -> pd.DataFrame:
     """Primary rows of both tracks, one per verdict."""
     verdicts = ["beats", "is beaten by", "is equivalent to", "inconclusive"]
-    rows = [{"dataset": dataset, "family": family, "metric": "test_accuracy", "method": "covariance",
-             "other_method": "baseline", "role": "base", "depth": depth, "difference": d, "ci_low": d - 0.01,
-             "ci_high": d + 0.01, "margin": 0.01, "verdict": verdict}
-            for dataset, family in (("mnist", "primary"), ("smnist", "recurrent_primary"))
-            for depth, d, verdict in zip((2, 4, 8, 16), (0.05, -0.05, 0.0, 0.02), verdicts)]
+    rows = [
+        {
+            "dataset": dataset,
+            "family": family,
+            "metric": "test_accuracy",
+            "method": "covariance",
+            "other_method": "baseline",
+            "role": "base",
+            "depth": depth,
+            "difference": d,
+            "ci_low": d - 0.01,
+            "ci_high": d + 0.01,
+            "margin": 0.01,
+            "verdict": verdict,
+        }
+        for dataset, family in (("mnist", "primary"), ("smnist", "recurrent_primary"))
+        for depth, d, verdict in zip((2, 4, 8, 16), (0.05, -0.05, 0.0, 0.02), verdicts)
+    ]
     return pd.DataFrame(rows)
 
 
@@ -52,11 +96,17 @@ def tables():
     probes = synthetic_probes(runs, epochs)
     per_run = aggregate.run_summary(runs, epochs, layer_stats, THRESHOLDS, probes)
     sweep_runs = synthetic_sweep_runs()
-    return {"layer_summary": aggregate.layer_summary(layer_stats), "method_summary": aggregate.method_summary(per_run),
-            "epoch_curves": epochs, "layer_stats": layer_stats, "sweep_runs": sweep_runs,
-            "sweep_summary": sweep.summarize(sweep_runs, SETTINGS, n_bootstrap=200),
-            "probe_summary": aggregate.probe_summary(probes), "lambda_profile": synthetic_profile(),
-            "comparisons": synthetic_comparisons()}
+    return {
+        "layer_summary": aggregate.layer_summary(layer_stats),
+        "method_summary": aggregate.method_summary(per_run),
+        "epoch_curves": epochs,
+        "layer_stats": layer_stats,
+        "sweep_runs": sweep_runs,
+        "sweep_summary": sweep.summarize(sweep_runs, SETTINGS, n_bootstrap=200),
+        "probe_summary": aggregate.probe_summary(probes),
+        "lambda_profile": synthetic_profile(),
+        "comparisons": synthetic_comparisons(),
+    }
 
 
 def _needed(figure) -> set[str]:
@@ -89,8 +139,14 @@ def test_make_writes_pdf_and_png(figure, tables, tmp_path):
         tables[name].to_parquet(inputs[name], index=False)
     needed = _needed(figure)
     pdf, png = tmp_path / f"{figure}.pdf", tmp_path / f"{figure}.png"
-    draw.make(figure, {name: path for name, path in inputs.items() if name in needed}, str(pdf), str(png),
-                 CONFIG_METHODS, **OPTIONS.get(figure, {}))
+    draw.make(
+        figure,
+        {name: path for name, path in inputs.items() if name in needed},
+        str(pdf),
+        str(png),
+        CONFIG_METHODS,
+        **OPTIONS.get(figure, {}),
+    )
     assert pdf.read_bytes().startswith(b"%PDF") and pdf.stat().st_size > 5000
     assert png.read_bytes().startswith(b"\x89PNG") and png.stat().st_size > 5000
 
@@ -115,9 +171,17 @@ def test_method_styles_depend_only_on_the_set_of_methods():
 
 
 def test_performance_profile_fractions():
-    rows = [("mnist", 2, "a", 2.0), ("mnist", 2, "b", 4.0), ("mnist", 2, "c", np.inf),
-            ("mnist", 4, "a", 6.0), ("mnist", 4, "b", 3.0), ("mnist", 4, "c", np.nan),
-            ("catvnoncat", 2, "a", np.inf), ("catvnoncat", 2, "b", np.inf), ("catvnoncat", 2, "c", np.inf)]
+    rows = [
+        ("mnist", 2, "a", 2.0),
+        ("mnist", 2, "b", 4.0),
+        ("mnist", 2, "c", np.inf),
+        ("mnist", 4, "a", 6.0),
+        ("mnist", 4, "b", 3.0),
+        ("mnist", 4, "c", np.nan),
+        ("catvnoncat", 2, "a", np.inf),
+        ("catvnoncat", 2, "b", np.inf),
+        ("catvnoncat", 2, "c", np.inf),
+    ]
     summary = pd.DataFrame(rows, columns=["dataset", "depth", "method", "median"]).assign(metric="epochs_to_threshold")
     profile = aggregate.performance_profile(summary, np.array([1.0, 1.9, 2.0, 4.0]))
     fraction = profile.set_index(["method", "tau"])["fraction"]
@@ -129,6 +193,7 @@ def test_performance_profile_fractions():
 
 # --- the mechanism figures (issue 14) -------------------------------------------------------------------
 
+
 def test_force_figure_draws_each_variant_at_init_and_last_epoch(tables):
     fig = _draw("force_vs_gradient", tables)
     labelled = [line for ax in fig.axes for line in ax.get_lines() if not line.get_label().startswith("_")]
@@ -138,8 +203,9 @@ def test_force_figure_draws_each_variant_at_init_and_last_epoch(tables):
 
 
 def test_mechanism_figures_without_covariance_say_so(tables):
-    no_force = {name: frame[~frame.method.isin(COVARIANCE)] if "method" in frame else frame
-                for name, frame in tables.items()}
+    no_force = {
+        name: frame[~frame.method.isin(COVARIANCE)] if "method" in frame else frame for name, frame in tables.items()
+    }
     for figure in ("force_vs_gradient", "active_groups"):
         fig = _draw(figure, no_force)
         assert "no covariance variant" in fig.axes[0].texts[0].get_text()

@@ -1,5 +1,6 @@
 """The package's imports point one way: no module imports, directly or through others, one that imports it, and every
 import goes to a module of the same layer or a lower one (the layer map of src/covbench/__init__.py)."""
+
 import ast
 from pathlib import Path
 
@@ -76,9 +77,13 @@ def test_a_cycle_put_back_is_found(tmp_path):
 # The layer of each part of the package (src/covbench/__init__.py): a module may import only from its own layer or a
 # lower one. Keys are the top-level modules and packages; a package's modules all have its layer.
 LAYERS = {
-    "covbench": 0, "covbench.atomic": 0, "covbench.jobs": 0, "covbench.subnormals": 0,
+    "covbench": 0,
+    "covbench.atomic": 0,
+    "covbench.jobs": 0,
+    "covbench.subnormals": 0,
     "covbench.data": 1,
-    "covbench.components": 2, "covbench.models": 2,
+    "covbench.components": 2,
+    "covbench.models": 2,
     "covbench.config": 3,
     "covbench.training": 4,
     "covbench.analysis": 5,
@@ -96,8 +101,11 @@ def layer_of(module: str) -> int | None:
 def layer_violations(graph: dict[str, set[str]]) -> list[str]:
     """'a (layer i) imports b (layer j)' for every import from a lower layer to a higher one, and every module
     that has no layer (a new top-level module or package must be given one)."""
-    found = [f"{module} has no layer: add its top-level module or package to LAYERS"
-             for module in sorted(graph) if layer_of(module) is None]
+    found = [
+        f"{module} has no layer: add its top-level module or package to LAYERS"
+        for module in sorted(graph)
+        if layer_of(module) is None
+    ]
     for module in sorted(graph):
         for target in sorted(graph[module]):
             source_layer, target_layer = layer_of(module), layer_of(target)
@@ -122,4 +130,5 @@ def test_an_upward_import_is_found(tmp_path):
     assert layer_violations(import_graph(package)) == [
         "covbench.extra has no layer: add its top-level module or package to LAYERS",
         "covbench.analysis.compare (layer 5) imports covbench.report (layer 6)",
-        "covbench.analysis.compare (layer 5) imports covbench.report.tables (layer 6)"]
+        "covbench.analysis.compare (layer 5) imports covbench.report.tables (layer 6)",
+    ]

@@ -1,12 +1,13 @@
 """The fused LSTM sequence (components.lstm_sequence) computes what the explicit cell loop computes, forward and
 backward, forces on intermediate hidden states included; training through it lands on the same parameters."""
+
 import pytest
 import torch
 
 from covbench.components.cell import _lstm_step
+from covbench.components.lstm_sequence import LSTMSequence, lstm_sequence_forward
 from covbench.config import method_spec
 from covbench.models import build_rnn, forward, softmax_cross_entropy
-from covbench.components.lstm_sequence import LSTMSequence, lstm_sequence_forward
 from covbench.models.rnn import _input_projection
 from covbench.training.train import train
 
@@ -28,8 +29,10 @@ def _explicit_loop(x, w_ih, bias, w_hh):
 
 def _weights():
     gen = torch.Generator().manual_seed(1)
-    return [(torch.randn(shape, generator=gen, dtype=torch.float64) * 0.5).requires_grad_()
-            for shape in [(M, IN, 4 * H), (M, 4 * H), (M, H, 4 * H)]]
+    return [
+        (torch.randn(shape, generator=gen, dtype=torch.float64) * 0.5).requires_grad_()
+        for shape in [(M, IN, 4 * H), (M, 4 * H), (M, H, 4 * H)]
+    ]
 
 
 @pytest.mark.parametrize("shared", [False, True])
@@ -38,8 +41,12 @@ def test_fused_sequence_equals_the_explicit_loop_forward_and_backward(shared):
     x = torch.randn((B, T, IN) if shared else (M, B, T, IN), generator=gen, dtype=torch.float64)
     weights = _weights()
     # a gradient on h_T (the loss) and forces on intermediate steps, as the training loop seeds them
-    grads = [torch.randn(M, B, H, generator=gen, dtype=torch.float64) if t in (1, 3, T - 1) else
-             torch.zeros(M, B, H, dtype=torch.float64) for t in range(T)]
+    grads = [
+        torch.randn(M, B, H, generator=gen, dtype=torch.float64)
+        if t in (1, 3, T - 1)
+        else torch.zeros(M, B, H, dtype=torch.float64)
+        for t in range(T)
+    ]
 
     explicit = _explicit_loop(x, *weights)
     explicit_grads = torch.autograd.grad(explicit, weights, grads)
@@ -98,7 +105,9 @@ def test_training_through_the_fused_sequence_lands_on_the_same_parameters(method
     splits = {"x_train": x[:64], "y_train": labels[:64], "x_val": x[64:], "y_val": labels[64:]}
     spec = dict(method_spec(config, method), cov_lambda=2.0)
     hp.update(width=8, epochs=3, batch_size=16, lr=0.01)
-    params = [train(splits, spec, dict(hp, log_every=log_every), depth=8, seeds=[0, 1]).state["params"]
-              for log_every in (1, 1000)]
+    params = [
+        train(splits, spec, dict(hp, log_every=log_every), depth=8, seeds=[0, 1]).state["params"]
+        for log_every in (1, 1000)
+    ]
     for explicit, fused in zip(*params):
         torch.testing.assert_close(fused, explicit, rtol=1e-4, atol=1e-5)

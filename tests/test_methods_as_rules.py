@@ -1,5 +1,6 @@
 """Methods as rules (README "Methods as rules"): the run-file contract, scikit-learn's MLPClassifier as a method, and
 the rule that provides it taking the place of the generic `train` through the DAG."""
+
 import json
 import subprocess
 import sys
@@ -9,12 +10,12 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-
 from conftest import merge
-from covbench.training import contract, sklearn_mlp
-from covbench.config import ConfigError, validate
-from covbench.training.stats import STAT_NAMES
 from test_workflow import MIRROR, ROOT, needs_data, project_copy, snakemake
+
+from covbench.config import ConfigError, validate
+from covbench.training import contract, sklearn_mlp
+from covbench.training.stats import STAT_NAMES
 
 KIND_VALUES = {"str": "x", "int": 1, "float": 0.5, "bool": False}
 
@@ -25,8 +26,11 @@ def contract_run(folder, ids=None):
     folder.mkdir(parents=True, exist_ok=True)
     for name, columns in contract.PARQUET.items():
         pd.DataFrame([{c: ids.get(c, KIND_VALUES[kind]) for c, kind in columns.items()}] * 2).to_parquet(
-            folder / name, index=False)
-    (folder / "run.json").write_text(json.dumps({k: ids.get(k, KIND_VALUES[kind]) for k, kind in contract.RUN_JSON.items()}))
+            folder / name, index=False
+        )
+    (folder / "run.json").write_text(
+        json.dumps({k: ids.get(k, KIND_VALUES[kind]) for k, kind in contract.RUN_JSON.items()})
+    )
     return {name.split(".")[0]: [str(folder / name)] for name in ("run.json", *contract.PARQUET)}
 
 
@@ -44,8 +48,11 @@ def test_contract_names_a_wrong_type_and_a_missing_key(tmp_path):
     files = contract_run(tmp_path / "run")
     stats = pd.read_parquet(files["layer_stats"][0]).astype({"layer": "float64"})
     stats.to_parquet(files["layer_stats"][0], index=False)
-    with pytest.raises(contract.ContractError, match=r"layer_stats.parquet: column 'layer' is double, the contract "
-                                                     r"says int$"):
+    with pytest.raises(
+        contract.ContractError,
+        match=r"layer_stats.parquet: column 'layer' is double, the contract "
+        r"says int$",
+    ):
         contract.check_parquet(files["layer_stats"][0], contract.LAYER_STATS)
     record = json.loads(open(files["run"][0]).read())
     del record["final_val_loss"]
@@ -95,8 +102,12 @@ def test_sklearn_mlp_learns_and_writes_the_contract(tmp_path, splits):
     assert stats[[s for s in STAT_NAMES if s not in ("weight_drift", "update_ratio")]].isna().all().all()
     ids = {"dataset": "mnist", "method": "sklearn_mlp", "depth": 2, "seed": 0}
     sklearn_mlp.write_run(str(tmp_path), ids, result, hp)
-    contract.check_runs([str(tmp_path / "run.json")], [str(tmp_path / "epochs.parquet")],
-                        [str(tmp_path / "layer_stats.parquet")], [str(tmp_path / "probes.parquet")])
+    contract.check_runs(
+        [str(tmp_path / "run.json")],
+        [str(tmp_path / "epochs.parquet")],
+        [str(tmp_path / "layer_stats.parquet")],
+        [str(tmp_path / "probes.parquet")],
+    )
     record = json.loads((tmp_path / "run.json").read_text())
     assert record["method_spec"]["hidden_layer_sizes"] == [16, 16] and record["method_spec"]["solver"] == "adam"
 
@@ -104,16 +115,24 @@ def test_sklearn_mlp_learns_and_writes_the_contract(tmp_path, splits):
 def test_config_declares_a_method_by_its_rule(config):
     extra = yaml.safe_load((ROOT / "config" / "sklearn_mlp.yaml").read_text())
     validate(merge(config, extra))
-    mixed = merge(config, {**extra, "methods": {"sklearn_mlp": {**extra["methods"]["sklearn_mlp"], "activation": "relu"}}})
+    mixed = merge(
+        config, {**extra, "methods": {"sklearn_mlp": {**extra["methods"]["sklearn_mlp"], "activation": "relu"}}}
+    )
     with pytest.raises(ConfigError, match=r"^config error at 'methods.sklearn_mlp'"):  # a rule or components, not both
         validate(mixed)
 
 
 def test_a_method_naming_a_rule_that_does_not_exist_stops_with_one_line(tmp_path):
     project = project_copy(tmp_path)
-    (project / "config" / "ghost.yaml").write_text(yaml.safe_dump({
-        "methods": {"ghost": {"rule": "no_such_rule"}}, "grid": {"methods": ["baseline", "ghost"]},
-        "lambda_sweep": {"variants": [], "depths": []}}))
+    (project / "config" / "ghost.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "methods": {"ghost": {"rule": "no_such_rule"}},
+                "grid": {"methods": ["baseline", "ghost"]},
+                "lambda_sweep": {"variants": [], "depths": []},
+            }
+        )
+    )
     done = snakemake(project, "-n", "--cores", "1", "--configfile", "config/ghost.yaml")
     assert done.returncode != 0
     assert "config error at 'methods.ghost.rule': no rule 'no_such_rule' in workflow/rules/methods/" in done.stderr
@@ -125,15 +144,33 @@ def test_sklearn_mlp_rule_replaces_train_through_the_dag(tmp_path):
     record), and aggregate checks both against the contract; then a run file missing a column stops aggregate with
     one line naming the file and the column."""
     project = project_copy(tmp_path)
-    (project / "config" / "tiny.yaml").write_text(yaml.safe_dump({
-        "data": {"mirror": str(MIRROR)},
-        "datasets": {"catvnoncat": {"train_size": 40, "val_size": 20, "test_size": 20, "epochs": 2, "tune_epochs": [1],
-                                    "batch_size": 20, "val_threshold": 0.7}},
-        "tune": {"trials": 2},
-        "grid": {"datasets": ["catvnoncat"], "methods": ["baseline", "sklearn_mlp"], "depths": [1, 3], "seeds": [0, 1]},
-        "lambda_sweep": {"variants": [], "depths": []},
-        "recurrent": {"datasets": []},
-    }))
+    (project / "config" / "tiny.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "data": {"mirror": str(MIRROR)},
+                "datasets": {
+                    "catvnoncat": {
+                        "train_size": 40,
+                        "val_size": 20,
+                        "test_size": 20,
+                        "epochs": 2,
+                        "tune_epochs": [1],
+                        "batch_size": 20,
+                        "val_threshold": 0.7,
+                    }
+                },
+                "tune": {"trials": 2},
+                "grid": {
+                    "datasets": ["catvnoncat"],
+                    "methods": ["baseline", "sklearn_mlp"],
+                    "depths": [1, 3],
+                    "seeds": [0, 1],
+                },
+                "lambda_sweep": {"variants": [], "depths": []},
+                "recurrent": {"datasets": []},
+            }
+        )
+    )
     configs = ["--configfile", "config/sklearn_mlp.yaml", "config/tiny.yaml"]
     targets = ["results/aggregate/run_summary.parquet", "results/tune/chosen.parquet"]
     done = snakemake(project, "--cores", "2", *configs, "--", *targets)
@@ -142,7 +179,8 @@ def test_sklearn_mlp_rule_replaces_train_through_the_dag(tmp_path):
     assert not (project / "results/logs/train/catvnoncat/sklearn_mlp.log").exists()
     summary = pd.read_parquet(project / "results/aggregate/run_summary.parquet")
     assert sorted(set(zip(summary.method, summary.depth, summary.seed))) == [
-        (m, d, s) for m in ("baseline", "sklearn_mlp") for d in (1, 3) for s in (0, 1)]
+        (m, d, s) for m in ("baseline", "sklearn_mlp") for d in (1, 3) for s in (0, 1)
+    ]
     assert summary[summary.method == "sklearn_mlp"].test_accuracy.between(0, 1).all()
     assert pd.read_parquet(project / "results/tune/chosen.parquet").method.unique().tolist() == ["baseline"]
 
@@ -151,15 +189,22 @@ def test_sklearn_mlp_rule_replaces_train_through_the_dag(tmp_path):
     again = snakemake(project, "--cores", "2", *configs, "--", targets[0])
     assert again.returncode != 0
     lines = [line for line in again.stderr.splitlines() if "contract error" in line]
-    assert lines == [f"error in rule aggregate: contract error in {broken}: column 'val_accuracy' is missing "
-                     "(log: results/logs/aggregate/aggregate.log)"]
+    assert lines == [
+        f"error in rule aggregate: contract error in {broken}: column 'val_accuracy' is missing "
+        "(log: results/logs/aggregate/aggregate.log)"
+    ]
 
 
 def test_lint_reports_only_the_conda_and_container_lint():
     """`snakemake --lint` (its CLI prints text even when asked for JSON): every finding is the per-rule
     'Specify a conda environment or container' lint; no conda registry is reachable here to test environments."""
-    done = subprocess.run([sys.executable, "-m", "snakemake", "--lint", "--cores", "1"], cwd=ROOT, capture_output=True,
-                          text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--lint", "--cores", "1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     titles = [line.strip() for line in (done.stdout + done.stderr).splitlines() if line.startswith("    * ")]
     assert titles, done.stderr[-2000:]
     assert set(titles) == {"* Specify a conda environment or container for each rule.:"}, titles

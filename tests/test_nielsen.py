@@ -1,13 +1,14 @@
 """Nielsen's speed-of-learning experiment: the logged statistic is his, the update is network2's, the table is computed."""
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
+from covbench.components.optimizer import sgd_step
+from covbench.models import build_mlp
 from covbench.report import nielsen as nielsen_report
 from covbench.training import nielsen
-from covbench.models import build_mlp
-from covbench.components.optimizer import sgd_step
 from covbench.training.train import train
 
 SETTINGS = {"n_images": 200, "hidden_layers": [2], "width": 30, "epochs": 1, "lr": 0.1, "l2": 5.0, "seeds": [0, 3]}
@@ -60,8 +61,7 @@ def test_sgd_step_is_network2_l2_update():
         p.grad = torch.randn(p.shape, generator=gen)
     before = [p.clone() for p in params]
     decays = [any(p is w for w in model.weights) for p in params]
-    sgd_step(params, [torch.zeros_like(p) for p in params], decays, hp["lr"],
-             hp["momentum"], hp["weight_decay"])
+    sgd_step(params, [torch.zeros_like(p) for p in params], decays, hp["lr"], hp["momentum"], hp["weight_decay"])
     eta, lmbda, n = SETTINGS["lr"], SETTINGS["l2"], SETTINGS["n_images"]
     for p, p0, decay in zip(params, before, decays):
         shrink = 1 - eta * (lmbda / n) if decay else 1.0  # network2: weights shrink, biases do not
@@ -76,8 +76,10 @@ def test_first_update_through_train_matches_network2():
     weights, biases = _initial_network(5, 2)
     weight_grads, _ = _network2_cost_gradients(splits["x_train"], splits["y_train"], weights, biases)
     eta, lmbda, n = SETTINGS["lr"], SETTINGS["l2"], SETTINGS["n_images"]
-    expected = [((-eta * lmbda / n) * w.double() - eta * g).norm().item() / w.norm().item()
-                for w, g in zip(weights[:-1], weight_grads[:-1])]
+    expected = [
+        ((-eta * lmbda / n) * w.double() - eta * g).norm().item() / w.norm().item()
+        for w, g in zip(weights[:-1], weight_grads[:-1])
+    ]
     logged = stats[stats.step == 0].sort_values("layer").update_ratio.to_numpy()
     np.testing.assert_allclose(logged, expected, rtol=1e-3)
 

@@ -1,5 +1,6 @@
 """Our batched optimizer steps against torch.optim on the same model (they use torch's private _foreach/_fused
 kernels, whose behaviour this pins against the public API)."""
+
 import pytest
 import torch
 
@@ -45,7 +46,7 @@ def test_batched_step_matches_torch_optim(splits, name, lrs, weight_decay):
 
     x, y = splits["x_train"], splits["y_train"]
     for step in range(STEPS):
-        xb, yb = x[step * 16:(step + 1) * 16], y[step * 16:(step + 1) * 16]
+        xb, yb = x[step * 16 : (step + 1) * 16], y[step * 16 : (step + 1) * 16]
         for p in params:
             p.grad = None
         _losses(model, xb, yb.expand(len(lrs), -1)).sum().backward()

@@ -2,6 +2,7 @@
 
 The inputs are synthetic tables in the agreed formats (tmp_path), so the tests need no training run.
 """
+
 import os
 import re
 import shutil
@@ -17,21 +18,43 @@ import pytest  # noqa: E402
 import yaml  # noqa: E402
 
 from covbench.analysis.compare import compare, run  # noqa: E402
+from covbench.config import covariance_methods, method_spec  # noqa: E402
 from covbench.report import paper, prose  # noqa: E402
 from covbench.report.macros import setup  # noqa: E402
-from covbench.config import covariance_methods, method_spec  # noqa: E402
 from covbench.report.tables import TABLES, all_tables  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-FIGURES = ["forest", "lambda_profile", "speed_at_init", "speed_over_training", "vanishing_index", "accuracy_vs_depth", "loss_curves",
-           "saturation", "accuracy_heatmap", "performance_profile", "lambda_sweep", "nielsen_speed",
-           "force_vs_gradient", "active_groups", "probe_accuracy", "accuracy_vs_length", "hidden_grad_over_time",
-           "temporal_vanishing_index"]
-SUMMARY_METRICS = ["test_accuracy", "best_val_accuracy", "vanishing_index_init", "vanishing_index_epoch1",
-                   "epochs_to_threshold"]
+FIGURES = [
+    "forest",
+    "lambda_profile",
+    "speed_at_init",
+    "speed_over_training",
+    "vanishing_index",
+    "accuracy_vs_depth",
+    "loss_curves",
+    "saturation",
+    "accuracy_heatmap",
+    "performance_profile",
+    "lambda_sweep",
+    "nielsen_speed",
+    "force_vs_gradient",
+    "active_groups",
+    "probe_accuracy",
+    "accuracy_vs_length",
+    "hidden_grad_over_time",
+    "temporal_vanishing_index",
+]
+SUMMARY_METRICS = [
+    "test_accuracy",
+    "best_val_accuracy",
+    "vanishing_index_init",
+    "vanishing_index_epoch1",
+    "epochs_to_threshold",
+]
 
 
 # --- synthetic results in the agreed formats -------------------------------------------------------
+
 
 def quick_config() -> dict:
     """config/config.yaml with the grid of config/quick.yaml (what the paper must build with)."""
@@ -47,18 +70,26 @@ def synthetic_run_summary(config: dict, seed: int = 0) -> pd.DataFrame:
         for method in config["grid"]["methods"]:
             for depth in config["grid"]["depths"]:
                 for s in config["grid"]["seeds"]:
-                    rows.append({
-                        "dataset": dataset, "method": method, "depth": depth, "seed": s, "diverged": False,
-                        "collapsed": s == 0 and depth == max(config["grid"]["depths"]),
-                        "test_accuracy": float(np.clip(0.7 + rng.normal(0, 0.02), 0, 1)),
-                        "best_val_accuracy": float(rng.uniform(0.5, 0.9)), "final_train_loss": float(rng.uniform()),
-                        "epochs_to_threshold": np.nan, "reached_threshold": False,
-                        "vanishing_index_init": float(-0.1 * depth + rng.normal(0, 0.1)),
-                        "vanishing_index_epoch1": float(-0.05 * depth + rng.normal(0, 0.1)),
-                        "active_step_fraction": (float(rng.uniform()) if "covariance" in method else np.nan),
-                        "probe_gain_layer1": float(rng.uniform(-0.05, 0.2)),
-                        "wall_s": 1.0,
-                    })
+                    rows.append(
+                        {
+                            "dataset": dataset,
+                            "method": method,
+                            "depth": depth,
+                            "seed": s,
+                            "diverged": False,
+                            "collapsed": s == 0 and depth == max(config["grid"]["depths"]),
+                            "test_accuracy": float(np.clip(0.7 + rng.normal(0, 0.02), 0, 1)),
+                            "best_val_accuracy": float(rng.uniform(0.5, 0.9)),
+                            "final_train_loss": float(rng.uniform()),
+                            "epochs_to_threshold": np.nan,
+                            "reached_threshold": False,
+                            "vanishing_index_init": float(-0.1 * depth + rng.normal(0, 0.1)),
+                            "vanishing_index_epoch1": float(-0.05 * depth + rng.normal(0, 0.1)),
+                            "active_step_fraction": (float(rng.uniform()) if "covariance" in method else np.nan),
+                            "probe_gain_layer1": float(rng.uniform(-0.05, 0.2)),
+                            "wall_s": 1.0,
+                        }
+                    )
     return pd.DataFrame(rows)
 
 
@@ -72,20 +103,48 @@ def synthetic_layer_summary(config: dict, epochs: int = 2) -> pd.DataFrame:
             for depth in config["grid"]["depths"]:
                 for layer in range(1, depth + 1):
                     for epoch in range(epochs + 1):
-                        for statistic, value in (("force_grad_ratio", 10.0 ** -layer), ("force_grad_cosine", 0.1),
-                                                 ("active_groups", 0.5)):
+                        for statistic, value in (
+                            ("force_grad_ratio", 10.0**-layer),
+                            ("force_grad_cosine", 0.1),
+                            ("active_groups", 0.5),
+                        ):
                             value = (value if epoch else 0.0) if force else np.nan
-                            rows.append({"dataset": dataset, "method": method, "depth": depth, "layer": layer,
-                                         "epoch": epoch, "statistic": statistic, "median": value, "ci_low": value,
-                                         "ci_high": value, "n_seeds": len(config["grid"]["seeds"])})
+                            rows.append(
+                                {
+                                    "dataset": dataset,
+                                    "method": method,
+                                    "depth": depth,
+                                    "layer": layer,
+                                    "epoch": epoch,
+                                    "statistic": statistic,
+                                    "median": value,
+                                    "ci_low": value,
+                                    "ci_high": value,
+                                    "n_seeds": len(config["grid"]["seeds"]),
+                                }
+                            )
     return pd.DataFrame(rows)
 
 
 def synthetic_probe_summary(config: dict, epochs: int = 2) -> pd.DataFrame:
-    rows = [{"dataset": dataset, "method": method, "depth": depth, "layer": layer, "epoch": epoch,
-             "median": 0.5 + 0.1 * (epoch > 0), "ci_low": 0.45, "ci_high": 0.65, "n_seeds": 2}
-            for dataset in config["grid"]["datasets"] for method in config["grid"]["methods"]
-            for depth in config["grid"]["depths"] for layer in range(1, depth + 1) for epoch in (0, epochs)]
+    rows = [
+        {
+            "dataset": dataset,
+            "method": method,
+            "depth": depth,
+            "layer": layer,
+            "epoch": epoch,
+            "median": 0.5 + 0.1 * (epoch > 0),
+            "ci_low": 0.45,
+            "ci_high": 0.65,
+            "n_seeds": 2,
+        }
+        for dataset in config["grid"]["datasets"]
+        for method in config["grid"]["methods"]
+        for depth in config["grid"]["depths"]
+        for layer in range(1, depth + 1)
+        for epoch in (0, epochs)
+    ]
     return pd.DataFrame(rows)
 
 
@@ -102,13 +161,26 @@ def synthetic_chosen(config: dict) -> pd.DataFrame:
         for method in config["grid"]["methods"]:
             aux = method_spec(config, method)["aux"]
             for depth in config["grid"]["depths"]:
-                rows.append({"dataset": dataset, "method": method, "depth": depth, "lr": 0.03,
-                             "cov_lambda": 3.2 if aux.startswith("covariance") else np.nan,
-                             "aux_weight": 0.3 if aux == "deep_supervision" else np.nan,
-                             "selected_on": "best_val_loss", "val_loss": 0.5, "val_accuracy": 0.8,
-                             "lr_edge": "low" if depth == max(config["grid"]["depths"]) else "", "aux_edge": "",
-                             "trials": config["tune"]["trials"], "trials_diverged": 1, "trials_overfit": 2, "collapsed": False,
-                             "tune_epochs": config["datasets"][dataset]["tune_epochs"][-1]})
+                rows.append(
+                    {
+                        "dataset": dataset,
+                        "method": method,
+                        "depth": depth,
+                        "lr": 0.03,
+                        "cov_lambda": 3.2 if aux.startswith("covariance") else np.nan,
+                        "aux_weight": 0.3 if aux == "deep_supervision" else np.nan,
+                        "selected_on": "best_val_loss",
+                        "val_loss": 0.5,
+                        "val_accuracy": 0.8,
+                        "lr_edge": "low" if depth == max(config["grid"]["depths"]) else "",
+                        "aux_edge": "",
+                        "trials": config["tune"]["trials"],
+                        "trials_diverged": 1,
+                        "trials_overfit": 2,
+                        "collapsed": False,
+                        "tune_epochs": config["datasets"][dataset]["tune_epochs"][-1],
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -127,13 +199,21 @@ def write_results(results: Path, config: dict, run_summary: pd.DataFrame) -> Non
     """Everything rule `paper` reads, under results/, as the pipeline would leave it."""
     comparisons = comparisons_of(config, run_summary)
     method_summary, chosen = synthetic_method_summary(run_summary), synthetic_chosen(config)
-    for kind, text in all_tables(method_summary, comparisons, chosen, specs_of(config), config["grid"]["datasets"],
-                                 "tables").items():
+    for kind, text in all_tables(
+        method_summary, comparisons, chosen, specs_of(config), config["grid"]["datasets"], "tables"
+    ).items():
         (results / "tables").mkdir(parents=True, exist_ok=True)
         (results / "tables" / f"{kind}.tex").write_text(text)
-    macros = paper.paper_macros(config, run_summary, method_summary, comparisons, chosen, FIGURE_RULES,
-                                layer_summary=synthetic_layer_summary(config),
-                                probe_summary=synthetic_probe_summary(config))
+    macros = paper.paper_macros(
+        config,
+        run_summary,
+        method_summary,
+        comparisons,
+        chosen,
+        FIGURE_RULES,
+        layer_summary=synthetic_layer_summary(config),
+        probe_summary=synthetic_probe_summary(config),
+    )
     (results / "paper").mkdir(parents=True, exist_ok=True)
     (results / "paper" / "macros.tex").write_text(paper.macros_tex(macros))
     (results / "figures").mkdir(parents=True, exist_ok=True)
@@ -146,10 +226,12 @@ def write_results(results: Path, config: dict, run_summary: pd.DataFrame) -> Non
     (results / "nielsen").mkdir(parents=True, exist_ok=True)
     (results / "nielsen" / "speed_at_init.tex").write_text(
         "\\begin{tabular}{lrr}\n\\toprule\nnetwork & layer 1 & layer 2 \\\\\n\\midrule\n"
-        "$[784, 30, 30, 10]$ & $0.0110 \\pm 0.0010$ & $0.110 \\pm 0.010$ \\\\\n\\bottomrule\n\\end{tabular}\n")
+        "$[784, 30, 30, 10]$ & $0.0110 \\pm 0.0010$ & $0.110 \\pm 0.010$ \\\\\n\\bottomrule\n\\end{tabular}\n"
+    )
 
 
 # --- macro names and sentences ----------------------------------------------------------------------
+
 
 def test_macro_names_are_letters_only():
     assert prose.number_words(32) == "ThirtyTwo"
@@ -178,11 +260,19 @@ def test_macros_and_verdict_sentence_follow_the_results(tmp_path):
         summary.to_parquet(tmp_path / "run_summary.parquet")
         synthetic_method_summary(summary).to_parquet(tmp_path / "method_summary.parquet")
         chosen.to_parquet(tmp_path / "chosen.parquet")
-        run(str(tmp_path / "run_summary.parquet"), str(tmp_path / "comparisons.parquet"), specs_of(config),
-            config["compare"], n_bootstrap=200)
-        paper.write_macros(config, *(str(tmp_path / f"{t}.parquet") for t in
-                                     ("run_summary", "method_summary", "comparisons", "chosen")),
-                           FIGURE_RULES, str(tmp_path / "macros.tex"))
+        run(
+            str(tmp_path / "run_summary.parquet"),
+            str(tmp_path / "comparisons.parquet"),
+            specs_of(config),
+            config["compare"],
+            n_bootstrap=200,
+        )
+        paper.write_macros(
+            config,
+            *(str(tmp_path / f"{t}.parquet") for t in ("run_summary", "method_summary", "comparisons", "chosen")),
+            FIGURE_RULES,
+            str(tmp_path / "macros.tex"),
+        )
         return (tmp_path / "macros.tex").read_text()
 
     covariance = (run_summary.method == "covariance") & (run_summary.dataset == "mnist")
@@ -192,9 +282,14 @@ def test_macros_and_verdict_sentence_follow_the_results(tmp_path):
     better.loc[covariance, "test_accuracy"] = 0.99 - 0.001 * better.loc[covariance, "seed"]
     after = macros_from(better)
     equal = run_summary.copy()
-    equal.loc[covariance, "test_accuracy"] = (equal.loc[baseline, "test_accuracy"].to_numpy()
-                                                    + equal.loc[covariance, "seed"].map(  # +0.02 points
-                                                        [0.001, -0.001, 0.0005, -0.0005, 0.001].__getitem__).to_numpy())
+    equal.loc[covariance, "test_accuracy"] = (
+        equal.loc[baseline, "test_accuracy"].to_numpy()
+        + equal.loc[covariance, "seed"]
+        .map(  # +0.02 points
+            [0.001, -0.001, 0.0005, -0.0005, 0.001].__getitem__
+        )
+        .to_numpy()
+    )
     equivalent = macros_from(equal)
 
     assert r"\texttt{covariance} against \texttt{baseline} at depth 32 on MNIST is inconclusive" in macro(before, name)
@@ -208,8 +303,10 @@ def test_macros_and_verdict_sentence_follow_the_results(tmp_path):
     assert macro(equivalent, "HeadlineMargin") == "$1.0$" and macro(equivalent, "HeadlineOther") == r"\texttt{baseline}"
     assert macro(equivalent, "HeadlineRole").startswith("its base")
     assert macro(before, "NumRuns") == str(len(run_summary))
-    assert macro(before, "EquivalenceMargins") == (r"$\pm$1 percentage point on MNIST and $\pm$5 percentage points "
-                                                   "on cat/non-cat")
+    assert macro(before, "EquivalenceMargins") == (
+        r"$\pm$1 percentage point on MNIST and $\pm$5 percentage points "
+        "on cat/non-cat"
+    )
 
 
 def test_grid_with_nothing_to_compare_still_gives_every_macro():
@@ -218,8 +315,9 @@ def test_grid_with_nothing_to_compare_still_gives_every_macro():
     config["grid"]["methods"] = ["covariance"]
     run_summary = synthetic_run_summary(config)
     comparisons = comparisons_of(config, run_summary)
-    macros = paper.paper_macros(config, run_summary, synthetic_method_summary(run_summary), comparisons,
-                                synthetic_chosen(config), FIGURE_RULES)
+    macros = paper.paper_macros(
+        config, run_summary, synthetic_method_summary(run_summary), comparisons, synthetic_chosen(config), FIGURE_RULES
+    )
     assert comparisons.empty and macros["PrimaryAccuracyComparisons"] == "0" and macros["VerdictTables"] == "no table"
     assert macros["HeadlineSentence"] == "no comparison was made."
 
@@ -230,10 +328,17 @@ def test_no_three_verdict_wording_left():
     config = quick_config()
     run_summary = synthetic_run_summary(config)
     comparisons = comparisons_of(config, run_summary)
-    macros = paper.paper_macros(config, run_summary, synthetic_method_summary(run_summary), comparisons,
-                                synthetic_chosen(config), FIGURE_RULES)
-    tables = all_tables(synthetic_method_summary(run_summary), comparisons, synthetic_chosen(config),
-                        specs_of(config), config["grid"]["datasets"], "tables")
+    macros = paper.paper_macros(
+        config, run_summary, synthetic_method_summary(run_summary), comparisons, synthetic_chosen(config), FIGURE_RULES
+    )
+    tables = all_tables(
+        synthetic_method_summary(run_summary),
+        comparisons,
+        synthetic_chosen(config),
+        specs_of(config),
+        config["grid"]["datasets"],
+        "tables",
+    )
     texts = [(ROOT / "paper" / "main.tex").read_text(), paper.macros_tex(macros), *tables.values()]
     assert not any(re.search(r"does not beat|NotBeat", text, re.IGNORECASE) for text in texts)
 
@@ -243,10 +348,20 @@ def test_every_macro_the_text_uses_is_generated(measured):
     config = quick_config()
     run_summary = synthetic_run_summary(config)
     comparisons = comparisons_of(config, run_summary)
-    mechanism = ({"layer_summary": synthetic_layer_summary(config), "probe_summary": synthetic_probe_summary(config)}
-                 if measured else {})
-    macros = paper.paper_macros(config, run_summary, synthetic_method_summary(run_summary), comparisons,
-                                synthetic_chosen(config), FIGURE_RULES, **mechanism)
+    mechanism = (
+        {"layer_summary": synthetic_layer_summary(config), "probe_summary": synthetic_probe_summary(config)}
+        if measured
+        else {}
+    )
+    macros = paper.paper_macros(
+        config,
+        run_summary,
+        synthetic_method_summary(run_summary),
+        comparisons,
+        synthetic_chosen(config),
+        FIGURE_RULES,
+        **mechanism,
+    )
     text = (ROOT / "paper" / "main.tex").read_text()
     defined_in_text = set(re.findall(r"\\newcommand\{\\(\w+)\}", text))
     used = {name for name in re.findall(r"\\([A-Z][A-Za-z]*)", text)} - defined_in_text
@@ -257,7 +372,7 @@ def test_no_typed_numbers_in_the_text():
     """Outside equations, citations, labels and names (Nielsen's chapter 5, his network2), the text holds no digits:
     numbers come from macros."""
     text = (ROOT / "paper" / "main.tex").read_text()
-    body = text[text.index(r"\begin{document}"):]
+    body = text[text.index(r"\begin{document}") :]
     body = re.sub(r"%.*", "", body)
     body = re.sub(r"\\begin\{equation\}.*?\\end\{equation\}|\$[^$]*\$", "", body, flags=re.DOTALL)
     body = re.sub(r"\\(cite[pt]?|ref|label|input|figurefile|includegraphics)(\[[^\]]*\])*\{[^}]*\}", "", body)
@@ -268,12 +383,19 @@ def test_no_typed_numbers_in_the_text():
 
 # --- tables ----------------------------------------------------------------------------------------
 
+
 def test_tables_are_booktabs_with_one_row_per_method():
     config = quick_config()
     run_summary = synthetic_run_summary(config)
     comparisons = comparisons_of(config, run_summary)
-    tables = all_tables(synthetic_method_summary(run_summary), comparisons, synthetic_chosen(config),
-                        specs_of(config), config["grid"]["datasets"], "tables")
+    tables = all_tables(
+        synthetic_method_summary(run_summary),
+        comparisons,
+        synthetic_chosen(config),
+        specs_of(config),
+        config["grid"]["datasets"],
+        "tables",
+    )
     assert set(tables) == set(TABLES)
     accuracy = tables["accuracy"]
     assert accuracy.count(r"\begin{table}") == len(config["grid"]["datasets"])
@@ -289,18 +411,24 @@ def test_tables_are_booktabs_with_one_row_per_method():
     primary = tables["verdicts"].split(r"\end{table}")[0]
     for variant in variants:  # a row per variant and opponent, the best remedy named in its cells
         assert primary.count(r"\texttt{" + variant.replace("_", r"\_") + r"} vs.\ ") == 2
-    best = comparisons[(comparisons.family == "primary") & (comparisons.role == "best_remedy")
-                       & (comparisons.dataset == datasets[0])].other_method
+    best = comparisons[
+        (comparisons.family == "primary") & (comparisons.role == "best_remedy") & (comparisons.dataset == datasets[0])
+    ].other_method
     assert all(r"\scriptsize \texttt{" + m.replace("_", r"\_") + "}" in primary for m in best)
 
 
 # --- the LaTeX build -------------------------------------------------------------------------------
 
+
 def test_log_scan_finds_undefined_references_and_wide_lines():
-    log = "\n".join(["LaTeX Warning: Reference `fig:x' on page 3 undefined on input line 12.",
-                     "Package natbib Warning: Citation `lee2015' on page 1 undefined on input line 40.",
-                     r"Overfull \hbox (25.3pt too wide) in paragraph at lines 10--12",
-                     r"Overfull \hbox (2.1pt too wide) in paragraph at lines 20--22"])
+    log = "\n".join(
+        [
+            "LaTeX Warning: Reference `fig:x' on page 3 undefined on input line 12.",
+            "Package natbib Warning: Citation `lee2015' on page 1 undefined on input line 40.",
+            r"Overfull \hbox (25.3pt too wide) in paragraph at lines 10--12",
+            r"Overfull \hbox (2.1pt too wide) in paragraph at lines 20--22",
+        ]
+    )
     problems = paper.latex_problems(log)
     assert len(problems) == 3
     assert not any("2.1pt" in p for p in problems)
@@ -313,8 +441,10 @@ def test_missing_latexmk_is_one_line(monkeypatch, tmp_path):
     assert "\n" not in str(error.value) and str(error.value).startswith("latexmk not found: install LaTeX")
 
 
-@pytest.mark.skipif(shutil.which("latexmk") is None and os.environ.get("CI") != "true",
-                    reason="latexmk not installed (the paper build test runs whenever CI=true)")
+@pytest.mark.skipif(
+    shutil.which("latexmk") is None and os.environ.get("CI") != "true",
+    reason="latexmk not installed (the paper build test runs whenever CI=true)",
+)
 def test_paper_builds_without_undefined_references_or_wide_tables(tmp_path):
     config = quick_config()
     results = tmp_path / "results"

@@ -1,4 +1,5 @@
 """Linear probes read a label a layer carries linearly, and nothing from one it does not."""
+
 import numpy as np
 import torch
 

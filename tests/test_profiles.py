@@ -1,5 +1,6 @@
 """The SLURM profile: Snakemake parses it and plans the quick grid as cluster jobs (a dry run submits nothing,
 so no sbatch is needed), with each rule's resources as the profile sets them."""
+
 import os
 import re
 import shutil
@@ -17,8 +18,13 @@ PROFILE = ROOT / "workflow" / "profiles" / "slurm"
 def project_copy(tmp_path: Path) -> Path:
     """The sources without results/, so the dry run plans every job and never touches the checkout."""
     dest = tmp_path / "project"
-    shutil.copytree(ROOT, dest, ignore=shutil.ignore_patterns(".git", ".venv", "results", ".snakemake", "__pycache__",
-                                                              ".pytest_cache", "*.egg-info"))
+    shutil.copytree(
+        ROOT,
+        dest,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv", "results", ".snakemake", "__pycache__", ".pytest_cache", "*.egg-info"
+        ),
+    )
     return dest
 
 
@@ -46,9 +52,23 @@ def quick_config() -> dict:
 
 def test_dry_run_plans_the_quick_grid_as_slurm_jobs(tmp_path):
     env = {**os.environ, "COVBENCH_SLURM_PARTITION": "short", "COVBENCH_SLURM_ACCOUNT": "proj42"}
-    dry = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--profile", "workflow/profiles/slurm",
-                          "--configfile", "config/quick.yaml"],
-                         cwd=project_copy(tmp_path), env=env, capture_output=True, text=True, timeout=600)
+    dry = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-n",
+            "--profile",
+            "workflow/profiles/slurm",
+            "--configfile",
+            "config/quick.yaml",
+        ],
+        cwd=project_copy(tmp_path),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert dry.returncode == 0, dry.stderr[-2000:]
     jobs = planned_resources(dry.stdout)
     grid = quick_config()["grid"]
@@ -76,9 +96,24 @@ def test_partition_and_account_are_left_to_the_cluster_when_unset(monkeypatch):
 def test_dry_run_plans_the_full_scale_config_as_slurm_jobs(tmp_path):
     """config/full.yaml (all 50k MNIST images, 30 epochs, 10 seeds) plans through the SLURM profile: one train job
     per (dataset, method), every run of every seed, with a longer time limit given on the command line."""
-    dry = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--profile", "workflow/profiles/slurm",
-                          "--configfile", "config/full.yaml", "--set-resources", "train:runtime=1440"],
-                         cwd=project_copy(tmp_path), capture_output=True, text=True, timeout=600)
+    dry = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-n",
+            "--profile",
+            "workflow/profiles/slurm",
+            "--configfile",
+            "config/full.yaml",
+            "--set-resources",
+            "train:runtime=1440",
+        ],
+        cwd=project_copy(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert dry.returncode == 0, dry.stderr[-2000:]
     jobs = planned_resources(dry.stdout)
     config = quick_config()  # only for the method lists, which full.yaml keeps

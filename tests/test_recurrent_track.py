@@ -1,20 +1,29 @@
 """The recurrent track (DESIGN section 8) through the shared machinery: noise-padded sequences, the training loop
 with time steps for layers, the force in time, and the config that declares it."""
+
 import numpy as np
 import pytest
 import torch
+from conftest import force_loss_and_plain_grads
+from test_covariance import covariance_loss
 
-from covbench.data import sequences
 from covbench.config import ConfigError, method_spec, validate
+from covbench.data import sequences
 from covbench.models import build_rnn
 from covbench.models.rnn import LOGGED_STEPS, logged_steps
 from covbench.training.train import train
 
-from conftest import force_loss_and_plain_grads
-from test_covariance import covariance_loss
-
-RNN_SPEC = {"cell": "tanh", "recurrent_init": "default", "forget_bias": 1.0, "norm": "none", "residual": "none",
-            "grad_clip": None, "aux": "none", "optimizer": "sgd", "standardize_inputs": False}
+RNN_SPEC = {
+    "cell": "tanh",
+    "recurrent_init": "default",
+    "forget_bias": 1.0,
+    "norm": "none",
+    "residual": "none",
+    "grad_clip": None,
+    "aux": "none",
+    "optimizer": "sgd",
+    "standardize_inputs": False,
+}
 
 
 @pytest.fixture
@@ -25,10 +34,16 @@ def images():
     labels = torch.randint(0, 3, (240,), generator=gen)
     x = torch.rand(240, 28, 28, generator=gen) * 0.2
     for k in range(3):
-        x[labels == k, 22:, 9 * k:9 * k + 9] += 0.8
+        x[labels == k, 22:, 9 * k : 9 * k + 9] += 0.8
     x = x.view(240, -1)
-    return {"x_train": x[:160], "y_train": labels[:160], "x_val": x[160:200], "y_val": labels[160:200],
-            "x_test": x[200:], "y_test": labels[200:]}
+    return {
+        "x_train": x[:160],
+        "y_train": labels[:160],
+        "x_val": x[160:200],
+        "y_val": labels[160:200],
+        "x_test": x[200:],
+        "y_test": labels[200:],
+    }
 
 
 def test_padded_rows_read_the_image_then_noise_fixed_per_example(images):
@@ -69,8 +84,12 @@ def test_force_in_time_equals_autograd_of_its_loss_summed_over_steps():
     x, labels = torch.randn(1, 48, 7, 5, generator=gen), torch.randint(0, 3, (1, 48), generator=gen)
 
     with_force, with_loss, plain = force_loss_and_plain_grads(
-        lambda: build_rnn(spec, 5, 8, 3, seeds=[0]), x, labels, spec,
-        lambda states, correct: covariance_loss(states, labels[0], correct, 3, 2.0))
+        lambda: build_rnn(spec, 5, 8, 3, seeds=[0]),
+        x,
+        labels,
+        spec,
+        lambda states, correct: covariance_loss(states, labels[0], correct, 3, 2.0),
+    )
     assert max((a - b).abs().max().item() for a, b in zip(with_force, plain)) > 1e-5  # the force is not trivial
     for a, b in zip(with_force, with_loss):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
@@ -91,9 +110,22 @@ def test_config_keeps_the_two_kinds_of_method_apart(config):
 
 
 def test_temporal_vanishing_index_reads_the_time_steps():
-    from covbench.training.vanishing import vanishing_index
     import pandas as pd
-    rows = pd.DataFrame({"dataset": "smnist", "method": "rnn_tanh", "depth": 30, "seed": 0, "step": 0, "epoch": 0,
-                         "layer": [1, 15, 30], "bias_grad_norm": np.nan, "hidden_grad_norm": [1e-6, 1e-3, 1.0]})
+
+    from covbench.training.vanishing import vanishing_index
+
+    rows = pd.DataFrame(
+        {
+            "dataset": "smnist",
+            "method": "rnn_tanh",
+            "depth": 30,
+            "seed": 0,
+            "step": 0,
+            "epoch": 0,
+            "layer": [1, 15, 30],
+            "bias_grad_norm": np.nan,
+            "hidden_grad_norm": [1e-6, 1e-3, 1.0],
+        }
+    )
     index = vanishing_index(rows)
     assert index.vanishing_index_init.iloc[0] == pytest.approx(-6.0)

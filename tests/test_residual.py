@@ -1,6 +1,7 @@
 """The residual kinds do what DESIGN section 2 and their papers say: each block computes its formula; at init the
 pre-activation ResNet and SkipInit keep a depth-32 network's scale bounded where the literal block explodes; both
 train at depth 32 on real MNIST."""
+
 import os
 from pathlib import Path
 
@@ -8,8 +9,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from covbench.data import datasets as data
 from covbench.components.norm import BN_EPS
+from covbench.data import datasets as data
 from covbench.models import build_mlp, forward, softmax_cross_entropy, to_device
 from covbench.training.train import train
 
@@ -43,6 +44,7 @@ def relu_he(spec, residual, norm="none"):
 
 # --- each block is its formula ----------------------------------------------------------------------------------
 
+
 def _randomized(model):
     """Nonzero biases, norm affines and SkipInit scales, so that a term in the wrong place shows."""
     gen = torch.Generator().manual_seed(1)
@@ -55,8 +57,9 @@ def _bn(z, state):
     return F.batch_norm(z, None, None, state["gamma"][0], state["beta"][0], training=True, eps=BN_EPS)
 
 
-@pytest.mark.parametrize("residual, norm", [("preact", "batchnorm"), ("preact", "none"), ("skipinit", "none"),
-                                            ("plain", "none")])
+@pytest.mark.parametrize(
+    "residual, norm", [("preact", "batchnorm"), ("preact", "none"), ("skipinit", "none"), ("plain", "none")]
+)
 def test_blocks_compute_their_formulas(spec, residual, norm):
     model = build_mlp(relu_he(spec, residual, norm), 5, 4, 3, 2, seeds=[0])
     _randomized(model)
@@ -107,6 +110,7 @@ def test_trainable_tensors_and_layer_biases(spec):
 
 # --- scale at initialization, depth 32 ---------------------------------------------------------------------------
 
+
 def hidden_variances(spec, x) -> torch.Tensor:
     """(M, L): variance of each hidden output h_l over the batch and the units, for three seeds at init."""
     model = build_mlp(spec, x.shape[1], WIDTH, DEPTH, 10, seeds=[0, 1, 2])
@@ -147,14 +151,29 @@ def test_skipinit_is_the_identity_at_init(spec, mnist):
 
 # --- training at depth 32 ------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("residual, norm", [("preact", "batchnorm"), ("skipinit", "none")])
 def test_residual_nets_train_at_depth_32(spec, mnist, residual, norm):
     """Two epochs on 1000 MNIST images (batch 100, lr 0.05): well above chance (0.1) on 500 held-out images."""
     x, y = mnist
-    splits = {"x_train": x[:1000], "y_train": y[:1000], "x_val": x[1000:], "y_val": y[1000:],
-              "x_test": x[1000:], "y_test": y[1000:]}
-    hp = {"width": WIDTH, "epochs": 2, "batch_size": 100, "lr": 0.05, "momentum": 0.9, "weight_decay": 0.0,
-          "loss": "softmax_cross_entropy", "log_every": 1000}
+    splits = {
+        "x_train": x[:1000],
+        "y_train": y[:1000],
+        "x_val": x[1000:],
+        "y_val": y[1000:],
+        "x_test": x[1000:],
+        "y_test": y[1000:],
+    }
+    hp = {
+        "width": WIDTH,
+        "epochs": 2,
+        "batch_size": 100,
+        "lr": 0.05,
+        "momentum": 0.9,
+        "weight_decay": 0.0,
+        "loss": "softmax_cross_entropy",
+        "log_every": 1000,
+    }
     result = train(splits, relu_he(spec, residual, norm), hp, DEPTH, [0])
     assert not result.epochs.diverged.any()
     assert result.epochs.val_accuracy.iloc[-1] > 0.5

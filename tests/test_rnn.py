@@ -1,13 +1,20 @@
 """The batched RNN computes PyTorch's nn.RNN / nn.LSTM / nn.GRU, model by model, forward and backward; its inits
 are what they say; its per-step statistics read the full gradient through time."""
+
 import math
 
 import pytest
 import torch
 
 from covbench.models import forward, softmax_cross_entropy
-from covbench.models.rnn import (build_rnn, hidden_grad_norm, logged_steps, saturation_over_time,
-                                 temporal_vanishing_index, weight_grad_norms)
+from covbench.models.rnn import (
+    build_rnn,
+    hidden_grad_norm,
+    logged_steps,
+    saturation_over_time,
+    temporal_vanishing_index,
+    weight_grad_norms,
+)
 
 M, B, T, IN, H, C = 2, 3, 5, 4, 6, 3
 CELLS = ("tanh", "relu", "lstm", "gru")
@@ -45,8 +52,14 @@ def _torch_copy(model, m):
     rnn, head = kind(IN, H, batch_first=True, **extra), torch.nn.Linear(H, C)
     (w_ih, w_hh, w_out), (b_ih, b_hh, b_out) = model.weights, model.biases
     with torch.no_grad():
-        for dst, src in [(rnn.weight_ih_l0, w_ih[m].T), (rnn.weight_hh_l0, w_hh[m].T), (rnn.bias_ih_l0, b_ih[m]),
-                         (rnn.bias_hh_l0, b_hh[m]), (head.weight, w_out[m].T), (head.bias, b_out[m])]:
+        for dst, src in [
+            (rnn.weight_ih_l0, w_ih[m].T),
+            (rnn.weight_hh_l0, w_hh[m].T),
+            (rnn.bias_ih_l0, b_ih[m]),
+            (rnn.bias_hh_l0, b_hh[m]),
+            (head.weight, w_out[m].T),
+            (head.bias, b_out[m]),
+        ]:
             dst.copy_(src)
     return rnn, head
 
@@ -65,9 +78,14 @@ def test_forward_and_gradients_match_torch(cell):
         torch.testing.assert_close(states[m], out, atol=1e-5, rtol=0)
         torch.testing.assert_close(logits[m], ref_logits, atol=1e-5, rtol=0)
         (w_ih, w_hh, w_out), (b_ih, b_hh, b_out) = model.weights, model.biases
-        for ours, ref in [(w_ih.grad[m].T, rnn.weight_ih_l0.grad), (w_hh.grad[m].T, rnn.weight_hh_l0.grad),
-                          (b_ih.grad[m], rnn.bias_ih_l0.grad), (b_hh.grad[m], rnn.bias_hh_l0.grad),
-                          (w_out.grad[m].T, head.weight.grad), (b_out.grad[m], head.bias.grad)]:
+        for ours, ref in [
+            (w_ih.grad[m].T, rnn.weight_ih_l0.grad),
+            (w_hh.grad[m].T, rnn.weight_hh_l0.grad),
+            (b_ih.grad[m], rnn.bias_ih_l0.grad),
+            (b_hh.grad[m], rnn.bias_hh_l0.grad),
+            (w_out.grad[m].T, head.weight.grad),
+            (b_out.grad[m], head.bias.grad),
+        ]:
             torch.testing.assert_close(ours, ref, atol=1e-5, rtol=0)
 
 
@@ -152,8 +170,8 @@ def test_forget_bias_adds_to_the_forget_gate_only():
     plain = build_rnn(_spec("lstm", forget_bias=0.0), IN, H, C, seeds=[0])
     default = build_rnn(_spec("lstm"), IN, H, C, seeds=[0])
     shift = default.biases[0] - plain.biases[0]
-    assert torch.equal(shift[:, H:2 * H], torch.ones(1, H))
-    assert shift[:, :H].abs().max() == 0 and shift[:, 2 * H:].abs().max() == 0
+    assert torch.equal(shift[:, H : 2 * H], torch.ones(1, H))
+    assert shift[:, :H].abs().max() == 0 and shift[:, 2 * H :].abs().max() == 0
 
 
 @pytest.mark.parametrize("recurrent_init", ["default", "orthogonal", "identity"])

@@ -1,6 +1,7 @@
 """Subnormal floats flushed to zero (train.configure_process): a training process sets it and records it in
 run.json; on the cells where subnormals arise (sigmoid + N(0,1) on cat/not-cat's 12,288 standardized pixels) the
 per-layer statistics and the chosen trial are those of gradual underflow, to float tolerance."""
+
 import json
 import os
 from pathlib import Path
@@ -15,8 +16,15 @@ from covbench.training import train, tune
 
 MIRROR = Path(os.environ.get("COVBENCH_MIRROR") or Path(__file__).resolve().parents[2] / "shared" / "data")
 needs_data = pytest.mark.skipif(not (MIRROR / "train_catvnoncat.h5").exists(), reason=f"no raw data mirror at {MIRROR}")
-TUNE = {"trials": 3, "seed": 1000, "eta": 2, "lr": {"sgd": [0.001, 1.0], "adam": [0.0001, 0.1]},
-        "cov_lambda": [0.01, 1000.0], "aux_weight": [0.03, 3.0], "rung_epochs": [3]}
+TUNE = {
+    "trials": 3,
+    "seed": 1000,
+    "eta": 2,
+    "lr": {"sgd": [0.001, 1.0], "adam": [0.0001, 0.1]},
+    "cov_lambda": [0.01, 1000.0],
+    "aux_weight": [0.03, 3.0],
+    "rung_epochs": [3],
+}
 
 
 @pytest.fixture
@@ -32,7 +40,11 @@ def test_a_training_process_flushes_subnormals_and_records_it(spec, hp, splits, 
     train.run(splits, [str(tmp_path / "seed0")], "toy", "baseline", spec, hp, 2, [0])
     assert subnormals.flushed() and (torch.full((1,), 1e-39) * 1.0).item() == 0.0  # below 1.2e-38: 0
     record = json.loads((tmp_path / "seed0" / "run.json").read_text())
-    assert record["process"] == {"threads": 1, "flush_denormal": True, "malloc_settings": record["process"]["malloc_settings"]}
+    assert record["process"] == {
+        "threads": 1,
+        "flush_denormal": True,
+        "malloc_settings": record["process"]["malloc_settings"],
+    }
 
 
 def test_kept_gives_gradual_underflow_inside_and_restores_the_mode(gradual_underflow):
@@ -73,7 +85,9 @@ def test_flushing_leaves_the_statistics_and_the_choice_as_they_were(spec, hp, tm
     (plain, plain_run), (flushed, flushed_run) = outcomes
     assert flushed["chosen"] == plain["chosen"]
     assert flushed["val_loss"] == pytest.approx(plain["val_loss"], rel=1e-5)
-    stats = [column for column in plain_run.layer_stats.columns if column not in ("model", "seed", "step", "epoch", "layer")]
+    stats = [
+        column for column in plain_run.layer_stats.columns if column not in ("model", "seed", "step", "epoch", "layer")
+    ]
     a, b = plain_run.layer_stats[stats].to_numpy(float), flushed_run.layer_stats[stats].to_numpy(float)
     assert np.isnan(a).tolist() == np.isnan(b).tolist()
     np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-30, equal_nan=True)

@@ -1,5 +1,6 @@
 """Covariance's best shot (covbench.training.lambda_sweep, covbench.analysis.sweep, covbench.report.macros.best_shot): lambda = 0 is the base method, selection reads validation only, the
 summary's verdicts, the config checks, the paper's sentences."""
+
 import json
 import re
 from pathlib import Path
@@ -9,13 +10,13 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from conftest import merge
 
 from covbench.analysis import sweep
+from covbench.config import ConfigError, validate
 from covbench.report.macros import best_shot
 from covbench.training import lambda_sweep, train
 from covbench.training.vanishing import vanishing_index
-from conftest import merge
-from covbench.config import ConfigError, validate
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = {"alpha": 0.05, "equivalence_margin": {"mnist": 0.01, "catvnoncat": 0.05}}
@@ -33,15 +34,28 @@ def synthetic_sweep_runs(cells: dict | None = None, lambdas=(0.0, 1.0, 10.0, 100
         for position, v in enumerate(lambdas):
             val_loss, accuracy = given.get(v, (1.0 + v / 1000, 0.9))
             for s in seeds:
-                rows.append({"dataset": dataset, "variant": variant, "base": "baseline", "depth": depth, "lr": 0.1,
-                             "cov_lambda": v, "seed": s, "diverged": False, "best_val_loss": val_loss + wobble[s],
-                             "best_val_accuracy": 0.9, "test_accuracy": accuracy + wobble[s] * (1 + position),
-                             "vanishing_index_init": -depth / 2,
-                             "vanishing_index_epoch1": -depth / 2 + np.log10(1 + v)})
+                rows.append(
+                    {
+                        "dataset": dataset,
+                        "variant": variant,
+                        "base": "baseline",
+                        "depth": depth,
+                        "lr": 0.1,
+                        "cov_lambda": v,
+                        "seed": s,
+                        "diverged": False,
+                        "best_val_loss": val_loss + wobble[s],
+                        "best_val_accuracy": 0.9,
+                        "test_accuracy": accuracy + wobble[s] * (1 + position),
+                        "vanishing_index_init": -depth / 2,
+                        "vanishing_index_epoch1": -depth / 2 + np.log10(1 + v),
+                    }
+                )
     return pd.DataFrame(rows, columns=sweep.COLUMNS)
 
 
 # --- training ---------------------------------------------------------------------------------------
+
 
 def test_lambda_zero_trains_exactly_as_the_base_method_alone(splits, spec, hp):
     """lambda = 0 in the sweep's batch is the base (same seed, same lr): the same numbers; lambda > 0 is not."""
@@ -54,8 +68,12 @@ def test_lambda_zero_trains_exactly_as_the_base_method_alone(splits, spec, hp):
     zero = cell[cell.cov_lambda == 0]
     assert zero.best_val_accuracy.tolist() == [at_best[m, e] for m, e in enumerate(base.best_epoch)]
     assert zero.test_accuracy.tolist() == base.test_accuracy.astype(float).tolist()
-    torch.testing.assert_close(torch.tensor(zero.best_val_loss.to_numpy()), torch.tensor(base.best_val_loss, dtype=torch.float64),
-                               rtol=1e-6, atol=0)
+    torch.testing.assert_close(
+        torch.tensor(zero.best_val_loss.to_numpy()),
+        torch.tensor(base.best_val_loss, dtype=torch.float64),
+        rtol=1e-6,
+        atol=0,
+    )
     index = vanishing_index(base.layer_stats.assign(dataset="", method="base", depth=3))
     for column in ("vanishing_index_init", "vanishing_index_epoch1"):
         np.testing.assert_allclose(zero[column], index[column], rtol=1e-6)
@@ -66,8 +84,19 @@ def test_run_trains_the_base_learning_rate_and_writes_the_tidy_table(splits, spe
     torch.save(splits, tmp_path / "data.pt")
     (tmp_path / "tune.json").write_text(json.dumps({"chosen": {"lr": 0.3}}))
     out = tmp_path / "cell.parquet"
-    lambda_sweep.run(str(tmp_path / "data.pt"), str(tmp_path / "tune.json"), str(out), "mnist", "covariance", "baseline",
-              {**spec, "aux": "covariance", "cov_lambda": 5.0}, hp, 2, [0, 1, 100], [3, 4])
+    lambda_sweep.run(
+        str(tmp_path / "data.pt"),
+        str(tmp_path / "tune.json"),
+        str(out),
+        "mnist",
+        "covariance",
+        "baseline",
+        {**spec, "aux": "covariance", "cov_lambda": 5.0},
+        hp,
+        2,
+        [0, 1, 100],
+        [3, 4],
+    )
     table = pd.read_parquet(out)
     assert table.columns.tolist() == sweep.COLUMNS
     assert len(table) == 6 and set(table.lr) == {0.3} and sorted(set(table.cov_lambda)) == [0, 1, 100]
@@ -76,6 +105,7 @@ def test_run_trains_the_base_learning_rate_and_writes_the_tidy_table(splits, spe
 
 
 # --- selection and verdicts ----------------------------------------------------------------------------
+
 
 def test_best_lambda_is_chosen_on_validation_loss_not_test_accuracy():
     cells = {("mnist", "covariance", 4): {1.0: (0.5, 0.99), 10.0: (0.3, 0.91)}}
@@ -106,9 +136,12 @@ def test_summary_gives_each_of_the_verdicts():
     assert summary.columns.tolist() == [c for c in sweep.SUMMARY_COLUMNS if c not in sweep.CELL_KEYS]
     verdicts = summary.verdict.to_dict()
     assert verdicts == {
-        ("mnist", "covariance", 4): "beats", ("mnist", "covariance", 16): "is beaten by",
-        ("mnist", "relu_he_covariance", 4): "is equivalent to", ("catvnoncat", "covariance", 4): "inconclusive",
-        ("catvnoncat", "covariance", 16): sweep.ZERO_CHOSEN}
+        ("mnist", "covariance", 4): "beats",
+        ("mnist", "covariance", 16): "is beaten by",
+        ("mnist", "relu_he_covariance", 4): "is equivalent to",
+        ("catvnoncat", "covariance", 4): "inconclusive",
+        ("catvnoncat", "covariance", 16): sweep.ZERO_CHOSEN,
+    }
     beats = summary.loc[("mnist", "covariance", 4)]
     assert beats.best_lambda == 10 and beats.difference == pytest.approx(0.05, abs=1e-3)
     assert beats.ci_low < beats.difference < beats.ci_high and beats.p_holm > beats.p_value  # Holm over the sweep
@@ -134,20 +167,37 @@ def test_collect_writes_runs_and_summary(tmp_path):
 
 # --- config --------------------------------------------------------------------------------------------
 
-def test_default_and_quick_sweeps_are_valid(config):
+
+def test_default_quick_and_full_sweeps_are_valid(config):
+    """The default grid sweeps nothing (its hour goes to 10 seeds); quick and full sweep variants with their bases."""
     lambda_sweep.validate(validate(config))
-    lambda_sweep.validate(validate(merge(config, yaml.safe_load((ROOT / "config" / "quick.yaml").read_text()))))
-    assert lambda_sweep.bases(config) == {"covariance": "baseline", "relu_he_covariance": "relu_he"}
+    assert lambda_sweep.bases(config) == {}
+    for name, bases in (
+        ("quick", {"covariance": "baseline"}),
+        ("full", {"covariance": "baseline", "relu_he_covariance": "relu_he"}),
+    ):
+        merged = validate(merge(config, yaml.safe_load((ROOT / "config" / f"{name}.yaml").read_text())))
+        lambda_sweep.validate(merged)
+        assert lambda_sweep.bases(merged) == bases
 
 
-@pytest.mark.parametrize("override, key, words", [
-    ({"lambda_sweep": {"variants": ["bogus"]}}, "lambda_sweep.variants", "not a method of the grid"),
-    ({"lambda_sweep": {"variants": ["relu_he"]}}, "lambda_sweep.variants", "not a covariance method"),
-    ({"grid": {"methods": ["covariance", "relu_he", "relu_he_covariance"]}}, "lambda_sweep.variants",
-     "the base of 'covariance'"),
-    ({"lambda_sweep": {"depths": [16, 3]}}, "lambda_sweep.depths", "3 is not a grid depth"),
-    ({"lambda_sweep": {"lambdas": [0.1, 1, 10]}}, "lambda_sweep.lambdas", "must include 0"),
-])
+@pytest.mark.parametrize(
+    "override, key, words",
+    [
+        ({"lambda_sweep": {"variants": ["bogus"]}}, "lambda_sweep.variants", "not a method of the grid"),
+        ({"lambda_sweep": {"variants": ["relu_he"]}}, "lambda_sweep.variants", "not a covariance method"),
+        (
+            {
+                "grid": {"methods": ["covariance", "relu_he", "relu_he_covariance"]},
+                "lambda_sweep": {"variants": ["covariance"]},
+            },
+            "lambda_sweep.variants",
+            "the base of 'covariance'",
+        ),
+        ({"lambda_sweep": {"depths": [16, 3]}}, "lambda_sweep.depths", "3 is not a grid depth"),
+        ({"lambda_sweep": {"lambdas": [0.1, 1, 10]}}, "lambda_sweep.lambdas", "must include 0"),
+    ],
+)
 def test_sweep_config_errors_name_the_key(config, override, key, words):
     with pytest.raises(ConfigError) as error:
         lambda_sweep.validate(validate(merge(config, override)))
@@ -155,11 +205,14 @@ def test_sweep_config_errors_name_the_key(config, override, key, words):
     assert "\n" not in message and f"'{key}'" in message and words in message
 
 
-@pytest.mark.parametrize("override, key", [
-    ({"lambda_sweep": {"lambdas": [0, -1]}}, "lambda_sweep.lambdas.1"),
-    ({"lambda_sweep": {"seeds": [0]}}, "lambda_sweep.seeds"),
-    ({"lambda_sweep": {"depth": [4]}}, "lambda_sweep"),
-])
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ({"lambda_sweep": {"lambdas": [0, -1]}}, "lambda_sweep.lambdas.1"),
+        ({"lambda_sweep": {"seeds": [0]}}, "lambda_sweep.seeds"),
+        ({"lambda_sweep": {"depth": [4]}}, "lambda_sweep"),
+    ],
+)
 def test_sweep_schema_errors_name_the_key(config, override, key):
     with pytest.raises(ConfigError) as error:
         validate(merge(config, override))
@@ -168,9 +221,12 @@ def test_sweep_schema_errors_name_the_key(config, override, key):
 
 # --- the paper ---------------------------------------------------------------------------------------
 
+
 def test_macros_state_each_cell_and_the_counts(config):
-    cells = {("mnist", "covariance", 16): {10.0: (0.2, 0.95)},
-             ("catvnoncat", "relu_he_covariance", 16): {0.0: (0.1, 0.9)}}
+    cells = {
+        ("mnist", "covariance", 16): {10.0: (0.2, 0.95)},
+        ("catvnoncat", "relu_he_covariance", 16): {0.0: (0.1, 0.9)},
+    }
     macros = best_shot.sweep_macros(config, sweep.summarize(synthetic_sweep_runs(cells), SETTINGS, n_bootstrap=500))
     assert all(re.fullmatch(r"[A-Za-z]+", name) for name in macros)
     sentence = macros["SweepCovarianceMnistDepthSixteen"]
@@ -180,8 +236,11 @@ def test_macros_state_each_cell_and_the_counts(config):
     assert macros["SweepReluHeCovarianceCatvnoncatDepthSixteen"].endswith(r"$\lambda = 0$ is chosen.")
     assert macros["SweepBeats"] == "1" and macros["SweepZeroChosen"] == "1" and macros["SweepCells"] == "2"
     depths = config["lambda_sweep"]["depths"]
-    assert macros["SweepDepths"] == (f"depth {depths[0]}" if len(depths) == 1 else
-                                     "depths " + ", ".join(map(str, depths[:-1])) + f" and {depths[-1]}")
+    assert macros["SweepDepths"] == (
+        f"depth {depths[0]}"
+        if len(depths) == 1
+        else "depths " + ", ".join(map(str, depths[:-1])) + f" and {depths[-1]}"
+    )
     assert macros["SweepLambdas"].startswith("$0$, $0.01$")
     nothing = best_shot.sweep_macros(config, None)
     assert nothing["SweepSummary"] == "No covariance variant was swept." and nothing["SweepSentences"] == ""

@@ -1,4 +1,5 @@
 """Training loop: statistics against a hand computation, determinism, batching, resume, divergence."""
+
 import platform
 
 import pandas as pd
@@ -39,8 +40,13 @@ def test_stats_of_two_layer_net_match_hand_backprop(spec, hp, splits):
     step0 = result.layer_stats[result.layer_stats.step == 0].sort_values("layer")
     assert step0.layer.tolist() == [1, 2]
     for column, values in expected.items():
-        torch.testing.assert_close(torch.tensor(step0[column].tolist()), torch.tensor([float(v) for v in values]),
-                                   rtol=1e-4, atol=1e-7, msg=column)
+        torch.testing.assert_close(
+            torch.tensor(step0[column].tolist()),
+            torch.tensor([float(v) for v in values]),
+            rtol=1e-4,
+            atol=1e-7,
+            msg=column,
+        )
 
 
 def test_same_seed_gives_identical_metrics(spec, hp, splits):
@@ -70,11 +76,21 @@ def test_process_settings_change_speed_not_numbers(spec, hp, splits):
     assert before.layer_stats.equals(after.layer_stats)
 
 
-@pytest.mark.parametrize("method", [
-    {"aux": "covariance", "cov_lambda": 1.0},
-    {"activation": "relu", "init": "he", "norm": "batchnorm", "residual": "preact", "grad_clip": 0.5,
-     "aux": "deep_supervision", "aux_weight": 0.3},
-])
+@pytest.mark.parametrize(
+    "method",
+    [
+        {"aux": "covariance", "cov_lambda": 1.0},
+        {
+            "activation": "relu",
+            "init": "he",
+            "norm": "batchnorm",
+            "residual": "preact",
+            "grad_clip": 0.5,
+            "aux": "deep_supervision",
+            "aux_weight": 0.3,
+        },
+    ],
+)
 def test_seeds_batched_equal_seeds_alone(spec, hp, splits, method):
     spec.update(method)
     together = train(splits, spec, hp, 3, [0, 1, 2])
@@ -83,14 +99,23 @@ def test_seeds_batched_equal_seeds_alone(spec, hp, splits, method):
     single = alone.layer_stats.drop(columns="model")
     assert len(batched) == len(single) > 0
     for column in single.columns:
-        torch.testing.assert_close(torch.tensor(batched[column].to_numpy()), torch.tensor(single[column].to_numpy()),
-                                   rtol=1e-5, atol=1e-7, equal_nan=True, msg=column)  # NaN: no force on that step
+        torch.testing.assert_close(
+            torch.tensor(batched[column].to_numpy()),
+            torch.tensor(single[column].to_numpy()),
+            rtol=1e-5,
+            atol=1e-7,
+            equal_nan=True,
+            msg=column,
+        )  # NaN: no force on that step
     acc = together.epochs[together.epochs.seed == 1].val_accuracy.to_numpy()
     assert acc.tolist() == alone.epochs.val_accuracy.tolist()
 
 
-@pytest.mark.parametrize("method", [{}, {"activation": "prelu", "init": "he"}, {"activation": "rrelu", "init": "he"}],
-                         ids=["sigmoid", "prelu", "rrelu"])  # learnable slopes; training noise from the checkpoint
+@pytest.mark.parametrize(
+    "method",
+    [{}, {"activation": "prelu", "init": "he"}, {"activation": "rrelu", "init": "he"}],
+    ids=["sigmoid", "prelu", "rrelu"],
+)  # learnable slopes; training noise from the checkpoint
 def test_interrupted_run_resumes_where_it_stopped(spec, hp, splits, tmp_path, method):
     spec.update(method)
     hp.update(epochs=3)
@@ -102,8 +127,11 @@ def test_interrupted_run_resumes_where_it_stopped(spec, hp, splits, tmp_path, me
     resumed = train(splits, spec, hp, 2, [0, 1], checkpoint=checkpoint, checkpoint_every_s=0)
     assert resumed.epochs.drop(columns="wall_s").equals(full.epochs.drop(columns="wall_s"))
     assert resumed.layer_stats.equals(full.layer_stats)
-    for a, b in zip(resumed.state["params"] + resumed.state["noise_states"],
-                    full.state["params"] + full.state["noise_states"], strict=True):
+    for a, b in zip(
+        resumed.state["params"] + resumed.state["noise_states"],
+        full.state["params"] + full.state["noise_states"],
+        strict=True,
+    ):
         assert torch.equal(a, b)
 
 
@@ -211,4 +239,6 @@ def test_the_best_checkpoint_is_the_epoch_of_lowest_validation_loss(spec, hp, sp
         shorter = train(splits, spec, {**hp, "epochs": int(best_epoch)}, 3, [0, 1, 2])
         assert shorter.last_test_accuracy[model] == result.test_accuracy[model]
     last = result.epochs.groupby("model").tail(1)
-    assert (result.best_epoch == hp["epochs"]).tolist() == (last.val_loss.to_numpy() == losses.min().to_numpy()).tolist()
+    assert (result.best_epoch == hp["epochs"]).tolist() == (
+        last.val_loss.to_numpy() == losses.min().to_numpy()
+    ).tolist()

@@ -1,4 +1,5 @@
 """Successive halving on validation loss (DESIGN section 6): who goes on, who wins, what is recorded."""
+
 import json
 
 import numpy as np
@@ -8,9 +9,16 @@ import pytest
 from covbench.training import tune
 from covbench.training.train import train
 
-TUNE = {"trials": 4, "seed": 1000, "eta": 2, "lr": {"sgd": [0.01, 3.0], "adam": [0.0003, 0.03]},
-        "cov_lambda": [0.1, 10.0], "aux_weight": [0.03, 3.0], "rung_epochs": [1, 3],
-        "nested": {"cov_lambda": [0.0, 1.0, 10.0], "aux_weight": [0.0, 0.3]}}
+TUNE = {
+    "trials": 4,
+    "seed": 1000,
+    "eta": 2,
+    "lr": {"sgd": [0.01, 3.0], "adam": [0.0003, 0.03]},
+    "cov_lambda": [0.1, 10.0],
+    "aux_weight": [0.03, 3.0],
+    "rung_epochs": [1, 3],
+    "nested": {"cov_lambda": [0.0, 1.0, 10.0], "aux_weight": [0.0, 0.3]},
+}
 
 
 def test_each_optimizer_searches_its_own_range(spec):
@@ -34,8 +42,9 @@ def test_ranking_puts_collapsed_trials_after_those_that_learned():
     """A majority-class predictor can have the lowest validation loss (cat/not-cat): it still ranks after every
     trial that learned, and before the diverged ones."""
     val_loss = np.array([0.64, 0.9, 1.3, np.inf, 0.65])
-    order = tune.ranking(val_loss, np.array([False, False, False, True, False]),
-                         np.array([True, False, False, False, True]))
+    order = tune.ranking(
+        val_loss, np.array([False, False, False, True, False]), np.array([True, False, False, False, True])
+    )
     assert order.tolist() == [1, 2, 0, 4, 3]
 
 
@@ -75,13 +84,19 @@ def test_survivors_continue_as_if_never_stopped(spec, hp, splits):
 
 # --- nested tuning (DESIGN section 6) ------------------------------------------------------------------
 
+
 def test_a_nested_method_searches_its_base_lr_and_neighbours_crossed_with_its_values():
     base = {"chosen": {"lr": 0.1}, "trials": [{"lr": lr} for lr in (0.01, 0.1, 1.0, 10.0)]}
     trials, incumbent = tune.nested_grid({"aux": "covariance"}, TUNE, base)
-    assert [(t["lr"], t["cov_lambda"]) for t in trials] == [(lr, v) for lr in (0.01, 0.1, 1.0) for v in (0.0, 1.0, 10.0)]
+    assert [(t["lr"], t["cov_lambda"]) for t in trials] == [
+        (lr, v) for lr in (0.01, 0.1, 1.0) for v in (0.0, 1.0, 10.0)
+    ]
     assert trials[incumbent] == {"lr": 0.1, "cov_lambda": 0.0}
     at_edge, incumbent = tune.nested_grid({"aux": "deep_supervision"}, TUNE, {**base, "chosen": {"lr": 10.0}})
-    assert [t["lr"] for t in at_edge] == [1.0, 1.0, 10.0, 10.0] and at_edge[incumbent] == {"lr": 10.0, "aux_weight": 0.0}
+    assert [t["lr"] for t in at_edge] == [1.0, 1.0, 10.0, 10.0] and at_edge[incumbent] == {
+        "lr": 10.0,
+        "aux_weight": 0.0,
+    }
 
 
 @pytest.mark.parametrize("aux", ["covariance", "deep_supervision"])
@@ -89,8 +104,12 @@ def test_the_incumbent_reproduces_its_base_and_the_choice_is_never_worse(spec, h
     """The variant's trials share the base's seed, weights and batches: at the base's lr and value 0 it
     trains as the base's chosen trial did, survives every rung, and the variant's choice is at most as bad."""
     base = {"dataset": "toy", "method": "baseline", "depth": 3, **tune.select(splits, spec, hp, 3, TUNE)}
-    record = {"dataset": "toy", "method": aux, "depth": 3,
-              **tune.select(splits, {**spec, "aux": aux}, hp, 3, TUNE, base=base)}
+    record = {
+        "dataset": "toy",
+        "method": aux,
+        "depth": 3,
+        **tune.select(splits, {**spec, "aux": aux}, hp, 3, TUNE, base=base),
+    }
     incumbent = record["nested"]["incumbent"]
     assert incumbent["lr"] == base["chosen"]["lr"] and incumbent["rung"] == len(TUNE["rung_epochs"])
     assert incumbent["val_loss"] == base["val_loss"]  # the base itself: the same numbers on one CPU
@@ -99,18 +118,21 @@ def test_the_incumbent_reproduces_its_base_and_the_choice_is_never_worse(spec, h
     name = "cov_lambda" if aux == "covariance" else "aux_weight"
     assert [p[name] for p in record["lambda_profile"]] == TUNE["nested"][name]
     assert [p["lr"] for p in record["lambda_profile"] if p[name] == record["chosen"][name]] == [record["chosen"]["lr"]]
-    assert record["nested"]["budget_ratio"] == tune.budget_epochs(len(record["trials"]), TUNE["rung_epochs"], 2) / \
-        tune.budget_epochs(TUNE["trials"], TUNE["rung_epochs"], 2)
+    assert record["nested"]["budget_ratio"] == tune.budget_epochs(
+        len(record["trials"]), TUNE["rung_epochs"], 2
+    ) / tune.budget_epochs(TUNE["trials"], TUNE["rung_epochs"], 2)
 
 
 def test_the_lambda_profile_ranks_as_selection_does():
     """A value's best trial is the one selection would rank first: a collapsed trial's lower loss (the class prior's,
     on cat/not-cat) does not beat one that learned, and a trial cut at an earlier rung does not beat a finalist."""
     trial = {"cov_lambda": 0.0, "val_accuracy": 0.5, "diverged": False}
-    trials = [{**trial, "lr": 0.01, "rung": 1, "val_loss": 0.1, "collapsed": False},
-              {**trial, "lr": 0.1, "rung": 2, "val_loss": 0.7, "collapsed": False},
-              {**trial, "lr": 1.0, "rung": 2, "val_loss": 0.6, "collapsed": True},
-              {**trial, "lr": 10.0, "rung": 2, "val_loss": float("nan"), "collapsed": False}]
+    trials = [
+        {**trial, "lr": 0.01, "rung": 1, "val_loss": 0.1, "collapsed": False},
+        {**trial, "lr": 0.1, "rung": 2, "val_loss": 0.7, "collapsed": False},
+        {**trial, "lr": 1.0, "rung": 2, "val_loss": 0.6, "collapsed": True},
+        {**trial, "lr": 10.0, "rung": 2, "val_loss": float("nan"), "collapsed": False},
+    ]
     assert [p["lr"] for p in tune.lambda_profile(trials, "cov_lambda")] == [0.1]
 
 
@@ -118,24 +140,52 @@ def test_the_inclusion_check_stops_on_a_doctored_record(tmp_path):
     """tune_summary checks every nested record against its base's: a variant whose choice is worse stops it with one
     line naming the cell."""
     trial = {"lr": 0.1, "rung": 1, "val_loss": 0.5, "diverged": False, "train_loss": 0.4}
-    common = {"dataset": "mnist", "depth": 8, "selected_on": "best_val_loss", "collapsed": False, "val_accuracy": 0.9,
-              "lr_edge": None, "aux_edge": None, "lr_range": [0.01, 1.0], "rung_epochs": [2], "budget_epochs": 8}
+    common = {
+        "dataset": "mnist",
+        "depth": 8,
+        "selected_on": "best_val_loss",
+        "collapsed": False,
+        "val_accuracy": 0.9,
+        "lr_edge": None,
+        "aux_edge": None,
+        "lr_range": [0.01, 1.0],
+        "rung_epochs": [2],
+        "budget_epochs": 8,
+    }
     base = {**common, "method": "baseline", "chosen": {"lr": 0.1}, "val_loss": 0.5, "budget": 8, "trials": [trial]}
-    variant = {**common, "method": "covariance", "chosen": {"lr": 0.1, "cov_lambda": 0.0}, "val_loss": 0.5,
-               "budget": 12, "trials": [{**trial, "cov_lambda": 0.0}],
-               "nested": {"base": "baseline", "budget_ratio": 1.5}}
+    variant = {
+        **common,
+        "method": "covariance",
+        "chosen": {"lr": 0.1, "cov_lambda": 0.0},
+        "val_loss": 0.5,
+        "budget": 12,
+        "trials": [{**trial, "cov_lambda": 0.0}],
+        "nested": {"base": "baseline", "budget_ratio": 1.5},
+    }
     paths = [tmp_path / "base.json", tmp_path / "variant.json"]
     for path, record in zip(paths, (base, variant)):
         path.write_text(json.dumps(record))
-    variant["lambda_profile"] = [{"cov_lambda": 0.0, "lr": 0.1, "rung": 1, "val_loss": 0.5, "val_accuracy": 0.9,
-                                  "collapsed": False, "diverged": False}]
+    variant["lambda_profile"] = [
+        {
+            "cov_lambda": 0.0,
+            "lr": 0.1,
+            "rung": 1,
+            "val_loss": 0.5,
+            "val_accuracy": 0.9,
+            "collapsed": False,
+            "diverged": False,
+        }
+    ]
     paths[1].write_text(json.dumps(variant))
     tune.summarize([str(p) for p in paths], str(tmp_path / "chosen.parquet"), str(tmp_path / "profile.parquet"))
     assert pd.read_parquet(tmp_path / "chosen.parquet").nested_in.tolist() == ["", "baseline"]
     profile = pd.read_parquet(tmp_path / "profile.parquet")
     assert profile.columns.tolist() == tune.PROFILE_COLUMNS and profile.chosen.tolist() == [True]
     paths[1].write_text(json.dumps({**variant, "val_loss": 0.5 * (1 + 2 * tune.INCLUSION_TOLERANCE)}))
-    with pytest.raises(tune.InclusionError, match=r"^inclusion check failed for mnist, covariance, depth 8: its "
-                                                  r"chosen trial has validation loss 0\.51 against 0\.5 for its base "
-                                                  r"baseline \(tolerance 1%\)"):
+    with pytest.raises(
+        tune.InclusionError,
+        match=r"^inclusion check failed for mnist, covariance, depth 8: its "
+        r"chosen trial has validation loss 0\.51 against 0\.5 for its base "
+        r"baseline \(tolerance 1%\)",
+    ):
         tune.summarize([str(p) for p in paths], str(tmp_path / "chosen.parquet"), str(tmp_path / "profile.parquet"))

@@ -1,4 +1,5 @@
 """The DAG: the default grid as a dry run, a method added through config alone, and the quick config end to end."""
+
 import json
 import os
 import re
@@ -24,8 +25,13 @@ needs_data = pytest.mark.skipif(not (MIRROR / "train_catvnoncat.h5").exists(), r
 def project_copy(tmp_path: Path) -> Path:
     """A fresh copy of the sources (no results), so a test run never touches the checkout's results/."""
     dest = tmp_path / "project"
-    shutil.copytree(ROOT, dest, ignore=shutil.ignore_patterns(".git", ".venv", "results", ".snakemake", "__pycache__",
-                                                              ".pytest_cache", "*.egg-info"))
+    shutil.copytree(
+        ROOT,
+        dest,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv", "results", ".snakemake", "__pycache__", ".pytest_cache", "*.egg-info"
+        ),
+    )
     return dest
 
 
@@ -53,26 +59,55 @@ def test_unknown_method_stops_with_one_line(tmp_path):
     done = snakemake(ROOT, "-n", "--cores", "1", "--config", 'grid={"methods": ["baseline", "bogus"]}')
     assert done.returncode != 0
     errors = [line for line in (done.stdout + done.stderr).splitlines() if "config error" in line]
-    assert errors == ["config error at 'grid.methods': unknown method 'bogus'; defined under 'methods': "
-                      + ", ".join(sorted(yaml.safe_load((ROOT / "config" / "config.yaml").read_text())["methods"]))]
+    assert errors == [
+        "config error at 'grid.methods': unknown method 'bogus'; defined under 'methods': "
+        + ", ".join(sorted(yaml.safe_load((ROOT / "config" / "config.yaml").read_text())["methods"]))
+    ]
 
 
 @needs_data
 def test_new_method_through_config_alone(tmp_path):
     """A method composed of existing components is one config entry: it tunes and trains through the DAG."""
     project = project_copy(tmp_path)
-    (project / "config" / "extra.yaml").write_text(yaml.safe_dump({
-        "data": {"mirror": str(MIRROR)},
-        "methods": {"tanh_he_clip_covariance": {"activation": "tanh", "init": "he", "grad_clip": 0.5, "aux": "covariance"}},
-        "datasets": {"catvnoncat": {"train_size": 40, "val_size": 20, "test_size": 20, "epochs": 2, "tune_epochs": [1],
-                                    "batch_size": 20, "val_threshold": 0.7}},
-        "tune": {"trials": 2},
-        "grid": {"datasets": ["catvnoncat"], "methods": ["tanh_he_clip_covariance"], "depths": [3], "seeds": [0, 1]},
-        "lambda_sweep": {"variants": [], "depths": []},  # its base is not in this grid: nothing to sweep
-        "recurrent": {"datasets": []},  # no recurrent track
-    }))
+    (project / "config" / "extra.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "data": {"mirror": str(MIRROR)},
+                "methods": {
+                    "tanh_he_clip_covariance": {
+                        "activation": "tanh",
+                        "init": "he",
+                        "grad_clip": 0.5,
+                        "aux": "covariance",
+                    }
+                },
+                "datasets": {
+                    "catvnoncat": {
+                        "train_size": 40,
+                        "val_size": 20,
+                        "test_size": 20,
+                        "epochs": 2,
+                        "tune_epochs": [1],
+                        "batch_size": 20,
+                        "val_threshold": 0.7,
+                    }
+                },
+                "tune": {"trials": 2},
+                "grid": {
+                    "datasets": ["catvnoncat"],
+                    "methods": ["tanh_he_clip_covariance"],
+                    "depths": [3],
+                    "seeds": [0, 1],
+                },
+                "lambda_sweep": {"variants": [], "depths": []},  # its base is not in this grid: nothing to sweep
+                "recurrent": {"datasets": []},  # no recurrent track
+            }
+        )
+    )
     target = "results/runs/catvnoncat/tanh_he_clip_covariance/depth3/seed1/run.json"
-    done = snakemake(project, "--cores", "2", "--configfile", "config/extra.yaml", "--", target, "results/tune/chosen.parquet")
+    done = snakemake(
+        project, "--cores", "2", "--configfile", "config/extra.yaml", "--", target, "results/tune/chosen.parquet"
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     record = json.loads((project / target).read_text())
     assert record["method_spec"]["activation"] == "tanh" and record["method_spec"]["grad_clip"] == 0.5
@@ -84,8 +119,10 @@ def test_new_method_through_config_alone(tmp_path):
     assert sorted(stats.layer.unique()) == [1, 2, 3]
 
 
-needs_latex = pytest.mark.skipif(shutil.which("latexmk") is None and os.environ.get("CI") != "true",
-                                 reason="latexmk not installed (make latex, or see README); CI installs it and runs this test")
+needs_latex = pytest.mark.skipif(
+    shutil.which("latexmk") is None and os.environ.get("CI") != "true",
+    reason="latexmk not installed (make latex, or see README); CI installs it and runs this test",
+)
 QUICK = ["--cores", "2", "--configfile", "config/quick.yaml", "--config", f'data={{"mirror": "{MIRROR}"}}']
 
 
@@ -123,8 +160,10 @@ def test_quick_config_builds_the_paper_and_report(quick_build):
 
 @needs_data
 @needs_latex
-@pytest.mark.skipif(shutil.which("pdftotext") is None and os.environ.get("CI") != "true",
-                    reason="pdftotext not installed (poppler-utils, make latex)")
+@pytest.mark.skipif(
+    shutil.which("pdftotext") is None and os.environ.get("CI") != "true",
+    reason="pdftotext not installed (poppler-utils, make latex)",
+)
 def test_the_bundle_route_rebuilds_the_paper_in_a_fresh_copy_without_training(quick_build, tmp_path):
     """The reviewers' route (make all BUNDLE=...): bundle the quick build, then in a fresh copy of the sources with
     no results and no .snakemake records, `covbench.tools.bundle rebuild` plans no data, tuning or training job and ends
@@ -136,8 +175,21 @@ def test_the_bundle_route_rebuilds_the_paper_in_a_fresh_copy_without_training(qu
     now = time.time()  # as in a fresh clone, every source file is newer than the bundled outputs
     for path in fresh.rglob("*"):
         os.utime(path, (now, now))
-    route = subprocess.run([sys.executable, "-m", "covbench.tools.bundle", "rebuild", str(quick_build / "results/bundle.tar.gz"),
-                            "--cores", "2"], cwd=fresh, capture_output=True, text=True, timeout=1200)
+    route = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "covbench.tools.bundle",
+            "rebuild",
+            str(quick_build / "results/bundle.tar.gz"),
+            "--cores",
+            "2",
+        ],
+        cwd=fresh,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
     assert route.returncode == 0, route.stdout[-2000:] + route.stderr[-3000:]
     ran = bundle.job_stats(route.stdout + route.stderr)
     manifest = json.loads((fresh / bundle.MANIFEST_COPY).read_text())

@@ -11,6 +11,7 @@ on the next run of the same command otherwise).
     save_torch(state, "results/runs/.../checkpoint.pt")
     state = load_torch("results/runs/.../checkpoint.pt", required=("key", "epoch"))
 """
+
 from __future__ import annotations
 
 import errno
@@ -44,8 +45,9 @@ class Corrupt(StateError):
 
     def __init__(self, path: str | os.PathLike, reason: str):
         self.path, self.reason = Path(path), reason
-        super().__init__(f"{path} failed verification ({reason}) and was removed; rerun the same command to make it "
-                         f"again")
+        super().__init__(
+            f"{path} failed verification ({reason}) and was removed; rerun the same command to make it again"
+        )
 
 
 def one_line(error: BaseException) -> str:
@@ -76,10 +78,14 @@ def storage_error(error: OSError, path: Path, needed: int) -> StateError:
             free = size_text(shutil.disk_usage(folder).free)
         except OSError:
             free = "unknown"
-        return DiskFull(f"disk full: writing {path} needs {size_text(needed)} in {folder} ({free} free); free at "
-                        f"least {size_text(needed)} there and rerun the same command")
-    return StateError(f"could not write {path} ({one_line(error)}); check that {folder} is writable and has space, "
-                      f"then rerun the same command")
+        return DiskFull(
+            f"disk full: writing {path} needs {size_text(needed)} in {folder} ({free} free); free at "
+            f"least {size_text(needed)} there and rerun the same command"
+        )
+    return StateError(
+        f"could not write {path} ({one_line(error)}); check that {folder} is writable and has space, "
+        f"then rerun the same command"
+    )
 
 
 def _write(out, data: bytes) -> None:
@@ -87,8 +93,9 @@ def _write(out, data: bytes) -> None:
     out.write(data)
 
 
-def write_chunks(path: str | os.PathLike, chunks: Iterable[bytes], size_hint: int = 0,
-                 check: Callable[[Path], None] | None = None) -> Path:
+def write_chunks(
+    path: str | os.PathLike, chunks: Iterable[bytes], size_hint: int = 0, check: Callable[[Path], None] | None = None
+) -> Path:
     """Write `chunks` to path atomically; `check(temporary file)` may reject the bytes before they replace path.
     Errors raised by the iterator itself (a network source) or by check pass through unchanged; errors of the local
     disk become StateError / DiskFull. The temporary file never outlives a failure."""
@@ -166,8 +173,17 @@ def write_parquet(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
 
 # --- verified reads ------------------------------------------------------------------------------------------
 
-READ_ERRORS = (OSError, ValueError, RuntimeError, EOFError, KeyError, TypeError, IndexError, pickle.UnpicklingError,
-               zipfile.BadZipFile)
+READ_ERRORS = (
+    OSError,
+    ValueError,
+    RuntimeError,
+    EOFError,
+    KeyError,
+    TypeError,
+    IndexError,
+    pickle.UnpicklingError,
+    zipfile.BadZipFile,
+)
 
 
 def verified(path: str | os.PathLike, read: Callable[[Path], object]):
@@ -195,12 +211,14 @@ def _require(record, required: Iterable[str]):
 
 def load_torch(path: str | os.PathLike, required: Iterable[str] = ()):
     """torch.load(weights_only=True) after checking the CRC32 of every record of the zip container."""
+
     def read(path):
         with zipfile.ZipFile(path) as archive:
             bad = archive.testzip()
         if bad is not None:
             raise ValueError(f"CRC mismatch in record {bad}")
         return _require(torch.load(path, weights_only=True), required)
+
     return verified(path, read)
 
 

@@ -2,6 +2,7 @@
 
 Errors are one line naming the offending key, so a typo in a 2000-run grid stops at start-up.
 """
+
 import re
 from pathlib import Path
 
@@ -11,8 +12,14 @@ import yaml
 from covbench import components
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
-METHOD_DEFAULTS = {"norm": "none", "residual": "none", "grad_clip": None, "aux": "none", "optimizer": "sgd",
-                   "standardize_inputs": False}
+METHOD_DEFAULTS = {
+    "norm": "none",
+    "residual": "none",
+    "grad_clip": None,
+    "aux": "none",
+    "optimizer": "sgd",
+    "standardize_inputs": False,
+}
 RECURRENT_DEFAULTS = {"recurrent_init": "default", "forget_bias": 1.0}
 AUX_HYPERPARAMETER = {"covariance": "cov_lambda", "covariance_pooled": "cov_lambda", "deep_supervision": "aux_weight"}
 METHOD_NAME = re.compile(r"[A-Za-z0-9_]+")  # it names result folders and LaTeX macros
@@ -86,20 +93,26 @@ def validate(config: dict, schema_path: Path = SCHEMA_PATH) -> dict:
     coerce_strings(config, validator)
     for name in config.get("methods") if isinstance(config.get("methods"), dict) else ():
         if not METHOD_NAME.fullmatch(str(name)):
-            raise ConfigError(f"config error at 'methods.{name}': a method name may hold only letters, digits and _ "
-                              f"(it names result folders and LaTeX macros)")
+            raise ConfigError(
+                f"config error at 'methods.{name}': a method name may hold only letters, digits and _ "
+                f"(it names result folders and LaTeX macros)"
+            )
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
         error = jsonschema.exceptions.best_match(errors)
         raise ConfigError(f"config error at '{_path(error)}': {error.message}")
     for where, (low, high) in _ranges(config["tune"]):
         if not low < high:
-            raise ConfigError(f"config error at '{where}': the range [{low}, {high}] is reversed or empty; "
-                              f"give [low, high] with low < high")
+            raise ConfigError(
+                f"config error at '{where}': the range [{low}, {high}] is reversed or empty; "
+                f"give [low, high] with low < high"
+            )
     for name, values in config["tune"]["nested"].items():
         if values != sorted(values) or values[0] != 0:
-            raise ConfigError(f"config error at 'tune.nested.{name}': give the values in ascending order from 0 (the "
-                              f"base itself, the incumbent), got {values}")
+            raise ConfigError(
+                f"config error at 'tune.nested.{name}': give the values in ascending order from 0 (the "
+                f"base itself, the incumbent), got {values}"
+            )
     for dataset in config["grid"]["datasets"]:
         if dataset not in config["datasets"]:
             raise ConfigError(f"config error at 'grid.datasets': '{dataset}' has no entry under 'datasets'")
@@ -111,12 +124,16 @@ def validate(config: dict, schema_path: Path = SCHEMA_PATH) -> dict:
     for dataset in recurrent["datasets"]:
         if dataset not in config["datasets"]:
             raise ConfigError(f"config error at 'recurrent.datasets': '{dataset}' has no entry under 'datasets'")
-    for where, names, recurrent_methods in (("grid", config["grid"]["methods"], False),
-                                            ("recurrent", recurrent["methods"], True)):
+    for where, names, recurrent_methods in (
+        ("grid", config["grid"]["methods"], False),
+        ("recurrent", recurrent["methods"], True),
+    ):
         for name in names:
             if name not in config["methods"]:
                 known = ", ".join(sorted(config["methods"]))
-                raise ConfigError(f"config error at '{where}.methods': unknown method '{name}'; defined under 'methods': {known}")
+                raise ConfigError(
+                    f"config error at '{where}.methods': unknown method '{name}'; defined under 'methods': {known}"
+                )
             if ("cell" in config["methods"][name]) != recurrent_methods:
                 fix = "a method with a cell belongs in recurrent.methods" if not recurrent_methods else "give it a cell"
                 raise ConfigError(f"config error at '{where}.methods': '{name}' {fix}")
@@ -127,12 +144,18 @@ def validate(config: dict, schema_path: Path = SCHEMA_PATH) -> dict:
         for kind in components.RECURRENT_KINDS if "cell" in spec else components.KINDS:
             if spec[kind] not in components.names(kind):
                 choices = ", ".join(components.names(kind))
-                raise ConfigError(f"config error at 'methods.{name}.{kind}': unknown {kind} '{spec[kind]}'; registered: {choices}")
+                raise ConfigError(
+                    f"config error at 'methods.{name}.{kind}': unknown {kind} '{spec[kind]}'; registered: {choices}"
+                )
         if spec["residual"] == "skipinit" and spec["norm"] != "none":  # SkipInit is the remedy without a norm
-            raise ConfigError(f"config error at 'methods.{name}.norm': residual 'skipinit' takes no norm (De & Smith 2020)")
+            raise ConfigError(
+                f"config error at 'methods.{name}.norm': residual 'skipinit' takes no norm (De & Smith 2020)"
+            )
         for key in unused_hyperparameters(method, spec):
-            raise ConfigError(f"config error at 'methods.{name}.{key}': {UNUSED_WHY[key](spec)}; remove it, or give "
-                              f"the method a component that uses it")
+            raise ConfigError(
+                f"config error at 'methods.{name}.{key}': {UNUSED_WHY[key](spec)}; remove it, or give "
+                f"the method a component that uses it"
+            )
     return config
 
 
@@ -144,11 +167,15 @@ def _ranges(tune: dict):
         yield f"tune.{name}", tune[name]
 
 
-USERS = {name: sorted(aux for aux, used in AUX_HYPERPARAMETER.items() if used == name)
-         for name in set(AUX_HYPERPARAMETER.values())}
+USERS = {
+    name: sorted(aux for aux, used in AUX_HYPERPARAMETER.items() if used == name)
+    for name in set(AUX_HYPERPARAMETER.values())
+}
 UNUSED_WHY = {
-    **{name: (lambda spec, name=name: f"aux '{spec['aux']}' does not use {name} (only {', '.join(USERS[name])} do)")
-       for name in USERS},
+    **{
+        name: (lambda spec, name=name: f"aux '{spec['aux']}' does not use {name} (only {', '.join(USERS[name])} do)")
+        for name in USERS
+    },
     "forget_bias": lambda spec: f"cell '{spec['cell']}' has no forget gate (only lstm does)",
 }
 
@@ -177,8 +204,12 @@ def hyperparameters(config: dict, dataset: str) -> dict:
     data = config["datasets"][dataset]
     train = config["train"]
     return {
-        "width": data.get("width", train["width"]), "epochs": data["epochs"], "batch_size": data["batch_size"], "momentum": train["momentum"],
-        "weight_decay": train["weight_decay"], "loss": train["loss"],
+        "width": data.get("width", train["width"]),
+        "epochs": data["epochs"],
+        "batch_size": data["batch_size"],
+        "momentum": train["momentum"],
+        "weight_decay": train["weight_decay"],
+        "loss": train["loss"],
         "log_every": data.get("log_every", train["log_every"]),
     }
 
@@ -191,12 +222,16 @@ def covariance_methods(specs: dict[str, dict]) -> list[str]:
 def base_method(method: str, specs: dict[str, dict]) -> str | None:
     """The method `method` is added to: the same composition without its auxiliary component (a covariance variant
     at lambda = 0, deep supervision at weight 0, is that method); None for a method with no aux or no such base."""
+
     def plain_part(spec):
         return {k: v for k, v in spec.items() if k not in ("aux", *USERS)}
+
     if specs[method].get("aux", "none") == "none":
         return None
-    return next((m for m, s in specs.items()
-                 if s.get("aux", "none") == "none" and plain_part(s) == plain_part(specs[method])), None)
+    return next(
+        (m for m, s in specs.items() if s.get("aux", "none") == "none" and plain_part(s) == plain_part(specs[method])),
+        None,
+    )
 
 
 def tune_settings(config: dict, dataset: str) -> dict:

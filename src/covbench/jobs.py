@@ -8,6 +8,7 @@ as a bare `CalledProcessError`:
     with reported(snakemake):
         fetch(...)
 """
+
 import sys
 import traceback
 from contextlib import contextmanager
@@ -31,8 +32,11 @@ def reported(snakemake):
     except Exception as error:
         traceback.print_exc()  # the rule's log
         sys.stderr.flush()
-        print(f"error in rule {snakemake.rule}: {reason(error)} (log: {snakemake.log[0]})", file=sys.__stderr__,
-              flush=True)
+        print(
+            f"error in rule {snakemake.rule}: {reason(error)} (log: {snakemake.log[0]})",
+            file=sys.__stderr__,
+            flush=True,
+        )
         sys.exit(1)
     finally:
         atomic.TERMINAL.remove(sys.__stderr__)

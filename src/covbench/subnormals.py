@@ -2,6 +2,7 @@
 (train.configure_process): on x86 every subnormal operand takes a slow path, and a sigmoid net with N(0,1) weights
 on cat/not-cat's 12,288 inputs makes its gradients subnormal. Code that relies on IEEE gradual underflow runs
 inside `kept()`."""
+
 import contextlib
 
 import torch
@@ -35,8 +36,9 @@ def norm_of(x: torch.Tensor) -> torch.Tensor:
     of an entry below 1e-19 is one, so the float32 norm of a vanishing gradient of 1e-21 per entry reads 0; such a
     norm (below TINY) is summed again in float64. On the CPU that check costs no sync; elsewhere the float64 sum is
     always taken (36x slower than float32 on the CPU for a 6M-entry first layer, cheap on a GPU)."""
-    return _robust(x.flatten(1), lambda v: v.norm(dim=1),
-                   lambda v: torch.linalg.vector_norm(v, dim=1, dtype=torch.float64))
+    return _robust(
+        x.flatten(1), lambda v: v.norm(dim=1), lambda v: torch.linalg.vector_norm(v, dim=1, dtype=torch.float64)
+    )
 
 
 def std_of(x: torch.Tensor) -> torch.Tensor:

@@ -28,8 +28,11 @@ FIGURE_OPTIONS = {
     "speed_over_training": {"covariance_methods": COVARIANCE_METHODS, "baseline": BASELINE_METHOD},
     "force_vs_gradient": {"covariance_methods": COVARIANCE_METHODS},
     "active_groups": {"covariance_methods": COVARIANCE_METHODS},
-    "probe_accuracy": {"covariance_methods": COVARIANCE_METHODS, "baseline": BASELINE_METHOD,
-                       "bases": {v: base_method(v, GRID_SPECS) for v in COVARIANCE_METHODS}},
+    "probe_accuracy": {
+        "covariance_methods": COVARIANCE_METHODS,
+        "baseline": BASELINE_METHOD,
+        "bases": {v: base_method(v, GRID_SPECS) for v in COVARIANCE_METHODS},
+    },
 }
 
 
@@ -48,10 +51,10 @@ rule aggregate:
         probes=all_run_files("probes.parquet"),
     output:
         **{table: f"results/aggregate/{table}.parquet" for table in TABLES},
-    params:
-        thresholds={dataset: config["datasets"][dataset]["val_threshold"] for dataset in DATASETS + RECURRENT_DATASETS},
     log:
         "results/logs/aggregate/aggregate.log",
+    params:
+        thresholds={dataset: config["datasets"][dataset]["val_threshold"] for dataset in DATASETS + RECURRENT_DATASETS},
     script:
         "../scripts/aggregate.py"
 
@@ -66,12 +69,14 @@ for figure, (category, tables) in FIGURES.items():
         output:
             pdf=f"results/figures/{figure}.pdf",
             png=report(f"results/figures/{figure}.png", caption=f"../report/{figure}.rst", category=category),
+        log:
+            f"results/logs/figure_{figure}/{figure}.log",
         params:
             figure=figure,
             methods=sorted(config["methods"]),
-            options={"datasets": RECURRENT_DATASETS if figure in RECURRENT_FIGURES else DATASETS,
-                     **FIGURE_OPTIONS.get(figure, {})},
-        log:
-            f"results/logs/figure_{figure}/{figure}.log",
+            options={
+                "datasets": RECURRENT_DATASETS if figure in RECURRENT_FIGURES else DATASETS,
+                **FIGURE_OPTIONS.get(figure, {}),
+            },
         script:
             "../scripts/figures.py"

@@ -6,10 +6,10 @@ rule bundle:
         training_outputs(),
     output:
         "results/bundle.tar.gz",
+    log:
+        "results/logs/bundle/bundle.log",
     params:
         config=config,
         training_rules=TRAINING_RULES,
-    log:
-        "results/logs/bundle/bundle.log",
     script:
         "../scripts/bundle.py"

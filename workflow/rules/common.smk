@@ -3,7 +3,15 @@ import sys
 
 from covbench.training import lambda_sweep
 from covbench.training.cell import RUN_FILES
-from covbench.config import ConfigError, base_method, covariance_methods, hyperparameters, method_spec, tune_settings, validate
+from covbench.config import (
+    ConfigError,
+    base_method,
+    covariance_methods,
+    hyperparameters,
+    method_spec,
+    tune_settings,
+    validate,
+)
 
 try:
     validate(config)
@@ -30,13 +38,25 @@ COVARIANCE_METHODS = covariance_methods(GRID_SPECS)
 RUN_DIR = "results/runs/{dataset}/{method}/depth{depth}/seed{seed}"
 # The rules of training and tuning (README's stages "tuning" and "training", the lambda sweep, Nielsen's networks):
 # what a results bundle holds (rule `bundle`) and the bundle route does not run.
-TRAINING_RULES = ["train", "train_recurrent", "tune_summary", "lambda_sweep", "nielsen_train",
-                  *sorted(set(RULE_METHODS.values()))]
+TRAINING_RULES = [
+    "train",
+    "train_recurrent",
+    "tune_summary",
+    "lambda_sweep",
+    "nielsen_train",
+    *sorted(set(RULE_METHODS.values())),
+]
 RAW_FILES = {
-    "mnist": ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"],
+    "mnist": [
+        "train-images-idx3-ubyte.gz",
+        "train-labels-idx1-ubyte.gz",
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+    ],
     "catvnoncat": ["train_catvnoncat.h5", "test_catvnoncat.h5"],
 }
 RAW_FILES["smnist"] = RAW_FILES["mnist"]  # noise-padded row MNIST reads MNIST's images
+
 
 wildcard_constraints:
     dataset="|".join(DATASETS + RECURRENT_DATASETS),
@@ -58,23 +78,28 @@ def base_tuning(dataset, method, depths, specs, trained):
 def method_files(name, depths):
     """One output per depth and seed of a (dataset, method), depth-major: one job trains them all (the seeds of a
     depth as one batched model)."""
-    return expand(os.path.join("results/runs/{{dataset}}/{{method}}/depth{depth}/seed{seed}", name), depth=depths,
-                  seed=SEEDS)
+    return expand(
+        os.path.join("results/runs/{{dataset}}/{{method}}/depth{depth}/seed{seed}", name), depth=depths, seed=SEEDS
+    )
 
 
 def all_run_files(name):
     """Every run's file of both tracks: a recurrent run's `depth` is its sequence length."""
-    return (expand(os.path.join(RUN_DIR, name), dataset=DATASETS, method=METHODS, depth=DEPTHS, seed=SEEDS)
-            + expand(os.path.join(RUN_DIR, name), dataset=RECURRENT_DATASETS, method=RECURRENT_METHODS, depth=LENGTHS,
-                     seed=SEEDS))
+    return expand(os.path.join(RUN_DIR, name), dataset=DATASETS, method=METHODS, depth=DEPTHS, seed=SEEDS) + expand(
+        os.path.join(RUN_DIR, name), dataset=RECURRENT_DATASETS, method=RECURRENT_METHODS, depth=LENGTHS, seed=SEEDS
+    )
 
 
 def all_tuning_records():
     """Every tuned cell's record: methods provided by a rule are not tuned by the pipeline."""
-    return (expand("results/tune/{dataset}/{method}/depth{depth}.json", dataset=DATASETS, method=TRAINED_METHODS,
-                   depth=DEPTHS)
-            + expand("results/tune/{dataset}/{method}/depth{depth}.json", dataset=RECURRENT_DATASETS,
-                     method=RECURRENT_METHODS, depth=LENGTHS))
+    return expand(
+        "results/tune/{dataset}/{method}/depth{depth}.json", dataset=DATASETS, method=TRAINED_METHODS, depth=DEPTHS
+    ) + expand(
+        "results/tune/{dataset}/{method}/depth{depth}.json",
+        dataset=RECURRENT_DATASETS,
+        method=RECURRENT_METHODS,
+        depth=LENGTHS,
+    )
 
 
 def final_targets():
@@ -98,10 +123,22 @@ def check_method_rules():
 def training_outputs():
     """Every output of the rules in TRAINING_RULES: the run files, tuning records and their table, lambda sweep
     cells and the Nielsen networks' speeds (rule `bundle`)."""
-    nielsen = (expand("results/nielsen/hidden{hidden_layers}/layer_speed.parquet",
-                      hidden_layers=config["nielsen"]["hidden_layers"]) if "nielsen" in config else [])
-    return [*(path for name in RUN_FILES for path in all_run_files(name)), *all_tuning_records(),
-            "results/tune/chosen.parquet", "results/tune/lambda_profile.parquet", *SWEEP_CELLS, *nielsen]
+    nielsen = (
+        expand(
+            "results/nielsen/hidden{hidden_layers}/layer_speed.parquet",
+            hidden_layers=config["nielsen"]["hidden_layers"],
+        )
+        if "nielsen" in config
+        else []
+    )
+    return [
+        *(path for name in RUN_FILES for path in all_run_files(name)),
+        *all_tuning_records(),
+        "results/tune/chosen.parquet",
+        "results/tune/lambda_profile.parquet",
+        *SWEEP_CELLS,
+        *nielsen,
+    ]
 
 
 def producing_rule(path):

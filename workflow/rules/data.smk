@@ -3,28 +3,30 @@
 # jobs it depends on, so both rules carry it (with it on `prepare` alone, MNIST's files were still fetched one at a
 # time between cat/not-cat training jobs and MNIST was prepared 14 minutes in).
 rule download:
-    priority: 2
     output:
         "results/data/raw/{file}",
-    params:
-        mirror=config["data"]["mirror"],
     log:
         "results/logs/download/{file}.log",
+    priority: 2
+    params:
+        mirror=config["data"]["mirror"],
     script:
         "../scripts/download.py"
 
 
 rule prepare:
-    priority: 2
     input:
         lambda wildcards: expand("results/data/raw/{file}", file=RAW_FILES[wildcards.dataset]),
     output:
         "results/data/{dataset}.pt",
-    params:
-        sizes=lambda wildcards: {k: config["datasets"][wildcards.dataset].get(k) for k in ("train_size", "val_size", "test_size")},
-        seed=config["data"]["split_seed"],
     log:
         "results/logs/prepare/{dataset}.log",
+    priority: 2
+    params:
+        sizes=lambda wildcards: {
+            k: config["datasets"][wildcards.dataset].get(k) for k in ("train_size", "val_size", "test_size")
+        },
+        seed=config["data"]["split_seed"],
     script:
         "../scripts/prepare.py"
 

@@ -13,19 +13,19 @@ rule nielsen_train:
         **{key: f"results/data/raw/{name}" for key, name in NIELSEN_FILES.items()},
     output:
         "results/nielsen/hidden{hidden_layers}/layer_speed.parquet",
-    wildcard_constraints:
-        hidden_layers=r"\d+",
-    params:
-        settings=lambda wildcards: config["nielsen"],
-        device=config["train"]["device"],
-    threads: config["train"]["threads"]
-    resources:
-        mem_mb=2000,
-        runtime=30,
     log:
         "results/logs/nielsen_train/hidden{hidden_layers}.log",
     benchmark:
         "results/benchmarks/nielsen_train/hidden{hidden_layers}.tsv"
+    wildcard_constraints:
+        hidden_layers=r"\d+",
+    threads: config["train"]["threads"]
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        settings=lambda wildcards: config["nielsen"],
+        device=config["train"]["device"],
     script:
         "../scripts/nielsen_train.py"
 
@@ -33,7 +33,8 @@ rule nielsen_train:
 rule nielsen_collect:
     input:
         lambda wildcards: expand(
-            "results/nielsen/hidden{hidden_layers}/layer_speed.parquet", hidden_layers=config["nielsen"]["hidden_layers"]
+            "results/nielsen/hidden{hidden_layers}/layer_speed.parquet",
+            hidden_layers=config["nielsen"]["hidden_layers"],
         ),
     output:
         "results/nielsen/layer_speed.parquet",

@@ -2,10 +2,25 @@ from covbench.report.tables import TABLES
 
 # Inputs made by other rules: the figures of rule-sets analysis and sweep, and the Nielsen chapter-5 check. The
 # sweep's figure only where config `lambda_sweep` sweeps a cell (the paper says so otherwise).
-PAPER_FIGURES = ["speed_at_init", "speed_over_training", "vanishing_index", "accuracy_vs_depth", "loss_curves",
-                 "saturation", "accuracy_heatmap", "performance_profile", "nielsen_speed",
-                 "force_vs_gradient", "active_groups", "probe_accuracy", "accuracy_vs_length",
-                 "hidden_grad_over_time", "temporal_vanishing_index", "lambda_profile", "forest"]
+PAPER_FIGURES = [
+    "speed_at_init",
+    "speed_over_training",
+    "vanishing_index",
+    "accuracy_vs_depth",
+    "loss_curves",
+    "saturation",
+    "accuracy_heatmap",
+    "performance_profile",
+    "nielsen_speed",
+    "force_vs_gradient",
+    "active_groups",
+    "probe_accuracy",
+    "accuracy_vs_length",
+    "hidden_grad_over_time",
+    "temporal_vanishing_index",
+    "lambda_profile",
+    "forest",
+]
 if config["lambda_sweep"]["variants"] and config["lambda_sweep"]["depths"]:
     PAPER_FIGURES.append("lambda_sweep")
 NIELSEN_TABLE = "results/nielsen/speed_at_init.tex"
@@ -16,11 +31,11 @@ rule compare:
         "results/aggregate/run_summary.parquet",
     output:
         "results/aggregate/comparisons.parquet",
+    log:
+        "results/logs/compare/compare.log",
     params:
         specs={**GRID_SPECS, **RECURRENT_SPECS},
         settings=config["compare"],
-    log:
-        "results/logs/compare/compare.log",
     script:
         "../scripts/compare.py"
 
@@ -32,13 +47,13 @@ rule tables:
         chosen="results/tune/chosen.parquet",
     output:
         **{kind: f"results/tables/{kind}.tex" for kind in TABLES},
+    log:
+        "results/logs/tables/tables.log",
     params:
         specs=GRID_SPECS,
         datasets=DATASETS,
         recurrent_specs=RECURRENT_SPECS,
         recurrent_datasets=RECURRENT_DATASETS,
-    log:
-        "results/logs/tables/tables.log",
     script:
         "../scripts/tables.py"
 
@@ -55,14 +70,14 @@ rule macros:
         lambda_profile="results/tune/lambda_profile.parquet",
     output:
         "results/paper/macros.tex",
+    log:
+        "results/logs/macros/macros.log",
     params:
         config=config,
         figure_rules=lambda wildcards: {
             path.removeprefix("results/").removesuffix(".pdf").removesuffix(".tex"): producing_rule(path)
             for path in [*paper_figure_files(), NIELSEN_TABLE]
         },
-    log:
-        "results/logs/macros/macros.log",
     script:
         "../scripts/macros.py"
 

@@ -4,8 +4,12 @@
 # accuracy (src/covbench/training/lambda_sweep.py, src/covbench/analysis/sweep.py).
 SWEEP = config["lambda_sweep"]
 SWEEP_BASES = lambda_sweep.bases(config)
-SWEEP_CELLS = expand("results/sweep/{dataset}/{variant}/depth{depth}.parquet", dataset=DATASETS,
-                     variant=SWEEP["variants"], depth=SWEEP["depths"])
+SWEEP_CELLS = expand(
+    "results/sweep/{dataset}/{variant}/depth{depth}.parquet",
+    dataset=DATASETS,
+    variant=SWEEP["variants"],
+    depth=SWEEP["depths"],
+)
 
 
 rule lambda_sweep:
@@ -15,10 +19,18 @@ rule lambda_sweep:
         tuned=lambda w: f"results/tune/{w.dataset}/{SWEEP_BASES[w.variant]}/depth{w.depth}.json",
     output:
         "results/sweep/{dataset}/{variant}/depth{depth}.parquet",
-    # 35 batched models, 2-2.5 minutes: started as soon as their base is tuned, not left for the end of the grid
-    priority: 1
+    log:
+        "results/logs/lambda_sweep/{dataset}/{variant}/depth{depth}.log",
+    benchmark:
+        "results/benchmarks/lambda_sweep/{dataset}/{variant}/depth{depth}.tsv"
     wildcard_constraints:
         variant="|".join(SWEEP["variants"]) or "(?!)",
+    # 35 batched models, 2-2.5 minutes: started as soon as their base is tuned, not left for the end of the grid
+    priority: 1
+    threads: config["train"]["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=180,
     params:
         base=lambda wildcards: SWEEP_BASES[wildcards.variant],
         spec=lambda wildcards: method_spec(config, wildcards.variant, wildcards.dataset),
@@ -26,14 +38,6 @@ rule lambda_sweep:
         lambdas=SWEEP["lambdas"],
         seeds=SWEEP["seeds"],
         device=config["train"]["device"],
-    threads: config["train"]["threads"]
-    resources:
-        mem_mb=4000,
-        runtime=180,
-    log:
-        "results/logs/lambda_sweep/{dataset}/{variant}/depth{depth}.log",
-    benchmark:
-        "results/benchmarks/lambda_sweep/{dataset}/{variant}/depth{depth}.tsv"
     script:
         "../scripts/lambda_sweep.py"
 
@@ -44,10 +48,10 @@ rule lambda_sweep_summary:
     output:
         runs="results/sweep/lambda_sweep.parquet",
         summary="results/sweep/summary.parquet",
-    params:
-        settings=config["compare"],
     log:
         "results/logs/lambda_sweep_summary/lambda_sweep_summary.log",
+    params:
+        settings=config["compare"],
     script:
         "../scripts/lambda_sweep_summary.py"
 
@@ -58,14 +62,15 @@ rule figure_lambda_sweep:
         sweep_summary="results/sweep/summary.parquet",
     output:
         pdf="results/figures/lambda_sweep.pdf",
-        png=report("results/figures/lambda_sweep.png", caption="../report/lambda_sweep.rst",
-                   category="Covariance's best shot"),
+        png=report(
+            "results/figures/lambda_sweep.png", caption="../report/lambda_sweep.rst", category="Covariance's best shot"
+        ),
+    log:
+        "results/logs/figure_lambda_sweep/lambda_sweep.log",
     params:
         figure="lambda_sweep",
         methods=sorted(config["methods"]),
         options={},
-    log:
-        "results/logs/figure_lambda_sweep/lambda_sweep.log",
     script:
         "../scripts/figures.py"
 
@@ -75,13 +80,16 @@ rule figure_lambda_profile:
         lambda_profile="results/tune/lambda_profile.parquet",
     output:
         pdf="results/figures/lambda_profile.pdf",
-        png=report("results/figures/lambda_profile.png", caption="../report/lambda_profile.rst",
-                   category="Covariance's best shot"),
+        png=report(
+            "results/figures/lambda_profile.png",
+            caption="../report/lambda_profile.rst",
+            category="Covariance's best shot",
+        ),
+    log:
+        "results/logs/figure_lambda_profile/lambda_profile.log",
     params:
         figure="lambda_profile",
         methods=sorted(config["methods"]),
         options={},
-    log:
-        "results/logs/figure_lambda_profile/lambda_profile.log",
     script:
         "../scripts/figures.py"

@@ -6,11 +6,19 @@ rule train:
         data="results/data/{dataset}.pt",
         base_tuned=lambda w: base_tuning(w.dataset, w.method, DEPTHS, GRID_SPECS, TRAINED_METHODS),
     output:
-        tuned=expand("results/tune/{{dataset}}/{{method}}/depth{depth}.json", depth=DEPTHS),
         **{name.split(".")[0]: method_files(name, DEPTHS) for name in RUN_FILES},
+        tuned=expand("results/tune/{{dataset}}/{{method}}/depth{depth}.json", depth=DEPTHS),
+    log:
+        "results/logs/train/{dataset}/{method}.log",
+    benchmark:
+        "results/benchmarks/train/{dataset}/{method}.tsv"
     wildcard_constraints:
         dataset="|".join(DATASETS),
         method="|".join(TRAINED_METHODS) or "(?!)",  # not the methods a rule of workflow/rules/methods/ provides
+    threads: config["train"]["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=180,
     params:
         spec=lambda wildcards: method_spec(config, wildcards.method, wildcards.dataset),
         hp=lambda wildcards: hyperparameters(config, wildcards.dataset),
@@ -21,14 +29,6 @@ rule train:
         checkpoint_every_s=config["train"]["checkpoint_every_s"],
         probes=config["probes"],
         sequence_seed=None,
-    threads: config["train"]["threads"]
-    resources:
-        mem_mb=4000,
-        runtime=180,
-    log:
-        "results/logs/train/{dataset}/{method}.log",
-    benchmark:
-        "results/benchmarks/train/{dataset}/{method}.tsv"
     script:
         "../scripts/train.py"
 
@@ -37,16 +37,20 @@ rule train:
 # sequences are made in the process from the dataset's images (src/covbench/data/sequences.py). The LSTM and GRU jobs are
 # the grid's longest (5-6 minutes): started first, they do not leave one core busy alone at the end.
 use rule train as train_recurrent with:
-    priority: 1
     input:
         data="results/data/{dataset}.pt",
         base_tuned=lambda w: base_tuning(w.dataset, w.method, LENGTHS, RECURRENT_SPECS, RECURRENT_METHODS),
     output:
-        tuned=expand("results/tune/{{dataset}}/{{method}}/depth{depth}.json", depth=LENGTHS),
         **{name.split(".")[0]: method_files(name, LENGTHS) for name in RUN_FILES},
+        tuned=expand("results/tune/{{dataset}}/{{method}}/depth{depth}.json", depth=LENGTHS),
+    log:
+        "results/logs/train_recurrent/{dataset}/{method}.log",
+    benchmark:
+        "results/benchmarks/train_recurrent/{dataset}/{method}.tsv"
     wildcard_constraints:
         dataset="|".join(RECURRENT_DATASETS) or "(?!)",
         method="|".join(RECURRENT_METHODS) or "(?!)",
+    priority: 1
     params:
         spec=lambda wildcards: method_spec(config, wildcards.method, wildcards.dataset),
         hp=lambda wildcards: hyperparameters(config, wildcards.dataset),
@@ -57,7 +61,3 @@ use rule train as train_recurrent with:
         checkpoint_every_s=config["train"]["checkpoint_every_s"],
         probes=None,
         sequence_seed=config["data"]["split_seed"],
-    log:
-        "results/logs/train_recurrent/{dataset}/{method}.log",
-    benchmark:
-        "results/benchmarks/train_recurrent/{dataset}/{method}.tsv"

@@ -1,4 +1,5 @@
 """Snakemake script of rule `compare`: covariance variants vs the other methods -> comparisons table (four verdicts)."""
+
 import sys
 
 sys.stderr = open(snakemake.log[0], "w")

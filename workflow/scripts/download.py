@@ -1,4 +1,5 @@
 """Snakemake script of rule `download`: fetch and verify one raw file."""
+
 import sys
 from pathlib import Path
 

@@ -1,5 +1,6 @@
 """Snakemake script of rule `lambda_sweep_summary`: the sweep's cells as one table, and per cell the best lambda
 on validation against lambda = 0 (difference, interval, Holm-adjusted tests, verdict)."""
+
 import sys
 
 sys.stderr = open(snakemake.log[0], "w")

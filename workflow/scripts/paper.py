@@ -1,4 +1,5 @@
 """Snakemake script of rule `paper`: latexmk paper/main.tex -> results/paper/main.pdf."""
+
 import sys
 from pathlib import Path
 

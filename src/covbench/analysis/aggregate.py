@@ -7,6 +7,7 @@
 Intervals are percentile bootstraps over seeds (95%, 2000 resamples, a fixed-seed generator). A run that
 diverged is kept: its rows stop where it diverged and its final outcomes are those it had when it stopped.
 """
+
 import numpy as np
 import pandas as pd
 
@@ -20,12 +21,19 @@ RESAMPLES = 2000
 BOOTSTRAP_SEED = 0
 LEVEL = 0.95
 CELL_KEYS = ["dataset", "method", "depth"]
-METRICS = ("test_accuracy", "best_val_accuracy", "vanishing_index_init", "vanishing_index_epoch1",
-           "epochs_to_threshold", "diverged_fraction")
+METRICS = (
+    "test_accuracy",
+    "best_val_accuracy",
+    "vanishing_index_init",
+    "vanishing_index_epoch1",
+    "epochs_to_threshold",
+    "diverged_fraction",
+)
 TABLES = ("run_summary", "layer_summary", "method_summary", "epoch_curves", "probe_summary")
 
 
 # --- bootstrap over seeds ------------------------------------------------------------------------
+
 
 def resample_counts(n: int, resamples: int = RESAMPLES, seed: int = BOOTSTRAP_SEED) -> np.ndarray:
     """(resamples, n): how often each of n seeds is drawn in each resample; shared by every group of n seeds."""
@@ -74,8 +82,13 @@ def _quantiles(atoms: np.ndarray, weights: np.ndarray, probabilities: list[float
 STATISTICS = {"median": (np.median, _median_atoms), "mean": (np.mean, _mean_atoms)}
 
 
-def bootstrap(samples: np.ndarray, statistic: str = "median", resamples: int = RESAMPLES,
-              seed: int = BOOTSTRAP_SEED, level: float = LEVEL) -> pd.DataFrame:
+def bootstrap(
+    samples: np.ndarray,
+    statistic: str = "median",
+    resamples: int = RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+    level: float = LEVEL,
+) -> pd.DataFrame:
     """Per row of `samples` (groups x seeds, NaN = no value, +-inf allowed): statistic, interval, n_seeds.
 
     Rows with one seed get an interval that collapses to the value; rows with none get NaN.
@@ -91,8 +104,7 @@ def bootstrap(samples: np.ndarray, statistic: str = "median", resamples: int = R
         atoms, weights = atoms_of(values, resample_counts(n, resamples, seed))
         result[rows, 0] = point_of(values, axis=1)
         result[rows, 1:] = _quantiles(atoms, weights, [(1 - level) / 2, (1 + level) / 2])
-    return pd.DataFrame({statistic: result[:, 0], "ci_low": result[:, 1], "ci_high": result[:, 2],
-                         "n_seeds": n_seeds})
+    return pd.DataFrame({statistic: result[:, 0], "ci_low": result[:, 1], "ci_high": result[:, 2], "n_seeds": n_seeds})
 
 
 def _by_seed(long: pd.DataFrame, keys: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
@@ -103,14 +115,25 @@ def _by_seed(long: pd.DataFrame, keys: list[str]) -> tuple[pd.DataFrame, np.ndar
 
 # --- per-run outcomes ----------------------------------------------------------------------------
 
+
 def read_runs(run_jsons: list[str]) -> pd.DataFrame:
     """One row per run from its run.json: identity, diverged, collapsed, final outcomes, wall time."""
     return runs_frame([atomic.read_json(path) for path in run_jsons])  # a corrupt one: removed, rerun to remake it
 
 
 def runs_frame(records: list[dict]) -> pd.DataFrame:
-    columns = RUN_KEYS + ["diverged", "collapsed", "test_accuracy", "last_test_accuracy", "best_epoch",
-                          "best_val_accuracy", "best_val_loss", "final_val_accuracy", "final_val_loss", "wall_s"]
+    columns = RUN_KEYS + [
+        "diverged",
+        "collapsed",
+        "test_accuracy",
+        "last_test_accuracy",
+        "best_epoch",
+        "best_val_accuracy",
+        "best_val_loss",
+        "final_val_accuracy",
+        "final_val_loss",
+        "wall_s",
+    ]
     return pd.DataFrame([{key: record[key] for key in columns} for record in records])
 
 
@@ -138,8 +161,9 @@ def active_step_fraction(layer_stats: pd.DataFrame) -> pd.DataFrame:
     (active_groups NaN at every step); a step with a NaN value does not count."""
     first = layer_stats.loc[layer_stats.layer == 1, RUN_KEYS + ["active_groups"]]
     active = first.active_groups.astype(float)
-    fraction = (first.assign(active=(active > 0).astype(float).where(active.notna()))
-                .groupby(RUN_KEYS)["active"].mean())  # mean skips NaN: all NaN gives NaN
+    fraction = (
+        first.assign(active=(active > 0).astype(float).where(active.notna())).groupby(RUN_KEYS)["active"].mean()
+    )  # mean skips NaN: all NaN gives NaN
     return fraction.rename("active_step_fraction").reset_index()
 
 
@@ -153,41 +177,73 @@ def probe_gain(probes: pd.DataFrame, layer: int = 1) -> pd.DataFrame:
     return gain.astype(float).rename(f"probe_gain_layer{layer}").reset_index()
 
 
-def run_summary(runs: pd.DataFrame, epochs: pd.DataFrame, layer_stats: pd.DataFrame,
-                thresholds: dict[str, float], probes: pd.DataFrame | None = None) -> pd.DataFrame:
+def run_summary(
+    runs: pd.DataFrame,
+    epochs: pd.DataFrame,
+    layer_stats: pd.DataFrame,
+    thresholds: dict[str, float],
+    probes: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """One row per run: outcomes, epochs to threshold, vanishing indices, how often the aux force was active, and
     the gain of layer 1's linear probe (`probes`: the runs' probes.parquet rows; None: no probe was taken)."""
-    final_train_loss = (epochs.sort_values("epoch").groupby(RUN_KEYS)["train_loss"].last()
-                        .rename("final_train_loss").reset_index())
-    summary = (runs.merge(final_train_loss, on=RUN_KEYS, how="left")
-               .merge(epochs_to_threshold(epochs, thresholds), on=RUN_KEYS, how="left")
-               .merge(vanishing_index(layer_stats), on=RUN_KEYS, how="left")
-               .merge(active_step_fraction(layer_stats), on=RUN_KEYS, how="left"))
-    summary = (summary.assign(probe_gain_layer1=np.nan) if probes is None or probes.empty
-               else summary.merge(probe_gain(probes), on=RUN_KEYS, how="left"))
-    columns = RUN_KEYS + ["diverged", "collapsed", "test_accuracy", "last_test_accuracy", "best_epoch",
-                          "best_val_accuracy", "best_val_loss", "final_val_accuracy", "final_val_loss", "final_train_loss", "epochs_to_threshold", "reached_threshold", "vanishing_index_init",
-                          "vanishing_index_epoch1", "active_step_fraction", "probe_gain_layer1", "wall_s"]
+    final_train_loss = (
+        epochs.sort_values("epoch").groupby(RUN_KEYS)["train_loss"].last().rename("final_train_loss").reset_index()
+    )
+    summary = (
+        runs.merge(final_train_loss, on=RUN_KEYS, how="left")
+        .merge(epochs_to_threshold(epochs, thresholds), on=RUN_KEYS, how="left")
+        .merge(vanishing_index(layer_stats), on=RUN_KEYS, how="left")
+        .merge(active_step_fraction(layer_stats), on=RUN_KEYS, how="left")
+    )
+    summary = (
+        summary.assign(probe_gain_layer1=np.nan)
+        if probes is None or probes.empty
+        else summary.merge(probe_gain(probes), on=RUN_KEYS, how="left")
+    )
+    columns = RUN_KEYS + [
+        "diverged",
+        "collapsed",
+        "test_accuracy",
+        "last_test_accuracy",
+        "best_epoch",
+        "best_val_accuracy",
+        "best_val_loss",
+        "final_val_accuracy",
+        "final_val_loss",
+        "final_train_loss",
+        "epochs_to_threshold",
+        "reached_threshold",
+        "vanishing_index_init",
+        "vanishing_index_epoch1",
+        "active_step_fraction",
+        "probe_gain_layer1",
+        "wall_s",
+    ]
     return summary[columns].sort_values(RUN_KEYS, ignore_index=True)
 
 
 # --- summaries across seeds ----------------------------------------------------------------------
+
 
 def layer_epoch_means(layer_stats: pd.DataFrame) -> pd.DataFrame:
     """Per run, layer and epoch: epoch 0 = the step-0 values, epoch e >= 1 = mean over the steps logged in
     epoch e (step 0, the first step of epoch 1, counts there too: with one log per epoch it is epoch 1's only one)."""
     statistics = layer_stats[RUN_KEYS + ["step", "epoch", "layer"]].join(layer_stats[list(STAT_NAMES)].astype(float))
     at_init = statistics[statistics.step == 0].assign(epoch=0)
-    during = (statistics.assign(epoch=statistics.epoch + 1)
-              .groupby(RUN_KEYS + ["layer", "epoch"], as_index=False)[list(STAT_NAMES)].mean())
+    during = (
+        statistics.assign(epoch=statistics.epoch + 1)
+        .groupby(RUN_KEYS + ["layer", "epoch"], as_index=False)[list(STAT_NAMES)]
+        .mean()
+    )
     return pd.concat([at_init.drop(columns="step"), during], ignore_index=True)
 
 
 def layer_summary(layer_stats: pd.DataFrame) -> pd.DataFrame:
     """Per (dataset, method, depth, layer, epoch, statistic): median over seeds with its bootstrap interval."""
     keys = CELL_KEYS + ["layer", "epoch"]
-    long = layer_epoch_means(layer_stats).melt(id_vars=keys + ["seed"], value_vars=list(STAT_NAMES),
-                                               var_name="statistic")
+    long = layer_epoch_means(layer_stats).melt(
+        id_vars=keys + ["seed"], value_vars=list(STAT_NAMES), var_name="statistic"
+    )
     groups, samples = _by_seed(long, keys + ["statistic"])
     summary = pd.concat([groups, bootstrap(samples, "median")], axis=1)
     return summary.sort_values(keys + ["statistic"], ignore_index=True)
@@ -209,8 +265,9 @@ def method_summary(runs: pd.DataFrame) -> pd.DataFrame:
     ci_low/ci_high bound the median, mean_ci_low/mean_ci_high the mean. A run that never reached the
     threshold counts as infinitely slow, so an epochs_to_threshold statistic or bound may be +inf.
     """
-    samples = runs.assign(epochs_to_threshold=runs.epochs_to_threshold.fillna(np.inf),
-                          diverged_fraction=runs.diverged.astype(float))
+    samples = runs.assign(
+        epochs_to_threshold=runs.epochs_to_threshold.fillna(np.inf), diverged_fraction=runs.diverged.astype(float)
+    )
     long = samples.melt(id_vars=RUN_KEYS, value_vars=list(METRICS), var_name="metric")
     groups, values = _by_seed(long, CELL_KEYS + ["metric"])
     median, mean = bootstrap(values, "median"), bootstrap(values, "mean")
@@ -234,15 +291,24 @@ def best_by_validation(mean_val_accuracy: pd.Series) -> str | None:
     values = mean_val_accuracy[np.isfinite(mean_val_accuracy.astype(float))]
     if values.empty:
         return None
-    return values.rename("mean").rename_axis("method").reset_index().sort_values(
-        ["mean", "method"], ascending=[False, True]).method.iloc[0]
+    return (
+        values.rename("mean")
+        .rename_axis("method")
+        .reset_index()
+        .sort_values(["mean", "method"], ascending=[False, True])
+        .method.iloc[0]
+    )
 
 
 def best_remedy(method_summary: pd.DataFrame, dataset: str, depth: int, covariance_methods: list[str]) -> str | None:
     """The best standard remedy at (dataset, depth): the non-covariance method with the highest mean validation
     accuracy at the best checkpoint over seeds (best_by_validation); None when no such method has one there."""
-    rows = method_summary[(method_summary.metric == "best_val_accuracy") & (method_summary.dataset == dataset)
-                          & (method_summary.depth == depth) & ~method_summary.method.isin(covariance_methods)]
+    rows = method_summary[
+        (method_summary.metric == "best_val_accuracy")
+        & (method_summary.dataset == dataset)
+        & (method_summary.depth == depth)
+        & ~method_summary.method.isin(covariance_methods)
+    ]
     return best_by_validation(rows.set_index("method")["mean"])
 
 
@@ -252,18 +318,32 @@ def performance_profile(method_summary: pd.DataFrame, taus: np.ndarray) -> pd.Da
 
     Never reaching the threshold is infinitely slow: a workload no method solves counts against every method.
     """
-    times = (method_summary[method_summary.metric == "epochs_to_threshold"]
-             .pivot(index=["dataset", "depth"], columns="method", values="median").fillna(np.inf))
+    times = (
+        method_summary[method_summary.metric == "epochs_to_threshold"]
+        .pivot(index=["dataset", "depth"], columns="method", values="median")
+        .fillna(np.inf)
+    )
     with np.errstate(invalid="ignore"):  # inf / inf on unsolved workloads: NaN, never within tau
         ratios = times.to_numpy() / times.min(axis=1).to_numpy()[:, None]
     fractions = (ratios[None, :, :] <= np.asarray(taus)[:, None, None]).mean(axis=1)  # (taus, methods)
-    return pd.DataFrame({"method": np.tile(times.columns.to_numpy(), len(taus)),
-                         "tau": np.repeat(taus, times.shape[1]), "fraction": fractions.ravel(),
-                         "workloads": len(times)})
+    return pd.DataFrame(
+        {
+            "method": np.tile(times.columns.to_numpy(), len(taus)),
+            "tau": np.repeat(taus, times.shape[1]),
+            "fraction": fractions.ravel(),
+            "workloads": len(times),
+        }
+    )
 
 
-def write_tables(run_jsons: list[str], epochs_files: list[str], layer_stats_files: list[str],
-                 probes_files: list[str], thresholds: dict[str, float], outputs: dict[str, str]) -> None:
+def write_tables(
+    run_jsons: list[str],
+    epochs_files: list[str],
+    layer_stats_files: list[str],
+    probes_files: list[str],
+    thresholds: dict[str, float],
+    outputs: dict[str, str],
+) -> None:
     """Check every run's files against the run-file contract (covbench.training.contract: one line naming the file and
     column of the first breach), read them and write the tables named in TABLES to the paths in `outputs`."""
     # read back verified first: a truncated or corrupt run file is removed and the rerun trains its job again
@@ -272,7 +352,8 @@ def write_tables(run_jsons: list[str], epochs_files: list[str], layer_stats_file
     contract.check_runs(run_jsons, epochs_files, layer_stats_files, probes_files)
     runs = runs_frame(records)
     probes = probes[RUN_KEYS + ["epoch", "layer", "probe_accuracy"]].astype(
-        {"epoch": int, "layer": int, "probe_accuracy": float})  # a run without probes writes an untyped frame
+        {"epoch": int, "layer": int, "probe_accuracy": float}
+    )  # a run without probes writes an untyped frame
     per_run = run_summary(runs, epochs, layer_stats, thresholds, probes)
     tables = {
         "run_summary": per_run,

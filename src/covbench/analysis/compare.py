@@ -40,6 +40,7 @@ verdict is then the directional one and `p_equivalence_holm` shows the equivalen
 
     comparisons = compare(run_summary, specs, config["compare"])
 """
+
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,10 +56,38 @@ N_BOOTSTRAP = 10_000
 CI_LEVEL = 0.95
 VERDICTS = ("beats", "is beaten by", "is equivalent to", "inconclusive")
 FAMILIES = ("primary", "secondary", "recurrent_primary", "recurrent_secondary")
-COLUMNS = ["dataset", "depth", "method", "other_method", "metric", "family", "role", "best_remedy", "difference",
-           "ci_low", "ci_high", "margin", "n_method", "n_other", "n_pairs", "n_dropped", "diverged_method",
-           "diverged_other", "test", "p_value", "p_holm", "p_equivalence", "p_equivalence_holm", "verdict", "reason",
-           "se_difference", "df", "holm_level", "min_detectable_difference", "equivalence_reachable"]
+COLUMNS = [
+    "dataset",
+    "depth",
+    "method",
+    "other_method",
+    "metric",
+    "family",
+    "role",
+    "best_remedy",
+    "difference",
+    "ci_low",
+    "ci_high",
+    "margin",
+    "n_method",
+    "n_other",
+    "n_pairs",
+    "n_dropped",
+    "diverged_method",
+    "diverged_other",
+    "test",
+    "p_value",
+    "p_holm",
+    "p_equivalence",
+    "p_equivalence_holm",
+    "verdict",
+    "reason",
+    "se_difference",
+    "df",
+    "holm_level",
+    "min_detectable_difference",
+    "equivalence_reachable",
+]
 POWER = 0.8  # of the minimum detectable difference (DESIGN section 7)
 
 
@@ -72,14 +101,25 @@ class Metric:
 
 
 METRICS = {
-    "test_accuracy": Metric("test_accuracy", absolute=False, higher_is_better=True, primary=True,
-                                  margin=lambda settings, dataset: settings["equivalence_margin"][dataset]),
-    "abs_vanishing_index_epoch1": Metric("vanishing_index_epoch1", absolute=True, higher_is_better=False,
-                                         primary=False, margin=lambda settings, dataset: settings["vanishing_margin"]),
+    "test_accuracy": Metric(
+        "test_accuracy",
+        absolute=False,
+        higher_is_better=True,
+        primary=True,
+        margin=lambda settings, dataset: settings["equivalence_margin"][dataset],
+    ),
+    "abs_vanishing_index_epoch1": Metric(
+        "vanishing_index_epoch1",
+        absolute=True,
+        higher_is_better=False,
+        primary=False,
+        margin=lambda settings, dataset: settings["vanishing_margin"],
+    ),
 }
 
 
 # --- who is compared with whom ------------------------------------------------------------------------
+
 
 def best_remedy_of_cell(cell: pd.DataFrame, covariance: list[str]) -> str | None:
     """The best standard remedy among one (dataset, depth)'s runs: highest mean validation accuracy at the best
@@ -96,6 +136,7 @@ def roles_of(other: str, base: str | None, best_remedy: str | None) -> list[str]
 
 # --- one comparison -----------------------------------------------------------------------------------
 
+
 def holm(p_values: np.ndarray) -> np.ndarray:
     """Holm step-down adjusted p-values; NaN entries stay NaN and do not count in the family."""
     p_values = np.asarray(p_values, dtype=float)
@@ -108,15 +149,22 @@ def holm(p_values: np.ndarray) -> np.ndarray:
     return adjusted
 
 
-def bootstrap_ci(a: np.ndarray, b: np.ndarray, paired: bool, rng: np.random.Generator,
-                 n_bootstrap: int = N_BOOTSTRAP, level: float = CI_LEVEL) -> tuple[float, float]:
+def bootstrap_ci(
+    a: np.ndarray,
+    b: np.ndarray,
+    paired: bool,
+    rng: np.random.Generator,
+    n_bootstrap: int = N_BOOTSTRAP,
+    level: float = CI_LEVEL,
+) -> tuple[float, float]:
     """Percentile interval of mean(a) - mean(b): seeds resampled as pairs when paired, per method otherwise."""
     if paired:
         d = a - b
         means = d[rng.integers(0, len(d), (n_bootstrap, len(d)))].mean(1)
     else:
-        means = (a[rng.integers(0, len(a), (n_bootstrap, len(a)))].mean(1)
-                 - b[rng.integers(0, len(b), (n_bootstrap, len(b)))].mean(1))
+        means = a[rng.integers(0, len(a), (n_bootstrap, len(a)))].mean(1) - b[
+            rng.integers(0, len(b), (n_bootstrap, len(b)))
+        ].mean(1)
     tail = 100 * (1 - level) / 2
     low, high = np.percentile(means, [tail, 100 - tail])
     return float(low), float(high)
@@ -163,8 +211,9 @@ def tost(a: np.ndarray, b: np.ndarray, paired: bool, margin: float) -> float:
     return max(t_test(a, b, paired, -margin, "greater"), t_test(a, b, paired, margin, "less"))
 
 
-def compare_values(method: pd.Series, other: pd.Series, metric: Metric, margin: float, seed: int = 0,
-                   n_bootstrap: int = N_BOOTSTRAP) -> dict:
+def compare_values(
+    method: pd.Series, other: pd.Series, metric: Metric, margin: float, seed: int = 0, n_bootstrap: int = N_BOOTSTRAP
+) -> dict:
     """One comparison: difference of means, its interval, and the (unadjusted) difference and TOST p-values."""
     a, b, paired = aligned_values(method, other)
     n_dropped = len(method) + len(other) - len(a) - len(b)
@@ -173,18 +222,28 @@ def compare_values(method: pd.Series, other: pd.Series, metric: Metric, margin: 
     reason = degenerate_reason(a, b, paired)
     row = {
         "difference": float(a.mean() - b.mean()) if len(a) and len(b) else np.nan,
-        "ci_low": np.nan, "ci_high": np.nan, "margin": float(margin),
-        "n_method": len(a), "n_other": len(b), "n_pairs": len(a) if paired else 0, "n_dropped": n_dropped,
-        "test": "none", "p_value": np.nan, "p_equivalence": np.nan, "reason": reason,
-        "se_difference": np.nan, "df": np.nan,
+        "ci_low": np.nan,
+        "ci_high": np.nan,
+        "margin": float(margin),
+        "n_method": len(a),
+        "n_other": len(b),
+        "n_pairs": len(a) if paired else 0,
+        "n_dropped": n_dropped,
+        "test": "none",
+        "p_value": np.nan,
+        "p_equivalence": np.nan,
+        "reason": reason,
+        "se_difference": np.nan,
+        "df": np.nan,
     }
     if min(len(a), len(b)) >= 2:
         row["ci_low"], row["ci_high"] = bootstrap_ci(a, b, paired, np.random.default_rng(seed), n_bootstrap)
     if paired and len(a) >= 2 and np.array_equal(a, b):
         # the same runs, seed for seed: a variant whose tuning chose value 0 is its base, computed again (DESIGN
         # section 6). No difference and equivalence within any margin are then facts, not estimates.
-        row.update(test="identical runs", p_value=1.0, p_equivalence=0.0, reason="", se_difference=0.0,
-                   df=float(len(a) - 1))
+        row.update(
+            test="identical runs", p_value=1.0, p_equivalence=0.0, reason="", se_difference=0.0, df=float(len(a) - 1)
+        )
     elif not reason:
         row["test"] = "paired t-test" if paired else "Welch t-test"
         row["p_value"] = t_test(a, b, paired)
@@ -200,7 +259,7 @@ def standard_error(a: np.ndarray, b: np.ndarray, paired: bool) -> tuple[float, f
     if paired:
         return float(np.std(a - b, ddof=1) / np.sqrt(len(a))), float(len(a) - 1)
     va, vb = np.var(a, ddof=1) / len(a), np.var(b, ddof=1) / len(b)
-    df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1)) if va + vb > 0 else len(a) + len(b) - 2
+    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1)) if va + vb > 0 else len(a) + len(b) - 2
     return float(np.sqrt(va + vb)), float(df)
 
 
@@ -225,8 +284,7 @@ def power_columns(table: pd.DataFrame, alpha: float, power: float = POWER) -> pd
     return table
 
 
-def verdict(difference: float, p_holm: float, p_equivalence_holm: float, higher_is_better: bool,
-            alpha: float) -> str:
+def verdict(difference: float, p_holm: float, p_equivalence_holm: float, higher_is_better: bool, alpha: float) -> str:
     """One of VERDICTS from the Holm-adjusted p-values: a shown difference first, then a shown equivalence."""
     if np.isfinite(p_holm) and p_holm < alpha:
         better = difference > 0 if higher_is_better else difference < 0
@@ -238,18 +296,25 @@ def verdict(difference: float, p_holm: float, p_equivalence_holm: float, higher_
 
 # --- the table ----------------------------------------------------------------------------------------
 
+
 def adjust(table: pd.DataFrame) -> pd.DataFrame:
     """p_holm and p_equivalence_holm: Holm over the union of a family's difference and equivalence p-values."""
     table = table.assign(p_holm=np.nan, p_equivalence_holm=np.nan)
     for rows in table.groupby("family").groups.values():
         adjusted = holm(np.concatenate([table.loc[rows, "p_value"], table.loc[rows, "p_equivalence"]]))
-        table.loc[rows, "p_holm"] = adjusted[:len(rows)]
-        table.loc[rows, "p_equivalence_holm"] = adjusted[len(rows):]
+        table.loc[rows, "p_holm"] = adjusted[: len(rows)]
+        table.loc[rows, "p_equivalence_holm"] = adjusted[len(rows) :]
     return table
 
 
-def compare(run_summary: pd.DataFrame, specs: dict[str, dict], settings: dict, metrics: dict[str, Metric] = METRICS,
-            seed: int = 0, n_bootstrap: int = N_BOOTSTRAP) -> pd.DataFrame:
+def compare(
+    run_summary: pd.DataFrame,
+    specs: dict[str, dict],
+    settings: dict,
+    metrics: dict[str, Metric] = METRICS,
+    seed: int = 0,
+    n_bootstrap: int = N_BOOTSTRAP,
+) -> pd.DataFrame:
     """The comparisons table: one row per (dataset, depth, covariance variant, other method, metric).
 
     `specs`: the grid's methods (name -> composition); `settings`: the config's `compare` block.
@@ -266,25 +331,54 @@ def compare(run_summary: pd.DataFrame, specs: dict[str, dict], settings: dict, m
                 roles = roles_of(other, base, best)
                 for name, metric in metrics.items():
                     primary = metric.primary and bool(set(roles) & set(settings["primary_opponents"]))
-                    values = compare_values(by_method[method][metric.column], by_method[other][metric.column],
-                                            metric, metric.margin(settings, dataset), seed, n_bootstrap)
-                    rows.append({"dataset": dataset, "depth": int(depth), "method": method, "other_method": other,
-                                 "metric": name, "family": track + ("primary" if primary else "secondary"),
-                                 "role": roles[0],
-                                 "best_remedy": best, **values,
-                                 # diverged runs stay in, at the outcome they had when they stopped: say how many
-                                 "diverged_method": int(by_method[method].diverged.sum()),
-                                 "diverged_other": int(by_method[other].diverged.sum())})
-    derived = ("p_holm", "p_equivalence_holm", "verdict", "holm_level", "min_detectable_difference",
-               "equivalence_reachable")
+                    values = compare_values(
+                        by_method[method][metric.column],
+                        by_method[other][metric.column],
+                        metric,
+                        metric.margin(settings, dataset),
+                        seed,
+                        n_bootstrap,
+                    )
+                    rows.append(
+                        {
+                            "dataset": dataset,
+                            "depth": int(depth),
+                            "method": method,
+                            "other_method": other,
+                            "metric": name,
+                            "family": track + ("primary" if primary else "secondary"),
+                            "role": roles[0],
+                            "best_remedy": best,
+                            **values,
+                            # diverged runs stay in, at the outcome they had when they stopped: say how many
+                            "diverged_method": int(by_method[method].diverged.sum()),
+                            "diverged_other": int(by_method[other].diverged.sum()),
+                        }
+                    )
+    derived = (
+        "p_holm",
+        "p_equivalence_holm",
+        "verdict",
+        "holm_level",
+        "min_detectable_difference",
+        "equivalence_reachable",
+    )
     table = adjust(pd.DataFrame(rows, columns=[c for c in COLUMNS if c not in derived]))
-    table["verdict"] = [verdict(d, p, q, metrics[m].higher_is_better, settings["alpha"]) for d, p, q, m in
-                        zip(table.difference, table.p_holm, table.p_equivalence_holm, table.metric)]
+    table["verdict"] = [
+        verdict(d, p, q, metrics[m].higher_is_better, settings["alpha"])
+        for d, p, q, m in zip(table.difference, table.p_holm, table.p_equivalence_holm, table.metric)
+    ]
     return power_columns(table, settings["alpha"])[COLUMNS]
 
 
-def run(run_summary_path: str, out_path: str, specs: dict[str, dict], settings: dict, seed: int = 0,
-        n_bootstrap: int = N_BOOTSTRAP) -> None:
+def run(
+    run_summary_path: str,
+    out_path: str,
+    specs: dict[str, dict],
+    settings: dict,
+    seed: int = 0,
+    n_bootstrap: int = N_BOOTSTRAP,
+) -> None:
     table = compare(pd.read_parquet(run_summary_path), specs, settings, seed=seed, n_bootstrap=n_bootstrap)
     Path(out_path).parent.mkdir(parents=True, exist_ok=True)
     table.to_parquet(out_path, index=False)

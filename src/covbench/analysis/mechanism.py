@@ -14,6 +14,7 @@ fraction and the probe gain are per-run columns of run_summary, summarized by th
 
     print(note_table(run_summary, layer_summary, specs).to_string())
 """
+
 import numpy as np
 import pandas as pd
 
@@ -21,13 +22,22 @@ from covbench.analysis.aggregate import CELL_KEYS
 from covbench.analysis.compare import best_remedy_of_cell
 from covbench.config import covariance_methods
 
-VALUE_COLUMNS = ["ratio_layer1", "ratio_layerL", "cosine_layer1", "cosine_layerL", "active_step_fraction",
-                 "probe_gain_layer1", "probe_layer1_init", "probe_layer1_final"]
+VALUE_COLUMNS = [
+    "ratio_layer1",
+    "ratio_layerL",
+    "cosine_layer1",
+    "cosine_layerL",
+    "active_step_fraction",
+    "probe_gain_layer1",
+    "probe_layer1_init",
+    "probe_layer1_final",
+]
 NOTE_DEPTHS = (8, 32)
 NOTE_METHODS = ("baseline", "covariance", "covariance_pooled")
 
 
 # --- numbers ----------------------------------------------------------------------------------------
+
 
 def at_moment(layer_summary: pd.DataFrame, moment: str) -> pd.DataFrame:
     """The rows of layer_summary at init (epoch 0) or at each (dataset, method, depth)'s last epoch."""
@@ -37,11 +47,16 @@ def at_moment(layer_summary: pd.DataFrame, moment: str) -> pd.DataFrame:
     return layer_summary[(layer_summary.epoch == last) & (last > 0)]
 
 
-def layer_median(layer_summary: pd.DataFrame, dataset: str, method: str, depth: int, statistic: str, layer: int,
-                 moment: str = "last") -> float:
+def layer_median(
+    layer_summary: pd.DataFrame, dataset: str, method: str, depth: int, statistic: str, layer: int, moment: str = "last"
+) -> float:
     """Median over seeds of `statistic` at one layer and moment (NaN when absent)."""
-    rows = layer_summary[(layer_summary.dataset == dataset) & (layer_summary.method == method)
-                         & (layer_summary.depth == depth) & (layer_summary.statistic == statistic)]
+    rows = layer_summary[
+        (layer_summary.dataset == dataset)
+        & (layer_summary.method == method)
+        & (layer_summary.depth == depth)
+        & (layer_summary.statistic == statistic)
+    ]
     rows = at_moment(rows, moment)
     rows = rows[rows.layer == layer]
     return float(rows["median"].iloc[0]) if len(rows) else np.nan
@@ -57,24 +72,35 @@ def run_median(run_summary: pd.DataFrame, dataset: str, method: str, depth: int,
     return float(np.median(values)) if len(values) else np.nan
 
 
-def probe_median(probe_summary: pd.DataFrame | None, dataset: str, method: str, depth: int, layer: int,
-                 moment: str) -> float:
+def probe_median(
+    probe_summary: pd.DataFrame | None, dataset: str, method: str, depth: int, layer: int, moment: str
+) -> float:
     """Median probe accuracy over seeds of one layer at init or after the cell's last probed epoch (NaN when absent)."""
     if probe_summary is None:
         return np.nan
-    rows = probe_summary[(probe_summary.dataset == dataset) & (probe_summary.method == method)
-                         & (probe_summary.depth == depth) & (probe_summary.layer == layer)]
+    rows = probe_summary[
+        (probe_summary.dataset == dataset)
+        & (probe_summary.method == method)
+        & (probe_summary.depth == depth)
+        & (probe_summary.layer == layer)
+    ]
     rows = rows[rows.epoch == (0 if moment == "init" else rows.epoch.max())]
     return float(rows["median"].iloc[0]) if len(rows) and (moment == "init" or rows.epoch.iloc[0] > 0) else np.nan
 
 
-def cell_values(run_summary: pd.DataFrame, layer_summary: pd.DataFrame, dataset: str, method: str, depth: int,
-                moment: str = "last", probe_summary: pd.DataFrame | None = None) -> dict:
+def cell_values(
+    run_summary: pd.DataFrame,
+    layer_summary: pd.DataFrame,
+    dataset: str,
+    method: str,
+    depth: int,
+    moment: str = "last",
+    probe_summary: pd.DataFrame | None = None,
+) -> dict:
     """The mechanism's numbers of one (dataset, method, depth): force ratio and cosine at layer 1 and layer L (median
     over seeds at `moment`), active-step fraction and layer 1's probe gain (medians over seeds of the runs' values),
     layer 1's median probe accuracy at init and after the last epoch (probe_summary), and the run count."""
-    runs = run_summary[(run_summary.dataset == dataset) & (run_summary.method == method)
-                       & (run_summary.depth == depth)]
+    runs = run_summary[(run_summary.dataset == dataset) & (run_summary.method == method) & (run_summary.depth == depth)]
     values = {"runs": len(runs)}
     for moment_name, probe_moment in (("init", "init"), ("final", "last")):
         values[f"probe_layer1_{moment_name}"] = probe_median(probe_summary, dataset, method, depth, 1, probe_moment)
@@ -86,9 +112,15 @@ def cell_values(run_summary: pd.DataFrame, layer_summary: pd.DataFrame, dataset:
     return values
 
 
-def note_table(run_summary: pd.DataFrame, layer_summary: pd.DataFrame, specs: dict[str, dict],
-               depths=NOTE_DEPTHS, methods=NOTE_METHODS, moment: str = "last",
-               probe_summary: pd.DataFrame | None = None) -> pd.DataFrame:
+def note_table(
+    run_summary: pd.DataFrame,
+    layer_summary: pd.DataFrame,
+    specs: dict[str, dict],
+    depths=NOTE_DEPTHS,
+    methods=NOTE_METHODS,
+    moment: str = "last",
+    probe_summary: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """Issue 14's closing note: per dataset and depth (those of `depths` that were run), for each of `methods` and
     the best remedy there (highest mean validation accuracy among the non-covariance methods): median ratio and
     cosine at layer 1 and layer L (at `moment`), the fraction of logged steps with an active force, layer 1's probe
@@ -106,8 +138,10 @@ def note_table(run_summary: pd.DataFrame, layer_summary: pd.DataFrame, specs: di
             cell = run_summary[(run_summary.dataset == dataset) & (run_summary.depth == depth)]
             remedy = best_remedy_of_cell(cell, variants)
             for method, role in [*((m, m) for m in methods), (remedy, "best remedy")]:
-                values = (cell_values(run_summary, layer_summary, dataset, method, depth, moment, probe_summary)
-                          if method
-                          else dict.fromkeys(VALUE_COLUMNS, np.nan) | {"runs": 0})
+                values = (
+                    cell_values(run_summary, layer_summary, dataset, method, depth, moment, probe_summary)
+                    if method
+                    else dict.fromkeys(VALUE_COLUMNS, np.nan) | {"runs": 0}
+                )
                 rows.append({"dataset": dataset, "depth": depth, "role": role, "method": method, **values})
     return pd.DataFrame(rows, columns=["dataset", "depth", "role", "method", *VALUE_COLUMNS, "runs"])

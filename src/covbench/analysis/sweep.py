@@ -8,6 +8,7 @@ paper's sentences about it are in covbench.report.macros.best_shot.
 
     collect(cell_paths, "results/sweep/lambda_sweep.parquet", "results/sweep/summary.parquet", config["compare"])
 """
+
 from pathlib import Path
 
 import numpy as np
@@ -16,18 +17,45 @@ import pandas as pd
 from covbench.analysis import compare
 from covbench.training.lambda_sweep import CELL_KEYS, COLUMNS
 
-SUMMARY_COLUMNS = CELL_KEYS[:2] + ["base", "depth", "lr", "best_lambda", "best_val_loss", "n_lambdas", "n_diverged",
-                                   "family", "difference", "ci_low", "ci_high", "margin", "n_method", "n_other",
-                                   "n_pairs", "n_dropped", "test", "p_value", "p_equivalence", "reason", "p_holm",
-                                   "p_equivalence_holm", "verdict"]
+SUMMARY_COLUMNS = CELL_KEYS[:2] + [
+    "base",
+    "depth",
+    "lr",
+    "best_lambda",
+    "best_val_loss",
+    "n_lambdas",
+    "n_diverged",
+    "family",
+    "difference",
+    "ci_low",
+    "ci_high",
+    "margin",
+    "n_method",
+    "n_other",
+    "n_pairs",
+    "n_dropped",
+    "test",
+    "p_value",
+    "p_equivalence",
+    "reason",
+    "p_holm",
+    "p_equivalence_holm",
+    "verdict",
+]
 ZERO_CHOSEN = "lambda = 0 is chosen"  # the verdict when the best lambda on validation is 0 itself
 METRIC = compare.METRICS["test_accuracy"]
 FAMILY = "lambda_sweep"
-COUNTED = {"beats": "beats", "beaten": "is beaten by", "equivalent": "is equivalent to",
-           "inconclusive": "inconclusive", "zero chosen": ZERO_CHOSEN}  # macro name part -> verdict
+COUNTED = {
+    "beats": "beats",
+    "beaten": "is beaten by",
+    "equivalent": "is equivalent to",
+    "inconclusive": "inconclusive",
+    "zero chosen": ZERO_CHOSEN,
+}  # macro name part -> verdict
 
 
 # --- selection and verdicts ----------------------------------------------------------------------------
+
 
 def best_lambdas(table: pd.DataFrame) -> pd.DataFrame:
     """Per (dataset, variant, depth): the lambda with the lowest mean best-checkpoint validation loss over seeds
@@ -39,8 +67,9 @@ def best_lambdas(table: pd.DataFrame) -> pd.DataFrame:
     return best.rename(columns={"cov_lambda": "best_lambda", "score": "best_val_loss"}).reset_index(drop=True)
 
 
-def summarize(table: pd.DataFrame, settings: dict, seed: int = 0,
-              n_bootstrap: int = compare.N_BOOTSTRAP) -> pd.DataFrame:
+def summarize(
+    table: pd.DataFrame, settings: dict, seed: int = 0, n_bootstrap: int = compare.N_BOOTSTRAP
+) -> pd.DataFrame:
     """One row per (dataset, variant, depth): the best lambda on validation and its test accuracy against
     lambda = 0 by seed (difference, interval, t-test, TOST within the dataset's margin, Holm over the sweep's
     cells, verdict). `settings`: the config's compare block (alpha, equivalence_margin)."""
@@ -51,23 +80,43 @@ def summarize(table: pd.DataFrame, settings: dict, seed: int = 0,
         margin = METRIC.margin(settings, best.dataset)
         values = compare.compare_values(by_lambda[best.best_lambda], by_lambda[0.0], METRIC, margin, seed, n_bootstrap)
         if best.best_lambda == 0:  # nothing to test: the base itself is chosen
-            values.update(difference=0.0, ci_low=0.0, ci_high=0.0, test="none", p_value=np.nan,
-                          p_equivalence=np.nan, reason="lambda = 0 is chosen on validation")
-        rows.append({"dataset": best.dataset, "variant": best.variant, "base": cell.base.iloc[0],
-                     "depth": int(best.depth), "lr": float(cell.lr.iloc[0]), "best_lambda": best.best_lambda,
-                     "best_val_loss": best.best_val_loss, "n_lambdas": cell.cov_lambda.nunique(),
-                     "n_diverged": int(cell.diverged.sum()), "family": FAMILY, **values})
+            values.update(
+                difference=0.0,
+                ci_low=0.0,
+                ci_high=0.0,
+                test="none",
+                p_value=np.nan,
+                p_equivalence=np.nan,
+                reason="lambda = 0 is chosen on validation",
+            )
+        rows.append(
+            {
+                "dataset": best.dataset,
+                "variant": best.variant,
+                "base": cell.base.iloc[0],
+                "depth": int(best.depth),
+                "lr": float(cell.lr.iloc[0]),
+                "best_lambda": best.best_lambda,
+                "best_val_loss": best.best_val_loss,
+                "n_lambdas": cell.cov_lambda.nunique(),
+                "n_diverged": int(cell.diverged.sum()),
+                "family": FAMILY,
+                **values,
+            }
+        )
     summary = compare.adjust(pd.DataFrame(rows, columns=SUMMARY_COLUMNS[:-3]))
     summary["verdict"] = [
         ZERO_CHOSEN if v == 0 else compare.verdict(d, p, q, METRIC.higher_is_better, settings["alpha"])
-        for v, d, p, q in zip(summary.best_lambda, summary.difference, summary.p_holm, summary.p_equivalence_holm)]
+        for v, d, p, q in zip(summary.best_lambda, summary.difference, summary.p_holm, summary.p_equivalence_holm)
+    ]
     return summary[SUMMARY_COLUMNS]
 
 
 def collect(cell_paths: list[str], table_path: str, summary_path: str, settings: dict) -> None:
     """The cells as one tidy table, and its summary."""
-    table = pd.concat([pd.read_parquet(path) for path in cell_paths] or [pd.DataFrame(columns=COLUMNS)],
-                      ignore_index=True)
+    table = pd.concat(
+        [pd.read_parquet(path) for path in cell_paths] or [pd.DataFrame(columns=COLUMNS)], ignore_index=True
+    )
     for path, frame in ((table_path, table), (summary_path, summarize(table, settings))):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         frame.to_parquet(path, index=False)

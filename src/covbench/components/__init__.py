@@ -28,5 +28,15 @@ def names(kind: str) -> list[str]:
 
 
 # Importing the modules registers their components.
-from covbench.components import (activation, aux, cell, clipping, covariance, deep_supervision, init, norm,  # noqa: E402,F401
-                                  optimizer, residual)
+from covbench.components import (  # noqa: E402,F401
+    activation,
+    aux,
+    cell,
+    clipping,
+    covariance,
+    deep_supervision,
+    init,
+    norm,
+    optimizer,
+    residual,
+)

@@ -4,9 +4,10 @@ An activation is applied as `fn(z, params, training, generators)`: z (M, B, n), 
 `init_params` gave this activation site (None where it gives none), generators one per model for an activation
 that draws in training (`draws`; models.mlp.noise_generators), empty otherwise. Most are elementwise and read z only.
 """
+
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -63,8 +64,9 @@ def rrelu(z, params, training, generators):
     so a seed's noise does not depend on which other seeds share its batch, and a checkpoint keeps its state."""
     if not training:
         return F.leaky_relu(z, RRELU_MEAN)
-    slopes = torch.stack([torch.empty(z.shape[1:]).uniform_(RRELU_LOWER, RRELU_UPPER, generator=g)
-                          for g in generators]).to(z.device, z.dtype)
+    slopes = torch.stack(
+        [torch.empty(z.shape[1:]).uniform_(RRELU_LOWER, RRELU_UPPER, generator=g) for g in generators]
+    ).to(z.device, z.dtype)
     return torch.where(z > 0, z, slopes * z)
 
 
@@ -72,20 +74,14 @@ def dead(a):
     return a == 0
 
 
-register("activation", "sigmoid")(
-    Activation(elementwise(torch.sigmoid), 1.0, lambda a: (a < 0.01) | (a > 0.99)))
-register("activation", "tanh")(
-    Activation(elementwise(torch.tanh), 5.0 / 3.0, lambda a: a.abs() > 0.99))
-register("activation", "relu")(
-    Activation(elementwise(torch.relu), math.sqrt(2.0), dead))
+register("activation", "sigmoid")(Activation(elementwise(torch.sigmoid), 1.0, lambda a: (a < 0.01) | (a > 0.99)))
+register("activation", "tanh")(Activation(elementwise(torch.tanh), 5.0 / 3.0, lambda a: a.abs() > 0.99))
+register("activation", "relu")(Activation(elementwise(torch.relu), math.sqrt(2.0), dead))
 register("activation", "leaky_relu")(
-    Activation(elementwise(lambda z: F.leaky_relu(z, LEAKY_SLOPE)), he_gain(LEAKY_SLOPE), dead))
-register("activation", "prelu")(
-    Activation(prelu, he_gain(PRELU_INIT), dead, init_params=prelu_slopes))
-register("activation", "rrelu")(
-    Activation(rrelu, he_gain(RRELU_MEAN), dead, draws=True))
+    Activation(elementwise(lambda z: F.leaky_relu(z, LEAKY_SLOPE)), he_gain(LEAKY_SLOPE), dead)
+)
+register("activation", "prelu")(Activation(prelu, he_gain(PRELU_INIT), dead, init_params=prelu_slopes))
+register("activation", "rrelu")(Activation(rrelu, he_gain(RRELU_MEAN), dead, draws=True))
 # ELU and SELU saturate towards their negative asymptotes -1 and -scale*alpha.
-register("activation", "elu")(
-    Activation(elementwise(F.elu), math.sqrt(2.0), lambda a: a < -0.99))
-register("activation", "selu")(
-    Activation(elementwise(F.selu), 0.75, lambda a: a < -0.99 * SELU_SCALE * SELU_ALPHA))
+register("activation", "elu")(Activation(elementwise(F.elu), math.sqrt(2.0), lambda a: a < -0.99))
+register("activation", "selu")(Activation(elementwise(F.selu), 0.75, lambda a: a < -0.99 * SELU_SCALE * SELU_ALPHA))

@@ -4,8 +4,9 @@ An aux component adds to training without touching the loop: it may own extra tr
 per-model loss term, and add a force to the gradient arriving at each hidden activation (the loop seeds the
 forces into backpropagation beside the loss, so they flow on to earlier layers like the ordinary gradient).
 """
+
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from covbench.components import register
 
@@ -25,4 +26,3 @@ def no_params(models, depth, width, classes, init_head):
 
 
 register("aux", "none")(Aux(no_params, lambda *args: (None, None, None)))
-

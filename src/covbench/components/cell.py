@@ -5,9 +5,10 @@ weight_hh transposed, with the G gate blocks side by side in PyTorch's order (LS
 weights copy to and from nn.RNN / nn.LSTM / nn.GRU. A cell's step reads `gx`, the input projection of its time
 step, which rnn.forward computes for all steps in one matmul before the loop.
 """
+
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 
@@ -69,6 +70,7 @@ register("cell", "gru")(Cell(3, _gru_step, False, _near_one))
 
 # Recurrent inits: (in_dim, hidden, gates, generator) -> W_ih (in, G*H), W_hh (H, G*H), b_ih (G*H,), b_hh (G*H,).
 
+
 def _uniform(shape, bound, gen):
     return (torch.rand(shape, generator=gen) * 2 - 1) * bound
 
@@ -77,8 +79,12 @@ def _uniform(shape, bound, gen):
 def default(in_dim, hidden, gates, gen):
     """PyTorch's nn.RNN / LSTM / GRU default: every weight and bias U(-1/sqrt(H), 1/sqrt(H))."""
     bound = 1.0 / math.sqrt(hidden)
-    return (_uniform((in_dim, gates * hidden), bound, gen), _uniform((hidden, gates * hidden), bound, gen),
-            _uniform((gates * hidden,), bound, gen), _uniform((gates * hidden,), bound, gen))
+    return (
+        _uniform((in_dim, gates * hidden), bound, gen),
+        _uniform((hidden, gates * hidden), bound, gen),
+        _uniform((gates * hidden,), bound, gen),
+        _uniform((gates * hidden,), bound, gen),
+    )
 
 
 def random_orthogonal(n, gen):
@@ -101,5 +107,9 @@ def orthogonal(in_dim, hidden, gates, gen):
 def identity(in_dim, hidden, gates, gen):
     """IRNN (Le et al. 2015): recurrent blocks the identity, biases zero, input weights N(0, 0.001^2)."""
     zeros = torch.zeros(gates * hidden)
-    return (torch.randn((in_dim, gates * hidden), generator=gen) * 0.001, torch.eye(hidden).repeat(1, gates),
-            zeros, zeros.clone())
+    return (
+        torch.randn((in_dim, gates * hidden), generator=gen) * 0.001,
+        torch.eye(hidden).repeat(1, gates),
+        zeros,
+        zeros.clone(),
+    )

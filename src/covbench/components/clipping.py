@@ -1,4 +1,5 @@
 """Gradient clipping by global norm (Pascanu et al. 2013), per model when models are trained together."""
+
 import torch
 
 

@@ -6,6 +6,7 @@ and each erroneous example i is pushed by f_ij = w_kj (a_ij - mu_kj): the gradie
 0.5 * w * (a - mu)^2 with mu, w held constant, so that gradient descent pulls it towards the correct
 examples' mean. The gradient arriving at `a` becomes g + lambda * f / B and flows on to earlier layers.
 """
+
 import functools
 
 import torch
@@ -28,8 +29,9 @@ def _ones(rows: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     return torch.ones(rows, 1, dtype=dtype, device=device)
 
 
-def covariance_force(acts: torch.Tensor, labels: torch.Tensor, correct: torch.Tensor, classes: int,
-                     scale: float | torch.Tensor = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+def covariance_force(
+    acts: torch.Tensor, labels: torch.Tensor, correct: torch.Tensor, classes: int, scale: float | torch.Tensor = 1.0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """scale * f (M, B, N) for post-activations acts (M, B, N), zero for correct examples; and (M,) the fraction
     of groups that exert a force on this batch (|C_k| >= 2 and |E_k| >= 1: DESIGN's `active_groups`).
 

@@ -3,6 +3,7 @@ on every hidden layer adds its cross-entropy to the loss. The companions' mean l
 `aux_weight`, decaying linearly to zero over training as in the paper, so the final network is the plain
 one; the heads are training-only and never used for evaluation.
 """
+
 import torch
 import torch.nn.functional as F
 
@@ -21,7 +22,9 @@ def _supervise(acts, logits, labels, correct, params, spec, progress):
     loss = 0.0
     for a, w, b in zip(acts, params["head_W"], params["head_b"]):
         head_logits = torch.baddbmm(b.unsqueeze(1), a, w)
-        loss = loss + F.cross_entropy(head_logits.flatten(0, 1), labels.flatten(), reduction="none").view(labels.shape).mean(1)
+        loss = loss + F.cross_entropy(head_logits.flatten(0, 1), labels.flatten(), reduction="none").view(
+            labels.shape
+        ).mean(1)
     return weight * loss / len(acts), None, None
 
 

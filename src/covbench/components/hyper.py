@@ -1,4 +1,5 @@
 """Hyperparameters that may differ between the models trained together (tuning trials batched as one model)."""
+
 import torch
 
 

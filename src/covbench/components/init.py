@@ -3,6 +3,7 @@
 W has shape (fan_in, fan_out) so that a layer computes `x @ W + b`. Every draw uses the run's own
 generator, so a seed gives the same network whether it is trained alone or batched with others.
 """
+
 import math
 
 import torch

@@ -12,12 +12,14 @@ The returned hidden states are one tensor: a gradient given to any of its steps 
 h_t) flows back through earlier steps as through the explicit loop. What its steps' `.grad` cannot hold is the full
 dL/dh_t, recurrent path included, which the per-step statistics read; logging steps keep the explicit loop.
 """
+
 import torch
 from torch.autograd.function import once_differentiable
 
 
-def lstm_sequence_forward(x: torch.Tensor, w_ih: torch.Tensor, bias: torch.Tensor, w_hh: torch.Tensor,
-                          for_backward: bool = False):
+def lstm_sequence_forward(
+    x: torch.Tensor, w_ih: torch.Tensor, bias: torch.Tensor, w_hh: torch.Tensor, for_backward: bool = False
+):
     """x (M, B, T, in) or shared (B, T, in), W_ih (M, in, 4H), bias (M, 4H) (b_ih + b_hh), W_hh (M, H, 4H), gates
     i, f, g, o as PyTorch's -> hidden states h_1..h_T (M, T, B, H); h_0 = c_0 = 0.
 
@@ -33,7 +35,9 @@ def lstm_sequence_forward(x: torch.Tensor, w_ih: torch.Tensor, bias: torch.Tenso
     hidden = gates // 4
     batch, steps = x.shape[-3], x.shape[-2]
     weights = torch.cat([w_ih, w_hh, bias.unsqueeze(1)], dim=1)
-    weights[..., 2 * hidden:3 * hidden] *= 2  # the g block's preactivation doubled, exactly: tanh z = 2 sigmoid(2z) - 1
+    weights[..., 2 * hidden : 3 * hidden] *= (
+        2  # the g block's preactivation doubled, exactly: tanh z = 2 sigmoid(2z) - 1
+    )
     hs = x.new_empty(models, steps, batch, hidden)
     factors = forget = dc_per_dh = None
     if for_backward:
@@ -100,7 +104,7 @@ class LSTMSequence(torch.autograd.Function):
         place of its factors. Then [dW_ih; dW_hh; db] = sum_t [x_t, h_{t-1}, 1]^T dz_t, one matmul over all steps."""
         if ctx.buffers is None:
             raise RuntimeError("LSTMSequence's backward runs once per forward: its saved factors become dz")
-        w_hh, = ctx.saved_tensors
+        (w_hh,) = ctx.saved_tensors
         rows, dz, forget, dc_per_dh = ctx.buffers
         ctx.buffers = None
         models, steps, batch, gates = dz.shape

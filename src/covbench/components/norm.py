@@ -3,6 +3,7 @@
 With a norm, beta is the layer's bias and the linear bias is fixed at zero (models.build_mlp).
 Tensors carry a leading model dimension M (models trained together); statistics are per model.
 """
+
 import torch
 import torch.nn.functional as F
 
@@ -26,14 +27,23 @@ def batchnorm(z, state, training):
     (the reduction over the middle dimension was most of it).
     """
     models, batch, units = z.shape
-    out = F.batch_norm(z.transpose(0, 1).reshape(batch, models * units), state["running_mean"].view(-1),
-                       state["running_var"].view(-1), state["gamma"].view(-1), state["beta"].view(-1),
-                       training=training, momentum=BN_MOMENTUM, eps=BN_EPS)
+    out = F.batch_norm(
+        z.transpose(0, 1).reshape(batch, models * units),
+        state["running_mean"].view(-1),
+        state["running_var"].view(-1),
+        state["gamma"].view(-1),
+        state["beta"].view(-1),
+        training=training,
+        momentum=BN_MOMENTUM,
+        eps=BN_EPS,
+    )
     return out.view(batch, models, units).transpose(0, 1)
 
 
 def init_state(models: int, width: int) -> dict[str, torch.Tensor]:
     return {
-        "gamma": torch.ones(models, width), "beta": torch.zeros(models, width),
-        "running_mean": torch.zeros(models, width), "running_var": torch.ones(models, width),
+        "gamma": torch.ones(models, width),
+        "beta": torch.zeros(models, width),
+        "running_mean": torch.zeros(models, width),
+        "running_var": torch.ones(models, width),
     }

@@ -8,8 +8,9 @@ The formulas count layers from 1 as DESIGN does, the code's l from 0. The first 
 (input -> hidden), so it never has a skip. The block outputs h_l, the residual
 stream, are what the statistics and the aux forces read.
 """
+
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 
@@ -78,5 +79,6 @@ def zero_alphas(models, depth):
 register("residual", "none")(Residual(post_linear, stream))
 register("residual", "plain")(Residual(plain_block, stream))
 register("residual", "preact")(Residual(preact_block, preact_head))
-register("residual", "skipinit")(Residual(skipinit_block, stream, init_alphas=zero_alphas,
-                                          activations=lambda depth: depth - 1))
+register("residual", "skipinit")(
+    Residual(skipinit_block, stream, init_alphas=zero_alphas, activations=lambda depth: depth - 1)
+)

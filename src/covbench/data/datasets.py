@@ -67,18 +67,42 @@ def _raw(name: str, dataset: str, size: int, sha256: str) -> RawFile:
 RAW_FILES: dict[str, RawFile] = {
     f.name: f
     for f in (
-        _raw("train-images-idx3-ubyte.gz", "mnist", 9912422,
-             "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609"),
-        _raw("train-labels-idx1-ubyte.gz", "mnist", 28881,
-             "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c"),
-        _raw("t10k-images-idx3-ubyte.gz", "mnist", 1648877,
-             "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6"),
-        _raw("t10k-labels-idx1-ubyte.gz", "mnist", 4542,
-             "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6"),
-        _raw("train_catvnoncat.h5", "catvnoncat", 2572022,
-             "fbe56ab67c3ae28d564e3a644189117976d6b31af0a3ce9bb17dbf22908af242"),
-        _raw("test_catvnoncat.h5", "catvnoncat", 616958,
-             "6a9d39ce52fa85953c5834695b8534a30ed8cfd54971fb2f080b5a24d002b951"),
+        _raw(
+            "train-images-idx3-ubyte.gz",
+            "mnist",
+            9912422,
+            "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+        ),
+        _raw(
+            "train-labels-idx1-ubyte.gz",
+            "mnist",
+            28881,
+            "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+        ),
+        _raw(
+            "t10k-images-idx3-ubyte.gz",
+            "mnist",
+            1648877,
+            "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+        ),
+        _raw(
+            "t10k-labels-idx1-ubyte.gz",
+            "mnist",
+            4542,
+            "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+        ),
+        _raw(
+            "train_catvnoncat.h5",
+            "catvnoncat",
+            2572022,
+            "fbe56ab67c3ae28d564e3a644189117976d6b31af0a3ce9bb17dbf22908af242",
+        ),
+        _raw(
+            "test_catvnoncat.h5",
+            "catvnoncat",
+            616958,
+            "6a9d39ce52fa85953c5834695b8534a30ed8cfd54971fb2f080b5a24d002b951",
+        ),
     )
 }
 DATASETS = ("mnist", "catvnoncat", "smnist")
@@ -110,6 +134,7 @@ def _chunks_of_file(path: Path):
     def chunks():
         with open(path, "rb") as f:
             yield from iter(lambda: f.read(1 << 20), b"")
+
     return chunks
 
 
@@ -118,6 +143,7 @@ def _chunks_of_url(url: str, timeout_s: float):
         request = urllib.request.Request(url, headers={"User-Agent": "covbench"})
         with urllib.request.urlopen(request, timeout=timeout_s) as response:
             yield from iter(lambda: response.read(1 << 20), b"")
+
     return chunks
 
 
@@ -128,6 +154,7 @@ def _place(spec: RawFile, dest: Path, source: str, chunks) -> Path:
     source (the network, the mirror) pass through as they are; a failure of the local disk is a StateError
     (atomic.DiskFull when it is full), which no retry from another source can fix.
     """
+
     def check(tmp: Path) -> None:
         size, actual = tmp.stat().st_size, sha256_of(tmp)
         if size != spec.size or actual != spec.sha256:
@@ -136,11 +163,17 @@ def _place(spec: RawFile, dest: Path, source: str, chunks) -> Path:
                 f"{spec.sha256} ({spec.size} bytes), got {actual} ({size} bytes); "
                 f"point the data.mirror config option to a directory holding verified copies"
             )
+
     return atomic.write_chunks(dest, chunks(), spec.size, check)
 
 
-def fetch(name: str, raw_dir: str | os.PathLike, mirror: str | os.PathLike | None = None,
-          retries: int = 3, timeout_s: float = 60.0) -> Path:
+def fetch(
+    name: str,
+    raw_dir: str | os.PathLike,
+    mirror: str | os.PathLike | None = None,
+    retries: int = 3,
+    timeout_s: float = 60.0,
+) -> Path:
     """Return raw_dir/name, verified; fetch it (mirror first, then the canonical URLs) only if needed.
 
     A file already there that fails its SHA256 (truncated, corrupted, a look-alike) is removed and fetched again.
@@ -157,8 +190,10 @@ def fetch(name: str, raw_dir: str | os.PathLike, mirror: str | os.PathLike | Non
         if actual == spec.sha256:
             return dest
         replaced = dest.stat()
-        atomic.warn(f"{dest} fails its SHA256 check ({replaced.st_size} of {spec.size} bytes, SHA256 "
-                    f"{actual[:12]}...): removed, fetching it again")
+        atomic.warn(
+            f"{dest} fails its SHA256 check ({replaced.st_size} of {spec.size} bytes, SHA256 "
+            f"{actual[:12]}...): removed, fetching it again"
+        )
         dest.unlink()
     path = _fetch(spec, dest, mirror, retries, timeout_s)
     if replaced is not None:  # the same verified bytes as before: outputs made from it stay up to date
@@ -184,7 +219,7 @@ def _fetch(spec: RawFile, dest: Path, mirror: str | os.PathLike | None, retries:
     for url in spec.urls:
         for attempt in range(max(retries, 1)):
             if attempt:
-                time.sleep(2 ** attempt)  # back off: 2 s, 4 s, ...
+                time.sleep(2**attempt)  # back off: 2 s, 4 s, ...
             try:
                 return _place(spec, dest, url, _chunks_of_url(url, timeout_s))
             except (OSError, http.client.HTTPException) as error:  # URLError is an OSError; a local one is not
@@ -198,8 +233,7 @@ def _fetch(spec: RawFile, dest: Path, mirror: str | os.PathLike | None, retries:
     )
 
 
-def download(dataset: str, raw_dir: str | os.PathLike,
-             mirror: str | os.PathLike | None = None) -> list[Path]:
+def download(dataset: str, raw_dir: str | os.PathLike, mirror: str | os.PathLike | None = None) -> list[Path]:
     """Fetch and verify every raw file of a dataset."""
     return [fetch(f.name, raw_dir, mirror) for f in _files_of(dataset)]
 
@@ -216,7 +250,7 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
         with (gzip.open if gzipped else open)(path, "rb") as f:
             raw = f.read()
     except (OSError, EOFError) as error:
-        raise DataError(f"{path}: unreadable gzip ({_one_line(error)}); delete it and fetch it again")
+        raise DataError(f"{path}: unreadable gzip ({_one_line(error)}); delete it and fetch it again") from error
     magic = int.from_bytes(raw[:4], "big")
     ndim = _IDX_NDIM.get(magic)
     if ndim is None or len(raw) < 4 + 4 * ndim:
@@ -224,8 +258,10 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     shape = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
     data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
     if data.size != int(np.prod(shape)):
-        raise DataError(f"{path}: header says {shape} = {int(np.prod(shape))} values but holds "
-                        f"{data.size}; delete it and fetch it again")
+        raise DataError(
+            f"{path}: header says {shape} = {int(np.prod(shape))} values but holds "
+            f"{data.size}; delete it and fetch it again"
+        )
     return data.reshape(shape)
 
 
@@ -235,12 +271,12 @@ def read_catvnoncat(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
         with h5py.File(path, "r") as f:
             split = next((s for s in ("train", "test") if f"{s}_set_x" in f and f"{s}_set_y" in f), None)
             if split is None:
-                raise DataError(f"{path}: no train_set_x/y or test_set_x/y datasets; "
-                                f"delete it and fetch it again")
+                raise DataError(f"{path}: no train_set_x/y or test_set_x/y datasets; delete it and fetch it again")
             x, y = f[f"{split}_set_x"][()], f[f"{split}_set_y"][()]
     except OSError as error:
-        raise DataError(f"{path}: not a readable HDF5 file ({_one_line(error)}); "
-                        f"delete it and fetch it again")
+        raise DataError(
+            f"{path}: not a readable HDF5 file ({_one_line(error)}); delete it and fetch it again"
+        ) from error
     if x.ndim != 4 or x.shape[1:] != (64, 64, 3) or y.shape != (len(x),):
         raise DataError(f"{path}: unexpected shapes x {x.shape}, y {y.shape}; delete it and fetch it again")
     return x.astype(np.uint8, copy=False), y.astype(np.int64, copy=False)
@@ -261,29 +297,43 @@ def _verified(raw_dir: Path, name: str, mirror: str | os.PathLike | None) -> Pat
     return fetch(name, raw_dir, mirror)
 
 
-def _official_splits(dataset: str, raw_dir: Path,
-                     mirror: str | os.PathLike | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def _official_splits(
+    dataset: str, raw_dir: Path, mirror: str | os.PathLike | None = None
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """(images, labels) of train, val and test, before subsampling."""
     _files_of(dataset)  # rejects unknown names
     if SOURCE.get(dataset, dataset) == "mnist":
-        x_train, y_train, x_test, y_test = (read_idx(_verified(raw_dir, f, mirror)) for f in (
-            "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-            "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"))
-        return {"train": (x_train[:50_000], y_train[:50_000]),
-                "val": (x_train[50_000:], y_train[50_000:]),  # the last 10k of the official train set
-                "test": (x_test, y_test)}
+        x_train, y_train, x_test, y_test = (
+            read_idx(_verified(raw_dir, f, mirror))
+            for f in (
+                "train-images-idx3-ubyte.gz",
+                "train-labels-idx1-ubyte.gz",
+                "t10k-images-idx3-ubyte.gz",
+                "t10k-labels-idx1-ubyte.gz",
+            )
+        )
+        return {
+            "train": (x_train[:50_000], y_train[:50_000]),
+            "val": (x_train[50_000:], y_train[50_000:]),  # the last 10k of the official train set
+            "test": (x_test, y_test),
+        }
     x_train, y_train = read_catvnoncat(_verified(raw_dir, "train_catvnoncat.h5", mirror))
     x_test, y_test = read_catvnoncat(_verified(raw_dir, "test_catvnoncat.h5", mirror))
     val = _stratified_take(y_train, CATVNONCAT_VAL_SIZE, np.random.default_rng(CATVNONCAT_SPLIT_SEED))
     train = np.setdiff1d(np.arange(len(y_train)), val)
-    return {"train": (x_train[train], y_train[train]),
-            "val": (x_train[val], y_train[val]),
-            "test": (x_test, y_test)}
+    return {"train": (x_train[train], y_train[train]), "val": (x_train[val], y_train[val]), "test": (x_test, y_test)}
 
 
-def prepare(dataset: str, raw_dir: str | os.PathLike, out_path: str | os.PathLike,
-            train_size: int | None = None, val_size: int | None = None,
-            test_size: int | None = None, seed: int = 0, mirror: str | os.PathLike | None = None) -> Path:
+def prepare(
+    dataset: str,
+    raw_dir: str | os.PathLike,
+    out_path: str | os.PathLike,
+    train_size: int | None = None,
+    val_size: int | None = None,
+    test_size: int | None = None,
+    seed: int = 0,
+    mirror: str | os.PathLike | None = None,
+) -> Path:
     """Build the train/val/test tensors of DESIGN.md section 1 from verified raw files and save them.
 
     x is float32 (N, D) = pixels / 255, flattened in the files' own order; y is int64 (N,).
@@ -298,9 +348,11 @@ def prepare(dataset: str, raw_dir: str | os.PathLike, out_path: str | os.PathLik
         size = sizes[split]
         if size is not None:
             if not 1 <= size <= len(y):
-                raise DataError(f"{split}_size={size} is outside 1..{len(y)}, the size of the {dataset} "
-                                f"{split} split; set {split}_size for {dataset} in the config within it "
-                                f"(null keeps it whole)")
+                raise DataError(
+                    f"{split}_size={size} is outside 1..{len(y)}, the size of the {dataset} "
+                    f"{split} split; set {split}_size for {dataset} in the config within it "
+                    f"(null keeps it whole)"
+                )
             keep = _stratified_take(y, size, np.random.default_rng([seed, k]))  # one stream per split
             x, y = x[keep], y[keep]
         tensors[f"x_{split}"] = torch.from_numpy(x.reshape(len(x), -1).astype(np.float32) / 255)
@@ -311,8 +363,11 @@ def prepare(dataset: str, raw_dir: str | os.PathLike, out_path: str | os.PathLik
 def prepare_settings(config: dict, dataset: str) -> dict:
     """prepare's keyword arguments for a dataset of the config (rule `prepare`, and a job remaking its input)."""
     settings = config["datasets"][dataset]
-    return {**{k: settings.get(k) for k in ("train_size", "val_size", "test_size")},
-            "seed": config["data"]["split_seed"], "mirror": config["data"]["mirror"]}
+    return {
+        **{k: settings.get(k) for k in ("train_size", "val_size", "test_size")},
+        "seed": config["data"]["split_seed"],
+        "mirror": config["data"]["mirror"],
+    }
 
 
 def remake(config: dict, dataset: str, out_path: str | os.PathLike) -> Path:
@@ -323,8 +378,10 @@ def remake(config: dict, dataset: str, out_path: str | os.PathLike) -> Path:
 def _check_splits(splits) -> dict[str, torch.Tensor]:
     expected = {f"{xy}_{split}" for split in SPLITS for xy in "xy"}
     if not isinstance(splits, dict) or set(splits) != expected:
-        raise ValueError(f"holds {sorted(splits) if isinstance(splits, dict) else type(splits).__name__}, "
-                         f"not the six tensors {sorted(expected)}")
+        raise ValueError(
+            f"holds {sorted(splits) if isinstance(splits, dict) else type(splits).__name__}, "
+            f"not the six tensors {sorted(expected)}"
+        )
     for split in SPLITS:
         x, y = splits[f"x_{split}"], splits[f"y_{split}"]
         if x.dtype != torch.float32 or y.dtype != torch.int64 or len(x) != len(y):

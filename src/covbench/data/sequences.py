@@ -5,6 +5,7 @@ carry no information; the class is read from the last hidden state. The informat
 distance the gradient must travel grows with `length` (the padded-sequence design of Chang et al. 2019).
 The pixels are standardized with the train split's mean and std so that image rows and noise share a scale.
 """
+
 import torch
 
 ROWS = 28  # steps that carry the image, one row of 28 pixels each

@@ -5,14 +5,37 @@ hidden states (an MLP's layers, a recurrent network's time steps), `to_device`.
     mlp.py  input -> [hidden block] x depth -> output, from a method's components (DESIGN section 2)
     rnn.py  x_1..x_T -> recurrent cell -> output on h_T (DESIGN section 8): time steps play the part of layers
 """
+
 import torch
 
-from covbench.models.mlp import (LOSSES, MLP, build_mlp, init_generators, linear, mlp_forward, mlp_to_device,
-                                 sigmoid_cross_entropy, softmax_cross_entropy)
+from covbench.models.mlp import (
+    LOSSES,
+    MLP,
+    build_mlp,
+    init_generators,
+    linear,
+    mlp_forward,
+    mlp_to_device,
+    sigmoid_cross_entropy,
+    softmax_cross_entropy,
+)
 from covbench.models.rnn import RNN, build_rnn, rnn_forward, rnn_to_device
 
-__all__ = ["LOSSES", "MLP", "RNN", "build", "build_mlp", "build_rnn", "forward", "init_generators", "is_recurrent",
-           "linear", "sigmoid_cross_entropy", "softmax_cross_entropy", "to_device"]
+__all__ = [
+    "LOSSES",
+    "MLP",
+    "RNN",
+    "build",
+    "build_mlp",
+    "build_rnn",
+    "forward",
+    "init_generators",
+    "is_recurrent",
+    "linear",
+    "sigmoid_cross_entropy",
+    "softmax_cross_entropy",
+    "to_device",
+]
 
 
 def is_recurrent(spec: dict) -> bool:

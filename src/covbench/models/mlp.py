@@ -5,6 +5,7 @@ as one batched model (batched matmuls), each drawn from its own generator, so a 
 on which other seeds share its batch. That holds for what an activation draws in training too (RReLU's slopes:
 noise_generators).
 """
+
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
@@ -84,17 +85,32 @@ def build_mlp(spec: dict, in_dim: int, width: int, depth: int, classes: int, see
         layers[:depth] = [(w, torch.zeros_like(b)) for w, b in layers[:depth]]  # beta takes the bias's place
     aux = components.get("aux", spec["aux"])
     aux_params = aux.init_params(models, depth, width, classes, lambda fan_in, fan_out: layer(fan_in, fan_out, 1.0))
-    return MLP(spec, [w for w, _ in layers], [b for _, b in layers], norm_states, aux_params,
-               residual.init_alphas(models, depth), activation.init_params(models, residual.activations(depth), width),
-               noise_generators(seeds) if activation.draws else [])
+    return MLP(
+        spec,
+        [w for w, _ in layers],
+        [b for _, b in layers],
+        norm_states,
+        aux_params,
+        residual.init_alphas(models, depth),
+        activation.init_params(models, residual.activations(depth), width),
+        noise_generators(seeds) if activation.draws else [],
+    )
 
 
 def mlp_to_device(model: MLP, device) -> MLP:
     move = lambda t: t.to(device)  # noqa: E731
     aux = {k: [move(t) for t in v] if isinstance(v, list) else move(v) for k, v in model.aux_params.items()}
     norms = [{k: move(t) for k, t in s.items()} for s in model.norm_states]
-    return MLP(model.spec, [move(w) for w in model.weights], [move(b) for b in model.biases], norms, aux,
-               [move(a) for a in model.alphas], [move(a) for a in model.act_params], model.generators)
+    return MLP(
+        model.spec,
+        [move(w) for w in model.weights],
+        [move(b) for b in model.biases],
+        norms,
+        aux,
+        [move(a) for a in model.alphas],
+        [move(a) for a in model.act_params],
+        model.generators,
+    )
 
 
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
@@ -111,8 +127,9 @@ def layer_ops(model: MLP, training: bool) -> SimpleNamespace:
     return SimpleNamespace(
         linear=lambda layer, h: linear(h, model.weights[layer], model.biases[layer]),
         norm=lambda layer, z: normalize(z, model.norm_states[layer], training) if model.norm_states else z,
-        act=lambda site, z: activation.fn(z, model.act_params[site] if model.act_params else None, training,
-                                          model.generators),
+        act=lambda site, z: activation.fn(
+            z, model.act_params[site] if model.act_params else None, training, model.generators
+        ),
         alpha=lambda layer: model.alphas[layer - 1].view(-1, 1, 1),  # the first layer has none
         depth=model.depth,
     )

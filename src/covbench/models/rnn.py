@@ -6,14 +6,15 @@ and the recurrent init are components (components.cell); their equations and gat
 b_ih and b_hh kept, so weights copy to and from nn.RNN / nn.LSTM / nn.GRU. The model offers MLP's interface
 (parameters, weights, biases, layer_biases, buffers, depth), so the training loop needs no second path.
 """
+
 import math
 from dataclasses import dataclass, field
 
 import torch
 
 from covbench import components
-from covbench.subnormals import norm_of
 from covbench.models.mlp import init_generators, linear
+from covbench.subnormals import norm_of
 
 
 @dataclass
@@ -52,13 +53,15 @@ def build_rnn(spec: dict, in_dim: int, hidden: int, classes: int, seeds: list[in
     drawn = []
     for gen in init_generators(seeds):
         params = list(init(in_dim, hidden, cell.gates, gen))
-        params += [(torch.rand((hidden, classes), generator=gen) * 2 - 1) * bound,
-                   (torch.rand((classes,), generator=gen) * 2 - 1) * bound]
+        params += [
+            (torch.rand((hidden, classes), generator=gen) * 2 - 1) * bound,
+            (torch.rand((classes,), generator=gen) * 2 - 1) * bound,
+        ]
         drawn.append(params)
     w_ih, w_hh, b_ih, b_hh, w_out, b_out = (torch.stack(p) for p in zip(*drawn))
     if spec["cell"] == "lstm":
         # Jozefowicz et al. 2015: a forget gate open at init; added to the drawn bias, so 0 is PyTorch's default.
-        b_ih[:, hidden:2 * hidden] += spec.get("forget_bias", 1.0)
+        b_ih[:, hidden : 2 * hidden] += spec.get("forget_bias", 1.0)
     return RNN(spec, [w_ih, w_hh, w_out], [b_ih, b_hh, b_out])
 
 
@@ -108,6 +111,7 @@ LOGGED_STEPS = 10  # time steps whose statistics are logged (logged_steps), what
 
 
 # Per-time-step statistics for a logging step: after backward, on device, no host sync. `steps` are 1-based.
+
 
 def hidden_grad_norm(hidden_states: list[torch.Tensor], steps: list[int]) -> torch.Tensor:
     """||dL/dh_t|| over the batch and units, per model: (M, S). Needs h_t.retain_grad() before backward."""

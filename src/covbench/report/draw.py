@@ -5,6 +5,7 @@ against the gradient; recurrent: the long-memory track), so they need not know e
     make("accuracy_vs_depth", {"method_summary": "results/aggregate/method_summary.parquet"},
          "results/figures/accuracy_vs_depth.pdf", "results/figures/accuracy_vs_depth.png", methods)
 """
+
 import matplotlib.pyplot as plt
 
 from covbench.analysis import aggregate
@@ -22,16 +23,26 @@ def save(fig: plt.Figure, pdf: str, png: str) -> None:
     plt.close(fig)
 
 
-def make(figure: str, inputs: dict[str, str | list[str]], pdf: str, png: str, methods: list[str],
-         datasets: list[str] | None = None, **options) -> None:
+def make(
+    figure: str,
+    inputs: dict[str, str | list[str]],
+    pdf: str,
+    png: str,
+    methods: list[str],
+    datasets: list[str] | None = None,
+    **options,
+) -> None:
     """Draw `figure` from the named input tables (a list of files is concatenated) and save it twice.
 
     `methods` are all methods of the config: their sorted order fixes each method's style. `datasets` keeps the
     rows of those datasets only (the MLP grid's or the recurrent track's figures).
     """
-    frames = {name: aggregate.read_frames([paths] if isinstance(paths, str) else list(paths))
-              for name, paths in inputs.items()}
+    frames = {
+        name: aggregate.read_frames([paths] if isinstance(paths, str) else list(paths))
+        for name, paths in inputs.items()
+    }
     if datasets is not None:
-        frames = {name: frame[frame.dataset.isin(datasets)] if "dataset" in frame else frame
-                  for name, frame in frames.items()}
+        frames = {
+            name: frame[frame.dataset.isin(datasets)] if "dataset" in frame else frame for name, frame in frames.items()
+        }
     save(FIGURES[figure](**frames, styles=method_styles(methods), **options), pdf, png)

@@ -4,12 +4,23 @@ Split from covbench.report.tables so the prose and the macros take their labels 
 
     method_label("covariance_pooled")  # \\texttt{covariance\\_pooled}
 """
+
 import numpy as np
 
 DATASET_LABELS = {"mnist": "MNIST", "catvnoncat": "cat/non-cat", "smnist": "noise-padded row MNIST"}
 
-_ESCAPES = {"\\": r"\textbackslash{}", "_": r"\_", "&": r"\&", "%": r"\%", "#": r"\#", "$": r"\$",
-            "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+_ESCAPES = {
+    "\\": r"\textbackslash{}",
+    "_": r"\_",
+    "&": r"\&",
+    "%": r"\%",
+    "#": r"\#",
+    "$": r"\$",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
 
 
 def tex_escape(text: str) -> str:

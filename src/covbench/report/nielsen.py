@@ -8,6 +8,7 @@ seaborn's relplot on its own, not through covbench.report.draw).
     write_table("results/nielsen/layer_speed.parquet", "speed_at_init.parquet", "speed_at_init.tex")
     write_figure("results/nielsen/layer_speed.parquet", "layer_speed.pdf", "layer_speed.png")
 """
+
 import math
 from pathlib import Path
 
@@ -41,11 +42,13 @@ def latex_table(summary: pd.DataFrame) -> str:
     seeds = sorted(summary.n_seeds.unique())
     lines = [
         f"% Written by covbench.nielsen.write_table: mean $\\pm$ sample std over {', '.join(map(str, seeds))} seeds.",
-        r"\begin{tabular}{l" + "c" * len(layers) + "}", r"\toprule",
+        r"\begin{tabular}{l" + "c" * len(layers) + "}",
+        r"\toprule",
         f"& \\multicolumn{{{len(layers)}}}{{c}}{{$\\lVert \\partial C / \\partial b^l \\rVert$ at initialization, "
         f"hidden layer $l$}} \\\\",
         f"\\cmidrule(l){{2-{len(layers) + 1}}}",
-        "network & " + " & ".join(str(layer) for layer in layers) + r" \\", r"\midrule",
+        "network & " + " & ".join(str(layer) for layer in layers) + r" \\",
+        r"\midrule",
     ]
     for (network, _), rows in summary.groupby(["network", "hidden_layers"], sort=False):
         cells = {row.layer: mean_pm_std(row.mean, row.std) for row in rows.itertuples()}
@@ -64,9 +67,19 @@ def plot_speed(speed: pd.DataFrame):
     """One panel per network: mean speed of each hidden layer over epochs, band = range over seeds, log y."""
     layers = sorted(speed.layer.unique())
     grid = sns.relplot(
-        data=speed, x="epoch", y="bias_grad_norm", hue="layer", col="network", kind="line",
-        estimator="mean", errorbar=("pi", 100), palette=sns.color_palette("colorblind", len(layers)),
-        hue_order=layers, height=3.0, aspect=1.1, facet_kws={"sharey": True},
+        data=speed,
+        x="epoch",
+        y="bias_grad_norm",
+        hue="layer",
+        col="network",
+        kind="line",
+        estimator="mean",
+        errorbar=("pi", 100),
+        palette=sns.color_palette("colorblind", len(layers)),
+        hue_order=layers,
+        height=3.0,
+        aspect=1.1,
+        facet_kws={"sharey": True},
     )
     grid.set(yscale="log")
     grid.set_titles(col_template="{col_name}")

@@ -3,6 +3,7 @@
 Styles come from the sorted method names of the config, not from the methods a figure happens to show,
 so a method keeps its look when a figure holds only some methods or the grid shrinks.
 """
+
 import seaborn as sns
 
 PALETTE = "colorblind"  # seaborn's colour-blind-safe palette of 10 colours
@@ -20,6 +21,10 @@ def method_styles(methods: list[str]) -> dict[str, dict]:
     styles = {}
     for i, method in enumerate(sorted(methods)):
         color, repeat = colors[i % len(colors)], i // len(colors)
-        styles[method] = {"color": color, "linestyle": LINESTYLES[repeat % len(LINESTYLES)],
-                          "marker": MARKERS[i % len(MARKERS)], "markerfacecolor": "white" if repeat else color}
+        styles[method] = {
+            "color": color,
+            "linestyle": LINESTYLES[repeat % len(LINESTYLES)],
+            "marker": MARKERS[i % len(MARKERS)],
+            "markerfacecolor": "white" if repeat else color,
+        }
     return styles

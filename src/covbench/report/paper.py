@@ -8,6 +8,7 @@ covbench.report.macros; paper_macros gathers them.
     write_macros(config, "results/aggregate/run_summary.parquet", ..., "results/paper/macros.tex")
     build_pdf("paper/main.tex", "results", "results/paper/main.pdf")
 """
+
 import os
 import re
 import shutil
@@ -24,17 +25,28 @@ from covbench.report.macros.mechanism import mechanism_macros
 from covbench.report.macros.results import comparison_macros, headline_macros, reference_macros
 from covbench.report.macros.setup import grid_macros, recurrent_edge_macros, setup_macros, tuning_macros
 
-LATEXMK_MISSING = ("latexmk not found: install LaTeX (Debian: apt-get install -y --no-install-recommends latexmk "
-                   "texlive-latex-base texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended "
-                   "texlive-science lmodern)")
+LATEXMK_MISSING = (
+    "latexmk not found: install LaTeX (Debian: apt-get install -y --no-install-recommends latexmk "
+    "texlive-latex-base texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended "
+    "texlive-science lmodern)"
+)
 MAX_OVERFULL_PT = 10.0
 
 # --- the macros -----------------------------------------------------------------------------------
 
-def paper_macros(config: dict, run_summary: pd.DataFrame, method_summary: pd.DataFrame, comparisons: pd.DataFrame,
-                 chosen: pd.DataFrame, figure_rules: dict[str, str], sweep_summary: pd.DataFrame | None = None,
-                 layer_summary: pd.DataFrame | None = None, probe_summary: pd.DataFrame | None = None,
-                 lambda_profile: pd.DataFrame | None = None) -> dict[str, str]:
+
+def paper_macros(
+    config: dict,
+    run_summary: pd.DataFrame,
+    method_summary: pd.DataFrame,
+    comparisons: pd.DataFrame,
+    chosen: pd.DataFrame,
+    figure_rules: dict[str, str],
+    sweep_summary: pd.DataFrame | None = None,
+    layer_summary: pd.DataFrame | None = None,
+    probe_summary: pd.DataFrame | None = None,
+    lambda_profile: pd.DataFrame | None = None,
+) -> dict[str, str]:
     """Macro name -> LaTeX text of every number and sentence the paper uses: one group per section or concern,
     so a new section's macros are one more line in `groups` (names must not clash across groups). The recurrent
     track's rows (its own datasets) go to its own section only."""
@@ -49,14 +61,21 @@ def paper_macros(config: dict, run_summary: pd.DataFrame, method_summary: pd.Dat
     recurrent_chosen = None if chosen is None else chosen[~chosen.dataset.isin(datasets)]
     profile = profile_macros(lambda_profile, layer_summary)  # every track's nested cells
     run_summary, method_summary, comparisons, chosen, layer_summary, probe_summary = (
-        mlp_rows(f) for f in (run_summary, method_summary, comparisons, chosen, layer_summary, probe_summary))
-    groups = [grid_macros(config, run_summary, specs), setup_macros(config), tuning_macros(config, chosen),
-              headline_macros(comparisons, specs, datasets, max_depth),
-              comparison_macros(config, comparisons, specs, datasets, max_depth),
-              reference_macros(comparisons, specs, datasets, figure_rules),
-              sweep_macros(config, sweep_summary), profile,
-              mechanism_macros(config, run_summary, layer_summary, probe_summary, method_summary),
-              long_memory_macros(config, *recurrent), recurrent_edge_macros(recurrent_chosen)]
+        mlp_rows(f) for f in (run_summary, method_summary, comparisons, chosen, layer_summary, probe_summary)
+    )
+    groups = [
+        grid_macros(config, run_summary, specs),
+        setup_macros(config),
+        tuning_macros(config, chosen),
+        headline_macros(comparisons, specs, datasets, max_depth),
+        comparison_macros(config, comparisons, specs, datasets, max_depth),
+        reference_macros(comparisons, specs, datasets, figure_rules),
+        sweep_macros(config, sweep_summary),
+        profile,
+        mechanism_macros(config, run_summary, layer_summary, probe_summary, method_summary),
+        long_memory_macros(config, *recurrent),
+        recurrent_edge_macros(recurrent_chosen),
+    ]
     macros = {}
     for group in groups:
         clash = macros.keys() & group.keys()
@@ -75,19 +94,38 @@ def macros_tex(macros: dict[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_macros(config: dict, run_summary_path: str, method_summary_path: str, comparisons_path: str,
-                 chosen_path: str, figure_rules: dict[str, str], out_path: str,
-                 sweep_summary_path: str | None = None, layer_summary_path: str | None = None,
-                 probe_summary_path: str | None = None, lambda_profile_path: str | None = None) -> None:
-    optional = [pd.read_parquet(path) if path else None
-                for path in (sweep_summary_path, layer_summary_path, probe_summary_path, lambda_profile_path)]
-    macros = paper_macros(config, pd.read_parquet(run_summary_path), pd.read_parquet(method_summary_path),
-                          pd.read_parquet(comparisons_path), pd.read_parquet(chosen_path), figure_rules, *optional)
+def write_macros(
+    config: dict,
+    run_summary_path: str,
+    method_summary_path: str,
+    comparisons_path: str,
+    chosen_path: str,
+    figure_rules: dict[str, str],
+    out_path: str,
+    sweep_summary_path: str | None = None,
+    layer_summary_path: str | None = None,
+    probe_summary_path: str | None = None,
+    lambda_profile_path: str | None = None,
+) -> None:
+    optional = [
+        pd.read_parquet(path) if path else None
+        for path in (sweep_summary_path, layer_summary_path, probe_summary_path, lambda_profile_path)
+    ]
+    macros = paper_macros(
+        config,
+        pd.read_parquet(run_summary_path),
+        pd.read_parquet(method_summary_path),
+        pd.read_parquet(comparisons_path),
+        pd.read_parquet(chosen_path),
+        figure_rules,
+        *optional,
+    )
     Path(out_path).parent.mkdir(parents=True, exist_ok=True)
     Path(out_path).write_text(macros_tex(macros))
 
 
 # --- the build ------------------------------------------------------------------------------------
+
 
 class LatexNotFound(RuntimeError):
     pass
@@ -105,25 +143,37 @@ def build_pdf(main_tex: str, results_dir: str, out_pdf: str) -> str:
     source = Path(main_tex).resolve().parent
     out_dir = Path(out_pdf).resolve().parent
     out_dir.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "TEXINPUTS": f"{Path(results_dir).resolve()}:{source}:", "BIBINPUTS": f"{source}:",
-           "max_print_line": "100000"}
-    command = [latexmk, "-pdf", "-interaction=nonstopmode", "-halt-on-error", f"-outdir={out_dir}",
-               f"-jobname={Path(out_pdf).stem}", Path(main_tex).name]
+    env = {
+        **os.environ,
+        "TEXINPUTS": f"{Path(results_dir).resolve()}:{source}:",
+        "BIBINPUTS": f"{source}:",
+        "max_print_line": "100000",
+    }
+    command = [
+        latexmk,
+        "-pdf",
+        "-interaction=nonstopmode",
+        "-halt-on-error",
+        f"-outdir={out_dir}",
+        f"-jobname={Path(out_pdf).stem}",
+        Path(main_tex).name,
+    ]
     result = subprocess.run(command, cwd=source, env=env, capture_output=True, text=True)
     log_path = out_dir / (Path(out_pdf).stem + ".log")
     log_text = log_path.read_text(errors="replace") if log_path.exists() else ""
     if result.returncode != 0:
         lines = log_text.splitlines()
         first = next((i for i, line in enumerate(lines) if line.startswith("!")), None)
-        context = " | ".join(lines[first:first + 4]) if first is not None else result.stdout[-2000:]
+        context = " | ".join(lines[first : first + 4]) if first is not None else result.stdout[-2000:]
         raise RuntimeError(f"latexmk failed ({result.returncode}) on {main_tex}: {context}")
     return log_text
 
 
 def latex_problems(log_text: str, max_overfull_pt: float = MAX_OVERFULL_PT) -> list[str]:
     """Undefined references or citations, floats too large, and lines overfull by more than max_overfull_pt."""
-    problems = re.findall(r"(?:LaTeX|Package natbib) Warning: (?:Reference|Citation) `[^']*' on page \S+ undefined",
-                          log_text)
+    problems = re.findall(
+        r"(?:LaTeX|Package natbib) Warning: (?:Reference|Citation) `[^']*' on page \S+ undefined", log_text
+    )
     problems += re.findall(r"LaTeX Warning: Float too large for page[^\n]*", log_text)
     for match in re.finditer(r"Overfull \\hbox \((\d+(?:\.\d+)?)pt too wide\)[^\n]*", log_text):
         if float(match.group(1)) > max_overfull_pt:

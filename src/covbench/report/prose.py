@@ -2,6 +2,7 @@
 are written with. It sits below the section macro writers (mechanism, sweep, long_memories) and the paper build that
 gathers them, so their imports point one way.
 """
+
 import re
 from dataclasses import dataclass
 
@@ -10,10 +11,30 @@ import pandas as pd
 
 from covbench.analysis.compare import CI_LEVEL
 from covbench.config import covariance_methods
-from covbench.report.labels import dataset_label, method_label, plain_number
+from covbench.report.labels import dataset_label, method_label
 
-_ONES = ["Zero", "One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine", "Ten", "Eleven", "Twelve",
-         "Thirteen", "Fourteen", "Fifteen", "Sixteen", "Seventeen", "Eighteen", "Nineteen"]
+_ONES = [
+    "Zero",
+    "One",
+    "Two",
+    "Three",
+    "Four",
+    "Five",
+    "Six",
+    "Seven",
+    "Eight",
+    "Nine",
+    "Ten",
+    "Eleven",
+    "Twelve",
+    "Thirteen",
+    "Fourteen",
+    "Fifteen",
+    "Sixteen",
+    "Seventeen",
+    "Eighteen",
+    "Nineteen",
+]
 _TENS = ["", "", "Twenty", "Thirty", "Forty", "Fifty", "Sixty", "Seventy", "Eighty", "Ninety"]
 
 
@@ -28,17 +49,25 @@ class MetricWords:
 
 METRIC_WORDS = {
     "test_accuracy": MetricWords("best-checkpoint test accuracy", 100, "percentage points", 1, "Accuracy"),
-    "abs_vanishing_index_epoch1": MetricWords("absolute vanishing index over epoch 1", 1, "orders of magnitude", 2,
-                                              "Vanishing"),
+    "abs_vanishing_index_epoch1": MetricWords(
+        "absolute vanishing index over epoch 1", 1, "orders of magnitude", 2, "Vanishing"
+    ),
 }
-VERDICT_COUNTS = {"beats": "beats", "beaten": "is beaten by", "equivalent": "is equivalent to",
-                  "inconclusive": "inconclusive"}  # macro name part -> verdict
-OPPONENT_WORDS = {"base": "its base (the same network without the force)",
-                  "best_remedy": "the best standard remedy (the other method with the highest mean validation "
-                                 "accuracy at that dataset and depth)"}
+VERDICT_COUNTS = {
+    "beats": "beats",
+    "beaten": "is beaten by",
+    "equivalent": "is equivalent to",
+    "inconclusive": "inconclusive",
+}  # macro name part -> verdict
+OPPONENT_WORDS = {
+    "base": "its base (the same network without the force)",
+    "best_remedy": "the best standard remedy (the other method with the highest mean validation "
+    "accuracy at that dataset and depth)",
+}
 
 
 # --- names and words ------------------------------------------------------------------------------
+
 
 def number_words(n: int) -> str:
     """CamelCase English for 0 <= n < 10**6 (32 -> ThirtyTwo), for macro names."""
@@ -95,6 +124,7 @@ def table_refs(labels: list[str]) -> str:
 
 # --- the comparisons in words ---------------------------------------------------------------------
 
+
 def claim(method: str, verdict: str, other: str, where: str = "") -> str:
     """'X beats Y<where>', or 'X against Y<where> is inconclusive': the verdict as a clause."""
     if verdict == "inconclusive":
@@ -109,10 +139,12 @@ def verdict_details(row) -> str:
     margin = f"margin $\\pm${plain(words.scale * row.margin, words.decimals)}"
     if row.reason:
         return f"{difference}, {margin}; no test: {row.reason}{diverged_words(row)}"
-    return (f"{difference}, {CI_LEVEL * 100:.0f}\\% interval "
-            f"[{plain(words.scale * row.ci_low, words.decimals)}, {plain(words.scale * row.ci_high, words.decimals)}], "
-            f"{margin}; Holm $p$ {p_text(row.p_holm)} for a difference, {p_text(row.p_equivalence_holm)} for "
-            f"equivalence{diverged_words(row)}")
+    return (
+        f"{difference}, {CI_LEVEL * 100:.0f}\\% interval "
+        f"[{plain(words.scale * row.ci_low, words.decimals)}, {plain(words.scale * row.ci_high, words.decimals)}], "
+        f"{margin}; Holm $p$ {p_text(row.p_holm)} for a difference, {p_text(row.p_equivalence_holm)} for "
+        f"equivalence{diverged_words(row)}"
+    )
 
 
 def diverged_words(row) -> str:
@@ -141,14 +173,19 @@ def opponent_words(row) -> str:
 
 def verdict_counts(rows: pd.DataFrame) -> dict[str, int]:
     """Number of comparisons, of each verdict, and of those that could not be tested (counted as inconclusive)."""
-    return {"comparisons": len(rows), **{key: int((rows.verdict == v).sum()) for key, v in VERDICT_COUNTS.items()},
-            "untested": int((rows.test == "none").sum())}
+    return {
+        "comparisons": len(rows),
+        **{key: int((rows.verdict == v).sum()) for key, v in VERDICT_COUNTS.items()},
+        "untested": int((rows.test == "none").sum()),
+    }
 
 
 def counts_text(counts: dict[str, int]) -> str:
-    return (f"beats the other method in {counts['beats']}, is beaten in {counts['beaten']}, is equivalent in "
-            f"{counts['equivalent']} and is inconclusive in {counts['inconclusive']} ({counts['untested']} of which "
-            f"could not be tested)")
+    return (
+        f"beats the other method in {counts['beats']}, is beaten in {counts['beaten']}, is equivalent in "
+        f"{counts['equivalent']} and is inconclusive in {counts['inconclusive']} ({counts['untested']} of which "
+        f"could not be tested)"
+    )
 
 
 def family_summary(comparisons: pd.DataFrame, specs: dict[str, dict], family: str) -> str:
@@ -163,22 +200,32 @@ def family_summary(comparisons: pd.DataFrame, specs: dict[str, dict], family: st
         for variant in covariance_methods(specs):
             counts = verdict_counts(mine[mine.method == variant])
             if counts["comparisons"]:
-                per_variant.append(f"{method_label(variant)} {counts['beats']} wins, {counts['beaten']} losses, "
-                                   f"{counts['equivalent']} equivalences and {counts['inconclusive']} inconclusive")
-        touched = (int(((mine.diverged_method > 0) | (mine.diverged_other > 0)).sum())
-                   if "diverged_method" in mine else 0)
-        diverged = (f" In {touched} of these comparisons runs diverged and count at the outcome they had when they "
-                    f"stopped (the sentences and tables of those cells say how many)." if touched else "")
-        sentences.append(f"On {words.what}, of {len(mine)} {family.replace('_', ' ')} comparisons a covariance variant "
-                         f"{counts_text(verdict_counts(mine))}; per variant, {'; '.join(per_variant)}.{diverged}")
+                per_variant.append(
+                    f"{method_label(variant)} {counts['beats']} wins, {counts['beaten']} losses, "
+                    f"{counts['equivalent']} equivalences and {counts['inconclusive']} inconclusive"
+                )
+        touched = (
+            int(((mine.diverged_method > 0) | (mine.diverged_other > 0)).sum()) if "diverged_method" in mine else 0
+        )
+        diverged = (
+            f" In {touched} of these comparisons runs diverged and count at the outcome they had when they "
+            f"stopped (the sentences and tables of those cells say how many)."
+            if touched
+            else ""
+        )
+        sentences.append(
+            f"On {words.what}, of {len(mine)} {family.replace('_', ' ')} comparisons a covariance variant "
+            f"{counts_text(verdict_counts(mine))}; per variant, {'; '.join(per_variant)}.{diverged}"
+        )
     return " ".join(sentences) or f"The {family.replace('_', ' ')} family is empty."
 
 
 def deepest_verdicts(comparisons: pd.DataFrame, max_depth: int) -> str:
     """An itemize of the primary comparisons at the deepest depth, per dataset and covariance variant."""
     rows = comparisons[(comparisons.family == "primary") & (comparisons.depth == max_depth)]
-    items = [r"\item " + verdict_sentence(row).removesuffix(".") + f"; {opponent_words(row)}." for row in
-             rows.itertuples()]
+    items = [
+        r"\item " + verdict_sentence(row).removesuffix(".") + f"; {opponent_words(row)}." for row in rows.itertuples()
+    ]
     if not items:
         return f"No primary comparison was made at depth {max_depth}."
     return "\n".join([r"\begin{itemize}", *items, r"\end{itemize}"])
@@ -190,5 +237,11 @@ def conclusive_verdicts(comparisons: pd.DataFrame, family: str) -> str:
     if rows.empty:
         return f"No {family} comparison is conclusive after the Holm correction."
     items = [r"\item " + verdict_sentence(row) for row in rows.itertuples()]
-    return "\n".join([f"The {family} comparisons that reached a verdict other than inconclusive:",
-                      r"\begin{itemize}\small", *items, r"\end{itemize}"])
+    return "\n".join(
+        [
+            f"The {family} comparisons that reached a verdict other than inconclusive:",
+            r"\begin{itemize}\small",
+            *items,
+            r"\end{itemize}",
+        ]
+    )

@@ -9,6 +9,7 @@ methods and numbers come from covbench.report.labels.
 
     write_tables(method_summary, comparisons, chosen, specs, ["mnist"], {"accuracy": "results/tables/accuracy.tex"})
 """
+
 from pathlib import Path
 
 import numpy as np
@@ -18,15 +19,29 @@ from covbench.analysis.aggregate import LEVEL, diverged_counts
 from covbench.analysis.compare import CI_LEVEL, POWER
 from covbench.report.labels import dataset_label, method_label, plain_number, tex_escape
 
-VERDICT_MARKS = {"beats": r"$\blacktriangle$", "is beaten by": r"$\triangledown$", "is equivalent to": r"$\approx$",
-                 "inconclusive": "?"}
-VERDICT_LEGEND = (r"$\blacktriangle$: beats, $\triangledown$: is beaten by, $\approx$: is equivalent to, "
-                  r"?: inconclusive")
+VERDICT_MARKS = {
+    "beats": r"$\blacktriangle$",
+    "is beaten by": r"$\triangledown$",
+    "is equivalent to": r"$\approx$",
+    "inconclusive": "?",
+}
+VERDICT_LEGEND = (
+    r"$\blacktriangle$: beats, $\triangledown$: is beaten by, $\approx$: is equivalent to, "
+    r"?: inconclusive"
+)
 AUX_SYMBOLS = {"cov_lambda": r"\lambda", "aux_weight": "w"}
 SUMMARY_PERCENT = f"{100 * LEVEL:g}"  # the aggregate tables' bootstrap intervals
 COMPARISON_PERCENT = f"{100 * CI_LEVEL:g}"
-TABLES = ("methods", "accuracy", "vanishing_index", "hyperparameters", "verdicts", "verdicts_secondary",
-          "verdicts_vanishing", "recurrent")
+TABLES = (
+    "methods",
+    "accuracy",
+    "vanishing_index",
+    "hyperparameters",
+    "verdicts",
+    "verdicts_secondary",
+    "verdicts_vanishing",
+    "recurrent",
+)
 DEPTH_AXIS = "depth (hidden layers)"
 LENGTH_AXIS = "sequence length $T$ (time steps)"  # the recurrent track's depth (DESIGN section 8)
 ROLE_LABELS = {"base": "base", "best_remedy": "best remedy"}
@@ -63,8 +78,14 @@ def fit_width(tabular: str) -> str:
     """Scale a tabular down to the line width only when it is wider, and to 0.85 of the text height (room for the
     caption) only when it is taller: a verdict table's rows are the grid's other methods, and a grid of 17 methods
     outgrows the page."""
-    return (r"\resizebox*{!}{\ifdim\totalheight>0.85\textheight0.85\textheight\else\totalheight\fi}{%" + "\n"
-            + r"\resizebox{\ifdim\width>\linewidth\linewidth\else\width\fi}{!}{%" + "\n" + tabular + "}}\n")
+    return (
+        r"\resizebox*{!}{\ifdim\totalheight>0.85\textheight0.85\textheight\else\totalheight\fi}{%"
+        + "\n"
+        + r"\resizebox{\ifdim\width>\linewidth\linewidth\else\width\fi}{!}{%"
+        + "\n"
+        + tabular
+        + "}}\n"
+    )
 
 
 Cells = dict[str, dict[int, list[str]]]  # row (a method) -> depth -> the lines of one cell
@@ -74,20 +95,35 @@ def depth_tabular(cells: Cells, row_header: str = "method", row_label=method_lab
     """booktabs tabular, rows x depths, of cells given as lines stacked in the cell; `--` where none.
     Rows are labelled by `row_label(key)` (a method name by default)."""
     depths = sorted({depth for row in cells.values() for depth in row})
-    lines = [r"\begin{tabular}{l" + "c" * len(depths) + "}", r"\toprule",
-             f"& \\multicolumn{{{len(depths)}}}{{c}}{{{axis}}} \\\\",
-             f"\\cmidrule(l){{2-{len(depths) + 1}}}",
-             row_header + " & " + " & ".join(str(d) for d in depths) + r" \\", r"\midrule"]
+    lines = [
+        r"\begin{tabular}{l" + "c" * len(depths) + "}",
+        r"\toprule",
+        f"& \\multicolumn{{{len(depths)}}}{{c}}{{{axis}}} \\\\",
+        f"\\cmidrule(l){{2-{len(depths) + 1}}}",
+        row_header + " & " + " & ".join(str(d) for d in depths) + r" \\",
+        r"\midrule",
+    ]
     for method, row in cells.items():
-        lines.append(" & ".join([row_label(method)] + [stacked(row.get(d, ["--"])) for d in depths])
-                     + r" \\ \addlinespace")
+        lines.append(
+            " & ".join([row_label(method)] + [stacked(row.get(d, ["--"])) for d in depths]) + r" \\ \addlinespace"
+        )
     lines += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(lines)
 
 
 def table_float(tabular: str, caption: str, label: str) -> str:
-    return "\n".join([r"\begin{table}[tbp]", r"\centering", r"\footnotesize", fit_width(tabular).rstrip(),
-                      r"\caption{" + caption + "}", r"\label{" + label + "}", r"\end{table}", ""])
+    return "\n".join(
+        [
+            r"\begin{table}[tbp]",
+            r"\centering",
+            r"\footnotesize",
+            fit_width(tabular).rstrip(),
+            r"\caption{" + caption + "}",
+            r"\label{" + label + "}",
+            r"\end{table}",
+            "",
+        ]
+    )
 
 
 def in_order(frame: pd.DataFrame, column: str, order: list[str]) -> list[str]:
@@ -95,16 +131,25 @@ def in_order(frame: pd.DataFrame, column: str, order: list[str]) -> list[str]:
     return [m for m in order if m in present]
 
 
-def summary_cells(method_summary: pd.DataFrame, dataset: str, methods: list[str], metric: str, scale: float,
-                  decimals: int, bold_best: bool) -> Cells:
+def summary_cells(
+    method_summary: pd.DataFrame,
+    dataset: str,
+    methods: list[str],
+    metric: str,
+    scale: float,
+    decimals: int,
+    bold_best: bool,
+) -> Cells:
     """Cells 'median / [low, high]' of one metric; with bold_best, the best median of each depth in bold."""
     rows = method_summary[(method_summary.dataset == dataset) & (method_summary.metric == metric)]
     best = rows.groupby("depth")["median"].max()
     cells = {method: {} for method in in_order(rows, "method", methods)}
     for row in rows[rows.method.isin(cells)].itertuples():
         is_best = bold_best and np.isfinite(row.median) and row.median == best[row.depth]
-        cells[row.method][row.depth] = [math_number(scale * row.median, decimals, bold=is_best),
-                                        interval(scale * row.ci_low, scale * row.ci_high, decimals)]
+        cells[row.method][row.depth] = [
+            math_number(scale * row.median, decimals, bold=is_best),
+            interval(scale * row.ci_low, scale * row.ci_high, decimals),
+        ]
     return cells
 
 
@@ -115,8 +160,10 @@ def diverged_sentence(counts: pd.DataFrame, what: str = "accuracy") -> str:
     if rows.empty:
         return "No run diverged."
     cells = [f"{method_label(r.method)} at depth {r.depth} ({r.n_diverged} of {r.n_seeds})" for r in rows.itertuples()]
-    return (f"Runs diverged in {len(cells)} cell{'s' if len(cells) > 1 else ''}, each counted at the {what} it had "
-            f"when it stopped (marked ``diverged'' in its cell): {', '.join(cells)}.")
+    return (
+        f"Runs diverged in {len(cells)} cell{'s' if len(cells) > 1 else ''}, each counted at the {what} it had "
+        f"when it stopped (marked ``diverged'' in its cell): {', '.join(cells)}."
+    )
 
 
 def mark_diverged(cells: Cells, counts: pd.DataFrame) -> Cells:
@@ -132,14 +179,18 @@ def shown_counts(method_summary: pd.DataFrame, dataset: str, methods: list[str])
     return counts[(counts.dataset == dataset) & counts.method.isin(methods)]
 
 
-def accuracy_table(method_summary: pd.DataFrame, dataset: str, methods: list[str], rule: str,
-                   axis: str = DEPTH_AXIS) -> str:
+def accuracy_table(
+    method_summary: pd.DataFrame, dataset: str, methods: list[str], rule: str, axis: str = DEPTH_AXIS
+) -> str:
     counts = shown_counts(method_summary, dataset, methods)
-    cells = mark_diverged(summary_cells(method_summary, dataset, methods, "test_accuracy", 100, 1,
-                                        bold_best=True), counts)
+    cells = mark_diverged(
+        summary_cells(method_summary, dataset, methods, "test_accuracy", 100, 1, bold_best=True), counts
+    )
     column = "depth" if axis == DEPTH_AXIS else "length"
-    caption = (f"Best-checkpoint test accuracy (\\%) on {dataset_label(dataset)}: median over seeds (best per {column} in bold) "
-               f"and bootstrap {SUMMARY_PERCENT}\\% interval. {diverged_sentence(counts)} Rule \\texttt{{{rule}}}.")
+    caption = (
+        f"Best-checkpoint test accuracy (\\%) on {dataset_label(dataset)}: median over seeds (best per {column} in bold) "
+        f"and bootstrap {SUMMARY_PERCENT}\\% interval. {diverged_sentence(counts)} Rule \\texttt{{{rule}}}."
+    )
     return table_float(depth_tabular(cells, axis=axis), caption, f"tab:accuracy-{dataset}")
 
 
@@ -152,10 +203,12 @@ def vanishing_table(method_summary: pd.DataFrame, dataset: str, methods: list[st
     counts = shown_counts(method_summary, dataset, methods)
     mark_diverged(cells, counts)
     index = r"$\log_{10}(\lVert \partial C/\partial b_1\rVert / \lVert \partial C/\partial b_L\rVert)$"
-    caption = (f"Vanishing index {index} on {dataset_label(dataset)} at initialization: median over seeds and "
-               f"bootstrap {SUMMARY_PERCENT}\\% interval; last line: median of the epoch-1 average. Negative: the "
-               f"first layer learns slower (vanishing gradient); positive: faster (exploding). "
-               f"{diverged_sentence(counts, 'statistics')} Rule \\texttt{{{rule}}}.")
+    caption = (
+        f"Vanishing index {index} on {dataset_label(dataset)} at initialization: median over seeds and "
+        f"bootstrap {SUMMARY_PERCENT}\\% interval; last line: median of the epoch-1 average. Negative: the "
+        f"first layer learns slower (vanishing gradient); positive: faster (exploding). "
+        f"{diverged_sentence(counts, 'statistics')} Rule \\texttt{{{rule}}}."
+    )
     return table_float(depth_tabular(cells), caption, f"tab:vanishing-{dataset}")
 
 
@@ -163,8 +216,11 @@ def hyperparameter_cells(chosen: pd.DataFrame, dataset: str, methods: list[str])
     rows = chosen[chosen.dataset == dataset]
     cells = {method: {} for method in in_order(rows, "method", methods)}
     for _, row in rows[rows.method.isin(cells)].iterrows():
-        aux = [f"\\scriptsize ${symbol}{{=}}{plain_number(row[name])}$"
-               for name, symbol in AUX_SYMBOLS.items() if name in row and np.isfinite(row[name])]
+        aux = [
+            f"\\scriptsize ${symbol}{{=}}{plain_number(row[name])}$"
+            for name, symbol in AUX_SYMBOLS.items()
+            if name in row and np.isfinite(row[name])
+        ]
         edge = {"low": "^{\\downarrow}", "high": "^{\\uparrow}"}.get(row.get("lr_edge", ""), "")
         cells[row.method][row.depth] = [f"${plain_number(row.lr)}{edge}$", *aux]
     return cells
@@ -173,19 +229,26 @@ def hyperparameter_cells(chosen: pd.DataFrame, dataset: str, methods: list[str])
 def hyperparameter_table(chosen: pd.DataFrame, dataset: str, methods: list[str], rule: str) -> str:
     trials = chosen[chosen.dataset == dataset].trials
     budget = str(int(trials.min())) if trials.min() == trials.max() else f"{int(trials.min())}--{int(trials.max())}"
-    caption = (f"Hyperparameters chosen on the {dataset_label(dataset)} validation split ({budget} trials per method "
-               f"and depth): learning rate, and below it the covariance strength $\\lambda$ or the deep-supervision "
-               f"weight $w$ where the method has one; $\\downarrow$ / $\\uparrow$: the lowest / highest learning rate "
-               f"searched (the choice sits on an end of its range). Chosen by successive halving on validation "
-               f"cross-entropy. Rule \\texttt{{{rule}}}.")
-    return table_float(depth_tabular(hyperparameter_cells(chosen, dataset, methods)), caption,
-                       f"tab:hyperparameters-{dataset}")
+    caption = (
+        f"Hyperparameters chosen on the {dataset_label(dataset)} validation split ({budget} trials per method "
+        f"and depth): learning rate, and below it the covariance strength $\\lambda$ or the deep-supervision "
+        f"weight $w$ where the method has one; $\\downarrow$ / $\\uparrow$: the lowest / highest learning rate "
+        f"searched (the choice sits on an end of its range). Chosen by successive halving on validation "
+        f"cross-entropy. Rule \\texttt{{{rule}}}."
+    )
+    return table_float(
+        depth_tabular(hyperparameter_cells(chosen, dataset, methods)), caption, f"tab:hyperparameters-{dataset}"
+    )
 
 
 VERDICT_METRICS = {  # metric -> (what is compared, scale, decimals, which way is better)
     "test_accuracy": ("best-checkpoint test accuracy (percentage points)", 100, 1, "higher"),
-    "abs_vanishing_index_epoch1": (r"$\lvert$vanishing index$\rvert$ averaged over epoch 1 (orders of magnitude)",
-                                   1, 2, "lower"),
+    "abs_vanishing_index_epoch1": (
+        r"$\lvert$vanishing index$\rvert$ averaged over epoch 1 (orders of magnitude)",
+        1,
+        2,
+        "lower",
+    ),
 }
 
 
@@ -195,21 +258,28 @@ def verdict_lines(row, scale: float, decimals: int, mark_primary: bool = False) 
     line `diverged k / j` (runs of the variant / of the other method) when either had diverged runs."""
     dagger = r"$^{\dagger}$" if mark_primary and row.family == "primary" else ""
     diverged = (getattr(row, "diverged_method", 0), getattr(row, "diverged_other", 0))
-    return [math_number(scale * row.difference, decimals, signed=True) + dagger + " " + VERDICT_MARKS[row.verdict],
-            interval(scale * row.ci_low, scale * row.ci_high, decimals),
-            r"\scriptsize $p_{\mathrm{H}}$ " + p_value_text(row.p_holm) + r", $p_{\mathrm{eq}}$ "
-            + p_value_text(row.p_equivalence_holm)] + ([f"\\scriptsize diverged {diverged[0]} / {diverged[1]}"]
-                                                       if any(diverged) else [])
+    return [
+        math_number(scale * row.difference, decimals, signed=True) + dagger + " " + VERDICT_MARKS[row.verdict],
+        interval(scale * row.ci_low, scale * row.ci_high, decimals),
+        r"\scriptsize $p_{\mathrm{H}}$ "
+        + p_value_text(row.p_holm)
+        + r", $p_{\mathrm{eq}}$ "
+        + p_value_text(row.p_equivalence_holm),
+    ] + ([f"\\scriptsize diverged {diverged[0]} / {diverged[1]}"] if any(diverged) else [])
 
 
 def comparison_diverged(rows: pd.DataFrame) -> pd.DataFrame:
     """The diverged-run counts of every cell the comparison rows touch (dataset, method, depth, n_diverged, n_seeds)."""
     if "diverged_method" not in rows:
         return pd.DataFrame(columns=["dataset", "method", "depth", "n_diverged", "n_seeds"])
-    sides = [rows[["dataset", "method", "depth", "diverged_method", "n_method"]].set_axis(
-                 ["dataset", "method", "depth", "n_diverged", "n_seeds"], axis=1),
-             rows[["dataset", "other_method", "depth", "diverged_other", "n_other"]].set_axis(
-                 ["dataset", "method", "depth", "n_diverged", "n_seeds"], axis=1)]
+    sides = [
+        rows[["dataset", "method", "depth", "diverged_method", "n_method"]].set_axis(
+            ["dataset", "method", "depth", "n_diverged", "n_seeds"], axis=1
+        ),
+        rows[["dataset", "other_method", "depth", "diverged_other", "n_other"]].set_axis(
+            ["dataset", "method", "depth", "n_diverged", "n_seeds"], axis=1
+        ),
+    ]
     return pd.concat(sides).drop_duplicates(["dataset", "method", "depth"])
 
 
@@ -219,29 +289,34 @@ def margin_text(comparisons: pd.DataFrame, scale: float, decimals: int) -> str:
     return " / ".join(r"$\pm " + math_number(scale * m, decimals).strip("$") + "$" for m in margins) or "--"
 
 
-def secondary_verdict_cells(comparisons: pd.DataFrame, dataset: str, method: str, metric: str, others: list[str],
-                            scale: float, decimals: int) -> Cells:
-    rows = comparisons[(comparisons.dataset == dataset) & (comparisons.method == method)
-                       & (comparisons.metric == metric)]
+def secondary_verdict_cells(
+    comparisons: pd.DataFrame, dataset: str, method: str, metric: str, others: list[str], scale: float, decimals: int
+) -> Cells:
+    rows = comparisons[
+        (comparisons.dataset == dataset) & (comparisons.method == method) & (comparisons.metric == metric)
+    ]
     cells = {other: {} for other in in_order(rows, "other_method", others)}
     for row in rows[rows.other_method.isin(cells)].itertuples():
         cells[row.other_method][row.depth] = verdict_lines(row, scale, decimals, mark_primary=True)
     return cells
 
 
-def secondary_verdict_table(comparisons: pd.DataFrame, dataset: str, method: str, metric: str, others: list[str],
-                            rule: str) -> str:
+def secondary_verdict_table(
+    comparisons: pd.DataFrame, dataset: str, method: str, metric: str, others: list[str], rule: str
+) -> str:
     """Every comparison of one variant on one metric (appendix); cells of the primary family carry a dagger."""
     what, scale, decimals, better = VERDICT_METRICS[metric]
     mine = comparisons[(comparisons.dataset == dataset) & (comparisons.metric == metric)]
-    caption = (f"{method_label(method)} minus each other method on {dataset_label(dataset)}: difference in {what} "
-               f"({better} is better) with its bootstrap {COMPARISON_PERCENT}\\% interval; Holm-adjusted $p$-values "
-               f"of the difference ($p_{{\\mathrm{{H}}}}$) and of equivalence within "
-               f"{margin_text(mine, scale, decimals)} ($p_{{\\mathrm{{eq}}}}$, two one-sided tests), adjusted within "
-               f"the secondary family. {VERDICT_LEGEND}. "
-               f"$^{{\\dagger}}$: a primary comparison, its $p$-values adjusted within the primary family. "
-               f"{diverged_sentence(comparison_diverged(mine[mine.method == method]), 'outcome')} "
-               f"Rule \\texttt{{{rule}}}.")
+    caption = (
+        f"{method_label(method)} minus each other method on {dataset_label(dataset)}: difference in {what} "
+        f"({better} is better) with its bootstrap {COMPARISON_PERCENT}\\% interval; Holm-adjusted $p$-values "
+        f"of the difference ($p_{{\\mathrm{{H}}}}$) and of equivalence within "
+        f"{margin_text(mine, scale, decimals)} ($p_{{\\mathrm{{eq}}}}$, two one-sided tests), adjusted within "
+        f"the secondary family. {VERDICT_LEGEND}. "
+        f"$^{{\\dagger}}$: a primary comparison, its $p$-values adjusted within the primary family. "
+        f"{diverged_sentence(comparison_diverged(mine[mine.method == method]), 'outcome')} "
+        f"Rule \\texttt{{{rule}}}."
+    )
     kind = "verdicts-secondary" if metric == "test_accuracy" else "verdicts-vanishing"
     cells = secondary_verdict_cells(comparisons, dataset, method, metric, others, scale, decimals)
     return table_float(depth_tabular(cells, row_header="vs."), caption, f"tab:{kind}-{dataset}-{method}")
@@ -251,7 +326,7 @@ def power_line(row, scale: float, decimals: int) -> str:
     """`MDD 1.2, eq. reachable`: what a primary comparison could have found (compare.power_columns)."""
     mdd = row.min_detectable_difference
     shown = math_number(scale * mdd, decimals) if np.isfinite(mdd) else "--"
-    return (r"\scriptsize MDD " + shown + ", eq.\\ " + ("reachable" if row.equivalence_reachable else "out of reach"))
+    return r"\scriptsize MDD " + shown + ", eq.\\ " + ("reachable" if row.equivalence_reachable else "out of reach")
 
 
 def primary_row_label(key: tuple[str, str, str | None]) -> str:
@@ -259,8 +334,14 @@ def primary_row_label(key: tuple[str, str, str | None]) -> str:
     return method_label(variant) + r" vs.\ " + (f"base {method_label(base)}" if role == "base" else "best remedy")
 
 
-def primary_verdict_table(comparisons: pd.DataFrame, dataset: str, variants: list[str], rule: str,
-                          family: str = "primary", axis: str = DEPTH_AXIS) -> str:
+def primary_verdict_table(
+    comparisons: pd.DataFrame,
+    dataset: str,
+    variants: list[str],
+    rule: str,
+    family: str = "primary",
+    axis: str = DEPTH_AXIS,
+) -> str:
     """The primary family on one dataset (main text): a row per covariance variant and opponent role; the best
     remedy, chosen per depth, is named in its cell. The recurrent track's is family `recurrent_primary`, by T."""
     what, scale, decimals, better = VERDICT_METRICS["test_accuracy"]
@@ -272,46 +353,75 @@ def primary_verdict_table(comparisons: pd.DataFrame, dataset: str, variants: lis
             opponents = mine[mine.role == role]
             base = opponents.other_method.iloc[0] if role == "base" else None
             cells[(variant, role, base)] = {
-                row.depth: verdict_lines(row, scale, decimals) + [power_line(row, scale, decimals)]
+                row.depth: verdict_lines(row, scale, decimals)
+                + [power_line(row, scale, decimals)]
                 + ([r"\scriptsize " + method_label(row.other_method)] if role == "best_remedy" else [])
-                for row in opponents.itertuples()}
+                for row in opponents.itertuples()
+            }
         best_row = cells.get((variant, "best_remedy", None))
         for row in mine[(mine.role == "base") & (mine.other_method == mine.best_remedy)].itertuples():
             if best_row is not None:  # the base is also the best remedy: one comparison, shown in the base row
                 best_row.setdefault(row.depth, [r"\scriptsize its base"])
-    caption = (f"Primary comparisons on {dataset_label(dataset)}: each covariance variant minus its base (the same "
-               f"network without the force) and minus the best standard remedy at that depth (the other method with "
-               f"the highest mean validation accuracy, named in the cell), in {what} ({better} is better): difference "
-               f"of means over seeds with its bootstrap {COMPARISON_PERCENT}\\% interval; Holm-adjusted $p$-values of "
-               f"the difference ($p_{{\\mathrm{{H}}}}$) and of equivalence within {margin_text(rows, scale, decimals)} "
-               f"points ($p_{{\\mathrm{{eq}}}}$, two one-sided tests), adjusted together within the "
-               f"{family.replace('_', ' ')} family only; MDD: the minimum detectable difference at the family's "
-               f"strictest Holm level (power {100 * POWER:.0f}\\,\\% given the observed spread of the paired differences), and "
-               f"whether equivalence within the margin was reachable at that level (eq.\\ reachable) or not "
-               f"(eq.\\ out of reach). {VERDICT_LEGEND}. "
-               f"{diverged_sentence(comparison_diverged(rows), 'outcome')} Rule \\texttt{{{rule}}}.")
-    return table_float(depth_tabular(cells, row_header="comparison", row_label=primary_row_label, axis=axis), caption,
-                       f"tab:verdicts-{dataset}")
+    caption = (
+        f"Primary comparisons on {dataset_label(dataset)}: each covariance variant minus its base (the same "
+        f"network without the force) and minus the best standard remedy at that depth (the other method with "
+        f"the highest mean validation accuracy, named in the cell), in {what} ({better} is better): difference "
+        f"of means over seeds with its bootstrap {COMPARISON_PERCENT}\\% interval; Holm-adjusted $p$-values of "
+        f"the difference ($p_{{\\mathrm{{H}}}}$) and of equivalence within {margin_text(rows, scale, decimals)} "
+        f"points ($p_{{\\mathrm{{eq}}}}$, two one-sided tests), adjusted together within the "
+        f"{family.replace('_', ' ')} family only; MDD: the minimum detectable difference at the family's "
+        f"strictest Holm level (power {100 * POWER:.0f}\\,\\% given the observed spread of the paired differences), and "
+        f"whether equivalence within the margin was reachable at that level (eq.\\ reachable) or not "
+        f"(eq.\\ out of reach). {VERDICT_LEGEND}. "
+        f"{diverged_sentence(comparison_diverged(rows), 'outcome')} Rule \\texttt{{{rule}}}."
+    )
+    return table_float(
+        depth_tabular(cells, row_header="comparison", row_label=primary_row_label, axis=axis),
+        caption,
+        f"tab:verdicts-{dataset}",
+    )
 
 
 def methods_table(specs: dict[str, dict], rule: str) -> str:
     """The composition of every method (DESIGN section 2)."""
-    lines = [r"\begin{tabular}{llllll}", r"\toprule",
-             r"method & activation & init & norm & residual / clip & auxiliary \\", r"\midrule"]
+    lines = [
+        r"\begin{tabular}{llllll}",
+        r"\toprule",
+        r"method & activation & init & norm & residual / clip & auxiliary \\",
+        r"\midrule",
+    ]
     for method, spec in specs.items():
         if "rule" in spec:  # provided by a rule of workflow/rules/methods/: its own description, no components
             what = tex_escape(spec.get("description", "a method of its own")) + f" (rule {method_label(spec['rule'])})"
             lines.append(f"{method_label(method)} & \\multicolumn{{5}}{{l}}{{{what}}} \\\\")
             continue
         init = spec["init"] + (" (standardized inputs)" if spec.get("standardize_inputs") else "")
-        extras = [x for x in (f"{spec['residual']} residual" if spec.get("residual", "none") != "none" else "",
-                              f"clip {plain_number(spec['grad_clip'])}" if spec.get("grad_clip") else "") if x]
-        lines.append(" & ".join([method_label(method), tex_escape(spec["activation"]), tex_escape(init),
-                                 tex_escape(spec.get("norm", "none")), ", ".join(extras) or "--",
-                                 tex_escape(spec.get("aux", "none"))]) + r" \\")
+        extras = [
+            x
+            for x in (
+                f"{spec['residual']} residual" if spec.get("residual", "none") != "none" else "",
+                f"clip {plain_number(spec['grad_clip'])}" if spec.get("grad_clip") else "",
+            )
+            if x
+        ]
+        lines.append(
+            " & ".join(
+                [
+                    method_label(method),
+                    tex_escape(spec["activation"]),
+                    tex_escape(init),
+                    tex_escape(spec.get("norm", "none")),
+                    ", ".join(extras) or "--",
+                    tex_escape(spec.get("aux", "none")),
+                ]
+            )
+            + r" \\"
+        )
     lines += [r"\bottomrule", r"\end{tabular}"]
-    caption = ("The methods, each a composition of an activation, an initialization, a normalization, optional "
-               f"residual connections or gradient clipping, and an auxiliary term. Rule \\texttt{{{rule}}}.")
+    caption = (
+        "The methods, each a composition of an activation, an initialization, a normalization, optional "
+        f"residual connections or gradient clipping, and an auxiliary term. Rule \\texttt{{{rule}}}."
+    )
     return table_float("\n".join(lines), caption, "tab:methods")
 
 
@@ -327,38 +437,72 @@ def primary_datasets(comparisons: pd.DataFrame, datasets: list[str]) -> list[str
     return [d for d in datasets if d in present]
 
 
-def all_tables(method_summary: pd.DataFrame, comparisons: pd.DataFrame, chosen: pd.DataFrame,
-               specs: dict[str, dict], datasets: list[str], rule: str, recurrent_specs: dict[str, dict] | None = None,
-               recurrent_datasets: tuple[str, ...] = ()) -> dict[str, str]:
+def all_tables(
+    method_summary: pd.DataFrame,
+    comparisons: pd.DataFrame,
+    chosen: pd.DataFrame,
+    specs: dict[str, dict],
+    datasets: list[str],
+    rule: str,
+    recurrent_specs: dict[str, dict] | None = None,
+    recurrent_datasets: tuple[str, ...] = (),
+) -> dict[str, str]:
     """Table kind (TABLES) -> LaTeX text: one float per dataset, and per covariance variant for secondary verdicts;
     `recurrent`: the recurrent track's accuracy and primary verdicts per dataset, by sequence length."""
     recurrent_methods = list(recurrent_specs or {})
-    text = {"recurrent": "\n".join(
-        accuracy_table(method_summary, d, recurrent_methods, rule, axis=LENGTH_AXIS)
-        + (primary_verdict_table(comparisons, d, recurrent_methods, rule, family="recurrent_primary", axis=LENGTH_AXIS)
-           if ((comparisons.dataset == d) & (comparisons.family == "recurrent_primary")).any() else "")
-        for d in recurrent_datasets if d in set(method_summary.dataset))}
+    text = {
+        "recurrent": "\n".join(
+            accuracy_table(method_summary, d, recurrent_methods, rule, axis=LENGTH_AXIS)
+            + (
+                primary_verdict_table(
+                    comparisons, d, recurrent_methods, rule, family="recurrent_primary", axis=LENGTH_AXIS
+                )
+                if ((comparisons.dataset == d) & (comparisons.family == "recurrent_primary")).any()
+                else ""
+            )
+            for d in recurrent_datasets
+            if d in set(method_summary.dataset)
+        )
+    }
     methods = list(specs)
     text["methods"] = methods_table(specs, rule)
     text["accuracy"] = "\n".join(accuracy_table(method_summary, d, methods, rule) for d in datasets)
     text["vanishing_index"] = "\n".join(vanishing_table(method_summary, d, methods, rule) for d in datasets)
     text["hyperparameters"] = "\n".join(hyperparameter_table(chosen, d, methods, rule) for d in datasets)
-    text["verdicts"] = "\n".join(primary_verdict_table(comparisons, d, methods, rule)
-                                 for d in primary_datasets(comparisons, datasets))
-    for kind, metric in (("verdicts_secondary", "test_accuracy"),
-                         ("verdicts_vanishing", "abs_vanishing_index_epoch1")):
-        text[kind] = "\n".join(secondary_verdict_table(comparisons, d, v, metric, [m for m in methods if m != v], rule)
-                               for d, v in verdict_pairs(comparisons, datasets, methods))
+    text["verdicts"] = "\n".join(
+        primary_verdict_table(comparisons, d, methods, rule) for d in primary_datasets(comparisons, datasets)
+    )
+    for kind, metric in (("verdicts_secondary", "test_accuracy"), ("verdicts_vanishing", "abs_vanishing_index_epoch1")):
+        text[kind] = "\n".join(
+            secondary_verdict_table(comparisons, d, v, metric, [m for m in methods if m != v], rule)
+            for d, v in verdict_pairs(comparisons, datasets, methods)
+        )
     return text
 
 
-def write_tables(method_summary_path: str, comparisons_path: str, chosen_path: str, specs: dict[str, dict],
-                 datasets: list[str], out_paths: dict[str, str], rule: str = "tables",
-                 recurrent_specs: dict[str, dict] | None = None, recurrent_datasets: tuple[str, ...] = ()) -> None:
+def write_tables(
+    method_summary_path: str,
+    comparisons_path: str,
+    chosen_path: str,
+    specs: dict[str, dict],
+    datasets: list[str],
+    out_paths: dict[str, str],
+    rule: str = "tables",
+    recurrent_specs: dict[str, dict] | None = None,
+    recurrent_datasets: tuple[str, ...] = (),
+) -> None:
     """Write each kind of TABLES to out_paths[kind]; `specs` are the grid's methods in grid order (the recurrent
     track's in recurrent_specs)."""
-    text = all_tables(pd.read_parquet(method_summary_path), pd.read_parquet(comparisons_path),
-                      pd.read_parquet(chosen_path), specs, datasets, rule, recurrent_specs, tuple(recurrent_datasets))
+    text = all_tables(
+        pd.read_parquet(method_summary_path),
+        pd.read_parquet(comparisons_path),
+        pd.read_parquet(chosen_path),
+        specs,
+        datasets,
+        rule,
+        recurrent_specs,
+        tuple(recurrent_datasets),
+    )
     for kind, path in out_paths.items():
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_text(text[kind])

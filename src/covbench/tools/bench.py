@@ -16,6 +16,7 @@ The bare loop is what our loop would be without statistics, auxiliary forces and
 DataLoader loop is the same model written the way users usually write it. Results go to
 results/bench/throughput_threads{N}.json and .md (and profile_*.txt); see BENCHMARKS.md.
 """
+
 import argparse
 import json
 import math
@@ -33,8 +34,8 @@ import yaml
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from covbench.data import datasets as data
 from covbench.config import hyperparameters, method_spec, validate
+from covbench.data import datasets as data
 from covbench.models import build_mlp
 from covbench.training.train import configure_process, data_generators, train
 
@@ -65,7 +66,7 @@ def bench_splits(data_path: Path, raw_dir: Path, mirror: str | None) -> dict[str
         splits = data.load_splits(data_path)
         if len(splits["y_train"]) >= N_TRAIN and len(splits["y_val"]) >= N_EVAL and len(splits["y_test"]) >= N_EVAL:
             sizes = {"train": N_TRAIN, "val": N_EVAL, "test": N_EVAL}
-            return {k: v[:sizes[k.split("_")[1]]] for k, v in splits.items()}
+            return {k: v[: sizes[k.split("_")[1]]] for k, v in splits.items()}
     data.download("mnist", raw_dir, mirror)
     with tempfile.TemporaryDirectory() as tmp:
         path = data.prepare("mnist", raw_dir, Path(tmp) / "mnist.pt", N_TRAIN, N_EVAL, N_EVAL)
@@ -129,7 +130,10 @@ def bare_train(splits: dict, spec: dict, hp: dict, depth: int, use_dataloader: b
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-        accuracies = bare_accuracy(model, splits["x_val"], splits["y_val"]), bare_accuracy(model, splits["x_test"], splits["y_test"])
+        accuracies = (
+            bare_accuracy(model, splits["x_val"], splits["y_val"]),
+            bare_accuracy(model, splits["x_test"], splits["y_test"]),
+        )
     return accuracies
 
 
@@ -159,7 +163,8 @@ def variants(config: dict, epochs: int) -> dict:
         for suffix, seeds in (("", [0]), ("_5seeds", BATCHED_SEEDS)):
             out[f"ours_{method}{suffix}"] = (
                 len(seeds),
-                lambda splits, depth, spec=spec, hp=method_hp, seeds=seeds: train(splits, spec, hp, depth, seeds))
+                lambda splits, depth, spec=spec, hp=method_hp, seeds=seeds: train(splits, spec, hp, depth, seeds),
+            )
     return out
 
 
@@ -190,10 +195,21 @@ def measure(splits: dict, config: dict) -> list[dict]:
         flops = flops_per_example(in_dim, width, depth, 10) * examples
         for name, (models, _) in runs.items():
             wall_s, cpu_s = statistics.median(walls[name]), statistics.median(cpus[name])
-            rows.append({"depth": depth, "variant": name, "models": models, "epochs": epochs, "wall_s": wall_s,
-                         "cpu_s": cpu_s, "wall_s_all": walls[name], "cpu_s_all": cpus[name],
-                         "samples_per_s": models * examples / wall_s, "samples_per_cpu_s": models * examples / cpu_s,
-                         "gflops": models * flops / wall_s / 1e9})
+            rows.append(
+                {
+                    "depth": depth,
+                    "variant": name,
+                    "models": models,
+                    "epochs": epochs,
+                    "wall_s": wall_s,
+                    "cpu_s": cpu_s,
+                    "wall_s_all": walls[name],
+                    "cpu_s_all": cpus[name],
+                    "samples_per_s": models * examples / wall_s,
+                    "samples_per_cpu_s": models * examples / cpu_s,
+                    "gflops": models * flops / wall_s / 1e9,
+                }
+            )
     return rows
 
 
@@ -220,9 +236,16 @@ def measure_subnormals(splits: dict, config: dict) -> list[dict]:
                 walls[name].append(time.perf_counter() - started)
         torch.set_flush_denormal(True)
         for name, times in walls.items():
-            rows.append({"depth": depth, "variant": f"baseline_catvnoncat_{name}", "epochs": SUBNORMAL_EPOCHS,
-                         "wall_s": statistics.median(times), "wall_s_all": times,
-                         "samples_per_s": examples / statistics.median(times)})
+            rows.append(
+                {
+                    "depth": depth,
+                    "variant": f"baseline_catvnoncat_{name}",
+                    "epochs": SUBNORMAL_EPOCHS,
+                    "wall_s": statistics.median(times),
+                    "wall_s_all": times,
+                    "samples_per_s": examples / statistics.median(times),
+                }
+            )
         rows[-2]["speedup"] = statistics.median(u / f for f, u in zip(walls["flushed"], walls["gradual_underflow"]))
     return rows
 
@@ -245,8 +268,17 @@ def check_targets(rows: list[dict]) -> list[dict]:
         for depth in DEPTHS:
             ours, ref = by[depth, variant], by[depth, reference]
             ratio = paired_ratio(ours, ref, "wall_s_all")
-            out.append({"depth": depth, "variant": variant, "reference": reference, "target": target, "ratio": ratio,
-                        "cpu_ratio": paired_ratio(ours, ref, "cpu_s_all"), "pass": ratio >= target})
+            out.append(
+                {
+                    "depth": depth,
+                    "variant": variant,
+                    "reference": reference,
+                    "target": target,
+                    "ratio": ratio,
+                    "cpu_ratio": paired_ratio(ours, ref, "cpu_s_all"),
+                    "pass": ratio >= target,
+                }
+            )
     return out
 
 
@@ -264,15 +296,22 @@ def batching_split(rows: list[dict]) -> list[dict]:
             one, many = by[depth, f"ours_{method}"], by[depth, f"ours_{method}_5seeds"]
             epochs = one["epochs"]
             per_model = (many["cpu_s"] - one["cpu_s"]) / (many["models"] - one["models"]) / epochs
-            out.append({"depth": depth, "method": method, "fixed_cpu_s": one["cpu_s"] / epochs - per_model,
-                        "per_model_cpu_s": per_model,
-                        "ceiling_vs_dataloader": by[depth, "dataloader"]["cpu_s"] / epochs / per_model})
+            out.append(
+                {
+                    "depth": depth,
+                    "method": method,
+                    "fixed_cpu_s": one["cpu_s"] / epochs - per_model,
+                    "per_model_cpu_s": per_model,
+                    "ceiling_vs_dataloader": by[depth, "dataloader"]["cpu_s"] / epochs / per_model,
+                }
+            )
     return out
 
 
 def profile(splits: dict, config: dict, out_dir: Path, depth: int = max(DEPTHS), top: int = 25) -> list[Path]:
     """torch.profiler operator tables (self CPU time) of one epoch of our training per method."""
-    from torch.profiler import ProfilerActivity, profile as torch_profile
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
 
     paths = []
     for method in METHODS:
@@ -288,47 +327,80 @@ def profile(splits: dict, config: dict, out_dir: Path, depth: int = max(DEPTHS),
 
 def machine() -> dict:
     cpuinfo = Path("/proc/cpuinfo")
-    models = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
-              if line.startswith("model name")] if cpuinfo.exists() else []
+    models = (
+        [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")]
+        if cpuinfo.exists()
+        else []
+    )
     commit = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True).stdout.strip()
-    return {"cpu": models[0] if models else platform.processor(), "logical_cpus": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(), "torch": torch.__version__, "python": platform.python_version(),
-            "platform": platform.platform(), "commit": commit, "load_average_1min": os.getloadavg()[0]}
+    return {
+        "cpu": models[0] if models else platform.processor(),
+        "logical_cpus": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "commit": commit,
+        "load_average_1min": os.getloadavg()[0],
+    }
 
 
 def table(rows: list[dict], targets: list[dict], split: list[dict], peak: float, machine_info: dict) -> str:
     """Markdown, as pasted into BENCHMARKS.md."""
-    lines = [f"Commit {machine_info['commit']}, {machine_info['torch_threads']} torch thread(s), {machine_info['cpu']}, "
-             f"load average {machine_info['load_average_1min']:.1f} before; peak {MATMUL_SIZE}x{MATMUL_SIZE} float32 "
-             f"matmul {peak:.1f} GFLOP/s.", "",
-             "| depth | variant | models | samples/s | samples/CPU-s | GFLOP/s | % peak |",
-             "| ---: | --- | ---: | ---: | ---: | ---: | ---: |"]
+    lines = [
+        f"Commit {machine_info['commit']}, {machine_info['torch_threads']} torch thread(s), {machine_info['cpu']}, "
+        f"load average {machine_info['load_average_1min']:.1f} before; peak {MATMUL_SIZE}x{MATMUL_SIZE} float32 "
+        f"matmul {peak:.1f} GFLOP/s.",
+        "",
+        "| depth | variant | models | samples/s | samples/CPU-s | GFLOP/s | % peak |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
     for r in rows:
-        lines.append(f"| {r['depth']} | {r['variant']} | {r['models']} | {r['samples_per_s']:.0f} | "
-                     f"{r['samples_per_cpu_s']:.0f} | {r['gflops']:.2f} | {100 * r['gflops'] / peak:.1f} |")
-    lines += ["", "| samples/s ratio, median of the repetitions' ratios | target | "
-              + " | ".join(f"depth {d}" for d in DEPTHS) + " |",
-              "| --- | ---: |" + " --- |" * len(DEPTHS)]
+        lines.append(
+            f"| {r['depth']} | {r['variant']} | {r['models']} | {r['samples_per_s']:.0f} | "
+            f"{r['samples_per_cpu_s']:.0f} | {r['gflops']:.2f} | {100 * r['gflops'] / peak:.1f} |"
+        )
+    lines += [
+        "",
+        "| samples/s ratio, median of the repetitions' ratios | target | "
+        + " | ".join(f"depth {d}" for d in DEPTHS)
+        + " |",
+        "| --- | ---: |" + " --- |" * len(DEPTHS),
+    ]
     for variant, reference, target in TARGETS:
         cells = [t for t in targets if t["variant"] == variant and t["reference"] == reference]
-        lines.append(f"| {variant} / {reference} | >= {target:.2f} | " + " | ".join(
-            f"{t['ratio']:.2f} (CPU {t['cpu_ratio']:.2f}) {'PASS' if t['pass'] else 'FAIL'}" for t in cells) + " |")
-    lines += ["", "| method | depth | fixed CPU-s/epoch | per-model CPU-s/epoch | ceiling vs DataLoader |",
-              "| --- | ---: | ---: | ---: | ---: |"]
+        lines.append(
+            f"| {variant} / {reference} | >= {target:.2f} | "
+            + " | ".join(
+                f"{t['ratio']:.2f} (CPU {t['cpu_ratio']:.2f}) {'PASS' if t['pass'] else 'FAIL'}" for t in cells
+            )
+            + " |"
+        )
+    lines += [
+        "",
+        "| method | depth | fixed CPU-s/epoch | per-model CPU-s/epoch | ceiling vs DataLoader |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
     for s in split:
-        lines.append(f"| {s['method']} | {s['depth']} | {s['fixed_cpu_s']:.2f} | {s['per_model_cpu_s']:.2f} | "
-                     f"{s['ceiling_vs_dataloader']:.2f}x |")
+        lines.append(
+            f"| {s['method']} | {s['depth']} | {s['fixed_cpu_s']:.2f} | {s['per_model_cpu_s']:.2f} | "
+            f"{s['ceiling_vs_dataloader']:.2f}x |"
+        )
     return "\n".join(lines)
 
 
 def subnormal_table(rows: list[dict]) -> str:
-    lines = ["| depth | cat/not-cat baseline, subnormals | samples/s | wall s (median) "
-             "| speed-up of flushing (median of paired) |",
-             "| ---: | --- | ---: | ---: | ---: |"]
+    lines = [
+        "| depth | cat/not-cat baseline, subnormals | samples/s | wall s (median) "
+        "| speed-up of flushing (median of paired) |",
+        "| ---: | --- | ---: | ---: | ---: |",
+    ]
     for r in rows:
         speedup = f"{r['speedup']:.1f}x" if "speedup" in r else ""
-        lines.append(f"| {r['depth']} | {r['variant'].removeprefix('baseline_catvnoncat_')} | "
-                     f"{r['samples_per_s']:.0f} | {r['wall_s']:.2f} | {speedup} |")
+        lines.append(
+            f"| {r['depth']} | {r['variant'].removeprefix('baseline_catvnoncat_')} | "
+            f"{r['samples_per_s']:.0f} | {r['wall_s']:.2f} | {speedup} |"
+        )
     return "\n".join(lines)
 
 
@@ -336,8 +408,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--threads", type=int, default=1, help="torch threads (Snakemake train jobs use 1)")
     parser.add_argument("--config", default="config/config.yaml")
-    parser.add_argument("--data", default="results/data/mnist.pt",
-                        help="prepared MNIST, used when it holds enough examples")
+    parser.add_argument(
+        "--data", default="results/data/mnist.pt", help="prepared MNIST, used when it holds enough examples"
+    )
     parser.add_argument("--raw-dir", default="results/data/raw")
     parser.add_argument("--mirror", default=None, help="directory of verified raw files (e.g. ../shared/data)")
     parser.add_argument("--out", default="results/bench")
@@ -356,11 +429,21 @@ def main() -> None:
     rows = measure(splits, config)
     subnormal_rows = measure_subnormals(cat_splits(Path(args.raw_dir), mirror), config)
     targets, split = check_targets(rows), batching_split(rows)
-    result = {"machine": started, "load_average_1min_after": os.getloadavg()[0], "n_train": N_TRAIN, "n_eval": N_EVAL,
-              "repetitions": REPETITIONS,
-              "batch_size": config["datasets"]["mnist"]["batch_size"], "width": config["train"]["width"],
-              "peak_matmul_gflops": peak, "rows": rows, "targets": targets, "batching_split": split,
-              "subnormal_rows": subnormal_rows, "process": process}
+    result = {
+        "machine": started,
+        "load_average_1min_after": os.getloadavg()[0],
+        "n_train": N_TRAIN,
+        "n_eval": N_EVAL,
+        "repetitions": REPETITIONS,
+        "batch_size": config["datasets"]["mnist"]["batch_size"],
+        "width": config["train"]["width"],
+        "peak_matmul_gflops": peak,
+        "rows": rows,
+        "targets": targets,
+        "batching_split": split,
+        "subnormal_rows": subnormal_rows,
+        "process": process,
+    }
     path = out_dir / f"throughput_threads{args.threads}.json"
     path.write_text(json.dumps(result, indent=2))
     markdown = table(rows, targets, split, peak, started) + "\n\n" + subnormal_table(subnormal_rows)

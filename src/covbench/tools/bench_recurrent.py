@@ -10,6 +10,7 @@ per-time-step statistics read every dL/dh_t); the bare loop is torch.nn.LSTM (Py
 nn.Linear for one seed. samples/s counts every model: sequences x models / wall seconds. The median
 of REPETITIONS fresh runs each; results go to results/bench/recurrent_threads{N}.json and .md (BENCHMARKS.md).
 """
+
 import argparse
 import json
 import statistics
@@ -21,10 +22,10 @@ import torch.nn.functional as F
 import yaml
 from torch import nn
 
+from covbench.config import hyperparameters, method_spec, validate
 from covbench.data import datasets as data
 from covbench.data import sequences
 from covbench.tools.bench import machine
-from covbench.config import hyperparameters, method_spec, validate
 from covbench.training.train import configure_process, train
 
 N_TRAIN, N_EVAL = 2_000, 1_000
@@ -63,10 +64,21 @@ def measure(config: dict, splits: dict) -> dict:
     bare = [bare_lstm_epoch(padded, hp, seed=0) for _ in range(REPETITIONS)]
     ours_rate = N_TRAIN * len(SEEDS) / statistics.median(ours)
     bare_rate = N_TRAIN / statistics.median(bare)
-    return {"length": length, "width": hp["width"], "batch_size": hp["batch_size"], "n_train": N_TRAIN,
-            "n_eval": N_EVAL, "models": len(SEEDS), "ours_wall_s": ours, "bare_wall_s": bare,
-            "ours_samples_per_s": ours_rate, "bare_samples_per_s": bare_rate, "ratio": ours_rate / bare_rate,
-            "target": TARGET, "passed": ours_rate / bare_rate >= TARGET}
+    return {
+        "length": length,
+        "width": hp["width"],
+        "batch_size": hp["batch_size"],
+        "n_train": N_TRAIN,
+        "n_eval": N_EVAL,
+        "models": len(SEEDS),
+        "ours_wall_s": ours,
+        "bare_wall_s": bare,
+        "ours_samples_per_s": ours_rate,
+        "bare_samples_per_s": bare_rate,
+        "ratio": ours_rate / bare_rate,
+        "target": TARGET,
+        "passed": ours_rate / bare_rate >= TARGET,
+    }
 
 
 def main() -> None:
@@ -79,18 +91,26 @@ def main() -> None:
     configure_process(args.threads)
     config = validate(yaml.safe_load(Path(args.config).read_text()))
     full = data.load_splits(args.data)
-    splits = {"x_train": full["x_train"][:N_TRAIN], "y_train": full["y_train"][:N_TRAIN],
-              "x_val": full["x_val"][:N_EVAL], "y_val": full["y_val"][:N_EVAL]}
+    splits = {
+        "x_train": full["x_train"][:N_TRAIN],
+        "y_train": full["y_train"][:N_TRAIN],
+        "x_val": full["x_val"][:N_EVAL],
+        "y_val": full["y_val"][:N_EVAL],
+    }
     result = {"machine": machine(), "threads": args.threads, **measure(config, splits)}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"recurrent_threads{args.threads}.json"
     path.write_text(json.dumps(result, indent=2))
-    line = (f"| LSTM, T = {result['length']}, width {result['width']}, batch {result['batch_size']} | "
-            f"{result['ours_samples_per_s']:.0f} ({result['models']} seeds) | {result['bare_samples_per_s']:.0f} | "
-            f"{result['ratio']:.2f}x | {TARGET}x: {'met' if result['passed'] else 'not met'} |")
-    markdown = ("| workload | ours, samples/s | bare nn.LSTM, samples/s | ratio | target |\n"
-                "| --- | ---: | ---: | ---: | --- |\n" + line)
+    line = (
+        f"| LSTM, T = {result['length']}, width {result['width']}, batch {result['batch_size']} | "
+        f"{result['ours_samples_per_s']:.0f} ({result['models']} seeds) | {result['bare_samples_per_s']:.0f} | "
+        f"{result['ratio']:.2f}x | {TARGET}x: {'met' if result['passed'] else 'not met'} |"
+    )
+    markdown = (
+        "| workload | ours, samples/s | bare nn.LSTM, samples/s | ratio | target |\n"
+        "| --- | ---: | ---: | ---: | --- |\n" + line
+    )
     path.with_suffix(".md").write_text(markdown + "\n")
     print(markdown)
 

@@ -17,6 +17,7 @@ bundle's, and refuses to go on if `snakemake -n` with that config would still ru
 snakemake runs with that config and the route's rerun triggers (ROUTE_TRIGGERS), which leaves it only what comes
 after training.
 """
+
 import argparse
 import hashlib
 import importlib.metadata
@@ -60,16 +61,26 @@ class BundleError(ValueError):
 
 def training_records(training_rules: list[str], root: Path = Path(".")) -> list[str]:
     """The log and benchmark files the training rules left (results/{logs,benchmarks}/<rule>/...)."""
-    return sorted(str(path.relative_to(root)) for directory in RECORD_DIRS for rule in training_rules
-                  for path in (root / directory / rule).rglob("*") if path.is_file())
+    return sorted(
+        str(path.relative_to(root))
+        for directory in RECORD_DIRS
+        for rule in training_rules
+        for path in (root / directory / rule).rglob("*")
+        if path.is_file()
+    )
 
 
 def git_commit(root: Path = Path(".")) -> dict:
     """{"commit": HEAD or None outside a git checkout, "dirty": whether tracked files differ from it}."""
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True)
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                                capture_output=True, text=True, check=True)
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
     except (OSError, subprocess.CalledProcessError):
         return {"commit": None, "dirty": None}
     return {"commit": head.stdout.strip(), "dirty": bool(status.stdout.strip())}
@@ -77,20 +88,27 @@ def git_commit(root: Path = Path(".")) -> dict:
 
 def package_versions() -> dict[str, str]:
     """Every installed distribution of this interpreter, name -> version, and Python itself."""
-    versions = {dist.metadata["Name"]: dist.version for dist in importlib.metadata.distributions()
-                if dist.metadata["Name"]}
+    versions = {
+        dist.metadata["Name"]: dist.version for dist in importlib.metadata.distributions() if dist.metadata["Name"]
+    }
     return {"python": platform.python_version(), **dict(sorted(versions.items(), key=lambda kv: kv[0].lower()))}
 
 
 def make_manifest(files: list[str], config: dict, training_rules: list[str], root: Path = Path(".")) -> dict:
-    return {"format": 1, **git_commit(root), "platform": platform.platform(), "training_rules": list(training_rules),
-            "config": config, "packages": package_versions(),
-            "files": {path: {"sha256": sha256_of(root / path), "size": (root / path).stat().st_size}
-                      for path in files}}
+    return {
+        "format": 1,
+        **git_commit(root),
+        "platform": platform.platform(),
+        "training_rules": list(training_rules),
+        "config": config,
+        "packages": package_versions(),
+        "files": {path: {"sha256": sha256_of(root / path), "size": (root / path).stat().st_size} for path in files},
+    }
 
 
-def write_bundle(inputs: list[str], out_path: str, config: dict, training_rules: list[str],
-                 root: str | Path = ".") -> dict:
+def write_bundle(
+    inputs: list[str], out_path: str, config: dict, training_rules: list[str], root: str | Path = "."
+) -> dict:
     """Archive `inputs` (paths relative to root, under results/) and the training rules' logs and benchmarks behind
     a manifest; written beside, then renamed. -> the manifest."""
     root = Path(root)
@@ -145,16 +163,20 @@ def check_seal(archive: str | Path) -> None:
     """The archive's bytes against the SHA256 in its gzip header (_SealedGzip)."""
     with open(archive, "rb") as f:
         head = f.read(len(GZIP_HEADER) + len(SEAL) + 65)
-        if head[:len(GZIP_HEADER)] != GZIP_HEADER or head[len(GZIP_HEADER):-65] != SEAL or head[-1:] != b"\0":
-            raise BundleError(f"bundle error: checksum of {archive} fails: its gzip header does not hold the checksum "
-                              "`make bundle` writes there (changed, or not a bundle); nothing unpacked")
+        if head[: len(GZIP_HEADER)] != GZIP_HEADER or head[len(GZIP_HEADER) : -65] != SEAL or head[-1:] != b"\0":
+            raise BundleError(
+                f"bundle error: checksum of {archive} fails: its gzip header does not hold the checksum "
+                "`make bundle` writes there (changed, or not a bundle); nothing unpacked"
+            )
         expected = head[-65:-1].decode("ascii", errors="replace")
         digest = hashlib.sha256(GZIP_HEADER)
         while chunk := f.read(CHUNK):
             digest.update(chunk)
     if digest.hexdigest() != expected:
-        raise BundleError(f"bundle error: checksum of {archive} fails (header {expected[:12]}, archive "
-                          f"{digest.hexdigest()[:12]}): bytes outside the files' contents changed; nothing unpacked")
+        raise BundleError(
+            f"bundle error: checksum of {archive} fails (header {expected[:12]}, archive "
+            f"{digest.hexdigest()[:12]}): bytes outside the files' contents changed; nothing unpacked"
+        )
 
 
 def _safe(name: str) -> bool:
@@ -173,7 +195,9 @@ def _stream(archive: str | Path, destination_of=None):
     try:
         tar = tarfile.open(archive, "r|gz")
     except _READ_ERRORS as error:
-        raise BundleError(f"bundle error: {archive} is not a readable .tar.gz ({_reason(error)}); nothing unpacked")
+        raise BundleError(
+            f"bundle error: {archive} is not a readable .tar.gz ({_reason(error)}); nothing unpacked"
+        ) from error
     name = MANIFEST
     with tar:
         try:
@@ -193,8 +217,10 @@ def _stream(archive: str | Path, destination_of=None):
                 yield member, digest, None
                 name = f"the archive after {member.name}"
         except _READ_ERRORS as error:
-            raise BundleError(f"bundle error: checksum of {name} fails: the archive is truncated or corrupt "
-                              f"({_reason(error)}); nothing unpacked") from None
+            raise BundleError(
+                f"bundle error: checksum of {name} fails: the archive is truncated or corrupt "
+                f"({_reason(error)}); nothing unpacked"
+            ) from None
 
 
 def _hash_stream(f, sink=None) -> str:
@@ -218,22 +244,27 @@ def verify(archive: str | Path) -> dict:
             try:
                 manifest = json.loads(content)
             except ValueError as error:
-                raise BundleError(f"bundle error: checksum of {MANIFEST} fails: it is not JSON ({_reason(error)}); "
-                                  "nothing unpacked") from None
+                raise BundleError(
+                    f"bundle error: checksum of {MANIFEST} fails: it is not JSON ({_reason(error)}); nothing unpacked"
+                ) from None
             continue
         expected = manifest["files"].get(member.name)
         if expected is None or digest is None or not _safe(member.name):
             raise BundleError(f"bundle error: {member.name} is not a file of the manifest; nothing unpacked")
         if digest != expected["sha256"]:
-            raise BundleError(f"bundle error: checksum of {member.name} fails (manifest {expected['sha256'][:12]}, "
-                              f"archive {digest[:12]}); nothing unpacked")
+            raise BundleError(
+                f"bundle error: checksum of {member.name} fails (manifest {expected['sha256'][:12]}, "
+                f"archive {digest[:12]}); nothing unpacked"
+            )
         seen.add(member.name)
     if manifest is None:
         raise BundleError(f"bundle error: {archive} is empty; nothing unpacked")
     missing = sorted(set(manifest["files"]) - seen)
     if missing:
-        raise BundleError(f"bundle error: checksum of {missing[0]} fails: it is missing from the archive "
-                          f"({len(missing)} files missing); nothing unpacked")
+        raise BundleError(
+            f"bundle error: checksum of {missing[0]} fails: it is missing from the archive "
+            f"({len(missing)} files missing); nothing unpacked"
+        )
     check_seal(archive)  # the files are intact: is anything else changed (the manifest, headers, padding)?
     return manifest
 
@@ -246,8 +277,10 @@ def unpack(archive: str | Path, root: str | Path = ".") -> dict:
     manifest = verify(archive)
     for path, expected in manifest["files"].items():
         if (root / path).exists() and sha256_of(root / path) != expected["sha256"]:
-            raise BundleError(f"bundle error: {path} exists and differs from the bundle's copy; move results/ "
-                              "away to use the bundle; nothing unpacked")
+            raise BundleError(
+                f"bundle error: {path} exists and differs from the bundle's copy; move results/ "
+                "away to use the bundle; nothing unpacked"
+            )
 
     def partial_of(member):
         destination = root / member.name
@@ -272,8 +305,17 @@ def unpack(archive: str | Path, root: str | Path = ".") -> dict:
 def route_command(cores: str, extra: list[str] = ()) -> list[str]:
     """The snakemake command of the route: ROUTE_TRIGGERS and the bundle's config (in its one-value form, so that
     targets in `extra` are not read as more config files)."""
-    return [sys.executable, "-m", "snakemake", "--cores", str(cores), "--rerun-triggers", *ROUTE_TRIGGERS,
-            f"--configfile={CONFIG_PATH}", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--cores",
+        str(cores),
+        "--rerun-triggers",
+        *ROUTE_TRIGGERS,
+        f"--configfile={CONFIG_PATH}",
+        *extra,
+    ]
 
 
 def planned_jobs(root: str | Path = ".") -> dict[str, int]:
@@ -297,22 +339,31 @@ def check_no_training(root: str | Path, manifest: dict) -> dict[str, int]:
     training = {rule: n for rule, n in planned.items() if rule in (*manifest["training_rules"], *DATA_RULES)}
     if training:
         jobs = ", ".join(f"{rule} ({n})" for rule, n in training.items())
-        raise BundleError(f"bundle error: with the bundle unpacked snakemake would still run {jobs}: the bundle was "
-                          "made with another config or code; nothing was run")
+        raise BundleError(
+            f"bundle error: with the bundle unpacked snakemake would still run {jobs}: the bundle was "
+            "made with another config or code; nothing was run"
+        )
     return planned
 
 
 def version_differences(bundled: dict[str, str], installed: dict[str, str]) -> list[str]:
     """'name installed (bundle v)' for every package whose version differs from the bundle's, or is missing here."""
-    return [f"{name} {installed.get(name, 'not installed')} (bundle {version})" for name, version in bundled.items()
-            if installed.get(name) != version]
+    return [
+        f"{name} {installed.get(name, 'not installed')} (bundle {version})"
+        for name, version in bundled.items()
+        if installed.get(name) != version
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m covbench.tools.bundle", description=__doc__.split("\n\n")[0])
-    parser.add_argument("action", choices=["verify", "unpack", "rebuild"], help="verify: check only; unpack: check, "
-                        "unpack into the working directory, and check that snakemake plans no training job; rebuild: "
-                        "unpack, then run that snakemake (make all BUNDLE=...)")
+    parser.add_argument(
+        "action",
+        choices=["verify", "unpack", "rebuild"],
+        help="verify: check only; unpack: check, "
+        "unpack into the working directory, and check that snakemake plans no training job; rebuild: "
+        "unpack, then run that snakemake (make all BUNDLE=...)",
+    )
     parser.add_argument("archive")
     parser.add_argument("--cores", default="all", help="rebuild: snakemake's --cores")
     parser.add_argument("snakemake_args", nargs=argparse.REMAINDER, help="rebuild: passed on to snakemake")
@@ -320,19 +371,27 @@ def main(argv: list[str] | None = None) -> int:
     try:
         manifest = verify(args.archive) if args.action == "verify" else unpack(args.archive)
         commit = git_commit()["commit"]
-        print(f"{args.archive}: {len(manifest['files'])} files verified (commit {manifest['commit']}"
-              f"{', with uncommitted changes' if manifest['dirty'] else ''})")
+        print(
+            f"{args.archive}: {len(manifest['files'])} files verified (commit {manifest['commit']}"
+            f"{', with uncommitted changes' if manifest['dirty'] else ''})"
+        )
         if manifest["commit"] and commit and commit != manifest["commit"]:
-            print(f"note: this checkout is at {commit}, the bundle was made at {manifest['commit']}: figures and "
-                  "tables come from this checkout's code")
+            print(
+                f"note: this checkout is at {commit}, the bundle was made at {manifest['commit']}: figures and "
+                "tables come from this checkout's code"
+            )
         if args.action != "verify":
             differ = version_differences(manifest["packages"], package_versions())
             if differ:
-                print(f"warning: installed packages differ from the bundle's ({len(differ)}): {', '.join(differ)}",
-                      file=sys.stderr)
+                print(
+                    f"warning: installed packages differ from the bundle's ({len(differ)}): {', '.join(differ)}",
+                    file=sys.stderr,
+                )
             planned = check_no_training(".", manifest)
-            print(f"unpacked into results/; config {CONFIG_PATH}; snakemake will run "
-                  + (", ".join(f"{rule} ({n})" for rule, n in planned.items()) or "nothing"))
+            print(
+                f"unpacked into results/; config {CONFIG_PATH}; snakemake will run "
+                + (", ".join(f"{rule} ({n})" for rule, n in planned.items()) or "nothing")
+            )
     except BundleError as error:
         print(error, file=sys.stderr)
         return 1

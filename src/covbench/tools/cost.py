@@ -20,6 +20,7 @@ configs: training examples x (seeds x epochs + tuning trial-epochs), times T for
 runs as they are. It ignores the fixed part of an epoch (validation), so it overstates what more data costs.
 Results go to results/cost/<config name>_<device>.csv and .md.
 """
+
 import argparse
 import json
 import time
@@ -29,9 +30,9 @@ import pandas as pd
 import torch
 import yaml
 
+from covbench.config import AUX_HYPERPARAMETER, base_method, hyperparameters, method_spec, validate
 from covbench.data import datasets as data
 from covbench.data import sequences
-from covbench.config import AUX_HYPERPARAMETER, base_method, hyperparameters, method_spec, validate
 from covbench.training.train import configure_process, resolve_device, train
 from covbench.training.tune import budget_epochs
 
@@ -104,14 +105,27 @@ def measure(config: dict, methods: list[str] | None, sizes: tuple[int, int], dev
         train_size = settings["train_size"] or _full_train_size(dataset)
         tuning = budget_epochs(tuning_trials(config, method, dataset), settings["tune_epochs"], config["tune"]["eta"])
         epoch_s = fixed + per_example * train_size
-        rows.append({"dataset": dataset, "method": method, "depth": depth, "device": device.type,
-                     "seeds": len(seeds), "train_size": train_size, "epochs": settings["epochs"],
-                     "tuning_trial_epochs": tuning, "epoch_fixed_s": fixed, "epoch_per_example_s": per_example,
-                     "batched_epoch_s": epoch_s,
-                     "cell_s": epoch_s * (len(seeds) * settings["epochs"] + tuning) / len(seeds)})
+        rows.append(
+            {
+                "dataset": dataset,
+                "method": method,
+                "depth": depth,
+                "device": device.type,
+                "seeds": len(seeds),
+                "train_size": train_size,
+                "epochs": settings["epochs"],
+                "tuning_trial_epochs": tuning,
+                "epoch_fixed_s": fixed,
+                "epoch_per_example_s": per_example,
+                "batched_epoch_s": epoch_s,
+                "cell_s": epoch_s * (len(seeds) * settings["epochs"] + tuning) / len(seeds),
+            }
+        )
         pd.DataFrame(rows).to_csv(out_csv, index=False)
-        print(f"{dataset} {method} depth {depth}: {epoch_s:.2f} s per batched epoch, cell {rows[-1]['cell_s']:.0f} s",
-              flush=True)
+        print(
+            f"{dataset} {method} depth {depth}: {epoch_s:.2f} s per batched epoch, cell {rows[-1]['cell_s']:.0f} s",
+            flush=True,
+        )
     return pd.DataFrame(rows)
 
 
@@ -153,8 +167,14 @@ def check(config: dict, cost: pd.DataFrame, benchmarks: Path) -> pd.DataFrame:
         rule = "train_recurrent" if dataset == "smnist" else "train"
         tsv = benchmarks / rule / dataset / f"{method}.tsv"
         if tsv.exists():
-            rows.append({"dataset": dataset, "method": method, "estimated_s": group.cell_s.sum(),
-                         "measured_s": float(pd.read_csv(tsv, sep="\t").s.iloc[0])})
+            rows.append(
+                {
+                    "dataset": dataset,
+                    "method": method,
+                    "estimated_s": group.cell_s.sum(),
+                    "measured_s": float(pd.read_csv(tsv, sep="\t").s.iloc[0]),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -162,8 +182,9 @@ def _work(config: dict, dataset: str, length: int | None = None) -> float:
     """Examples x model-epochs (final seeds and tuning trials) of one cell, times T for a recurrent one."""
     settings = config["datasets"][dataset]
     size = settings["train_size"] or _full_train_size(dataset)
-    model_epochs = (len(config["grid"]["seeds"]) * settings["epochs"]
-                    + budget_epochs(config["tune"]["trials"], settings["tune_epochs"], config["tune"]["eta"]))
+    model_epochs = len(config["grid"]["seeds"]) * settings["epochs"] + budget_epochs(
+        config["tune"]["trials"], settings["tune_epochs"], config["tune"]["eta"]
+    )
     return size * model_epochs * (length or 1)
 
 
@@ -173,15 +194,19 @@ def extrapolate(reference: dict, target: dict, benchmarks: Path) -> pd.DataFrame
     for dataset in target["grid"]["datasets"]:
         for method in target["grid"]["methods"]:
             tsv = benchmarks / "train" / dataset / f"{method}.tsv"
-            ratio = len(target["grid"]["depths"]) / len(reference["grid"]["depths"]) * (
-                _work(target, dataset) / _work(reference, dataset))
+            ratio = (
+                len(target["grid"]["depths"])
+                / len(reference["grid"]["depths"])
+                * (_work(target, dataset) / _work(reference, dataset))
+            )
             rows.append(("train", dataset, method, tsv, ratio))
     recurrent_t, recurrent_r = target.get("recurrent", {}), reference.get("recurrent", {})
     for dataset in recurrent_t.get("datasets", []):
         for method in recurrent_t["methods"]:
             tsv = benchmarks / "train_recurrent" / dataset / f"{method}.tsv"
-            ratio = (sum(_work(target, dataset, t) for t in recurrent_t["lengths"])
-                     / sum(_work(reference, dataset, t) for t in recurrent_r["lengths"]))
+            ratio = sum(_work(target, dataset, t) for t in recurrent_t["lengths"]) / sum(
+                _work(reference, dataset, t) for t in recurrent_r["lengths"]
+            )
             rows.append(("train_recurrent", dataset, method, tsv, ratio))
     sweep_t, sweep_r = target["lambda_sweep"], reference["lambda_sweep"]
     for dataset in target["grid"]["datasets"]:
@@ -189,20 +214,36 @@ def extrapolate(reference: dict, target: dict, benchmarks: Path) -> pd.DataFrame
             measured = sorted((benchmarks / "lambda_sweep" / dataset / variant).glob("depth*.tsv"))
             if not measured:
                 continue
-            per_cell = [len(sweep_t["lambdas"]) * len(sweep_t["seeds"]) * target["datasets"][dataset]["epochs"]
-                        * (target["datasets"][dataset]["train_size"] or _full_train_size(dataset)),
-                        len(sweep_r["lambdas"]) * len(sweep_r["seeds"]) * reference["datasets"][dataset]["epochs"]
-                        * (reference["datasets"][dataset]["train_size"] or _full_train_size(dataset))]
+            per_cell = [
+                len(sweep_t["lambdas"])
+                * len(sweep_t["seeds"])
+                * target["datasets"][dataset]["epochs"]
+                * (target["datasets"][dataset]["train_size"] or _full_train_size(dataset)),
+                len(sweep_r["lambdas"])
+                * len(sweep_r["seeds"])
+                * reference["datasets"][dataset]["epochs"]
+                * (reference["datasets"][dataset]["train_size"] or _full_train_size(dataset)),
+            ]
             # the measured cells stand for the target's depths (a deeper cell costs more: a rough guide)
             ratio = len(sweep_t["depths"]) / len(measured) * per_cell[0] / per_cell[1]
             rows += [("lambda_sweep", dataset, variant, tsv, ratio) for tsv in measured]
-    rows += [("nielsen_train", "mnist", tsv.stem, tsv, 1.0) for tsv in sorted((benchmarks / "nielsen_train").glob("*.tsv"))]
+    rows += [
+        ("nielsen_train", "mnist", tsv.stem, tsv, 1.0) for tsv in sorted((benchmarks / "nielsen_train").glob("*.tsv"))
+    ]
     out = []
     for rule, dataset, method, tsv, ratio in rows:
         if tsv.exists():
             seconds = float(pd.read_csv(tsv, sep="\t").s.iloc[0])
-            out.append({"rule": rule, "dataset": dataset, "method": method, "measured_s": seconds,
-                        "work_ratio": ratio, "estimated_s": seconds * ratio})
+            out.append(
+                {
+                    "rule": rule,
+                    "dataset": dataset,
+                    "method": method,
+                    "measured_s": seconds,
+                    "work_ratio": ratio,
+                    "estimated_s": seconds * ratio,
+                }
+            )
     return pd.DataFrame(out)
 
 
@@ -213,8 +254,11 @@ def main() -> None:
     parser.add_argument("--sizes", nargs=2, type=int, default=[1000, 2000])
     parser.add_argument("--device", default=None, help="default: the config's train.device")
     parser.add_argument("--check", default=None, help="a results/benchmarks folder of a grid run with this config")
-    parser.add_argument("--extrapolate", default=None,
-                        help="a results/benchmarks folder of a default-config grid run: scale its job seconds instead")
+    parser.add_argument(
+        "--extrapolate",
+        default=None,
+        help="a results/benchmarks folder of a default-config grid run: scale its job seconds instead",
+    )
     args = parser.parse_args()
     config = load_config(args.configfile)
     if args.extrapolate:
@@ -225,7 +269,8 @@ def main() -> None:
         jobs.to_csv(out / f"{name}_extrapolated.csv", index=False)
         by_rule = jobs.groupby("rule")[["measured_s", "estimated_s"]].sum() / 3600
         text = "| rule | measured core-hours (default grid) | estimated core-hours |\n|---|---:|---:|\n" + "\n".join(
-            f"| {rule} | {row.measured_s:.2f} | {row.estimated_s:.2f} |" for rule, row in by_rule.iterrows())
+            f"| {rule} | {row.measured_s:.2f} | {row.estimated_s:.2f} |" for rule, row in by_rule.iterrows()
+        )
         text += f"\n| all | {jobs.measured_s.sum() / 3600:.2f} | {jobs.estimated_s.sum() / 3600:.2f} |"
         (out / f"{name}_extrapolated.md").write_text(text + "\n")
         print(text)
@@ -241,8 +286,10 @@ def main() -> None:
         checked = check(config, cost, Path(args.check))
         checked.to_csv(out / f"{name}_{device.type}_check.csv", index=False)
         ratio = checked.estimated_s.sum() / checked.measured_s.sum()
-        text += (f"\n\nAgainst the {len(checked)} train jobs in {args.check}: estimated "
-                 f"{checked.estimated_s.sum():.0f} s, measured {checked.measured_s.sum():.0f} s (ratio {ratio:.2f}).")
+        text += (
+            f"\n\nAgainst the {len(checked)} train jobs in {args.check}: estimated "
+            f"{checked.estimated_s.sum():.0f} s, measured {checked.measured_s.sum():.0f} s (ratio {ratio:.2f})."
+        )
     (out / f"{name}_{device.type}.md").write_text(text + "\n")
     print(text)
     print(json.dumps({"device": str(device), "torch": torch.__version__}))

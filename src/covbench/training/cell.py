@@ -8,6 +8,7 @@ depth is done, and a finished depth is kept (hard links under its run folder's `
 because Snakemake removes a failed job's outputs; the rerun restores the finished depths, resumes the
 interrupted one from its checkpoint without tuning again, and trains the rest.
 """
+
 import json
 import os
 import shutil
@@ -22,10 +23,24 @@ from covbench.training import train, tune
 RUN_FILES = ("run.json", "epochs.parquet", "layer_stats.parquet", "probes.parquet")
 
 
-def run(data_path: str, tune_path: str, out_dirs: list[str], dataset: str, method: str, spec: dict, hp: dict,
-        depth: int, tune_settings: dict, seeds: list[int], threads: int = 1, device: str = "cpu",
-        checkpoint_every_s: float = 60.0, probe_settings: dict | None = None, splits: dict | None = None,
-        base: dict | None = None) -> None:
+def run(
+    data_path: str,
+    tune_path: str,
+    out_dirs: list[str],
+    dataset: str,
+    method: str,
+    spec: dict,
+    hp: dict,
+    depth: int,
+    tune_settings: dict,
+    seeds: list[int],
+    threads: int = 1,
+    device: str = "cpu",
+    checkpoint_every_s: float = 60.0,
+    probe_settings: dict | None = None,
+    splits: dict | None = None,
+    base: dict | None = None,
+) -> None:
     """Write the tuning record to tune_path, then each seed's run files to its out_dir (DESIGN section 5). With
     `base` (the tuning record of the method's base at this depth) the method is tuned nested in it."""
     train.configure_process(threads)
@@ -34,21 +49,51 @@ def run(data_path: str, tune_path: str, out_dirs: list[str], dataset: str, metho
     key = json.dumps([spec, hp, depth, tune_settings, base and base["trials"]], sort_keys=True)
     record = _kept_record(kept, key)
     if record is None:
-        record = {"dataset": dataset, "method": method, "depth": depth,
-                  **tune.select(splits, spec, hp, depth, tune_settings, device, base=base)}
+        record = {
+            "dataset": dataset,
+            "method": method,
+            "depth": depth,
+            **tune.select(splits, spec, hp, depth, tune_settings, device, base=base),
+        }
         atomic.write_json(kept, {"key": key, "record": record}, indent=None)
     atomic.write_json(tune_path, record)
     spec, hp = tune.apply_choice(spec, hp, record["chosen"])
-    train.run(splits, out_dirs, dataset, method, spec, hp, depth, seeds, threads=threads, device=device,
-              checkpoint_every_s=checkpoint_every_s, probe_settings=probe_settings)
+    train.run(
+        splits,
+        out_dirs,
+        dataset,
+        method,
+        spec,
+        hp,
+        depth,
+        seeds,
+        threads=threads,
+        device=device,
+        checkpoint_every_s=checkpoint_every_s,
+        probe_settings=probe_settings,
+    )
     kept.unlink()
 
 
-def run_depths(data_path: str, tune_paths: list[str], out_dirs: list[list[str]], dataset: str, method: str,
-               spec: dict, hp: dict, depths: list[int], tune_settings: dict, seeds: list[int], threads: int = 1,
-               device: str = "cpu", checkpoint_every_s: float = 60.0, probe_settings: dict | None = None,
-               sequence_seed: int | None = None, remake_data: Callable[[], object] | None = None,
-               base_tune_paths: list[str] = ()) -> None:
+def run_depths(
+    data_path: str,
+    tune_paths: list[str],
+    out_dirs: list[list[str]],
+    dataset: str,
+    method: str,
+    spec: dict,
+    hp: dict,
+    depths: list[int],
+    tune_settings: dict,
+    seeds: list[int],
+    threads: int = 1,
+    device: str = "cpu",
+    checkpoint_every_s: float = 60.0,
+    probe_settings: dict | None = None,
+    sequence_seed: int | None = None,
+    remake_data: Callable[[], object] | None = None,
+    base_tune_paths: list[str] = (),
+) -> None:
     """`run` for every depth (tune_paths[i] and out_dirs[i] belong to depths[i]), keeping finished depths
     until all are done; with base_tune_paths (the base's tuning record at each depth) each depth is tuned nested
     in its base. With a sequence_seed the dataset is read as noise-padded rows (covbench.data.sequences) and
@@ -58,20 +103,49 @@ def run_depths(data_path: str, tune_paths: list[str], out_dirs: list[list[str]],
     splits = data.load_splits(data_path, remake_data)
     kept_dirs = [Path(dirs[0]).parent / "kept" for dirs in out_dirs]
     bases = [atomic.read_json(path, required=("method", "chosen", "trials")) for path in base_tune_paths]
-    for depth, tune_path, dirs, kept_dir, base in zip(depths, tune_paths, out_dirs, kept_dirs,
-                                                      bases or [None] * len(depths)):
+    for depth, tune_path, dirs, kept_dir, base in zip(
+        depths, tune_paths, out_dirs, kept_dirs, bases or [None] * len(depths)
+    ):
         files = _cell_files(tune_path, dirs)
-        key = json.dumps([dataset, method, spec, hp, depth, tune_settings, seeds, probe_settings, sequence_seed,
-                          base and base["trials"]], sort_keys=True)
+        key = json.dumps(
+            [
+                dataset,
+                method,
+                spec,
+                hp,
+                depth,
+                tune_settings,
+                seeds,
+                probe_settings,
+                sequence_seed,
+                base and base["trials"],
+            ],
+            sort_keys=True,
+        )
         if _restore(files, kept_dir, key):
             continue
         if sequence_seed is None:
             cell_splits, cell_probes = splits, probe_settings
         else:
             cell_splits, cell_probes = sequences.padded_rows(splits, depth, sequence_seed), None
-        run(data_path, tune_path, dirs, dataset, method, spec, hp, depth, tune_settings, seeds, threads=threads,
-            device=device, checkpoint_every_s=checkpoint_every_s, probe_settings=cell_probes, splits=cell_splits,
-            base=base)
+        run(
+            data_path,
+            tune_path,
+            dirs,
+            dataset,
+            method,
+            spec,
+            hp,
+            depth,
+            tune_settings,
+            seeds,
+            threads=threads,
+            device=device,
+            checkpoint_every_s=checkpoint_every_s,
+            probe_settings=cell_probes,
+            splits=cell_splits,
+            base=base,
+        )
         _keep(files, kept_dir, key)
     for kept_dir in kept_dirs:
         shutil.rmtree(kept_dir, ignore_errors=True)

@@ -13,6 +13,7 @@ batched model: lambda = 0 is the base method itself, trained in the same batch.
         "results/sweep/mnist/covariance/depth16.parquet", "mnist", "covariance", "baseline", spec, hp, 16,
         [0, 0.01, 0.1, 1, 10, 100, 1000], [0, 1, 2, 3, 4])
 """
+
 from pathlib import Path
 
 import numpy as np
@@ -27,12 +28,23 @@ from covbench.training.tune import apply_choice
 from covbench.training.vanishing import vanishing_index
 
 CELL_KEYS = ["dataset", "variant", "depth"]
-COLUMNS = CELL_KEYS[:2] + ["base", "depth", "lr", "cov_lambda", "seed", "diverged", "best_val_loss",
-                           "best_val_accuracy", "test_accuracy", "vanishing_index_init",
-                           "vanishing_index_epoch1"]
+COLUMNS = CELL_KEYS[:2] + [
+    "base",
+    "depth",
+    "lr",
+    "cov_lambda",
+    "seed",
+    "diverged",
+    "best_val_loss",
+    "best_val_accuracy",
+    "test_accuracy",
+    "vanishing_index_init",
+    "vanishing_index_epoch1",
+]
 
 
 # --- configuration ------------------------------------------------------------------------------------
+
 
 def bases(config: dict) -> dict[str, str]:
     """Each swept variant -> its base method (the same composition with aux none), both grid methods."""
@@ -49,15 +61,17 @@ def validate(config: dict) -> dict:
         if variant not in specs:
             raise ConfigError(f"{where}: '{variant}' is not a method of the grid; grid.methods: {', '.join(specs)}")
         if variant not in covariance_methods(specs):
-            raise ConfigError(f"{where}: '{variant}' is not a covariance method "
-                              f"(its aux is '{specs[variant]['aux']}')")
+            raise ConfigError(f"{where}: '{variant}' is not a covariance method (its aux is '{specs[variant]['aux']}')")
         if base_method(variant, specs) is None:
-            raise ConfigError(f"{where}: the base of '{variant}' (the same composition with aux none) is not "
-                              "in the grid")
+            raise ConfigError(
+                f"{where}: the base of '{variant}' (the same composition with aux none) is not in the grid"
+            )
     for depth in sweep["depths"]:
         if depth not in grid["depths"]:
-            raise ConfigError(f"config error at 'lambda_sweep.depths': {depth} is not a grid depth; grid.depths: "
-                              f"{', '.join(map(str, grid['depths']))}")
+            raise ConfigError(
+                f"config error at 'lambda_sweep.depths': {depth} is not a grid depth; grid.depths: "
+                f"{', '.join(map(str, grid['depths']))}"
+            )
     if 0 not in sweep["lambdas"]:
         raise ConfigError("config error at 'lambda_sweep.lambdas': the grid must include 0 (the base method itself)")
     return config
@@ -65,8 +79,16 @@ def validate(config: dict) -> dict:
 
 # --- one cell: train and measure -----------------------------------------------------------------------
 
-def train_cell(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, lambdas: list[float],
-               seeds: list[int], device: str = "cpu") -> pd.DataFrame:
+
+def train_cell(
+    splits: dict[str, torch.Tensor],
+    spec: dict,
+    hp: dict,
+    depth: int,
+    lambdas: list[float],
+    seeds: list[int],
+    device: str = "cpu",
+) -> pd.DataFrame:
     """Every lambda x seed as one batched model; one row per model with its outcomes and vanishing indices.
 
     `spec`, `hp`: the variant's composition and the base's tuned hyperparameters (lr included); each model is
@@ -84,11 +106,25 @@ def train_cell(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int
         best_val_loss=result.best_val_loss.astype(float),
         best_val_accuracy=[float(at_best.get((m, int(e)), np.nan)) for m, e in enumerate(result.best_epoch)],
         test_accuracy=np.asarray(result.test_accuracy, dtype=float),
-        **{column: index[column].reindex(models.index).to_numpy(float) for column in index})
+        **{column: index[column].reindex(models.index).to_numpy(float) for column in index},
+    )
 
 
-def run(data_path: str, tune_path: str, out_path: str, dataset: str, variant: str, base: str, spec: dict, hp: dict,
-        depth: int, lambdas: list[float], seeds: list[int], threads: int = 1, device: str = "cpu") -> None:
+def run(
+    data_path: str,
+    tune_path: str,
+    out_path: str,
+    dataset: str,
+    variant: str,
+    base: str,
+    spec: dict,
+    hp: dict,
+    depth: int,
+    lambdas: list[float],
+    seeds: list[int],
+    threads: int = 1,
+    device: str = "cpu",
+) -> None:
     """One (dataset, variant, depth): the variant's spec with the base's tuning choice -> a tidy parquet."""
     train.configure_process(threads)
     splits = data.load_splits(data_path)

@@ -12,6 +12,7 @@ and the step's logged bias_grad_norm is his norm before that epoch's update.
 
     run(files, "results/nielsen/hidden2/layer_speed.parquet", config["nielsen"], hidden_layers=2)
 """
+
 from pathlib import Path
 
 import numpy as np
@@ -45,16 +46,27 @@ def load_splits(train_images, train_labels, test_images, test_labels, n_images: 
     x, y = _images(train_images), _labels(train_labels)
     x_test, y_test = _images(test_images), _labels(test_labels)
     val = slice(MNIST_VAL_START, MNIST_VAL_START + n_images)
-    return {"x_train": x[:n_images], "y_train": y[:n_images], "x_val": x[val], "y_val": y[val],
-            "x_test": x_test[:n_images], "y_test": y_test[:n_images]}
+    return {
+        "x_train": x[:n_images],
+        "y_train": y[:n_images],
+        "x_val": x[val],
+        "y_val": y[val],
+        "x_test": x_test[:n_images],
+        "y_test": y_test[:n_images],
+    }
 
 
 def hyperparameters(settings: dict) -> dict:
     """Full-batch gradient descent; the L2 term lambda/(2n) sum w^2 adds (lambda/n) w to each weight gradient."""
     return {
-        "width": settings["width"], "epochs": settings["epochs"], "batch_size": settings["n_images"],
-        "lr": settings["lr"], "momentum": 0.0, "weight_decay": settings["l2"] / settings["n_images"],
-        "loss": "sigmoid_cross_entropy", "log_every": 1,
+        "width": settings["width"],
+        "epochs": settings["epochs"],
+        "batch_size": settings["n_images"],
+        "lr": settings["lr"],
+        "momentum": 0.0,
+        "weight_decay": settings["l2"] / settings["n_images"],
+        "loss": "sigmoid_cross_entropy",
+        "log_every": 1,
     }
 
 
@@ -62,7 +74,9 @@ def network_name(sizes: list[int]) -> str:
     return "[" + ", ".join(str(size) for size in sizes) + "]"
 
 
-def layer_speed(splits: dict[str, torch.Tensor], settings: dict, hidden_layers: int, device: str = "cpu") -> pd.DataFrame:
+def layer_speed(
+    splits: dict[str, torch.Tensor], settings: dict, hidden_layers: int, device: str = "cpu"
+) -> pd.DataFrame:
     """Tidy speeds of one network, all seeds: network, hidden_layers, seed, epoch, layer, bias_grad_norm.
 
     Epoch e holds the gradient before the update of epoch e (0 = at initialization), as his norms[e].
@@ -76,8 +90,9 @@ def layer_speed(splits: dict[str, torch.Tensor], settings: dict, hidden_layers: 
     return speed.sort_values(["seed", "epoch", "layer"], ignore_index=True)
 
 
-def run(files: dict[str, str], out_path: str, settings: dict, hidden_layers: int, threads: int = 1,
-        device: str = "cpu") -> None:
+def run(
+    files: dict[str, str], out_path: str, settings: dict, hidden_layers: int, threads: int = 1, device: str = "cpu"
+) -> None:
     """files: train_images, train_labels, test_images, test_labels (verified raw IDX files)."""
     configure_process(threads)
     splits = load_splits(**files, n_images=settings["n_images"])

@@ -5,6 +5,7 @@ on a fixed, seeded subset of the train split and scored on a fixed subset of the
 (DESIGN section 4, `probe_accuracy`). The subsets are the same for every method and seed of a dataset, so
 probe accuracies compare across them. Call `probe_frame` at init (epoch 0) and after the last epoch.
 """
+
 import warnings
 
 import numpy as np
@@ -46,8 +47,10 @@ def fit_probe(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val
     """Validation accuracy of one probe; NaN when the activations are not all finite (a diverged model)."""
     if not (np.isfinite(x_train).all() and np.isfinite(x_val).all()):
         return float("nan")
-    probe = make_pipeline(StandardScaler(),  # zero-variance features are left unscaled, not divided by 0
-                          LogisticRegression(max_iter=MAX_ITER, tol=TOL, random_state=RANDOM_STATE))
+    probe = make_pipeline(
+        StandardScaler(),  # zero-variance features are left unscaled, not divided by 0
+        LogisticRegression(max_iter=MAX_ITER, tol=TOL, random_state=RANDOM_STATE),
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # stopped at MAX_ITER on purpose
         probe.fit(x_train, y_train)
@@ -76,24 +79,28 @@ def probe_scores(train_acts: list, y_train, val_acts: list, y_val) -> np.ndarray
     return scores
 
 
-def scores_frame(scores: np.ndarray, epoch: int, n_train: int, n_val: int,
-                 models: list[int] | None = None) -> pd.DataFrame:
+def scores_frame(
+    scores: np.ndarray, epoch: int, n_train: int, n_val: int, models: list[int] | None = None
+) -> pd.DataFrame:
     """(M', L) accuracies -> tidy rows: model (the index in the batch: `models[i]` for row i, default i), epoch
     (0 = init), layer (1 = nearest the input), probe_accuracy, n_train, n_val (the probe's subset sizes)."""
     count, layers = scores.shape
     models = np.arange(count) if models is None else np.asarray(models)
-    return pd.DataFrame({
-        "model": np.repeat(models, layers),
-        "epoch": epoch,
-        "layer": np.tile(np.arange(1, layers + 1), count),
-        "probe_accuracy": scores.reshape(-1),
-        "n_train": n_train,
-        "n_val": n_val,
-    })
+    return pd.DataFrame(
+        {
+            "model": np.repeat(models, layers),
+            "epoch": epoch,
+            "layer": np.tile(np.arange(1, layers + 1), count),
+            "probe_accuracy": scores.reshape(-1),
+            "n_train": n_train,
+            "n_val": n_val,
+        }
+    )
 
 
-def probe_frame(model: MLP, splits: dict[str, torch.Tensor], probe_settings: dict, epoch: int,
-                models: list[int] | None = None) -> pd.DataFrame:
+def probe_frame(
+    model: MLP, splits: dict[str, torch.Tensor], probe_settings: dict, epoch: int, models: list[int] | None = None
+) -> pd.DataFrame:
     """Probe every hidden layer of the models of `model` (leading dimension M) at `epoch`: those at the batch
     indices `models`, or all. A probe's cost is its fit, one per (model, layer), so probing fewer seeds saves it.
 

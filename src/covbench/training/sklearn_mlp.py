@@ -15,6 +15,7 @@ its learning rate is the config's (`methods.sklearn_mlp.options.learning_rate_in
         {"width": 100, "epochs": 10, "batch_size": 64, "log_every": 100, "weight_decay": 0.0},
         {"learning_rate_init": 0.001}, depths=[2], seeds=[0])
 """
+
 import json
 import math
 import time
@@ -38,7 +39,9 @@ COLLAPSED_FRACTION = train.COLLAPSED_FRACTION
 DEFAULT_OPTIONS = {"learning_rate_init": 0.001}  # sklearn's default Adam step size
 
 
-def initial_parameters(seed: int, layer_units: list[int], dtype=np.float32) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def initial_parameters(
+    seed: int, layer_units: list[int], dtype=np.float32
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """(weights, biases) MLPClassifier(activation="relu", random_state=seed) starts from: Glorot uniform, bound
     sqrt(6 / (fan_in + fan_out)), weight then bias of each layer drawn from one RandomState(seed). partial_fit never
     shows them (its first call initializes and steps); tests/test_methods_as_rules.py checks this copy against it."""
@@ -53,8 +56,15 @@ def initial_parameters(seed: int, layer_units: list[int], dtype=np.float32) -> t
 
 def classifier(width: int, depth: int, batch_size: int, seed: int, options: dict) -> MLPClassifier:
     settings = {"alpha": 0.0, **DEFAULT_OPTIONS, **options}  # no L2 unless asked: train.weight_decay is 0 too
-    return MLPClassifier(hidden_layer_sizes=(width,) * depth, activation="relu", solver="adam",
-                         batch_size=batch_size, shuffle=False, random_state=seed, **settings)
+    return MLPClassifier(
+        hidden_layer_sizes=(width,) * depth,
+        activation="relu",
+        solver="adam",
+        batch_size=batch_size,
+        shuffle=False,
+        random_state=seed,
+        **settings,
+    )
 
 
 def _relative_change(new: list[np.ndarray], old: list[np.ndarray]) -> np.ndarray:
@@ -65,12 +75,12 @@ def _relative_change(new: list[np.ndarray], old: list[np.ndarray]) -> np.ndarray
 def evaluate(model: MLPClassifier, x: np.ndarray, y: np.ndarray, classes: int) -> tuple[float, float]:
     """(mean cross-entropy, fraction correct)."""
     probabilities = model.predict_proba(x)
-    return (float(log_loss(y, probabilities, labels=np.arange(classes))),
-            float((probabilities.argmax(1) == y).mean()))
+    return (float(log_loss(y, probabilities, labels=np.arange(classes))), float((probabilities.argmax(1) == y).mean()))
 
 
-def train_seed(splits: dict[str, np.ndarray], depth: int, hp: dict, options: dict, seed: int,
-               generator: torch.Generator) -> dict:
+def train_seed(
+    splits: dict[str, np.ndarray], depth: int, hp: dict, options: dict, seed: int, generator: torch.Generator
+) -> dict:
     """One model: epochs rows, layer_stats rows, the test accuracy of its best checkpoint (the epoch of lowest
     validation loss, DESIGN section 6) and of its last epoch, wall time, whether it diverged."""
     x_train, y_train = splits["x_train"], splits["y_train"]
@@ -79,20 +89,24 @@ def train_seed(splits: dict[str, np.ndarray], depth: int, hp: dict, options: dic
     steps_per_epoch = math.ceil(n_train / batch)
     model = classifier(hp["width"], depth, batch, seed, options)
     # sklearn's output layer: one logistic unit for two classes, a softmax over them otherwise
-    weights0, biases0 = initial_parameters(seed, [x_train.shape[1], *[hp["width"]] * depth, classes if classes > 2 else 1],
-                                           x_train.dtype)
+    weights0, biases0 = initial_parameters(
+        seed, [x_train.shape[1], *[hp["width"]] * depth, classes if classes > 2 else 1], x_train.dtype
+    )
     epoch_rows, stat_rows, diverged = [], [], False
     best = {"epoch": 0, "val_loss": math.inf, "parameters": (weights0, biases0)}
     started = time.perf_counter()
     for epoch in range(hp["epochs"]):
         order = torch.randperm(n_train, generator=generator).numpy()
         # a model whose step goes non-finite is put back to the epoch's start, its last finite state (as train.py)
-        snapshot = ((weights0, biases0) if epoch == 0
-                    else ([w.copy() for w in model.coefs_], [b.copy() for b in model.intercepts_]))
+        snapshot = (
+            (weights0, biases0)
+            if epoch == 0
+            else ([w.copy() for w in model.coefs_], [b.copy() for b in model.intercepts_])
+        )
         loss_sum = 0.0
         for i in range(steps_per_epoch):
             step = epoch * steps_per_epoch + i
-            index = order[i * batch:(i + 1) * batch]
+            index = order[i * batch : (i + 1) * batch]
             before = weights0 if step == 0 else [w.copy() for w in model.coefs_] if step % log_every == 0 else None
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
@@ -111,28 +125,53 @@ def train_seed(splits: dict[str, np.ndarray], depth: int, hp: dict, options: dic
             if before is not None:
                 drift, update = _relative_change(before, weights0), _relative_change(model.coefs_, before)
                 for layer in range(1, depth + 1):
-                    stat_rows.append({"step": step, "epoch": epoch, "layer": layer,
-                                      **{name: np.nan for name in STAT_NAMES},
-                                      "weight_drift": drift[layer - 1], "update_ratio": update[layer - 1]})
+                    stat_rows.append(
+                        {
+                            "step": step,
+                            "epoch": epoch,
+                            "layer": layer,
+                            **{name: np.nan for name in STAT_NAMES},
+                            "weight_drift": drift[layer - 1],
+                            "update_ratio": update[layer - 1],
+                        }
+                    )
         if diverged:
             model.coefs_, model.intercepts_ = snapshot
         val_loss, val_accuracy = evaluate(model, splits["x_val"], splits["y_val"], classes)
         if not diverged and val_loss < best["val_loss"]:
-            best = {"epoch": epoch + 1, "val_loss": val_loss,
-                    "parameters": ([w.copy() for w in model.coefs_], [b.copy() for b in model.intercepts_])}
-        epoch_rows.append({"epoch": epoch + 1, "train_loss": loss_sum / n_train,
-                           "train_accuracy": math.nan, "val_loss": val_loss, "val_accuracy": val_accuracy,
-                           "wall_s": time.perf_counter() - started, "diverged": diverged})
+            best = {
+                "epoch": epoch + 1,
+                "val_loss": val_loss,
+                "parameters": ([w.copy() for w in model.coefs_], [b.copy() for b in model.intercepts_]),
+            }
+        epoch_rows.append(
+            {
+                "epoch": epoch + 1,
+                "train_loss": loss_sum / n_train,
+                "train_accuracy": math.nan,
+                "val_loss": val_loss,
+                "val_accuracy": val_accuracy,
+                "wall_s": time.perf_counter() - started,
+                "diverged": diverged,
+            }
+        )
         if diverged:
             break
     last_test_accuracy = evaluate(model, splits["x_test"], splits["y_test"], classes)[1]
     model.coefs_, model.intercepts_ = best["parameters"]
     test_accuracy = evaluate(model, splits["x_test"], splits["y_test"], classes)[1]
-    return {"epochs": pd.DataFrame(epoch_rows), "layer_stats": pd.DataFrame(stat_rows),
-            "test_accuracy": test_accuracy, "last_test_accuracy": last_test_accuracy, "best_epoch": best["epoch"],
-            "best_val_loss": best["val_loss"], "wall_s": time.perf_counter() - started, "diverged": diverged,
-            "estimator": {**model.get_params(), "hidden_layer_sizes": list(model.hidden_layer_sizes)},
-            "class_prior_entropy": train.class_prior_entropy(torch.from_numpy(y_train))}
+    return {
+        "epochs": pd.DataFrame(epoch_rows),
+        "layer_stats": pd.DataFrame(stat_rows),
+        "test_accuracy": test_accuracy,
+        "last_test_accuracy": last_test_accuracy,
+        "best_epoch": best["epoch"],
+        "best_val_loss": best["val_loss"],
+        "wall_s": time.perf_counter() - started,
+        "diverged": diverged,
+        "estimator": {**model.get_params(), "hidden_layer_sizes": list(model.hidden_layer_sizes)},
+        "class_prior_entropy": train.class_prior_entropy(torch.from_numpy(y_train)),
+    }
 
 
 def write_run(out_dir: str, ids: dict, result: dict, hp: dict) -> None:
@@ -140,24 +179,43 @@ def write_run(out_dir: str, ids: dict, result: dict, hp: dict) -> None:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     stats = result["layer_stats"].astype({name: "float32" for name in STAT_NAMES})
-    probes = pd.DataFrame({"epoch": pd.Series(dtype="int64"), "layer": pd.Series(dtype="int64"),
-                           "probe_accuracy": pd.Series(dtype="float64")})
+    probes = pd.DataFrame(
+        {
+            "epoch": pd.Series(dtype="int64"),
+            "layer": pd.Series(dtype="int64"),
+            "probe_accuracy": pd.Series(dtype="float64"),
+        }
+    )
     for name, frame in (("epochs", result["epochs"]), ("layer_stats", stats), ("probes", probes)):
         frame = frame.copy()
         for position, (column, value) in enumerate(ids.items()):
-            frame.insert(position, column, pd.Series([value] * len(frame), dtype="int64" if isinstance(value, int)
-                                                     else "object"))
+            frame.insert(
+                position, column, pd.Series([value] * len(frame), dtype="int64" if isinstance(value, int) else "object")
+            )
         frame.to_parquet(out / f"{name}.parquet", index=False)
     last = result["epochs"].iloc[-1]
     record = {
-        **ids, "method_spec": {"rule": "sklearn_mlp", "estimator": "sklearn.neural_network.MLPClassifier",
-                               **result["estimator"]},
-        "hyperparameters": hp, "device": "cpu", "threads": 1, "wall_s": result["wall_s"], "diverged": result["diverged"],
-        "test_accuracy": result["test_accuracy"], "last_test_accuracy": result["last_test_accuracy"],
-        "best_epoch": result["best_epoch"], "best_val_loss": result["best_val_loss"],
-        "best_val_accuracy": float(result["epochs"].set_index("epoch").val_accuracy.get(result["best_epoch"], math.nan)),
+        **ids,
+        "method_spec": {
+            "rule": "sklearn_mlp",
+            "estimator": "sklearn.neural_network.MLPClassifier",
+            **result["estimator"],
+        },
+        "hyperparameters": hp,
+        "device": "cpu",
+        "threads": 1,
+        "wall_s": result["wall_s"],
+        "diverged": result["diverged"],
+        "test_accuracy": result["test_accuracy"],
+        "last_test_accuracy": result["last_test_accuracy"],
+        "best_epoch": result["best_epoch"],
+        "best_val_loss": result["best_val_loss"],
+        "best_val_accuracy": float(
+            result["epochs"].set_index("epoch").val_accuracy.get(result["best_epoch"], math.nan)
+        ),
         "final_val_accuracy": float(last.val_accuracy),
-        "final_val_loss": float(last.val_loss), "final_train_loss": float(last.train_loss),
+        "final_val_loss": float(last.val_loss),
+        "final_train_loss": float(last.train_loss),
         "class_prior_entropy": result["class_prior_entropy"],
         "collapsed": bool(last.train_loss >= COLLAPSED_FRACTION * result["class_prior_entropy"]),
         "versions": {**train.versions(), "scikit-learn": sklearn.__version__},
@@ -165,8 +223,17 @@ def write_run(out_dir: str, ids: dict, result: dict, hp: dict) -> None:
     (out / "run.json").write_text(json.dumps(record, indent=2))
 
 
-def run(data_path: str, out_dirs: list[list[str]], dataset: str, method: str, hp: dict, options: dict,
-        depths: list[int], seeds: list[int], standardize_inputs: bool = False) -> None:
+def run(
+    data_path: str,
+    out_dirs: list[list[str]],
+    dataset: str,
+    method: str,
+    hp: dict,
+    options: dict,
+    depths: list[int],
+    seeds: list[int],
+    standardize_inputs: bool = False,
+) -> None:
     """Every depth and seed of one (dataset, method); out_dirs[i][j] is the run folder of depths[i], seeds[j]."""
     splits = load_splits(data_path)
     if standardize_inputs:  # the dataset standardizes its inputs for every method (config datasets.<name>)

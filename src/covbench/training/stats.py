@@ -5,18 +5,30 @@ to the host once per epoch. A recurrent network's "layers" are its time steps (D
 the logged steps t (models.rnn.logged_steps), its per-layer weight statistics NaN, and the statistics of its
 two weight matrices (input and recurrent) the same on every row of a step.
 """
+
 import torch
 
 from covbench import components
-from covbench.subnormals import norm_of, std_of
 from covbench.models import MLP, RNN
+from covbench.subnormals import norm_of, std_of
 
 # Column order of the stacked (M, L, len(STAT_NAMES)) record.
 STAT_NAMES = (
-    "bias_grad_norm", "weight_grad_norm", "grad_rms", "weight_drift",
-    "act_mean", "act_std", "saturation", "cov_force_norm",
-    "force_grad_ratio", "force_grad_cosine", "active_groups",
-    "hidden_grad_norm", "input_weight_grad_norm", "recurrent_weight_grad_norm", "update_ratio",
+    "bias_grad_norm",
+    "weight_grad_norm",
+    "grad_rms",
+    "weight_drift",
+    "act_mean",
+    "act_std",
+    "saturation",
+    "cov_force_norm",
+    "force_grad_ratio",
+    "force_grad_cosine",
+    "active_groups",
+    "hidden_grad_norm",
+    "input_weight_grad_norm",
+    "recurrent_weight_grad_norm",
+    "update_ratio",
 )
 
 
@@ -46,8 +58,9 @@ def force_against_gradient(acts: list[torch.Tensor], forces: list[torch.Tensor])
     return tuple(torch.stack(values, dim=1).to(dtype) for values in (norm, ratio, cosine))
 
 
-def before_step(model: MLP | RNN, acts: list[torch.Tensor], forces, active_groups, initial_weights,
-                layers: list[int]) -> torch.Tensor:
+def before_step(
+    model: MLP | RNN, acts: list[torch.Tensor], forces, active_groups, initial_weights, layers: list[int]
+) -> torch.Tensor:
     """Everything but update_ratio, from the gradients and activations of this step: (M, L, S - 1), L = len(layers)
     (1-based: every hidden layer of an MLP, the logged time steps of a recurrent network). The activations'
     gradients must have been retained: hidden_grad_norm is ||dL/da|| over the batch, everything that arrives at
@@ -79,8 +92,23 @@ def before_step(model: MLP | RNN, acts: list[torch.Tensor], forces, active_group
     hidden_grad_norm = torch.stack([norm_of(a.grad) for a in acts], dim=1)
     not_recurrent = torch.full_like(bias_grad_norm, float("nan"))
     return torch.stack(
-        [bias_grad_norm, weight_grad_norm, grad_rms, weight_drift, act_mean, act_std, saturation, force_norm,
-         ratio, cosine, active, hidden_grad_norm, not_recurrent, not_recurrent], dim=-1
+        [
+            bias_grad_norm,
+            weight_grad_norm,
+            grad_rms,
+            weight_drift,
+            act_mean,
+            act_std,
+            saturation,
+            force_norm,
+            ratio,
+            cosine,
+            active,
+            hidden_grad_norm,
+            not_recurrent,
+            not_recurrent,
+        ],
+        dim=-1,
     )
 
 
@@ -104,10 +132,22 @@ def _in_time(model: RNN, states: list[torch.Tensor], forces, active_groups, init
         force_norm, ratio, cosine = force_against_gradient(picked, [forces[t - 1] for t in steps])
         active = active_groups.unsqueeze(1).expand_as(force_norm)
     return torch.stack(
-        [nan, nan, nan, per_step(drift),
-         torch.stack([h.flatten(1).mean(1) for h in values], dim=1), torch.stack([std_of(h) for h in values], dim=1),
-         torch.stack([saturated(h).flatten(1).float().mean(1) for h in values], dim=1), force_norm, ratio, cosine, active,
-         torch.stack([norm_of(h.grad) for h in picked], dim=1), per_step(input_grad), per_step(recurrent_grad)],
+        [
+            nan,
+            nan,
+            nan,
+            per_step(drift),
+            torch.stack([h.flatten(1).mean(1) for h in values], dim=1),
+            torch.stack([std_of(h) for h in values], dim=1),
+            torch.stack([saturated(h).flatten(1).float().mean(1) for h in values], dim=1),
+            force_norm,
+            ratio,
+            cosine,
+            active,
+            torch.stack([norm_of(h.grad) for h in picked], dim=1),
+            per_step(input_grad),
+            per_step(recurrent_grad),
+        ],
         dim=-1,
     )
 
@@ -115,6 +155,7 @@ def _in_time(model: RNN, states: list[torch.Tensor], forces, active_groups, init
 def update_ratio(model: MLP | RNN, weights_before: list[torch.Tensor], layers: list[int]) -> torch.Tensor:
     """||W(t+1) - W(t)|| / ||W(t)|| for the step just taken: (M, L); a recurrent network's recurrent matrix on
     every row."""
+
     def ratio(w, w_old):
         return norm_of(w.detach() - w_old) / norm_of(w_old)
 

@@ -6,26 +6,27 @@ the method spec (optimizer, grad_clip) and the aux interface (extra loss terms, 
 on the device at logging steps and copied to the host once per epoch; a run whose loss goes non-finite is
 frozen and recorded as diverged while the other seeds go on.
 """
+
 import ctypes
 import json
 import math
 import os
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 import torch
 
 from covbench import atomic, components
-from covbench.training import probes, stats
 from covbench.components.clipping import clip_grad_norm_
 from covbench.config import METHOD_DEFAULTS
 from covbench.models import LOSSES, MLP, RNN, build, forward, to_device
 from covbench.models.rnn import LOGGED_STEPS, logged_steps
+from covbench.training import probes, stats
 
 # Evaluation runs in chunks of this many examples: 1000 keeps a chunk's activations in cache (10k x 5 models x
 # 100 units is 20 MB a layer), 35 % faster at depth 32 than 10k chunks (0.61 s against 0.95 s per 10k images).
@@ -38,10 +39,34 @@ COLLAPSED_FRACTION = 0.9
 # glibc mallopt parameters and the values configure_process gives them
 M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_MAX = -1, -2, -4
 MALLOC_SETTINGS = ((M_MMAP_MAX, 0), (M_TRIM_THRESHOLD, 1 << 30), (M_TOP_PAD, 64 << 20))
-CHECKPOINT_KEYS = ("key", "epoch", "wall_s", "alive", "params", "bufs", "buffers", "initial_weights", "gen_states",
-                   "noise_states", "stat_blocks", "epoch_rows", "best", "best_val_loss", "best_epoch")
-RUN_JSON_KEYS = ("dataset", "method", "depth", "seed", "diverged", "test_accuracy", "last_test_accuracy", "best_epoch",
-                 "final_val_accuracy")
+CHECKPOINT_KEYS = (
+    "key",
+    "epoch",
+    "wall_s",
+    "alive",
+    "params",
+    "bufs",
+    "buffers",
+    "initial_weights",
+    "gen_states",
+    "noise_states",
+    "stat_blocks",
+    "epoch_rows",
+    "best",
+    "best_val_loss",
+    "best_epoch",
+)
+RUN_JSON_KEYS = (
+    "dataset",
+    "method",
+    "depth",
+    "seed",
+    "diverged",
+    "test_accuracy",
+    "last_test_accuracy",
+    "best_epoch",
+    "final_val_accuracy",
+)
 
 
 @dataclass
@@ -86,7 +111,9 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError("config error at 'train.device': 'cuda' requested but torch sees no GPU; use 'cpu' or 'auto'")
+        raise RuntimeError(
+            "config error at 'train.device': 'cuda' requested but torch sees no GPU; use 'cpu' or 'auto'"
+        )
     return torch.device(name)
 
 
@@ -108,8 +135,8 @@ def evaluate(model: MLP, x: torch.Tensor, y: torch.Tensor, loss_fn) -> tuple[tor
     loss_sum = torch.zeros(models, device=x.device)
     correct = torch.zeros(models, device=x.device)
     for start in range(0, len(y), EVAL_CHUNK):
-        logits, _ = forward(model, x[start:start + EVAL_CHUNK], training=False)
-        labels = y[start:start + EVAL_CHUNK].expand(models, -1)
+        logits, _ = forward(model, x[start : start + EVAL_CHUNK], training=False)
+        labels = y[start : start + EVAL_CHUNK].expand(models, -1)
         loss_sum += loss_fn(logits, labels) * labels.shape[1]
         correct += (logits.argmax(-1) == labels).sum(1)
     return loss_sum / len(y), correct / len(y)
@@ -129,10 +156,20 @@ def _checkpoint_key(spec, hp, depth, seeds, n_train) -> str:
     return json.dumps([spec, hp, depth, seeds, n_train], sort_keys=True)
 
 
-def train(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, seeds: list[int],
-          device: str = "cpu", checkpoint: Path | None = None, checkpoint_every_s: float = 60.0,
-          start: dict | None = None, until_epoch: int | None = None,
-          probe: Callable[[MLP, dict, int], pd.DataFrame] | None = None, probe_epochs: tuple[int, ...] = ()) -> RunResult:
+def train(
+    splits: dict[str, torch.Tensor],
+    spec: dict,
+    hp: dict,
+    depth: int,
+    seeds: list[int],
+    device: str = "cpu",
+    checkpoint: Path | None = None,
+    checkpoint_every_s: float = 60.0,
+    start: dict | None = None,
+    until_epoch: int | None = None,
+    probe: Callable[[MLP, dict, int], pd.DataFrame] | None = None,
+    probe_epochs: tuple[int, ...] = (),
+) -> RunResult:
     """Train one model per entry of `seeds` (repeats allowed); hp: width, epochs, batch_size, lr, momentum,
     weight_decay, loss, log_every. hp["lr"] and the spec's cov_lambda / aux_weight may be lists, one value per model.
     Test accuracy is computed once, after training, and only when `splits` holds test data (tuning passes none).
@@ -165,8 +202,7 @@ def train(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, see
 
     model = to_device(build(spec, x_train.shape[-1], hp["width"], depth, classes, seeds), device)
     # the rows of the per-layer statistics: an MLP's hidden layers, a recurrent network's logged time steps
-    stat_layers = (logged_steps(x_train.shape[1], LOGGED_STEPS) if isinstance(model, RNN)
-                   else list(range(1, depth + 1)))
+    stat_layers = logged_steps(x_train.shape[1], LOGGED_STEPS) if isinstance(model, RNN) else list(range(1, depth + 1))
     params = model.parameters()
     for p in params:
         p.requires_grad_(True)
@@ -194,12 +230,16 @@ def train(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, see
             saved = atomic.load_torch(checkpoint, required=CHECKPOINT_KEYS)
             state = saved if saved["key"] == key else state
         except atomic.Corrupt as error:  # killed mid-save by an older version, a disk error, ...: start over
-            atomic.warn(f"checkpoint {checkpoint} failed verification ({error.reason}): removed, training from "
-                        f"{'the start' if start is None else 'the given state'}")
+            atomic.warn(
+                f"checkpoint {checkpoint} failed verification ({error.reason}): removed, training from "
+                f"{'the start' if start is None else 'the given state'}"
+            )
     if state is not None:
         with torch.no_grad():
-            for dst, src in zip(params + bufs + model.buffers() + initial_weights,
-                                state["params"] + state["bufs"] + state["buffers"] + state["initial_weights"]):
+            for dst, src in zip(
+                params + bufs + model.buffers() + initial_weights,
+                state["params"] + state["bufs"] + state["buffers"] + state["initial_weights"],
+            ):
                 dst.copy_(src)
         for g, s in zip(gens + model.generators, state["gen_states"] + state["noise_states"], strict=True):
             g.set_state(s)
@@ -214,13 +254,24 @@ def train(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, see
 
     def state_of(epochs_done, wall_s):
         """Everything a continuation needs, on the CPU: the checkpoint's content, and a RunResult's `state`."""
-        return {"key": key, "epoch": epochs_done, "wall_s": wall_s, "alive": alive.cpu(),
-                "params": [p.detach().cpu() for p in params], "bufs": [b.cpu() for b in bufs],
-                "buffers": [b.cpu() for b in model.buffers()], "initial_weights": [w.cpu() for w in initial_weights],
-                "gen_states": [g.get_state() for g in gens], "noise_states": [g.get_state() for g in model.generators],
-                "stat_blocks": stat_blocks, "epoch_rows": epoch_rows,
-                "probe_frames": probe_frames, "best": [t.cpu() for t in best], "best_val_loss": best_val_loss.clone(),
-                "best_epoch": best_epoch.clone()}
+        return {
+            "key": key,
+            "epoch": epochs_done,
+            "wall_s": wall_s,
+            "alive": alive.cpu(),
+            "params": [p.detach().cpu() for p in params],
+            "bufs": [b.cpu() for b in bufs],
+            "buffers": [b.cpu() for b in model.buffers()],
+            "initial_weights": [w.cpu() for w in initial_weights],
+            "gen_states": [g.get_state() for g in gens],
+            "noise_states": [g.get_state() for g in model.generators],
+            "stat_blocks": stat_blocks,
+            "epoch_rows": epoch_rows,
+            "probe_frames": probe_frames,
+            "best": [t.cpu() for t in best],
+            "best_val_loss": best_val_loss.clone(),
+            "best_epoch": best_epoch.clone(),
+        }
 
     def take_probes(epochs_done):
         """Probe frames are kept as columns of tensors: a checkpoint loads with weights_only, which takes no frame."""
@@ -245,15 +296,16 @@ def train(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, see
         for i in range(steps_per_epoch):
             step = epoch * steps_per_epoch + i
             # index_select, not x_train[idx]: advanced indexing takes twice as long (BENCHMARKS.md)
-            idx = perm[:, i * batch:(i + 1) * batch].flatten()
+            idx = perm[:, i * batch : (i + 1) * batch].flatten()
             xb = x_train.index_select(0, idx).view(models, -1, *x_train.shape[1:])
             yb = y_train.index_select(0, idx).view(models, -1)
             logging = step % hp["log_every"] == 0  # the statistics need each hidden state's full gradient
             logits, acts = forward(model, xb, training=True, exact_hidden_grads=logging)
             loss = loss_fn(logits, yb)
             correct = logits.detach().argmax(-1) == yb
-            extra_loss, forces, active_groups = aux.apply(acts, logits, yb, correct, model.aux_params, spec,
-                                                          step / total_steps)
+            extra_loss, forces, active_groups = aux.apply(
+                acts, logits, yb, correct, model.aux_params, spec, step / total_steps
+            )
             total = loss if extra_loss is None else loss + extra_loss
             alive &= torch.isfinite(total)
             for p in params:
@@ -272,7 +324,9 @@ def train(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, see
                 clip_grad_norm_([p.grad for p in params], spec["grad_clip"])
             optimizer.step(params, bufs, decayed, lr, hp["momentum"], hp["weight_decay"])
             if logging:
-                record = torch.cat([record, stats.update_ratio(model, weights_before, stat_layers).unsqueeze(-1)], dim=-1)
+                record = torch.cat(
+                    [record, stats.update_ratio(model, weights_before, stat_layers).unsqueeze(-1)], dim=-1
+                )
                 records.append((step, record, alive.clone()))
             loss_sum += loss.detach() * len(yb[0])
             correct_sum += correct.sum(1)
@@ -290,14 +344,23 @@ def train(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, see
         wall_s = wall_before + time.perf_counter() - started
         epoch_rows.append([epoch + 1, wall_s, outcome])
         if records:
-            stat_blocks.append([torch.tensor([s for s, _, _ in records]), epoch + 1,
-                                torch.stack([r for _, r, _ in records]).cpu(),
-                                torch.stack([a for _, _, a in records]).cpu()])
+            stat_blocks.append(
+                [
+                    torch.tensor([s for s, _, _ in records]),
+                    epoch + 1,
+                    torch.stack([r for _, r, _ in records]).cpu(),
+                    torch.stack([a for _, _, a in records]).cpu(),
+                ]
+            )
         if epoch + 1 in probe_epochs:
             take_probes(epoch + 1)
         if not bool(outcome[:, -1].any()):
             break
-        if checkpoint is not None and epoch + 1 < hp["epochs"] and time.perf_counter() - last_saved >= checkpoint_every_s:
+        if (
+            checkpoint is not None
+            and epoch + 1 < hp["epochs"]
+            and time.perf_counter() - last_saved >= checkpoint_every_s
+        ):
             last_saved = time.perf_counter()
             _save_checkpoint(state_of(epoch + 1, wall_s), checkpoint)
     take_probes(epoch_rows[-1][0] if epoch_rows else 0)
@@ -315,11 +378,22 @@ def train(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, see
                 for t, kept in zip(params + model.buffers(), last):
                     t.copy_(kept)
     wall_s = wall_before + time.perf_counter() - started
-    probes = (pd.concat([pd.DataFrame({c: t.numpy() for c, t in f.items()}) for f in probe_frames], ignore_index=True)
-              if probe_frames else pd.DataFrame())
-    return RunResult(_stats_frame(stat_blocks, seeds, stat_layers), _epochs_frame(epoch_rows, seeds), test_accuracy,
-                     last_test_accuracy, best_epoch.numpy(), best_val_loss.numpy(), wall_s,
-                     state_of(epoch_rows[-1][0] if epoch_rows else 0, wall_s), probes)
+    probes = (
+        pd.concat([pd.DataFrame({c: t.numpy() for c, t in f.items()}) for f in probe_frames], ignore_index=True)
+        if probe_frames
+        else pd.DataFrame()
+    )
+    return RunResult(
+        _stats_frame(stat_blocks, seeds, stat_layers),
+        _epochs_frame(epoch_rows, seeds),
+        test_accuracy,
+        last_test_accuracy,
+        best_epoch.numpy(),
+        best_val_loss.numpy(),
+        wall_s,
+        state_of(epoch_rows[-1][0] if epoch_rows else 0, wall_s),
+        probes,
+    )
 
 
 def select_models(state: dict, keep: list[int]) -> dict:
@@ -335,13 +409,17 @@ def select_models(state: dict, keep: list[int]) -> dict:
         return [states[m] for m in keep] if states else states
 
     return {
-        **state, "alive": pick(state["alive"]), "gen_states": per_model(state["gen_states"]),
+        **state,
+        "alive": pick(state["alive"]),
+        "gen_states": per_model(state["gen_states"]),
         "noise_states": per_model(state["noise_states"]),
         **{name: [pick(t) for t in state[name]] for name in ("params", "bufs", "buffers", "initial_weights", "best")},
-        "best_val_loss": pick(state["best_val_loss"]), "best_epoch": pick(state["best_epoch"]),
+        "best_val_loss": pick(state["best_val_loss"]),
+        "best_epoch": pick(state["best_epoch"]),
         "epoch_rows": [[epoch, wall_s, outcome[index]] for epoch, wall_s, outcome in state["epoch_rows"]],
-        "stat_blocks": [[steps, epoch, block[:, index], alive[:, index]]
-                        for steps, epoch, block, alive in state["stat_blocks"]],
+        "stat_blocks": [
+            [steps, epoch, block[:, index], alive[:, index]] for steps, epoch, block, alive in state["stat_blocks"]
+        ],
     }
 
 
@@ -377,8 +455,19 @@ def _epochs_frame(epoch_rows, seeds) -> pd.DataFrame:
     for m, seed in enumerate(seeds):
         for epoch, wall_s, outcome in epoch_rows:
             train_loss, train_acc, val_loss, val_acc, alive = outcome[m].tolist()
-            rows.append(dict(model=m, seed=seed, epoch=epoch, train_loss=train_loss, train_accuracy=train_acc,
-                             val_loss=val_loss, val_accuracy=val_acc, wall_s=wall_s, diverged=not alive))
+            rows.append(
+                dict(
+                    model=m,
+                    seed=seed,
+                    epoch=epoch,
+                    train_loss=train_loss,
+                    train_accuracy=train_acc,
+                    val_loss=val_loss,
+                    val_accuracy=val_acc,
+                    wall_s=wall_s,
+                    diverged=not alive,
+                )
+            )
             if not alive:
                 break
     return pd.DataFrame(rows)
@@ -394,13 +483,31 @@ def class_prior_entropy(labels: torch.Tensor) -> float:
 
 def versions() -> dict:
     from importlib.metadata import version
-    return {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
-            "pandas": pd.__version__, "covbench": version("covbench"), "platform": platform.platform()}
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "pandas": pd.__version__,
+        "covbench": version("covbench"),
+        "platform": platform.platform(),
+    }
 
 
-def run(splits: dict[str, torch.Tensor], out_dirs: list[str], dataset: str, method: str, spec: dict, hp: dict, depth: int,
-        seeds: list[int], threads: int = 1, device: str = "cpu", checkpoint_every_s: float = 60.0,
-        probe_settings: dict | None = None) -> None:
+def run(
+    splits: dict[str, torch.Tensor],
+    out_dirs: list[str],
+    dataset: str,
+    method: str,
+    spec: dict,
+    hp: dict,
+    depth: int,
+    seeds: list[int],
+    threads: int = 1,
+    device: str = "cpu",
+    checkpoint_every_s: float = 60.0,
+    probe_settings: dict | None = None,
+) -> None:
     """Train the seeds of one (dataset, method, depth) and write each seed's files (DESIGN section 5), with linear
     probes of every hidden layer at init and after the last epoch when probe_settings are given.
 
@@ -421,9 +528,18 @@ def run(splits: dict[str, torch.Tensor], out_dirs: list[str], dataset: str, meth
         probe_wall_s += time.perf_counter() - started
         return frame
 
-    result = train(splits, spec, hp, depth, seeds, device=device, checkpoint=checkpoint,
-                   checkpoint_every_s=checkpoint_every_s, probe=probe if probe_settings else None,
-                   probe_epochs=tuple(probe_settings.get("epochs", ())) if probe_settings else ())
+    result = train(
+        splits,
+        spec,
+        hp,
+        depth,
+        seeds,
+        device=device,
+        checkpoint=checkpoint,
+        checkpoint_every_s=checkpoint_every_s,
+        probe=probe if probe_settings else None,
+        probe_epochs=tuple(probe_settings.get("epochs", ())) if probe_settings else (),
+    )
     ids = dict(dataset=dataset, method=method, depth=depth)
     prior_entropy = class_prior_entropy(splits["y_train"])
     for model, (seed, out_dir) in enumerate(zip(seeds, out_dirs)):
@@ -439,16 +555,28 @@ def run(splits: dict[str, torch.Tensor], out_dirs: list[str], dataset: str, meth
         last, best_epoch = rows.iloc[-1], int(result.best_epoch[model])
         best_val_accuracy = float(rows.val_accuracy[rows.epoch == best_epoch].iloc[0]) if best_epoch else math.nan
         record = {
-            **ids, "seed": seed, "method_spec": spec, "hyperparameters": hp,
-            "device": str(resolve_device(device)), "threads": threads, "process": process,
+            **ids,
+            "seed": seed,
+            "method_spec": spec,
+            "hyperparameters": hp,
+            "device": str(resolve_device(device)),
+            "threads": threads,
+            "process": process,
             "seeds_trained_together": seeds,
-            "wall_s": result.wall_s, "probe_wall_s": probe_wall_s, "diverged": bool(last.diverged),
+            "wall_s": result.wall_s,
+            "probe_wall_s": probe_wall_s,
+            "diverged": bool(last.diverged),
             "test_accuracy": float(result.test_accuracy[model]),
-            "best_epoch": best_epoch, "best_val_loss": float(result.best_val_loss[model]),
-            "best_val_accuracy": best_val_accuracy, "last_test_accuracy": float(result.last_test_accuracy[model]),
-            "final_val_accuracy": float(last.val_accuracy), "final_val_loss": float(last.val_loss),
-            "final_train_loss": float(last.train_loss), "class_prior_entropy": prior_entropy,
-            "collapsed": bool(last.train_loss >= COLLAPSED_FRACTION * prior_entropy), "versions": versions(),
+            "best_epoch": best_epoch,
+            "best_val_loss": float(result.best_val_loss[model]),
+            "best_val_accuracy": best_val_accuracy,
+            "last_test_accuracy": float(result.last_test_accuracy[model]),
+            "final_val_accuracy": float(last.val_accuracy),
+            "final_val_loss": float(last.val_loss),
+            "final_train_loss": float(last.train_loss),
+            "class_prior_entropy": prior_entropy,
+            "collapsed": bool(last.train_loss >= COLLAPSED_FRACTION * prior_entropy),
+            "versions": versions(),
             "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
         }
         atomic.write_json(out / "run.json", record)  # last: a run.json means the run's files are complete

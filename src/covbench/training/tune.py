@@ -26,6 +26,7 @@ is never worse than the base's (`check_inclusion`, run over every record by tune
 value would not do: some trajectories are chaotic, and cat/not-cat relu_he_covariance at depth 2 and lambda 1e-4
 collapsed where its base learned.
 """
+
 import math
 
 import numpy as np
@@ -78,7 +79,7 @@ def nested_grid(spec: dict, tune: dict, base: dict) -> tuple[list[dict], int]:
     base_lrs = sorted({trial["lr"] for trial in base["trials"]})
     at = base_lrs.index(base["chosen"]["lr"])
     values = tune["nested"][name]
-    trials = [{"lr": lr, name: value} for lr in base_lrs[max(at - 1, 0):at + 2] for value in values]
+    trials = [{"lr": lr, name: value} for lr in base_lrs[max(at - 1, 0) : at + 2] for value in values]
     return trials, trials.index({"lr": base["chosen"]["lr"], name: values[0]})
 
 
@@ -89,11 +90,18 @@ def lambda_profile(trials: list[dict], name: str) -> list[dict]:
     diverged}."""
     profile = []
     for value in sorted({t[name] for t in trials}):
-        best = min((t for t in trials if t[name] == value),
-                   key=lambda t: (t["diverged"] or not math.isfinite(t["val_loss"]), -t["rung"], t["collapsed"],
-                                  t["val_loss"] if math.isfinite(t["val_loss"]) else math.inf))
-        profile.append({name: value, **{k: best[k] for k in ("lr", "rung", "val_loss", "val_accuracy", "collapsed",
-                                                              "diverged")}})
+        best = min(
+            (t for t in trials if t[name] == value),
+            key=lambda t: (
+                t["diverged"] or not math.isfinite(t["val_loss"]),
+                -t["rung"],
+                t["collapsed"],
+                t["val_loss"] if math.isfinite(t["val_loss"]) else math.inf,
+            ),
+        )
+        profile.append(
+            {name: value, **{k: best[k] for k in ("lr", "rung", "val_loss", "val_accuracy", "collapsed", "diverged")}}
+        )
     return profile
 
 
@@ -108,11 +116,14 @@ def rung_sizes(trials: int, rungs: int, eta: int) -> list[int]:
 def budget_epochs(trials: int, rung_epochs: list[int], eta: int) -> int:
     """Trial-epochs one cell spends on tuning (diverged trials stop early and spend less)."""
     starts = [0, *rung_epochs[:-1]]
-    return sum(n * (end - start) for n, start, end in zip(rung_sizes(trials, len(rung_epochs), eta), starts, rung_epochs))
+    return sum(
+        n * (end - start) for n, start, end in zip(rung_sizes(trials, len(rung_epochs), eta), starts, rung_epochs)
+    )
 
 
-def ranking(val_loss: np.ndarray, diverged: np.ndarray, collapsed: np.ndarray,
-            plateau: np.ndarray | None = None) -> np.ndarray:
+def ranking(
+    val_loss: np.ndarray, diverged: np.ndarray, collapsed: np.ndarray, plateau: np.ndarray | None = None
+) -> np.ndarray:
     """Trial positions best first: lowest validation loss among the trials that learned, then the collapsed
     ones (training loss still at the class-prior entropy), then the diverged or non-finite; ties to the smaller
     learning rate (trials are in ascending lr order and the sorts are stable).
@@ -146,8 +157,15 @@ def edge(chosen: float, values: list[float]) -> str | None:
     return "low" if chosen == min(values) else "high" if chosen == max(values) else None
 
 
-def select(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, tune: dict, device: str = "cpu",
-           base: dict | None = None) -> dict:
+def select(
+    splits: dict[str, torch.Tensor],
+    spec: dict,
+    hp: dict,
+    depth: int,
+    tune: dict,
+    device: str = "cpu",
+    base: dict | None = None,
+) -> dict:
     """Successive halving over the method's trials; with `base` (its base's tuning record) nested in the base."""
     nested = base is not None and AUX_HYPERPARAMETER.get(spec["aux"]) not in (None, *spec)
     trials, incumbent = nested_grid(spec, tune, base) if nested else (trial_grid(spec, tune), None)
@@ -171,8 +189,16 @@ def select(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, tu
                 trial_spec[name] = [trials[t][name] for t in alive]
         # no per-layer statistics beyond step 0: nothing reads a trial's, and at depth they cost time
         trial_hp = {**hp, "epochs": rung_epochs[-1], "lr": [trials[t]["lr"] for t in alive], "log_every": NO_LOGGING}
-        result = train(no_test, trial_spec, trial_hp, depth, [tune["seed"]] * len(alive), device=device,
-                       start=state, until_epoch=until)
+        result = train(
+            no_test,
+            trial_spec,
+            trial_hp,
+            depth,
+            [tune["seed"]] * len(alive),
+            device=device,
+            start=state,
+            until_epoch=until,
+        )
         state = result.state
         last = result.epochs.groupby("model").tail(1).set_index("model").sort_index()
         diverged = result.epochs.groupby("model").diverged.any().sort_index().to_numpy()
@@ -181,11 +207,17 @@ def select(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, tu
         collapsed = last.train_loss.to_numpy(float) >= COLLAPSED_FRACTION * prior_entropy
         for m, t in enumerate(alive):
             best_epoch = int(result.best_epoch[m])
-            reached[t] = {"rung": rung + 1, "epochs": int(last.epoch.iloc[m]), "best_epoch": best_epoch,
-                          "val_loss": float(val_loss[m]),
-                          "val_accuracy": float(at_best.get((m, best_epoch), np.nan)),
-                          "last_val_loss": float(last.val_loss.iloc[m]), "train_loss": float(last.train_loss.iloc[m]),
-                          "diverged": bool(diverged[m]), "collapsed": bool(collapsed[m])}
+            reached[t] = {
+                "rung": rung + 1,
+                "epochs": int(last.epoch.iloc[m]),
+                "best_epoch": best_epoch,
+                "val_loss": float(val_loss[m]),
+                "val_accuracy": float(at_best.get((m, best_epoch), np.nan)),
+                "last_val_loss": float(last.val_loss.iloc[m]),
+                "train_loss": float(last.train_loss.iloc[m]),
+                "diverged": bool(diverged[m]),
+                "collapsed": bool(collapsed[m]),
+            }
         promoting = rung + 1 < len(rung_epochs)
         plateau = val_loss <= prior_entropy / COLLAPSED_FRACTION if promoting else None
         order = ranking(val_loss, diverged, collapsed, plateau)
@@ -195,20 +227,36 @@ def select(splits: dict[str, torch.Tensor], spec: dict, hp: dict, depth: int, tu
     if nested:
         name = AUX_HYPERPARAMETER[spec["aux"]]
         budget = budget_epochs(len(trials), rung_epochs, eta)
-        nesting = {"nested": {"base": base["method"], "base_lr": base["chosen"]["lr"], "base_val_loss": base["val_loss"],
-                              "base_collapsed": base["collapsed"], "incumbent": trials[incumbent],
-                              "budget_ratio": budget / base["budget_epochs"]},
-                   "lambda_profile": lambda_profile(trials, name)}
+        nesting = {
+            "nested": {
+                "base": base["method"],
+                "base_lr": base["chosen"]["lr"],
+                "base_val_loss": base["val_loss"],
+                "base_collapsed": base["collapsed"],
+                "incumbent": trials[incumbent],
+                "budget_ratio": budget / base["budget_epochs"],
+            },
+            "lambda_profile": lambda_profile(trials, name),
+        }
     else:
         nesting = {}
     return {
-        "chosen": chosen, "selected_on": "best_val_loss", "collapsed": reached[best]["collapsed"],
-        "val_loss": reached[best]["val_loss"], "val_accuracy": reached[best]["val_accuracy"],
+        "chosen": chosen,
+        "selected_on": "best_val_loss",
+        "collapsed": reached[best]["collapsed"],
+        "val_loss": reached[best]["val_loss"],
+        "val_accuracy": reached[best]["val_accuracy"],
         "lr_edge": edge(chosen["lr"], [t["lr"] for t in (base["trials"] if nested else trials)]),
         "aux_edge": next((edge(chosen[k], [t[k] for t in trials]) for k in chosen if k != "lr"), None),
-        "lr_range": list(lr_range(spec, tune)), "budget": len(trials), "rung_epochs": list(rung_epochs), "eta": eta,
+        "lr_range": list(lr_range(spec, tune)),
+        "budget": len(trials),
+        "rung_epochs": list(rung_epochs),
+        "eta": eta,
         "budget_epochs": budget_epochs(len(trials), rung_epochs, eta),
-        "tune_seed": tune["seed"], "wall_s": result.wall_s, **nesting, "trials": trials,
+        "tune_seed": tune["seed"],
+        "wall_s": result.wall_s,
+        **nesting,
+        "trials": trials,
     }
 
 
@@ -225,8 +273,13 @@ def overfit_trials(record: dict) -> int:
     chosen = max((t for t in record["trials"] if t["lr"] == record["chosen"]["lr"]), key=lambda t: t["rung"])
     if chosen["diverged"]:
         return 0
-    return sum(not t["diverged"] and t is not chosen and t["train_loss"] < chosen["train_loss"]
-               and t["val_loss"] > chosen["val_loss"] for t in record["trials"])
+    return sum(
+        not t["diverged"]
+        and t is not chosen
+        and t["train_loss"] < chosen["train_loss"]
+        and t["val_loss"] > chosen["val_loss"]
+        for t in record["trials"]
+    )
 
 
 def check_inclusion(record: dict, base: dict) -> None:
@@ -240,11 +293,27 @@ def check_inclusion(record: dict, base: dict) -> None:
     raise InclusionError(
         f"inclusion check failed for {record['dataset']}, {record['method']}, depth {record['depth']}: its chosen "
         f"trial{kind} has validation loss {record['val_loss']:.4g} against {base['val_loss']:.4g} for its base "
-        f"{base['method']} (tolerance {INCLUSION_TOLERANCE:.0%}); the nested tuning (tune.nested_grid) is broken")
+        f"{base['method']} (tolerance {INCLUSION_TOLERANCE:.0%}); the nested tuning (tune.nested_grid) is broken"
+    )
 
 
-PROFILE_COLUMNS = ["dataset", "method", "base", "depth", "hyperparameter", "value", "lr", "rung", "val_loss",
-                   "val_accuracy", "collapsed", "diverged", "chosen", "base_val_loss", "base_val_accuracy"]
+PROFILE_COLUMNS = [
+    "dataset",
+    "method",
+    "base",
+    "depth",
+    "hyperparameter",
+    "value",
+    "lr",
+    "rung",
+    "val_loss",
+    "val_accuracy",
+    "collapsed",
+    "diverged",
+    "chosen",
+    "base_val_loss",
+    "base_val_accuracy",
+]
 
 
 def profile_frame(records: list[dict]) -> pd.DataFrame:
@@ -258,11 +327,20 @@ def profile_frame(records: list[dict]) -> pd.DataFrame:
         base = by_cell[record["dataset"], record["nested"]["base"], record["depth"]]
         name = next(k for k in record["chosen"] if k != "lr")
         for point in record["lambda_profile"]:
-            rows.append({"dataset": record["dataset"], "method": record["method"], "base": base["method"],
-                         "depth": record["depth"], "hyperparameter": name, "value": point[name],
-                         **{k: point[k] for k in ("lr", "rung", "val_loss", "val_accuracy", "collapsed", "diverged")},
-                         "chosen": point[name] == record["chosen"][name] and point["lr"] == record["chosen"]["lr"],
-                         "base_val_loss": base["val_loss"], "base_val_accuracy": base["val_accuracy"]})
+            rows.append(
+                {
+                    "dataset": record["dataset"],
+                    "method": record["method"],
+                    "base": base["method"],
+                    "depth": record["depth"],
+                    "hyperparameter": name,
+                    "value": point[name],
+                    **{k: point[k] for k in ("lr", "rung", "val_loss", "val_accuracy", "collapsed", "diverged")},
+                    "chosen": point[name] == record["chosen"][name] and point["lr"] == record["chosen"]["lr"],
+                    "base_val_loss": base["val_loss"],
+                    "base_val_accuracy": base["val_accuracy"],
+                }
+            )
     return pd.DataFrame(rows, columns=PROFILE_COLUMNS)
 
 
@@ -270,26 +348,38 @@ def summarize(chosen_paths: list[str], out_path: str, profile_path: str) -> None
     """results/tune/chosen.parquet: one row per (dataset, method, depth) with the chosen values, after the inclusion
     check of every nested record against its base's; and the nested records' lambda profiles (profile_frame)."""
     rows = []
-    records = [atomic.read_json(path, required=("dataset", "method", "depth", "chosen", "trials"))
-               for path in chosen_paths]
+    records = [
+        atomic.read_json(path, required=("dataset", "method", "depth", "chosen", "trials")) for path in chosen_paths
+    ]
     by_cell = {(r["dataset"], r["method"], r["depth"]): r for r in records}
     for record in records:
         if "nested" in record:
             check_inclusion(record, by_cell[record["dataset"], record["nested"]["base"], record["depth"]])
     for record in records:
-        rows.append({
-            "dataset": record["dataset"], "method": record["method"], "depth": record["depth"],
-            "lr": record["chosen"]["lr"], "cov_lambda": record["chosen"].get("cov_lambda", np.nan),
-            "aux_weight": record["chosen"].get("aux_weight", np.nan), "selected_on": record["selected_on"],
-            "val_loss": record["val_loss"], "val_accuracy": record["val_accuracy"],
-            "lr_edge": record["lr_edge"] or "", "aux_edge": record["aux_edge"] or "",
-            "lr_low": record["lr_range"][0], "lr_high": record["lr_range"][1],
-            "trials": record["budget"], "tune_epochs": record["rung_epochs"][-1],
-            "budget_epochs": record["budget_epochs"],
-            "trials_diverged": sum(t["diverged"] for t in record["trials"]), "collapsed": record["collapsed"],
-            "trials_overfit": overfit_trials(record),
-            "nested_in": record.get("nested", {}).get("base", ""),
-            "budget_ratio": record.get("nested", {}).get("budget_ratio", np.nan),
-        })
+        rows.append(
+            {
+                "dataset": record["dataset"],
+                "method": record["method"],
+                "depth": record["depth"],
+                "lr": record["chosen"]["lr"],
+                "cov_lambda": record["chosen"].get("cov_lambda", np.nan),
+                "aux_weight": record["chosen"].get("aux_weight", np.nan),
+                "selected_on": record["selected_on"],
+                "val_loss": record["val_loss"],
+                "val_accuracy": record["val_accuracy"],
+                "lr_edge": record["lr_edge"] or "",
+                "aux_edge": record["aux_edge"] or "",
+                "lr_low": record["lr_range"][0],
+                "lr_high": record["lr_range"][1],
+                "trials": record["budget"],
+                "tune_epochs": record["rung_epochs"][-1],
+                "budget_epochs": record["budget_epochs"],
+                "trials_diverged": sum(t["diverged"] for t in record["trials"]),
+                "collapsed": record["collapsed"],
+                "trials_overfit": overfit_trials(record),
+                "nested_in": record.get("nested", {}).get("base", ""),
+                "budget_ratio": record.get("nested", {}).get("budget_ratio", np.nan),
+            }
+        )
     atomic.write_parquet(pd.DataFrame(rows), out_path)
     atomic.write_parquet(profile_frame(records), profile_path)

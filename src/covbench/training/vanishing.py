@@ -4,6 +4,7 @@ Moved out of covbench.analysis.aggregate because training needs it too: the lamb
 (covbench.training.lambda_sweep) measures every swept model with it, and aggregate reads every run with it, so it
 sits below both.
 """
+
 import numpy as np
 import pandas as pd
 

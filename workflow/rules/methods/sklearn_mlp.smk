@@ -6,22 +6,24 @@ rule sklearn_mlp:
         data="results/data/{dataset}.pt",
     output:
         **{name.split(".")[0]: method_files(name, DEPTHS) for name in RUN_FILES},
-    wildcard_constraints:
-        dataset="|".join(DATASETS),
-        method="|".join(methods_of_rule("sklearn_mlp")) or "(?!)",
-    params:
-        hp=lambda wildcards: hyperparameters(config, wildcards.dataset),
-        options=lambda wildcards: config["methods"][wildcards.method].get("options", {}),
-        standardize_inputs=lambda wildcards: method_spec(config, wildcards.method, wildcards.dataset)["standardize_inputs"],
-        depths=DEPTHS,
-        seeds=SEEDS,
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=60,
     log:
         "results/logs/sklearn_mlp/{dataset}/{method}.log",
     benchmark:
         "results/benchmarks/sklearn_mlp/{dataset}/{method}.tsv"
+    wildcard_constraints:
+        dataset="|".join(DATASETS),
+        method="|".join(methods_of_rule("sklearn_mlp")) or "(?!)",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    params:
+        hp=lambda wildcards: hyperparameters(config, wildcards.dataset),
+        options=lambda wildcards: config["methods"][wildcards.method].get("options", {}),
+        standardize_inputs=lambda wildcards: method_spec(config, wildcards.method, wildcards.dataset)[
+            "standardize_inputs"
+        ],
+        depths=DEPTHS,
+        seeds=SEEDS,
     script:
         "../../scripts/sklearn_mlp.py"

@@ -7,6 +7,7 @@ public here under the same names without the underscore.
 Figures are drawn at one-column (3.4 in) or full (7 in) width with 6-7 pt text, a row of panels per
 dataset, and each method in its covbench.report.palette style.
 """
+
 import math
 
 import matplotlib
@@ -22,20 +23,31 @@ from matplotlib.ticker import LogFormatter  # noqa: E402
 COLUMN_WIDTH, FULL_WIDTH = 3.4, 7.0  # inches
 PANEL_HEIGHT = 1.45  # inches
 PNG_DPI = 200
-THEME = dict(context="paper", style="ticks", rc={
-    "font.size": 7, "axes.titlesize": 7, "axes.labelsize": 7, "xtick.labelsize": 6, "ytick.labelsize": 6,
-    "legend.fontsize": 6, "lines.linewidth": 1.0, "lines.markersize": 3, "axes.linewidth": 0.6,
-    "pdf.fonttype": 42,  # TrueType fonts: text stays selectable in the paper's PDF
-})
+THEME = dict(
+    context="paper",
+    style="ticks",
+    rc={
+        "font.size": 7,
+        "axes.titlesize": 7,
+        "axes.labelsize": 7,
+        "xtick.labelsize": 6,
+        "ytick.labelsize": 6,
+        "legend.fontsize": 6,
+        "lines.linewidth": 1.0,
+        "lines.markersize": 3,
+        "axes.linewidth": 0.6,
+        "pdf.fonttype": 42,  # TrueType fonts: text stays selectable in the paper's PDF
+    },
+)
 DODGE = 0.02  # horizontal offset between methods at one depth, in log2(depth) units
 
 
 # --- layout --------------------------------------------------------------------------------------
 
+
 def panel_grid(rows: int, cols: int, width: float, panel_height: float = PANEL_HEIGHT, **kwargs):
     sns.set_theme(**THEME)
-    return plt.subplots(rows, cols, figsize=(width, rows * panel_height), layout="constrained", squeeze=False,
-                        **kwargs)
+    return plt.subplots(rows, cols, figsize=(width, rows * panel_height), layout="constrained", squeeze=False, **kwargs)
 
 
 def dataset_depth_grid(data: pd.DataFrame, width: float = FULL_WIDTH, **kwargs):
@@ -62,8 +74,9 @@ def legend(fig, styles: dict, shown) -> None:
     shown = set(shown)
     handles = [Line2D([], [], label=m, **styles[m]) for m in styles if m in shown]
     ncols = 5 if fig.get_figwidth() >= FULL_WIDTH else 3
-    fig.legend(handles=handles, loc="outside lower center", ncols=ncols, frameon=False, handlelength=2.2,
-               columnspacing=1.0)
+    fig.legend(
+        handles=handles, loc="outside lower center", ncols=ncols, frameon=False, handlelength=2.2, columnspacing=1.0
+    )
     fig.set_figheight(fig.get_figheight() + 0.13 * math.ceil(len(handles) / ncols) + 0.1)
 
 

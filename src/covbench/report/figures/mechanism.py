@@ -8,6 +8,7 @@ FIGURES:
 Medians over seeds; "over training" is the last epoch (each seed's mean over the steps logged in it), as in
 covbench.analysis.mechanism, whose sentences (covbench.report.macros.mechanism) these figures illustrate.
 """
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -16,12 +17,23 @@ from matplotlib.ticker import MaxNLocator
 
 from covbench.analysis import aggregate
 from covbench.analysis.mechanism import at_moment
-from covbench.report.figures.layout import (COLUMN_WIDTH, FULL_WIDTH, by_method, dataset_depth_grid, finite_values,
-                                            legend, log_y, panel_grid, plot)
+from covbench.report.figures.layout import (
+    COLUMN_WIDTH,
+    FULL_WIDTH,
+    by_method,
+    dataset_depth_grid,
+    finite_values,
+    legend,
+    log_y,
+    panel_grid,
+    plot,
+)
 
 CLASSES = {"mnist": 10, "catvnoncat": 2}  # a probe that guesses uniformly scores 1 / classes
-FORCE_ROWS = {"force_grad_ratio": "force / gradient\n" + r"$\|\lambda f/B\| \,/\, \|\partial L/\partial a_l\|$",
-              "force_grad_cosine": "cosine(force,\ngradient)"}
+FORCE_ROWS = {
+    "force_grad_ratio": "force / gradient\n" + r"$\|\lambda f/B\| \,/\, \|\partial L/\partial a_l\|$",
+    "force_grad_cosine": "cosine(force,\ngradient)",
+}
 MOMENT_STYLES = {"init": {"linestyle": ":", "markerfacecolor": "white"}, "last": {"linestyle": "-"}}
 MOMENT_LABELS = {"init": "at init", "last": "last epoch"}
 PROBE_MOMENTS = {"init": "at init", "last": "after the last epoch"}
@@ -35,8 +47,9 @@ def _nothing(fig, ax, text: str):
 
 def _moment_legend(fig) -> None:
     """Line style = moment, above the panels (the method legend sits below)."""
-    handles = [Line2D([], [], color="0.3", marker="o", label=MOMENT_LABELS[m], **style)
-               for m, style in MOMENT_STYLES.items()]
+    handles = [
+        Line2D([], [], color="0.3", marker="o", label=MOMENT_LABELS[m], **style) for m, style in MOMENT_STYLES.items()
+    ]
     fig.legend(handles=handles, loc="outside upper center", ncols=len(handles), frameon=False, handlelength=2.2)
     fig.set_figheight(fig.get_figheight() + 0.2)
 
@@ -50,8 +63,9 @@ def force_vs_gradient(layer_summary: pd.DataFrame, styles: dict, covariance_meth
         fig, axes = panel_grid(1, 1, COLUMN_WIDTH)
         return _nothing(fig, axes[0, 0], "no covariance variant in the grid")
     datasets, depths = sorted(data.dataset.unique()), sorted(data.depth.unique())
-    fig, axes = panel_grid(len(FORCE_ROWS) * len(datasets), len(depths), FULL_WIDTH, panel_height=1.2, sharex="col",
-                        sharey="row")
+    fig, axes = panel_grid(
+        len(FORCE_ROWS) * len(datasets), len(depths), FULL_WIDTH, panel_height=1.2, sharex="col", sharey="row"
+    )
     moments = {moment: at_moment(data, moment) for moment in MOMENT_STYLES}
     rows = [(dataset, statistic) for dataset in datasets for statistic in FORCE_ROWS]
     for r, (dataset, statistic) in enumerate(rows):
@@ -63,8 +77,13 @@ def force_vs_gradient(layer_summary: pd.DataFrame, styles: dict, covariance_meth
                     values = finite_values(lines["median"])
                     if statistic == "force_grad_ratio":
                         values = np.where(values > 0, values, np.nan)  # no force: nothing to draw on a log axis
-                    ax.plot(lines.layer, values, label=method, markevery=max(1, len(lines) // 8),
-                            **{**styles[method], **MOMENT_STYLES[moment]})
+                    ax.plot(
+                        lines.layer,
+                        values,
+                        label=method,
+                        markevery=max(1, len(lines) // 8),
+                        **{**styles[method], **MOMENT_STYLES[moment]},
+                    )
             if statistic == "force_grad_ratio":
                 log_y(ax)
             else:
@@ -84,8 +103,11 @@ def active_groups(layer_summary: pd.DataFrame, styles: dict, covariance_methods:
     or the pooled pair) per epoch: epoch 0 is the step at init, epoch e the mean over the steps logged in it; median
     over seeds with its 95% bootstrap interval, a line per covariance variant. A network that predicts one class has
     no correct example in every other class and no wrong one in its own: no group, no force."""
-    data = layer_summary[(layer_summary.statistic == "active_groups") & (layer_summary.layer == 1)
-                         & layer_summary.method.isin(covariance_methods)]
+    data = layer_summary[
+        (layer_summary.statistic == "active_groups")
+        & (layer_summary.layer == 1)
+        & layer_summary.method.isin(covariance_methods)
+    ]
     if data.empty:
         fig, axes = panel_grid(1, 1, COLUMN_WIDTH)
         return _nothing(fig, axes[0, 0], "no covariance variant in the grid")
@@ -94,8 +116,14 @@ def active_groups(layer_summary: pd.DataFrame, styles: dict, covariance_methods:
         for method, rows in by_method(data[(data.dataset == dataset) & (data.depth == depth)], styles):
             rows = rows.sort_values("epoch")
             plot(ax, rows.epoch, finite_values(rows["median"]), method, styles)
-            ax.fill_between(rows.epoch, finite_values(rows.ci_low), finite_values(rows.ci_high), color=styles[method]["color"],
-                            alpha=0.15, linewidth=0)
+            ax.fill_between(
+                rows.epoch,
+                finite_values(rows.ci_low),
+                finite_values(rows.ci_high),
+                color=styles[method]["color"],
+                alpha=0.15,
+                linewidth=0,
+            )
         ax.set(ylim=(-0.03, 1.03), title=f"{dataset}, depth {depth}")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel("active groups" if ax.get_subplotspec().is_first_col() else "")
@@ -104,8 +132,14 @@ def active_groups(layer_summary: pd.DataFrame, styles: dict, covariance_methods:
     return fig
 
 
-def probe_methods(method_summary: pd.DataFrame, dataset: str, depth: int, covariance_methods: list[str],
-                  baseline: str, bases: dict[str, str | None]) -> tuple[list[str], str | None]:
+def probe_methods(
+    method_summary: pd.DataFrame,
+    dataset: str,
+    depth: int,
+    covariance_methods: list[str],
+    baseline: str,
+    bases: dict[str, str | None],
+) -> tuple[list[str], str | None]:
     """The methods the probe figure shows on one row: the baseline, each covariance variant and its base, and the
     best remedy on validation (aggregate.best_remedy); and that remedy."""
     remedy = aggregate.best_remedy(method_summary, dataset, depth, covariance_methods)
@@ -113,8 +147,14 @@ def probe_methods(method_summary: pd.DataFrame, dataset: str, depth: int, covari
     return [m for m in dict.fromkeys(shown) if m], remedy
 
 
-def probe_accuracy(probe_summary: pd.DataFrame, method_summary: pd.DataFrame, styles: dict,
-                   covariance_methods: list[str], baseline: str, bases: dict[str, str | None]) -> plt.Figure:
+def probe_accuracy(
+    probe_summary: pd.DataFrame,
+    method_summary: pd.DataFrame,
+    styles: dict,
+    covariance_methods: list[str],
+    baseline: str,
+    bases: dict[str, str | None],
+) -> plt.Figure:
     """(l) Validation accuracy of a linear probe on each hidden layer at the deepest depth, at init and after the
     last epoch (median over seeds with its 95% bootstrap interval), for the baseline, each covariance variant, its
     base and the best remedy on validation; a row per dataset; dotted line: chance (1 / classes)."""
@@ -135,15 +175,32 @@ def probe_accuracy(probe_summary: pd.DataFrame, method_summary: pd.DataFrame, st
             for method, rows in by_method(cell, styles):
                 rows = rows.sort_values("layer")
                 plot(ax, rows.layer, finite_values(rows["median"]), method, styles)
-                ax.fill_between(rows.layer, finite_values(rows.ci_low), finite_values(rows.ci_high),
-                                color=styles[method]["color"], alpha=0.12, linewidth=0)
+                ax.fill_between(
+                    rows.layer,
+                    finite_values(rows.ci_low),
+                    finite_values(rows.ci_high),
+                    color=styles[method]["color"],
+                    alpha=0.12,
+                    linewidth=0,
+                )
                 shown.add(method)
             if dataset in CLASSES:
                 ax.axhline(1 / CLASSES[dataset], color="0.5", linestyle=":", linewidth=0.8, zorder=0)
-                ax.text(0.99, 1 / CLASSES[dataset], "chance", transform=ax.get_yaxis_transform(), ha="right",
-                        va="bottom", fontsize=5, color="0.4")
-            ax.set(ylim=(0, 1.02), title=f"{dataset}, depth {depth}, {when}"
-                   + (f"\nbest remedy: {remedy}" if remedy and moment == "last" else ""))
+                ax.text(
+                    0.99,
+                    1 / CLASSES[dataset],
+                    "chance",
+                    transform=ax.get_yaxis_transform(),
+                    ha="right",
+                    va="bottom",
+                    fontsize=5,
+                    color="0.4",
+                )
+            ax.set(
+                ylim=(0, 1.02),
+                title=f"{dataset}, depth {depth}, {when}"
+                + (f"\nbest remedy: {remedy}" if remedy and moment == "last" else ""),
+            )
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         row[0].set_ylabel("probe accuracy\n(validation)")
     plt.setp(axes[-1], xlabel="layer")

@@ -7,12 +7,22 @@ run's `depth` is its sequence length T and its `layer` a time step t.
 
 Medians over seeds with 95% bootstrap intervals, as in covbench.report.figures.results.
 """
+
 import matplotlib.pyplot as plt
 import pandas as pd
 
 from covbench.report.figures import results
-from covbench.report.figures.layout import (COLUMN_WIDTH, FULL_WIDTH, by_method, depth_axis, finite_values, legend,
-                                            log_y, panel_grid, plot)
+from covbench.report.figures.layout import (
+    COLUMN_WIDTH,
+    FULL_WIDTH,
+    by_method,
+    depth_axis,
+    finite_values,
+    legend,
+    log_y,
+    panel_grid,
+    plot,
+)
 
 MOMENTS = {0: "at init", 1: "epoch 1 (mean over its logged steps)"}
 
@@ -69,10 +79,11 @@ def temporal_vanishing_index(method_summary: pd.DataFrame, styles: dict) -> plt.
         depth_axis(ax, lengths)
         ax.axhline(0, color="0.7", linewidth=0.5, zorder=0)
         ax.set(title=when, xlabel="sequence length $T$")
-    axes[0, 0].set_ylabel("temporal vanishing index\n" + r"$\log_{10}\|\partial L/\partial h_1\|/\|\partial L/\partial h_T\|$")
+    axes[0, 0].set_ylabel(
+        "temporal vanishing index\n" + r"$\log_{10}\|\partial L/\partial h_1\|/\|\partial L/\partial h_T\|$"
+    )
     legend(fig, styles, data.method)
     return fig
 
 
-FIGURES = {figure.__name__: figure for figure in (accuracy_vs_length, hidden_grad_over_time,
-                                                               temporal_vanishing_index)}
+FIGURES = {figure.__name__: figure for figure in (accuracy_vs_length, hidden_grad_over_time, temporal_vanishing_index)}

@@ -5,6 +5,7 @@ helpers are in covbench.report.figures.layout.
 Figures are drawn at one-column (3.4 in) or full (7 in) width with 6-7 pt text, a row of panels per
 dataset, and each method in its covbench.report.palette style. Statistics across seeds are medians.
 """
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -18,9 +19,21 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from covbench.analysis import aggregate  # noqa: E402
-from covbench.report.figures.layout import (COLUMN_WIDTH, FULL_WIDTH, THEME, by_method, dataset_depth_grid,  # noqa: E402
-                                            depth_axis, dodged, finite_values, interval, legend, log_y, panel_grid,
-                                            plot)
+from covbench.report.figures.layout import (  # noqa: E402
+    COLUMN_WIDTH,
+    FULL_WIDTH,
+    THEME,
+    by_method,
+    dataset_depth_grid,
+    depth_axis,
+    dodged,
+    finite_values,
+    interval,
+    legend,
+    log_y,
+    panel_grid,
+    plot,
+)
 
 SPEED_LABEL = r"speed $\|\partial C/\partial b_l\|$"
 LAYER_COLORMAP = "viridis"  # layer index is ordered: a sequential, colour-blind-safe map
@@ -29,6 +42,7 @@ TAUS = np.linspace(1.0, 4.0, 301)
 
 
 # --- figures -------------------------------------------------------------------------------------
+
 
 def speed_at_init(layer_summary: pd.DataFrame, styles: dict) -> plt.Figure:
     """(a) Speed of learning ||dC/db_l|| of each hidden layer at initialization, per depth."""
@@ -45,8 +59,9 @@ def speed_at_init(layer_summary: pd.DataFrame, styles: dict) -> plt.Figure:
     return fig
 
 
-def speed_over_training(layer_stats: pd.DataFrame, method_summary: pd.DataFrame, styles: dict,
-                        covariance_methods: list[str], baseline: str) -> plt.Figure:
+def speed_over_training(
+    layer_stats: pd.DataFrame, method_summary: pd.DataFrame, styles: dict, covariance_methods: list[str], baseline: str
+) -> plt.Figure:
     """(b) Speed of every layer over training at the deepest depth: baseline, covariance methods, best remedy
     (aggregate.best_remedy: the best non-covariance method there, which may be the baseline itself).
 
@@ -85,8 +100,14 @@ def vanishing_index(method_summary: pd.DataFrame, styles: dict) -> plt.Figure:
         for ax, (metric, when) in zip(row, columns.items()):
             for position, (method, rows) in enumerate(methods):
                 rows = rows[(rows.dataset == dataset) & (rows.metric == metric)].sort_values("depth")
-                ax.errorbar(dodged(rows.depth, position, len(methods)), finite_values(rows["median"]), interval(rows),
-                            label=method, elinewidth=0.6, **styles[method])
+                ax.errorbar(
+                    dodged(rows.depth, position, len(methods)),
+                    finite_values(rows["median"]),
+                    interval(rows),
+                    label=method,
+                    elinewidth=0.6,
+                    **styles[method],
+                )
             ax.axhline(0, color="0.6", linewidth=0.6, zorder=0)
             depth_axis(ax, depths)
             ax.set_title(f"{dataset}, {when}")
@@ -115,11 +136,19 @@ def accuracy_vs_depth(method_summary: pd.DataFrame, styles: dict, xlabel: str = 
         for position, (method, rows) in enumerate(methods):
             rows = rows[rows.dataset == dataset].sort_values("depth")
             x = dodged(rows.depth, position, len(methods))
-            ax.errorbar(x, finite_values(rows["median"]), interval(rows), label=method, elinewidth=0.6, **styles[method])
+            ax.errorbar(
+                x, finite_values(rows["median"]), interval(rows), label=method, elinewidth=0.6, **styles[method]
+            )
             for xi, depth, median in zip(x, rows.depth, finite_values(rows["median"])):
                 if (dataset, method, depth) in diverged and np.isfinite(median):
-                    ax.annotate(f"{diverged[dataset, method, depth]} div.", (xi, median), xytext=(2, 2),
-                                textcoords="offset points", fontsize=5, color=styles[method]["color"])
+                    ax.annotate(
+                        f"{diverged[dataset, method, depth]} div.",
+                        (xi, median),
+                        xytext=(2, 2),
+                        textcoords="offset points",
+                        fontsize=5,
+                        color=styles[method]["color"],
+                    )
         depth_axis(ax, depths)
         ax.set(ylabel="test accuracy", title=dataset)
     axes[-1, 0].set_xlabel(xlabel)
@@ -174,13 +203,33 @@ def accuracy_heatmap(method_summary: pd.DataFrame, styles: dict) -> plt.Figure:
     for i, (ax, dataset) in enumerate(zip(axes[0], datasets)):
         table = 100 * data[data.dataset == dataset].pivot(index="method", columns="depth", values="median")
         table = table.reindex(methods)
-        labels = table.apply(lambda column: [  # a cell with diverged runs says how many below its value
-            f"{value:.1f}" + (f"\n{diverged[dataset, method, column.name]} div."
-                              if (dataset, method, column.name) in diverged else "")
-            if np.isfinite(value) else "" for method, value in column.items()])
-        sns.heatmap(table, ax=ax, annot=labels.to_numpy(), fmt="", cmap=ACCURACY_COLORMAP,
-                    vmin=norm.vmin, vmax=norm.vmax, cbar=False, yticklabels=i == 0, annot_kws={"size": 6},
-                    linewidths=0.4, linecolor="white")
+        labels = table.apply(
+            lambda column, dataset=dataset: [  # a cell with diverged runs says how many below its value
+                f"{value:.1f}"
+                + (
+                    f"\n{diverged[dataset, method, column.name]} div."
+                    if (dataset, method, column.name) in diverged
+                    else ""
+                )
+                if np.isfinite(value)
+                else ""
+                for method, value in column.items()
+            ]
+        )
+        sns.heatmap(
+            table,
+            ax=ax,
+            annot=labels.to_numpy(),
+            fmt="",
+            cmap=ACCURACY_COLORMAP,
+            vmin=norm.vmin,
+            vmax=norm.vmax,
+            cbar=False,
+            yticklabels=i == 0,
+            annot_kws={"size": 6},
+            linewidths=0.4,
+            linecolor="white",
+        )
         ax.set(title=dataset, xlabel="depth", ylabel="")
         ax.tick_params(length=0)
     fig.colorbar(ScalarMappable(norm=norm, cmap=ACCURACY_COLORMAP), ax=axes, label="test accuracy (%)", shrink=0.8)
@@ -196,10 +245,20 @@ def performance_profile(method_summary: pd.DataFrame, styles: dict) -> plt.Figur
         ax.plot(rows.tau, rows.fraction, label=method, drawstyle="steps-post", markevery=50, **styles[method])
     workloads = profile.workloads.iloc[0]
     if not profile.fraction.any():
-        ax.text(0.5, 0.5, "no method reached the validation threshold\non any workload", transform=ax.transAxes,
-                ha="center", va="center")
-    ax.set(xlim=(1, TAUS[-1]), ylim=(-0.03, 1.03), xlabel=r"$\tau$ (epochs to threshold / the fastest method's)",
-           ylabel=f"fraction of {workloads} workloads")
+        ax.text(
+            0.5,
+            0.5,
+            "no method reached the validation threshold\non any workload",
+            transform=ax.transAxes,
+            ha="center",
+            va="center",
+        )
+    ax.set(
+        xlim=(1, TAUS[-1]),
+        ylim=(-0.03, 1.03),
+        xlabel=r"$\tau$ (epochs to threshold / the fastest method's)",
+        ylabel=f"fraction of {workloads} workloads",
+    )
     legend(fig, styles, profile.method)
     return fig
 
@@ -220,8 +279,9 @@ def lambda_sweep(sweep_runs: pd.DataFrame, sweep_summary: pd.DataFrame, styles: 
     repeated as a dashed line; the lambda chosen on validation is ringed."""
     runs = sweep_runs.rename(columns={"variant": "method"})
     cells = sorted(set(zip(runs.dataset, runs.depth)))
-    fig, axes = panel_grid(len(SWEEP_ROWS), max(len(cells), 1), FULL_WIDTH if len(cells) > 1 else COLUMN_WIDTH,
-                        sharex=True)  # datasets differ in accuracy: each panel its own y range
+    fig, axes = panel_grid(
+        len(SWEEP_ROWS), max(len(cells), 1), FULL_WIDTH if len(cells) > 1 else COLUMN_WIDTH, sharex=True
+    )  # datasets differ in accuracy: each panel its own y range
     if not cells:
         axes[0, 0].text(0.5, 0.5, "no covariance variant was swept", transform=axes[0, 0].transAxes, ha="center")
         return fig
@@ -239,8 +299,16 @@ def lambda_sweep(sweep_runs: pd.DataFrame, sweep_summary: pd.DataFrame, styles: 
                 for zero in median[x == 0]:
                     ax.axhline(zero, color=styles[method]["color"], linestyle="--", linewidth=0.6, zorder=0)
                 best = np.isin(x, chosen.loc[chosen.variant == method, "best_lambda"].to_numpy(float))
-                ax.plot(x[best], median[best], linestyle="none", marker="o", markersize=8, markerfacecolor="none",
-                        markeredgecolor=styles[method]["color"], markeredgewidth=0.8)
+                ax.plot(
+                    x[best],
+                    median[best],
+                    linestyle="none",
+                    marker="o",
+                    markersize=8,
+                    markerfacecolor="none",
+                    markeredgecolor=styles[method]["color"],
+                    markeredgewidth=0.8,
+                )
             ax.set_xscale("symlog", linthresh=min(positive, default=1.0), linscale=0.5)
             ax.set_xticks(lambdas, labels=[_lambda_label(v) for v in lambdas])
             ax.minorticks_off()
@@ -266,8 +334,7 @@ def lambda_profile(lambda_profile: pd.DataFrame, styles: dict) -> plt.Figure:
     cols = max([len(m) for m in methods.values()] + [1])
     fig, axes = panel_grid(2 * max(len(datasets), 1), cols, FULL_WIDTH if cols > 1 else COLUMN_WIDTH)
     if not datasets:
-        axes[0, 0].text(0.5, 0.5, "no method was tuned nested in its base", transform=axes[0, 0].transAxes,
-                        ha="center")
+        axes[0, 0].text(0.5, 0.5, "no method was tuned nested in its base", transform=axes[0, 0].transAxes, ha="center")
         return fig
     depths = sorted(profile.depth.unique())
     colors = dict(zip(depths, sns.color_palette(LAYER_COLORMAP, len(depths))))
@@ -284,11 +351,24 @@ def lambda_profile(lambda_profile: pd.DataFrame, styles: dict) -> plt.Figure:
                 for depth, rows in cell.groupby("depth"):
                     rows = rows.sort_values("value")
                     ax.plot(rows.value, finite_values(rows[metric]), marker="o", color=colors[depth])
-                    ax.axhline(float(rows[f"base_{metric}"].iloc[0]), color=colors[depth], linestyle="--",
-                               linewidth=0.6, zorder=0)
+                    ax.axhline(
+                        float(rows[f"base_{metric}"].iloc[0]),
+                        color=colors[depth],
+                        linestyle="--",
+                        linewidth=0.6,
+                        zorder=0,
+                    )
                     chosen = rows[rows.chosen]
-                    ax.plot(chosen.value, finite_values(chosen[metric]), linestyle="none", marker="o", markersize=8,
-                            markerfacecolor="none", markeredgecolor=colors[depth], markeredgewidth=0.8)
+                    ax.plot(
+                        chosen.value,
+                        finite_values(chosen[metric]),
+                        linestyle="none",
+                        marker="o",
+                        markersize=8,
+                        markerfacecolor="none",
+                        markeredgecolor=colors[depth],
+                        markeredgewidth=0.8,
+                    )
                 values = sorted(cell.value.unique())  # 0, the base itself, at the left of a symlog axis
                 ax.set_xscale("symlog", linthresh=min([v for v in values if v > 0], default=1.0), linscale=0.5)
                 ax.set_xticks(values, labels=[_lambda_label(v) for v in values])
@@ -304,8 +384,12 @@ def lambda_profile(lambda_profile: pd.DataFrame, styles: dict) -> plt.Figure:
     return fig
 
 
-VERDICT_STYLE = {"beats": ("^", "tab:green"), "is beaten by": ("v", "tab:red"),
-                 "is equivalent to": ("D", "tab:blue"), "inconclusive": ("o", "0.45")}
+VERDICT_STYLE = {
+    "beats": ("^", "tab:green"),
+    "is beaten by": ("v", "tab:red"),
+    "is equivalent to": ("D", "tab:blue"),
+    "inconclusive": ("o", "0.45"),
+}
 
 
 def forest(comparisons: pd.DataFrame, styles: dict) -> plt.Figure:
@@ -313,19 +397,27 @@ def forest(comparisons: pd.DataFrame, styles: dict) -> plt.Figure:
     (percentage points, best checkpoint) with its 95% bootstrap interval, against the shaded +-margin band of
     equivalence; a panel per dataset of the MLP grid and one for the recurrent track, a row per (variant, opponent,
     depth), the marker the verdict."""
-    rows = comparisons[comparisons.family.isin(["primary", "recurrent_primary"])
-                       & (comparisons.metric == "test_accuracy")].copy()
+    rows = comparisons[
+        comparisons.family.isin(["primary", "recurrent_primary"]) & (comparisons.metric == "test_accuracy")
+    ].copy()
     panels = [(d, f) for f in ("primary", "recurrent_primary") for d in sorted(rows.dataset[rows.family == f].unique())]
     heights = [max(len(rows[(rows.dataset == d) & (rows.family == f)]), 1) for d, f in panels] or [1]
     sns.set_theme(**THEME)
-    fig, axes = plt.subplots(len(heights), 1, figsize=(COLUMN_WIDTH * 1.45, 0.5 + 0.115 * sum(heights)),
-                             layout="constrained", squeeze=False, gridspec_kw={"height_ratios": heights})
+    fig, axes = plt.subplots(
+        len(heights),
+        1,
+        figsize=(COLUMN_WIDTH * 1.45, 0.5 + 0.115 * sum(heights)),
+        layout="constrained",
+        squeeze=False,
+        gridspec_kw={"height_ratios": heights},
+    )
     if not panels:
         axes[0, 0].text(0.5, 0.5, "no primary comparison", transform=axes[0, 0].transAxes, ha="center")
         return fig
     for ax, (dataset, family) in zip(axes[:, 0], panels):
         panel = rows[(rows.dataset == dataset) & (rows.family == family)].sort_values(
-            ["method", "role", "depth"], key=lambda c: c.map({"base": 0, "best_remedy": 1}) if c.name == "role" else c)
+            ["method", "role", "depth"], key=lambda c: c.map({"base": 0, "best_remedy": 1}) if c.name == "role" else c
+        )
         y = np.arange(len(panel))[::-1]
         margin = 100 * float(panel.margin.iloc[0])
         ax.axvspan(-margin, margin, color="0.88", zorder=0, linewidth=0)
@@ -335,21 +427,46 @@ def forest(comparisons: pd.DataFrame, styles: dict) -> plt.Figure:
         ax.hlines(y, low, high, color="0.3", linewidth=0.8, zorder=2)
         for verdict, (marker, color) in VERDICT_STYLE.items():
             mine = (panel.verdict == verdict).to_numpy()
-            ax.plot(difference[mine], y[mine], linestyle="none", marker=marker, color=color, markersize=3.5,
-                    zorder=3, label=verdict)
+            ax.plot(
+                difference[mine],
+                y[mine],
+                linestyle="none",
+                marker=marker,
+                color=color,
+                markersize=3.5,
+                zorder=3,
+                label=verdict,
+            )
         unit = "T" if family == "recurrent_primary" else "depth"
-        labels = [f"{r.method} vs {'base' if r.role == 'base' else 'best'} {r.other_method}, {unit} {r.depth}"
-                  for r in panel.itertuples()]
+        labels = [
+            f"{r.method} vs {'base' if r.role == 'base' else 'best'} {r.other_method}, {unit} {r.depth}"
+            for r in panel.itertuples()
+        ]
         ax.set_yticks(y, labels=labels, fontsize=5)
         ax.set_ylim(-0.7, len(panel) - 0.3)
-        ax.set_title(f"{dataset}{' (recurrent track)' if family == 'recurrent_primary' else ''}: "
-                     f"margin $\\pm${margin:g} points", fontsize=6)
+        ax.set_title(
+            f"{dataset}{' (recurrent track)' if family == 'recurrent_primary' else ''}: margin $\\pm${margin:g} points",
+            fontsize=6,
+        )
     axes[-1, 0].set_xlabel("test accuracy difference, variant minus opponent (percentage points)")
     handles = [Line2D([], [], linestyle="none", marker=m, color=c, label=v) for v, (m, c) in VERDICT_STYLE.items()]
     fig.legend(handles=handles, loc="outside lower center", ncols=4, frameon=False)
     return fig
 
 
-FIGURES = {figure.__name__: figure for figure in (
-    speed_at_init, speed_over_training, vanishing_index, accuracy_vs_depth, loss_curves, saturation,
-    accuracy_heatmap, performance_profile, lambda_sweep, lambda_profile, forest)}
+FIGURES = {
+    figure.__name__: figure
+    for figure in (
+        speed_at_init,
+        speed_over_training,
+        vanishing_index,
+        accuracy_vs_depth,
+        loss_curves,
+        saturation,
+        accuracy_heatmap,
+        performance_profile,
+        lambda_sweep,
+        lambda_profile,
+        forest,
+    )
+}

@@ -6,40 +6,75 @@ Split from covbench.report.paper, which gathers every section's macros.
     macros = {**headline_macros(comparisons, specs, datasets, max_depth),
               **comparison_macros(config, comparisons, specs, datasets, max_depth)}
 """
+
 import pandas as pd
 
 from covbench.analysis.compare import CI_LEVEL, FAMILIES, N_BOOTSTRAP
 from covbench.config import covariance_methods
 from covbench.report.labels import dataset_label, method_label, plain_number
-from covbench.report.prose import (METRIC_WORDS, OPPONENT_WORDS, claim, conclusive_verdicts, deepest_verdicts,
-                                   family_summary, macro_name, opponent_words, p_text, plain, signed, table_refs,
-                                   verdict_counts, verdict_details, verdict_sentence, word_list)
+from covbench.report.prose import (
+    METRIC_WORDS,
+    OPPONENT_WORDS,
+    claim,
+    conclusive_verdicts,
+    deepest_verdicts,
+    family_summary,
+    macro_name,
+    opponent_words,
+    p_text,
+    plain,
+    signed,
+    table_refs,
+    verdict_counts,
+    verdict_details,
+    verdict_sentence,
+    word_list,
+)
 from covbench.report.tables import primary_datasets, verdict_pairs
 
-HEADLINE_NAMES = ("HeadlineMethod", "HeadlineOther", "HeadlineRole", "HeadlineClaim", "HeadlineDetails",
-                  "HeadlineDataset",
-                  "HeadlineDepth", "HeadlineDifference", "HeadlineCiLow", "HeadlineCiHigh", "HeadlineMargin",
-                  "HeadlinePHolm", "HeadlinePEquivalence", "HeadlineVerdict")
+HEADLINE_NAMES = (
+    "HeadlineMethod",
+    "HeadlineOther",
+    "HeadlineRole",
+    "HeadlineClaim",
+    "HeadlineDetails",
+    "HeadlineDataset",
+    "HeadlineDepth",
+    "HeadlineDifference",
+    "HeadlineCiLow",
+    "HeadlineCiHigh",
+    "HeadlineMargin",
+    "HeadlinePHolm",
+    "HeadlinePEquivalence",
+    "HeadlineVerdict",
+)
 
 
-def headline_macros(comparisons: pd.DataFrame, specs: dict[str, dict], datasets: list[str],
-                    max_depth: int) -> dict[str, str]:
+def headline_macros(
+    comparisons: pd.DataFrame, specs: dict[str, dict], datasets: list[str], max_depth: int
+) -> dict[str, str]:
     """The abstract's comparison, from the primary family: the first covariance variant against its base (else
     the best remedy) at the deepest depth of the first dataset."""
     variants = covariance_methods(specs)
-    rows = comparisons[(comparisons.family == "primary") & (comparisons.metric == "test_accuracy")
-                       & (comparisons.dataset == datasets[0]) & (comparisons.depth == max_depth)
-                       & (comparisons.method == (variants[0] if variants else None))]
+    rows = comparisons[
+        (comparisons.family == "primary")
+        & (comparisons.metric == "test_accuracy")
+        & (comparisons.dataset == datasets[0])
+        & (comparisons.depth == max_depth)
+        & (comparisons.method == (variants[0] if variants else None))
+    ]
     row = next(rows.sort_values("role", key=lambda r: r.map({"base": 0, "best_remedy": 1})).itertuples(), None)
     if row is None:
         return {name: "n/a" for name in HEADLINE_NAMES} | {"HeadlineSentence": "no comparison was made."}
     words = METRIC_WORDS["test_accuracy"]
     return {
-        "HeadlineMethod": method_label(row.method), "HeadlineOther": method_label(row.other_method),
+        "HeadlineMethod": method_label(row.method),
+        "HeadlineOther": method_label(row.other_method),
         "HeadlineRole": opponent_words(row),
         "HeadlineClaim": claim(row.method, row.verdict, row.other_method, f", {opponent_words(row)},").rstrip(","),
         "HeadlineDetails": verdict_details(row),
-        "HeadlineDataset": dataset_label(row.dataset), "HeadlineDepth": str(max_depth),
+        "HeadlineDataset": dataset_label(row.dataset),
+        "HeadlineDepth": str(max_depth),
         "HeadlineDifference": signed(words.scale * row.difference, words.decimals),
         "HeadlineCiLow": plain(words.scale * row.ci_low, words.decimals),
         "HeadlineCiHigh": plain(words.scale * row.ci_high, words.decimals),
@@ -51,16 +86,26 @@ def headline_macros(comparisons: pd.DataFrame, specs: dict[str, dict], datasets:
     }
 
 
-def comparison_macros(config: dict, comparisons: pd.DataFrame, specs: dict[str, dict], datasets: list[str],
-                      max_depth: int) -> dict[str, str]:
+def comparison_macros(
+    config: dict, comparisons: pd.DataFrame, specs: dict[str, dict], datasets: list[str], max_depth: int
+) -> dict[str, str]:
     """The test settings, verdict counts per family and metric, and the verdicts in words."""
     settings = config["compare"]
-    macros = {"Alpha": str(settings["alpha"]), "CiLevel": f"{CI_LEVEL * 100:.0f}", "NumBootstrap": str(N_BOOTSTRAP),
-              "VanishingMargin": plain_number(settings["vanishing_margin"]),
-              "PrimaryOpponents": word_list([OPPONENT_WORDS[o] for o in settings["primary_opponents"]]),
-              "EquivalenceMargins": word_list([f"$\\pm${100 * settings['equivalence_margin'][d]:g} percentage "
-                                               f"point{'' if settings['equivalence_margin'][d] == 0.01 else 's'} on "
-                                               f"{dataset_label(d)}" for d in datasets])}
+    macros = {
+        "Alpha": str(settings["alpha"]),
+        "CiLevel": f"{CI_LEVEL * 100:.0f}",
+        "NumBootstrap": str(N_BOOTSTRAP),
+        "VanishingMargin": plain_number(settings["vanishing_margin"]),
+        "PrimaryOpponents": word_list([OPPONENT_WORDS[o] for o in settings["primary_opponents"]]),
+        "EquivalenceMargins": word_list(
+            [
+                f"$\\pm${100 * settings['equivalence_margin'][d]:g} percentage "
+                f"point{'' if settings['equivalence_margin'][d] == 0.01 else 's'} on "
+                f"{dataset_label(d)}"
+                for d in datasets
+            ]
+        ),
+    }
     for dataset, margin in settings["equivalence_margin"].items():
         macros[macro_name("margin", dataset)] = f"{100 * margin:g}"
     for family in FAMILIES:
@@ -71,8 +116,16 @@ def comparison_macros(config: dict, comparisons: pd.DataFrame, specs: dict[str, 
             for key, value in verdict_counts(rows[rows.metric == metric]).items():
                 macros[macro_name(family, words.short, key)] = str(value)
     for row in comparisons.itertuples():
-        name = macro_name("verdict", METRIC_WORDS[row.metric].short, row.method, "vs", row.other_method, row.dataset,
-                          "depth", row.depth)
+        name = macro_name(
+            "verdict",
+            METRIC_WORDS[row.metric].short,
+            row.method,
+            "vs",
+            row.other_method,
+            row.dataset,
+            "depth",
+            row.depth,
+        )
         macros[name] = verdict_sentence(row)
     macros["PrimarySummary"] = family_summary(comparisons, specs, "primary")
     macros["SecondarySummary"] = family_summary(comparisons, specs, "secondary")
@@ -81,8 +134,9 @@ def comparison_macros(config: dict, comparisons: pd.DataFrame, specs: dict[str, 
     return macros
 
 
-def reference_macros(comparisons: pd.DataFrame, specs: dict[str, dict], datasets: list[str],
-                     figure_rules: dict[str, str]) -> dict[str, str]:
+def reference_macros(
+    comparisons: pd.DataFrame, specs: dict[str, dict], datasets: list[str], figure_rules: dict[str, str]
+) -> dict[str, str]:
     """Lists of table references (their number depends on the grid) and the rule that made each figure."""
     pairs = verdict_pairs(comparisons, datasets, list(specs))
     macros = {

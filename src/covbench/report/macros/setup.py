@@ -5,6 +5,7 @@ Split from covbench.report.paper, which gathers every section's macros.
 
     macros = {**grid_macros(config, run_summary, specs), **setup_macros(config), **tuning_macros(config, chosen)}
 """
+
 import math
 
 import pandas as pd
@@ -19,6 +20,7 @@ SHALLOW_DEPTH = 4  # depths at which every standard remedy is expected to learn
 
 
 # --- the grid and the training setup -------------------------------------------------------------
+
 
 def grid_macros(config: dict, run_summary: pd.DataFrame, specs: dict[str, dict]) -> dict[str, str]:
     grid = config["grid"]
@@ -54,9 +56,16 @@ def diverged_cells(run_summary: pd.DataFrame) -> str:
     runs = runs[runs["sum"] > 0]
     if runs.empty:
         return "No run diverged."
-    return ("Runs diverged, each counted at the outcome it had when it stopped, in " + word_list(
-        [f"{method_label(m)} at depth {d} on {dataset_label(ds)} ({int(n)} of {size})"
-         for (ds, m, d), (n, size) in runs.iterrows()]) + ".")
+    return (
+        "Runs diverged, each counted at the outcome it had when it stopped, in "
+        + word_list(
+            [
+                f"{method_label(m)} at depth {d} on {dataset_label(ds)} ({int(n)} of {size})"
+                for (ds, m, d), (n, size) in runs.iterrows()
+            ]
+        )
+        + "."
+    )
 
 
 def collapsed_remedies(run_summary: pd.DataFrame, remedies: list[str], max_depth: int) -> str:
@@ -65,8 +74,15 @@ def collapsed_remedies(run_summary: pd.DataFrame, remedies: list[str], max_depth
     if rows.empty:
         return f"no standard remedy of depth at most {max_depth} ended collapsed"
     cells = rows.groupby(["dataset", "method", "depth"]).size()
-    return "these runs of standard remedies of depth at most {} ended collapsed: {}".format(max_depth, word_list(
-        [f"{method_label(m)} at depth {d} on {dataset_label(ds)} ({n} of its seeds)" for (ds, m, d), n in cells.items()]))
+    return "these runs of standard remedies of depth at most {} ended collapsed: {}".format(
+        max_depth,
+        word_list(
+            [
+                f"{method_label(m)} at depth {d} on {dataset_label(ds)} ({n} of its seeds)"
+                for (ds, m, d), n in cells.items()
+            ]
+        ),
+    )
 
 
 def setup_macros(config: dict) -> dict[str, str]:
@@ -74,17 +90,25 @@ def setup_macros(config: dict) -> dict[str, str]:
     sentences = []
     for dataset in config["grid"]["datasets"]:
         data = config["datasets"][dataset]
-        size = ("the whole training split" if data["train_size"] is None
-                else f"a stratified subset of {data['train_size']} training examples")
-        held_out = [f"{data[key]} {name}" for key, name in (("val_size", "validation"), ("test_size", "test"))
-                    if data.get(key) is not None]
+        size = (
+            "the whole training split"
+            if data["train_size"] is None
+            else f"a stratified subset of {data['train_size']} training examples"
+        )
+        held_out = [
+            f"{data[key]} {name}"
+            for key, name in (("val_size", "validation"), ("test_size", "test"))
+            if data.get(key) is not None
+        ]
         size += f" ({word_list(held_out)} examples)" if held_out else ""
         if data.get("standardize_inputs"):
             size += ", its pixels standardized for every method with the training split's mean and standard deviation"
-        sentences.append(f"on {dataset_label(dataset)}, {size}, "
-                         f"{data['epochs']} epochs in mini-batches of {data['batch_size']}, statistics logged every "
-                         f"{data.get('log_every', train['log_every'])} steps and a validation-accuracy threshold of "
-                         f"{data['val_threshold']}")
+        sentences.append(
+            f"on {dataset_label(dataset)}, {size}, "
+            f"{data['epochs']} epochs in mini-batches of {data['batch_size']}, statistics logged every "
+            f"{data.get('log_every', train['log_every'])} steps and a validation-accuracy threshold of "
+            f"{data['val_threshold']}"
+        )
     return {
         "Width": str(train["width"]),
         "Momentum": str(train["momentum"]),
@@ -94,6 +118,7 @@ def setup_macros(config: dict) -> dict[str, str]:
 
 
 # --- tuning -------------------------------------------------------------------------------------
+
 
 def rung_sentence(trials: int, rung_epochs: list[int], eta: int) -> str:
     """'8 trials train 2 epochs, the best 4 go on to epoch 5 and the best 2 to epoch 10 (38 trial-epochs)'."""
@@ -110,13 +135,19 @@ def edge_items(chosen: pd.DataFrame, position: str = "depth {}") -> list[str]:
     names a cell's depth (a recurrent cell's is its sequence length)."""
     items = []
     for row in chosen[chosen.lr_edge != ""].sort_values(["dataset", "method", "depth"]).itertuples():
-        evidence = (f"all {row.trials - 1} other trials diverged" if row.trials_diverged == row.trials - 1
-                    else f"{row.trials_diverged} of {row.trials - 1} other trials diverged")
+        evidence = (
+            f"all {row.trials - 1} other trials diverged"
+            if row.trials_diverged == row.trials - 1
+            else f"{row.trials_diverged} of {row.trials - 1} other trials diverged"
+        )
         if row.trials_overfit:
-            evidence += (f", {row.trials_overfit} fit the training set more closely but ended with a higher "
-                         "validation loss")
-        items.append(f"{method_label(row.method)} at {position.format(row.depth)} on {dataset_label(row.dataset)} "
-                     f"({row.lr_edge} end, lr {plain_number(row.lr)}; {evidence})")
+            evidence += (
+                f", {row.trials_overfit} fit the training set more closely but ended with a higher validation loss"
+            )
+        items.append(
+            f"{method_label(row.method)} at {position.format(row.depth)} on {dataset_label(row.dataset)} "
+            f"({row.lr_edge} end, lr {plain_number(row.lr)}; {evidence})"
+        )
     return items
 
 
@@ -124,9 +155,11 @@ def aux_edge_items(chosen: pd.DataFrame, position: str = "depth {}") -> list[str
     """Every auxiliary hyperparameter (covariance strength, deep-supervision weight) at an end of its range."""
     items = []
     for row in chosen[chosen.aux_edge != ""].sort_values(["dataset", "method", "depth"]).itertuples():
-        name, value = (("$\\lambda$", row.cov_lambda) if not pd.isna(row.cov_lambda) else ("weight", row.aux_weight))
-        items.append(f"{method_label(row.method)} at {position.format(row.depth)} on {dataset_label(row.dataset)} "
-                     f"({row.aux_edge} end, {name} {plain_number(value)})")
+        name, value = ("$\\lambda$", row.cov_lambda) if not pd.isna(row.cov_lambda) else ("weight", row.aux_weight)
+        items.append(
+            f"{method_label(row.method)} at {position.format(row.depth)} on {dataset_label(row.dataset)} "
+            f"({row.aux_edge} end, {name} {plain_number(value)})"
+        )
     return items
 
 
@@ -135,11 +168,17 @@ def aux_edge_sentence(chosen: pd.DataFrame, position: str = "depth {}") -> str:
     if not items:
         return "No auxiliary hyperparameter sits on an end of its range."
     low = int((chosen.aux_edge == "low").sum())
-    reason = (" At the low end the validation loss preferred the weakest auxiliary term it was offered (for a method "
-              "tuned nested in its base, value 0: none at all): the evidence points towards less of that term rather "
-              "than to a range too narrow." if low else "")
-    return (f"The auxiliary hyperparameter sits on an end of its range in {len(items)} cells ({low} on the low "
-            f"end): {word_list(items)}.{reason}")
+    reason = (
+        " At the low end the validation loss preferred the weakest auxiliary term it was offered (for a method "
+        "tuned nested in its base, value 0: none at all): the evidence points towards less of that term rather "
+        "than to a range too narrow."
+        if low
+        else ""
+    )
+    return (
+        f"The auxiliary hyperparameter sits on an end of its range in {len(items)} cells ({low} on the low "
+        f"end): {word_list(items)}.{reason}"
+    )
 
 
 def recurrent_edge_macros(chosen: pd.DataFrame) -> dict[str, str]:
@@ -148,9 +187,12 @@ def recurrent_edge_macros(chosen: pd.DataFrame) -> dict[str, str]:
         return {"LongMemoryTuneEdges": ""}
     position = "$T$ = {}"
     edges = edge_items(chosen, position)
-    lr_sentence = (f"Of its {len(chosen)} tuning choices, no learning rate sits on an end of its range." if not edges
-                   else f"Of its {len(chosen)} tuning choices, {len(edges)} learning rates sit on an end of their "
-                        f"range: {word_list(edges)}.")
+    lr_sentence = (
+        f"Of its {len(chosen)} tuning choices, no learning rate sits on an end of its range."
+        if not edges
+        else f"Of its {len(chosen)} tuning choices, {len(edges)} learning rates sit on an end of their "
+        f"range: {word_list(edges)}."
+    )
     return {"LongMemoryTuneEdges": f"{lr_sentence} {aux_edge_sentence(chosen, position)}"}
 
 
@@ -166,20 +208,31 @@ def tuning_macros(config: dict, chosen: pd.DataFrame) -> dict[str, str]:
         "TuneCells": str(len(chosen)),
         "TuneSeed": str(tune["seed"]),
         "TuneEta": str(tune["eta"]),
-        **{macro_name("tune", name, end): plain_number(value)
-           for name, bounds in ranges.items() for end, value in zip(("low", "high"), bounds)},
+        **{
+            macro_name("tune", name, end): plain_number(value)
+            for name, bounds in ranges.items()
+            for end, value in zip(("low", "high"), bounds)
+        },
         "TuneRungs": "; ".join(
             f"on {dataset_label(d)}, {rung_sentence(tune['trials'], config['datasets'][d]['tune_epochs'], tune['eta'])}"
-            for d in config["grid"]["datasets"]),
-        "TuneSelectedOn": word_list(sorted({"validation loss at the best checkpoint" if s == "best_val_loss" else s for s in chosen.selected_on})),
+            for d in config["grid"]["datasets"]
+        ),
+        "TuneSelectedOn": word_list(
+            sorted(
+                {"validation loss at the best checkpoint" if s == "best_val_loss" else s for s in chosen.selected_on}
+            )
+        ),
         "TuneCollapsedChoices": str(int(chosen.collapsed.sum())),
         "CollapsedPercent": f"{100 * COLLAPSED_FRACTION:.0f}",
         "TunePlateauBound": f"{1 / COLLAPSED_FRACTION:.2f}",
         "TuneEdgeCount": str(len(edges)),
         "TuneEdgeLowCount": str(int((chosen.lr_edge == "low").sum())),
         "TuneEdgeHighCount": str(int((chosen.lr_edge == "high").sum())),
-        "TuneEdgeList": ("No choice sits on an end of its range." if not edges else
-                         f"The choices on an end of their range are: {word_list(edges)}."),
+        "TuneEdgeList": (
+            "No choice sits on an end of its range."
+            if not edges
+            else f"The choices on an end of their range are: {word_list(edges)}."
+        ),
         "TuneAuxEdgeList": aux_edge_sentence(chosen),
         **nested_macros(tune, chosen),
     }
@@ -194,7 +247,8 @@ def nested_macros(tune: dict, chosen: pd.DataFrame) -> dict[str, str]:
         "NestedLambdas": word_list([plain_number(v) for v in tune["nested"]["cov_lambda"]]),
         "NestedAuxWeights": word_list([plain_number(v) for v in tune["nested"]["aux_weight"]]),
         "NestedCells": str(len(nested)),
-        "NestedBudgetRatio": ("--" if not len(ratio) else f"{low:.2f}" if math.isclose(low, high)
-                              else f"{low:.2f}--{high:.2f}"),
+        "NestedBudgetRatio": (
+            "--" if not len(ratio) else f"{low:.2f}" if math.isclose(low, high) else f"{low:.2f}--{high:.2f}"
+        ),
         "InclusionTolerancePercent": f"{100 * INCLUSION_TOLERANCE:.0f}",
     }

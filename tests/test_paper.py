@@ -302,6 +302,11 @@ def test_macros_and_verdict_sentence_follow_the_results(tmp_path):
     assert macro(equivalent, "HeadlineVerdict") == "is equivalent to"
     assert macro(equivalent, "HeadlineMargin") == "$1.0$" and macro(equivalent, "HeadlineOther") == r"\texttt{baseline}"
     assert macro(equivalent, "HeadlineRole").startswith("its base")
+    # where covariance's runs are its base's (its tuning chose lambda = 0) the headline is its best-remedy verdict
+    same = run_summary.copy()
+    same.loc[covariance, "test_accuracy"] = same.loc[baseline, "test_accuracy"].to_numpy()
+    identical = macros_from(same)
+    assert macro(identical, "HeadlineRole").startswith("the best remedy")
     assert macro(before, "NumRuns") == str(len(run_summary))
     assert macro(before, "EquivalenceMargins") == (
         r"$\pm$1 percentage point on MNIST and $\pm$5 percentage points "

@@ -88,6 +88,7 @@ COLUMNS = [
     "min_detectable_difference",
     "equivalence_reachable",
 ]
+IDENTICAL_RUNS = "identical runs"  # the test of two sets of runs that are the same numbers
 POWER = 0.8  # of the minimum detectable difference (DESIGN section 7)
 
 
@@ -242,7 +243,7 @@ def compare_values(
         # the same runs, seed for seed: a variant whose tuning chose value 0 is its base, computed again (DESIGN
         # section 6). No difference and equivalence within any margin are then facts, not estimates.
         row.update(
-            test="identical runs", p_value=1.0, p_equivalence=0.0, reason="", se_difference=0.0, df=float(len(a) - 1)
+            test=IDENTICAL_RUNS, p_value=1.0, p_equivalence=0.0, reason="", se_difference=0.0, df=float(len(a) - 1)
         )
     elif not reason:
         row["test"] = "paired t-test" if paired else "Welch t-test"

@@ -41,7 +41,7 @@ def latex_table(summary: pd.DataFrame) -> str:
     layers = range(1, int(summary.layer.max()) + 1)
     seeds = sorted(summary.n_seeds.unique())
     lines = [
-        f"% Written by covbench.nielsen.write_table: mean $\\pm$ sample std over {', '.join(map(str, seeds))} seeds.",
+        f"% Written by covbench.report.nielsen.write_table: mean $\\pm$ sample std over {', '.join(map(str, seeds))} seeds.",
         r"\begin{tabular}{l" + "c" * len(layers) + "}",
         r"\toprule",
         f"& \\multicolumn{{{len(layers)}}}{{c}}{{$\\lVert \\partial C / \\partial b^l \\rVert$ at initialization, "

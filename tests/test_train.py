@@ -209,6 +209,18 @@ def test_probes_at_init_and_after_the_last_epoch_survive_a_resume(spec, hp, spli
     pd.testing.assert_frame_equal(resumed.probes, full.probes)
 
 
+def test_run_probes_only_the_seeds_config_names(spec, hp, splits, tmp_path):
+    """config probes.seeds: the runs of the named seeds get probes, the others an empty probes.parquet."""
+    from covbench.training.train import run
+
+    hp.update(epochs=1)
+    dirs = [str(tmp_path / f"seed{s}") for s in (0, 1, 2)]
+    settings = {"train_size": 100, "val_size": 50, "seed": 0, "epochs": [], "seeds": [1]}
+    run(splits, dirs, "mnist", "baseline", spec, hp, 2, [0, 1, 2], probe_settings=settings)
+    rows = [len(pd.read_parquet(f"{d}/probes.parquet")) for d in dirs]
+    assert rows == [0, 2 * 2, 0]  # seed 1: layers 1-2 at init and after the last epoch
+
+
 BATCHED_RTOL = 1e-6  # README: batched seeds agree with seeds trained alone to float tolerance, not bit for bit
 
 

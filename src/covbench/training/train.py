@@ -518,8 +518,8 @@ def run(
     first.mkdir(parents=True, exist_ok=True)
     checkpoint = first / "checkpoint.pt"
     probe_wall_s = 0.0
-    probed = probe_settings and probe_settings.get("seeds")
-    probed = None if probed is None else [m for m, seed in enumerate(seeds) if seed in probed]
+    probed_seeds = (probe_settings or {}).get("seeds")  # config probes.seeds; None: every seed
+    probed = None if probed_seeds is None else [m for m, seed in enumerate(seeds) if seed in probed_seeds]
 
     def probe(model, probe_splits, epoch):
         nonlocal probe_wall_s

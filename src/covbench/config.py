@@ -124,6 +124,11 @@ def validate(config: dict, schema_path: Path = SCHEMA_PATH) -> dict:
     for dataset in recurrent["datasets"]:
         if dataset not in config["datasets"]:
             raise ConfigError(f"config error at 'recurrent.datasets': '{dataset}' has no entry under 'datasets'")
+        if config["datasets"][dataset].get("split", "official") != "official":
+            raise ConfigError(
+                f"config error at 'datasets.{dataset}.split': a sequence dataset keeps its official split; "
+                f"set it to official"
+            )
     for where, names, recurrent_methods in (
         ("grid", config["grid"]["methods"], False),
         ("recurrent", recurrent["methods"], True),

@@ -38,6 +38,8 @@ rule lambda_sweep:
         lambdas=SWEEP["lambdas"],
         seeds=SWEEP["seeds"],
         device=config["train"]["device"],
+        split=lambda wildcards: config["datasets"][wildcards.dataset].get("split", "official"),
+        split_seed=config["data"]["split_seed"],
     script:
         "../scripts/lambda_sweep.py"
 

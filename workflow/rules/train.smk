@@ -29,6 +29,8 @@ rule train:
         checkpoint_every_s=config["train"]["checkpoint_every_s"],
         probes=config["probes"],
         sequence_seed=None,
+        split=lambda wildcards: config["datasets"][wildcards.dataset].get("split", "official"),
+        split_seed=config["data"]["split_seed"],
     script:
         "../scripts/train.py"
 
@@ -61,3 +63,5 @@ use rule train as train_recurrent with:
         checkpoint_every_s=config["train"]["checkpoint_every_s"],
         probes=None,
         sequence_seed=config["data"]["split_seed"],
+        split="official",
+        split_seed=config["data"]["split_seed"],

@@ -24,4 +24,6 @@ with reported(snakemake):
         p.seeds,
         threads=snakemake.threads,
         device=p.device,
+        split=p.split,
+        split_seed=p.split_seed,
     )

@@ -33,4 +33,6 @@ with reported(snakemake):
         sequence_seed=p.sequence_seed,  # prepared tensors failing verification are prepared again here:
         remake_data=partial(data.remake, snakemake.config, w.dataset, snakemake.input.data),
         base_tune_paths=list(snakemake.input.base_tuned),
+        split=p.split,
+        split_seed=p.split_seed,
     )

@@ -18,6 +18,7 @@ from pathlib import Path
 from covbench import atomic
 from covbench.data import datasets as data
 from covbench.data import sequences
+from covbench.data import splits as resplit
 from covbench.training import train, tune
 
 RUN_FILES = ("run.json", "epochs.parquet", "layer_stats.parquet", "probes.parquet")
@@ -40,9 +41,13 @@ def run(
     probe_settings: dict | None = None,
     splits: dict | None = None,
     base: dict | None = None,
+    seed_splits: dict | None = None,
+    split_records: list[dict] | None = None,
 ) -> None:
     """Write the tuning record to tune_path, then each seed's run files to its out_dir (DESIGN section 5). With
-    `base` (the tuning record of the method's base at this depth) the method is tuned nested in it."""
+    `base` (the tuning record of the method's base at this depth) the method is tuned nested in it. Tuning reads
+    `splits` (data_path's when not given), the seeds read `seed_splits` (one per seed, covbench.data.splits) where
+    given, else the same."""
     train.configure_process(threads)
     splits = splits if splits is not None else data.load_splits(data_path)
     kept = Path(out_dirs[0]) / "tune.json"
@@ -59,7 +64,7 @@ def run(
     atomic.write_json(tune_path, record)
     spec, hp = tune.apply_choice(spec, hp, record["chosen"])
     train.run(
-        splits,
+        seed_splits if seed_splits is not None else splits,
         out_dirs,
         dataset,
         method,
@@ -71,6 +76,7 @@ def run(
         device=device,
         checkpoint_every_s=checkpoint_every_s,
         probe_settings=probe_settings,
+        split_records=split_records,
     )
     kept.unlink()
 
@@ -93,14 +99,22 @@ def run_depths(
     sequence_seed: int | None = None,
     remake_data: Callable[[], object] | None = None,
     base_tune_paths: list[str] = (),
+    split: str = "official",
+    split_seed: int = 0,
 ) -> None:
     """`run` for every depth (tune_paths[i] and out_dirs[i] belong to depths[i]), keeping finished depths
     until all are done; with base_tune_paths (the base's tuning record at each depth) each depth is tuned nested
     in its base. With a sequence_seed the dataset is read as noise-padded rows (covbench.data.sequences) and
     the depths are sequence lengths; a recurrent network's time steps get no linear probes. `remake_data` makes
-    data_path again when it fails verification (covbench.data.datasets.load_splits)."""
+    data_path again when it fails verification (covbench.data.datasets.load_splits). `split` is the dataset's
+    split protocol (covbench.data.splits: `per_seed` draws one split per seed and one for the tuning seed)."""
     train.configure_process(threads)
     splits = data.load_splits(data_path, remake_data)
+    if sequence_seed is not None and split != "official":
+        raise ValueError(f"split {split!r}: a sequence dataset keeps its official split; set its split to official")
+    tuning_splits, seed_splits, split_records = resplit.cell_splits(
+        splits, split, split_seed, seeds, tune_settings["seed"]
+    )
     kept_dirs = [Path(dirs[0]).parent / "kept" for dirs in out_dirs]
     bases = [atomic.read_json(path, required=("method", "chosen", "trials")) for path in base_tune_paths]
     for depth, tune_path, dirs, kept_dir, base in zip(
@@ -119,13 +133,14 @@ def run_depths(
                 probe_settings,
                 sequence_seed,
                 base and base["trials"],
+                split_records,
             ],
             sort_keys=True,
         )
         if _restore(files, kept_dir, key):
             continue
         if sequence_seed is None:
-            cell_splits, cell_probes = splits, probe_settings
+            cell_splits, cell_probes = tuning_splits, probe_settings
         else:
             cell_splits, cell_probes = sequences.padded_rows(splits, depth, sequence_seed), None
         run(
@@ -145,6 +160,8 @@ def run_depths(
             probe_settings=cell_probes,
             splits=cell_splits,
             base=base,
+            seed_splits=seed_splits if sequence_seed is None else None,
+            split_records=split_records,
         )
         _keep(files, kept_dir, key)
     for kept_dir in kept_dirs:

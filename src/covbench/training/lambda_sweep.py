@@ -23,6 +23,7 @@ import torch
 from covbench import atomic
 from covbench.config import ConfigError, base_method, covariance_methods, method_spec
 from covbench.data import datasets as data
+from covbench.data import splits as resplit
 from covbench.training import train
 from covbench.training.tune import apply_choice
 from covbench.training.vanishing import vanishing_index
@@ -124,10 +125,16 @@ def run(
     seeds: list[int],
     threads: int = 1,
     device: str = "cpu",
+    split: str = "official",
+    split_seed: int = 0,
 ) -> None:
-    """One (dataset, variant, depth): the variant's spec with the base's tuning choice -> a tidy parquet."""
+    """One (dataset, variant, depth): the variant's spec with the base's tuning choice -> a tidy parquet. With
+    per-seed splits (covbench.data.splits) every lambda of a seed trains on that seed's split, as in the grid."""
     train.configure_process(threads)
     splits = data.load_splits(data_path)
+    if split != "official":
+        _, seed_splits, _ = resplit.cell_splits(splits, split, split_seed, seeds, tuning_seed=0)
+        splits = {key: tensor.repeat(len(lambdas), *[1] * (tensor.dim() - 1)) for key, tensor in seed_splits.items()}
     chosen = atomic.read_json(tune_path, required=("chosen",))["chosen"]
     spec, hp = apply_choice(spec, hp, chosen)
     table = train_cell(splits, spec, hp, depth, lambdas, seeds, device)

@@ -61,8 +61,14 @@ def _numpy(a) -> np.ndarray:
     return a.detach().cpu().numpy() if torch.is_tensor(a) else np.asarray(a)
 
 
+def _of_model(labels: np.ndarray, model: int) -> np.ndarray:
+    """A model's labels: its row of per-model labels (M, n), or the shared (n,)."""
+    return labels[model] if labels.ndim == 2 else labels
+
+
 def probe_scores(train_acts: list, y_train, val_acts: list, y_val) -> np.ndarray:
-    """train_acts, val_acts: per hidden layer, (M, n, width) tensors or arrays -> (M, L) validation accuracies.
+    """train_acts, val_acts: per hidden layer, (M, n, width) tensors or arrays; labels shared (n,) or per model
+    (M, n) -> (M, L) validation accuracies.
 
     BLAS is limited to torch's thread count, so the probes use the cores the training job was given.
     """
@@ -75,7 +81,9 @@ def probe_scores(train_acts: list, y_train, val_acts: list, y_val) -> np.ndarray
         for layer, (acts_train, acts_val) in enumerate(zip(train_acts, val_acts)):
             acts_train, acts_val = _numpy(acts_train), _numpy(acts_val)  # float32 stays float32: 1-2 ms faster a fit
             for model in range(models):
-                scores[model, layer] = fit_probe(acts_train[model], y_train, acts_val[model], y_val)
+                scores[model, layer] = fit_probe(
+                    acts_train[model], _of_model(y_train, model), acts_val[model], _of_model(y_val, model)
+                )
     return scores
 
 
@@ -104,14 +112,18 @@ def probe_frame(
     """Probe every hidden layer of the models of `model` (leading dimension M) at `epoch`: those at the batch
     indices `models`, or all. A probe's cost is its fit, one per (model, layer), so probing fewer seeds saves it.
 
-    splits: x_train, y_train, x_val, y_val (inputs already standardized where the method asks for it);
+    splits: x_train, y_train, x_val, y_val (inputs already standardized where the method asks for it), shared or one
+    split per model (covbench.data.splits: the subset is then the same positions of each model's split);
     probe_settings: the config's `probes` block (train_size, val_size, seed).
     """
     subsets = {}
     for split, size in (("train", probe_settings["train_size"]), ("val", probe_settings["val_size"])):
         x, y = splits[f"x_{split}"], splits[f"y_{split}"]
-        index = probe_indices(len(y), size, probe_settings["seed"]).to(x.device)
-        acts = hidden_activations(model, x[index])
-        subsets[split] = ([a[models] for a in acts] if models is not None else acts, y[index])
+        index = probe_indices(y.shape[-1], size, probe_settings["seed"]).to(x.device)
+        x, y = (x[:, index], y[:, index]) if y.dim() == 2 else (x[index], y[index])
+        acts = hidden_activations(model, x)
+        if models is not None:
+            acts, y = [a[models] for a in acts], (y[models] if y.dim() == 2 else y)
+        subsets[split] = (acts, y)
     scores = probe_scores(*subsets["train"], *subsets["val"])
-    return scores_frame(scores, epoch, len(subsets["train"][1]), len(subsets["val"][1]), models)
+    return scores_frame(scores, epoch, subsets["train"][1].shape[-1], subsets["val"][1].shape[-1], models)

@@ -24,6 +24,7 @@ import torch
 from covbench import atomic, components
 from covbench.components.clipping import clip_grad_norm_
 from covbench.config import METHOD_DEFAULTS
+from covbench.data.splits import is_per_model, majority_rates
 from covbench.models import LOSSES, MLP, RNN, build, forward, to_device
 from covbench.models.rnn import LOGGED_STEPS, logged_steps
 from covbench.training import probes, stats
@@ -123,23 +124,48 @@ def data_generators(seeds: list[int]) -> list[torch.Generator]:
 
 
 def standardize(splits: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Zero mean, unit variance with the train split's scalar statistics (what SELU assumes)."""
-    mean, std = splits["x_train"].mean(), splits["x_train"].std()
+    """Zero mean, unit variance with the train split's scalar statistics (what SELU assumes); per-model splits
+    (covbench.data.splits) each with their own train part's."""
+    x = splits["x_train"]
+    if is_per_model(splits):
+        dims = tuple(range(1, x.dim()))
+        mean, std = x.mean(dims, keepdim=True), x.std(dims, keepdim=True)
+    else:
+        mean, std = x.mean(), x.std()
     return {k: (v - mean) / std if k.startswith("x_") else v for k, v in splits.items()}
+
+
+def batch_rows(x: torch.Tensor, y: torch.Tensor, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The mini-batches of every model, (M, B, ...) and (M, B), from index (M, B) into a shared split (x (n, ...),
+    y (n,)) or per-model splits (x (M, n, ...), y (M, n)). index_select, not x[idx]: advanced indexing takes twice as
+    long (BENCHMARKS.md)."""
+    models, batch = index.shape
+    if y.dim() == 2:  # row i of model m is row m * n + i of the models' splits laid end to end
+        index = index + torch.arange(models, device=index.device).unsqueeze(1) * y.shape[1]
+        x, y = x.reshape(-1, *x.shape[2:]), y.reshape(-1)
+    flat = index.flatten()
+    return x.index_select(0, flat).view(models, batch, *x.shape[1:]), y.index_select(0, flat).view(models, batch)
 
 
 @torch.no_grad()
 def evaluate(model: MLP, x: torch.Tensor, y: torch.Tensor, loss_fn) -> tuple[torch.Tensor, torch.Tensor]:
-    """(M,) mean loss and (M,) fraction correct, evaluation mode (running norm statistics, no aux heads)."""
+    """(M,) mean loss and (M,) fraction correct, evaluation mode (running norm statistics, no aux heads); x, y
+    shared ((n, ...), (n,)) or one split per model ((M, n, ...), (M, n))."""
     models = model.weights[0].shape[0]
     loss_sum = torch.zeros(models, device=x.device)
     correct = torch.zeros(models, device=x.device)
-    for start in range(0, len(y), EVAL_CHUNK):
-        logits, _ = forward(model, x[start : start + EVAL_CHUNK], training=False)
-        labels = y[start : start + EVAL_CHUNK].expand(models, -1)
+    count = y.shape[-1]
+    for start in range(0, count, EVAL_CHUNK):
+        chunk = slice(start, start + EVAL_CHUNK)
+        if y.dim() == 2:
+            logits, _ = forward(model, x[:, chunk], training=False)
+            labels = y[:, chunk]
+        else:
+            logits, _ = forward(model, x[chunk], training=False)
+            labels = y[chunk].expand(models, -1)
         loss_sum += loss_fn(logits, labels) * labels.shape[1]
         correct += (logits.argmax(-1) == labels).sum(1)
-    return loss_sum / len(y), correct / len(y)
+    return loss_sum / count, correct / count
 
 
 @torch.no_grad()
@@ -152,8 +178,8 @@ def take_where(models: torch.Tensor, tensors: list[torch.Tensor], sources: list[
             t.copy_(torch.where(models.view(-1, *([1] * (t.dim() - 1))), source, t))
 
 
-def _checkpoint_key(spec, hp, depth, seeds, n_train) -> str:
-    return json.dumps([spec, hp, depth, seeds, n_train], sort_keys=True)
+def _checkpoint_key(spec, hp, depth, seeds, n_train, split_key) -> str:
+    return json.dumps([spec, hp, depth, seeds, n_train, split_key], sort_keys=True)
 
 
 def train(
@@ -169,6 +195,7 @@ def train(
     until_epoch: int | None = None,
     probe: Callable[[MLP, dict, int], pd.DataFrame] | None = None,
     probe_epochs: tuple[int, ...] = (),
+    split_key: str = "",
 ) -> RunResult:
     """Train one model per entry of `seeds` (repeats allowed); hp: width, epochs, batch_size, lr, momentum,
     weight_decay, loss, log_every. hp["lr"] and the spec's cov_lambda / aux_weight may be lists, one value per model.
@@ -185,6 +212,10 @@ def train(
     `probe(model, splits, epoch)` (linear probes, covbench.training.probes) runs at init, after the epochs in `probe_epochs` and
     after the last epoch; its frames are part of the state, so a resumed run keeps the probes it already took.
 
+    `splits` is one split all models share, or one split per model (covbench.data.splits.stacked: a leading model
+    dimension, labels (M, n)); `split_key` names the splits in the checkpoint's key, so a run never resumes on
+    other data.
+
     With a checkpoint path, the state is saved at the end of an epoch once checkpoint_every_s seconds have passed
     since the last save (0: every epoch), and a run finding a matching checkpoint resumes from it. Saving every
     epoch regardless would write each model's parameters, momentum and initial weights dozens of times per job
@@ -196,7 +227,7 @@ def train(
         splits = standardize(splits)
     splits = {k: v.to(device) for k, v in splits.items()}
     x_train, y_train = splits["x_train"], splits["y_train"]
-    n_train = len(y_train)
+    n_train = y_train.shape[-1]
     classes = int(max(splits[k].max() for k in ("y_train", "y_val", "y_test") if k in splits)) + 1
     models = len(seeds)
 
@@ -221,7 +252,7 @@ def train(
     start_epoch, wall_before, stat_blocks, epoch_rows, probe_frames = 0, 0.0, [], [], []
     best = [t.detach().clone() for t in params + model.buffers()]  # each model's best checkpoint
     best_val_loss, best_epoch = torch.full((models,), math.inf), torch.zeros(models, dtype=torch.long)  # host
-    key = _checkpoint_key(spec, hp, depth, seeds, n_train)
+    key = _checkpoint_key(spec, hp, depth, seeds, n_train, split_key)
     state = start
     if checkpoint is not None:
         atomic.remove_leftovers(checkpoint)
@@ -295,10 +326,7 @@ def train(
         records = []
         for i in range(steps_per_epoch):
             step = epoch * steps_per_epoch + i
-            # index_select, not x_train[idx]: advanced indexing takes twice as long (BENCHMARKS.md)
-            idx = perm[:, i * batch : (i + 1) * batch].flatten()
-            xb = x_train.index_select(0, idx).view(models, -1, *x_train.shape[1:])
-            yb = y_train.index_select(0, idx).view(models, -1)
+            xb, yb = batch_rows(x_train, y_train, perm[:, i * batch : (i + 1) * batch])
             logging = step % hp["log_every"] == 0  # the statistics need each hidden state's full gradient
             logits, acts = forward(model, xb, training=True, exact_hidden_grads=logging)
             loss = loss_fn(logits, yb)
@@ -507,9 +535,13 @@ def run(
     device: str = "cpu",
     checkpoint_every_s: float = 60.0,
     probe_settings: dict | None = None,
+    split_records: list[dict] | None = None,
 ) -> None:
     """Train the seeds of one (dataset, method, depth) and write each seed's files (DESIGN section 5), with linear
     probes of every hidden layer at init and after the last epoch when probe_settings are given.
+
+    `splits` is shared by the seeds or holds one split per seed (covbench.data.splits); `split_records` (one per
+    seed, covbench.data.splits.seed_split / official_record) go into each run.json.
 
     Periodic checkpoints let an interrupted job resume from its last saved epoch.
     """
@@ -539,10 +571,13 @@ def run(
         checkpoint_every_s=checkpoint_every_s,
         probe=probe if probe_settings else None,
         probe_epochs=tuple(probe_settings.get("epochs", ())) if probe_settings else (),
+        split_key=json.dumps(split_records, sort_keys=True),
     )
     ids = dict(dataset=dataset, method=method, depth=depth)
-    prior_entropy = class_prior_entropy(splits["y_train"])
     for model, (seed, out_dir) in enumerate(zip(seeds, out_dirs)):
+        labels = {k: splits[k][model] if is_per_model(splits) else splits[k] for k in ("y_train", "y_val", "y_test")}
+        prior_entropy = class_prior_entropy(labels["y_train"])
+        val_majority_rate, test_majority_rate = majority_rates(labels["y_train"], labels["y_val"], labels["y_test"])
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         probe_rows = (result.probes if len(result.probes) else pd.DataFrame(columns=PROBE_COLUMNS)).assign(seed=seed)
@@ -576,6 +611,9 @@ def run(
             "final_train_loss": float(last.train_loss),
             "class_prior_entropy": prior_entropy,
             "collapsed": bool(last.train_loss >= COLLAPSED_FRACTION * prior_entropy),
+            "split": split_records[model] if split_records else None,
+            "val_majority_rate": val_majority_rate,
+            "test_majority_rate": test_majority_rate,
             "versions": versions(),
             "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
         }

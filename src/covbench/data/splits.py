@@ -1,0 +1,113 @@
+"""Per-seed splits (DESIGN section 1): a small dataset's prepared train, validation and test images pooled, and each
+seed drawing its own stratified split of the same sizes.
+
+Why: cat/not-cat's official training set is 34 % cat and its test set 66 % cat, so one fixed split puts every verdict
+on the same held-out images, with a shift of class prior between them, while the seeds vary only the initialisation.
+Drawing the split with the seed puts the variance of the data into the seeds (Bouthillier et al. 2021).
+
+    pool = pooled(load_splits("results/data/catvnoncat.pt"))
+    one = seed_split(pool, seed=3, split_seed=0)        # six tensors of one split, indices in one["index_*"]
+    batch = stacked([seed_split(pool, s, 0) for s in seeds])  # a leading model dimension: one split per seed
+"""
+
+import hashlib
+
+import numpy as np
+import torch
+from sklearn.model_selection import train_test_split
+
+from covbench.data.datasets import SPLITS
+
+PROTOCOLS = ("official", "per_seed")
+
+
+def pooled(splits: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The prepared splits concatenated in the order train, val, test, with each split's size: a per-seed split
+    indexes this pool and keeps those sizes."""
+    return {
+        "x": torch.cat([splits[f"x_{split}"] for split in SPLITS]),
+        "y": torch.cat([splits[f"y_{split}"] for split in SPLITS]),
+        "sizes": torch.tensor([len(splits[f"y_{split}"]) for split in SPLITS]),
+    }
+
+
+def split_indices(y: np.ndarray, sizes: tuple[int, int, int], seed: int, split_seed: int) -> dict[str, np.ndarray]:
+    """Sorted pool indices of a stratified train / val / test split of `sizes` for `seed`: test first, then
+    validation from the rest, both with scikit-learn's stratified shuffle. The stream is seeded by (split_seed, seed),
+    so a seed gets the same split every time and the data's own split_seed moves all of them at once."""
+    n_train, n_val, n_test = sizes
+    random_state = int(np.random.SeedSequence([split_seed, seed]).generate_state(1)[0])
+    everything = np.arange(len(y))
+    rest, test = train_test_split(everything, test_size=n_test, stratify=y, random_state=random_state)
+    train, val = train_test_split(
+        rest, test_size=n_val, train_size=n_train, stratify=y[rest], random_state=random_state
+    )
+    return {"train": np.sort(train), "val": np.sort(val), "test": np.sort(test)}
+
+
+def split_digest(indices: dict[str, np.ndarray]) -> str:
+    """SHA256 of a split's indices (train, val, test in turn, int64): recorded in run.json, it names the split."""
+    digest = hashlib.sha256()
+    for split in SPLITS:
+        digest.update(split.encode())
+        digest.update(np.asarray(indices[split], dtype=np.int64).tobytes())
+    return digest.hexdigest()
+
+
+def seed_split(pool: dict[str, torch.Tensor], seed: int, split_seed: int) -> tuple[dict[str, torch.Tensor], dict]:
+    """-> (the six tensors of `seed`'s split, its record for run.json: protocol, seed, sizes, sha256)."""
+    sizes = tuple(int(n) for n in pool["sizes"])
+    indices = split_indices(pool["y"].numpy(), sizes, seed, split_seed)
+    tensors = {}
+    for split in SPLITS:
+        index = torch.from_numpy(indices[split])
+        tensors[f"x_{split}"] = pool["x"].index_select(0, index)
+        tensors[f"y_{split}"] = pool["y"].index_select(0, index)
+    record = {
+        "protocol": "per_seed",
+        "seed": seed,
+        **{f"n_{split}": len(indices[split]) for split in SPLITS},
+        "sha256": split_digest(indices),
+    }
+    return tensors, record
+
+
+def official_record(splits: dict[str, torch.Tensor], split_seed: int) -> dict:
+    """The run.json record of the one fixed split every seed shares."""
+    return {"protocol": "official", "seed": split_seed, **{f"n_{split}": len(splits[f"y_{split}"]) for split in SPLITS}}
+
+
+def stacked(per_model: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """One split per model stacked on a leading model dimension: x (M, n, ...), y (M, n). The training loop reads a
+    2-D y_train as per-model splits (covbench.training.train)."""
+    return {key: torch.stack([split[key] for split in per_model]) for key in per_model[0]}
+
+
+def is_per_model(splits: dict[str, torch.Tensor]) -> bool:
+    """Whether the splits carry a model dimension (labels (M, n) instead of (n,))."""
+    return splits["y_train"].dim() == 2
+
+
+def majority_rates(y_train: torch.Tensor, y_val: torch.Tensor, y_test: torch.Tensor | None) -> tuple[float, float]:
+    """(share of validation's most common class, test accuracy of the constant answer of training's most common
+    class): the rates a constant predictor gets, which a best remedy must beat (DESIGN section 7)."""
+    val_rate = float(torch.bincount(y_val).max()) / len(y_val)
+    if y_test is None:
+        return val_rate, float("nan")
+    majority = int(torch.bincount(y_train).argmax())
+    return val_rate, float((y_test == majority).double().mean())
+
+
+def cell_splits(
+    splits: dict[str, torch.Tensor], protocol: str, split_seed: int, seeds: list[int], tuning_seed: int
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], list[dict]]:
+    """-> (the tuning seed's split, the seeds' splits as the training loop takes them, one run.json record per seed).
+    `official`: every seed and the tuning share the prepared split; `per_seed`: each draws its own from the pool."""
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown split protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}")
+    if protocol == "official":
+        return splits, splits, [official_record(splits, split_seed)] * len(seeds)
+    pool = pooled(splits)
+    tuning, _ = seed_split(pool, tuning_seed, split_seed)
+    drawn = [seed_split(pool, seed, split_seed) for seed in seeds]
+    return tuning, stacked([tensors for tensors, _ in drawn]), [record for _, record in drawn]

@@ -1,0 +1,91 @@
+"""Per-seed splits (covbench.data.splits, DESIGN section 1) on the real cat/not-cat files, and the training loop
+reading one split per model."""
+
+import numpy as np
+import pytest
+import torch
+
+from covbench.data import datasets as data
+from covbench.data import splits as resplit
+from covbench.training import train
+from tests.test_data import MIRROR
+
+pytestmark = pytest.mark.skipif(MIRROR is None, reason="no verified data copies")
+
+
+@pytest.fixture(scope="module")
+def pool(tmp_path_factory):
+    path = data.prepare("catvnoncat", MIRROR, tmp_path_factory.mktemp("cat") / "cat.pt")
+    return resplit.pooled(data.load_splits(path))
+
+
+def _rows(x: torch.Tensor) -> set[bytes]:
+    return {row.tobytes() for row in x.numpy()}
+
+
+def test_pool_holds_both_official_files(pool):
+    x_train, y_train = data.read_catvnoncat(MIRROR / "train_catvnoncat.h5")
+    x_test, y_test = data.read_catvnoncat(MIRROR / "test_catvnoncat.h5")
+    official = np.concatenate([x_train, x_test]).reshape(259, -1).astype(np.float32) / 255
+    assert pool["x"].shape == (259, 12288) and pool["sizes"].tolist() == [168, 41, 50]
+    assert _rows(pool["x"]) == _rows(torch.from_numpy(official))
+    assert int(pool["y"].sum()) == int(y_train.sum() + y_test.sum()) == 72 + 33
+
+
+def test_a_seed_gets_the_same_split_every_time(pool):
+    (first, record), (again, record_again) = resplit.seed_split(pool, 3, 0), resplit.seed_split(pool, 3, 0)
+    assert record == record_again and record["protocol"] == "per_seed" and record["seed"] == 3
+    assert all(torch.equal(first[k], again[k]) for k in first)
+
+
+def test_two_seeds_and_the_split_seed_give_different_splits(pool):
+    digests = {resplit.seed_split(pool, seed, split_seed)[1]["sha256"] for seed in range(5) for split_seed in (0, 1)}
+    assert len(digests) == 10
+
+
+@pytest.mark.parametrize("seed", [0, 1, 1000])
+def test_each_split_is_stratified_and_its_parts_disjoint(pool, seed):
+    indices = resplit.split_indices(pool["y"].numpy(), (168, 41, 50), seed, 0)
+    assert [len(indices[s]) for s in data.SPLITS] == [168, 41, 50]
+    together = np.concatenate([indices[s] for s in data.SPLITS])
+    assert len(np.unique(together)) == 259  # disjoint, and every image used once
+    cat_share = 105 / 259
+    for split in data.SPLITS:  # each part's cat count is its share of the pool's, to within one image
+        cats = int(pool["y"].numpy()[indices[split]].sum())
+        assert abs(cats - cat_share * len(indices[split])) <= 1
+    tensors, record = resplit.seed_split(pool, seed, 0)
+    assert record["sha256"] == resplit.split_digest(indices)
+    assert torch.equal(tensors["y_val"], pool["y"][torch.from_numpy(indices["val"])])
+
+
+def test_official_protocol_shares_the_prepared_split(pool):
+    splits = {f"y_{s}": torch.zeros(n, dtype=torch.long) for s, n in zip(data.SPLITS, (168, 41, 50))}
+    tuning, seeds, records = resplit.cell_splits(splits, "official", 0, [0, 1], 1000)
+    assert tuning is splits and seeds is splits and [r["protocol"] for r in records] == ["official"] * 2
+    with pytest.raises(ValueError, match="per_seed"):
+        resplit.cell_splits(splits, "fold", 0, [0], 1000)
+
+
+def test_majority_rates():
+    y_train, y_val, y_test = torch.tensor([0, 0, 1]), torch.tensor([1, 1, 0, 1]), torch.tensor([1, 1, 1, 0])
+    assert resplit.majority_rates(y_train, y_val, y_test) == (0.75, 0.25)
+
+
+def test_per_model_splits_train_each_model_on_its_own(splits, spec, hp, one_thread):
+    """A model trained beside others on its own split gets the numbers it gets trained alone on that split."""
+    shuffled = {k: v.flip(0) for k, v in splits.items()}
+    together = train.train(resplit.stacked([splits, shuffled]), spec, hp, 2, [0, 1])
+    alone = train.train(shuffled, spec, hp, 2, [1])
+    assert together.test_accuracy[1] == pytest.approx(alone.test_accuracy[0], abs=1e-6)
+    assert together.best_val_loss[1] == pytest.approx(alone.best_val_loss[0], rel=1e-5)
+    first = train.train(splits, spec, hp, 2, [0])
+    assert together.best_val_loss[0] == pytest.approx(first.best_val_loss[0], rel=1e-5)
+
+
+def test_standardize_per_model_uses_each_train_part():
+    x = torch.stack([torch.arange(12.0).view(3, 4), 10 + 2 * torch.arange(12.0).view(3, 4)])
+    splits = {"x_train": x, "y_train": torch.zeros(2, 3, dtype=torch.long), "x_val": x[:, :1], "y_val": x[:, :1, 0]}
+    out = train.standardize(splits)
+    for m in range(2):
+        assert float(out["x_train"][m].mean()) == pytest.approx(0, abs=1e-6)
+        assert float(out["x_train"][m].std()) == pytest.approx(1)

@@ -8,6 +8,7 @@ hidden states (an MLP's layers, a recurrent network's time steps), `to_device`.
 
 import torch
 
+from covbench.models import span
 from covbench.models.mlp import (
     LOSSES,
     MLP,
@@ -34,6 +35,7 @@ __all__ = [
     "linear",
     "sigmoid_cross_entropy",
     "softmax_cross_entropy",
+    "span",
     "to_device",
 ]
 

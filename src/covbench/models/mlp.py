@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 from covbench import components
 from covbench.components import norm as norm_component
+from covbench.models import span
 
 
 @dataclass
@@ -27,6 +28,11 @@ class MLP:
     act_params: list[torch.Tensor] = field(default_factory=list)  # per activation site: PReLU's slopes, each (M, n)
     # one per model for an activation that draws in training (RReLU), on the CPU whatever the device; empty otherwise
     generators: list[torch.Generator] = field(default_factory=list)
+    # The first layer trained in its inputs' span (models.span): the width of its span coordinates (0: a plain layer),
+    # and per hidden layer the squared norm (M,) of the weight's part no update reaches and the weight's size.
+    span_width: int = 0
+    frozen_sq: list[torch.Tensor] = field(default_factory=list)
+    weight_numels: list[int] = field(default_factory=list)
 
     @property
     def depth(self) -> int:
@@ -110,7 +116,21 @@ def mlp_to_device(model: MLP, device) -> MLP:
         [move(a) for a in model.alphas],
         [move(a) for a in model.act_params],
         model.generators,
+        model.span_width,
+        [move(t) for t in model.frozen_sq],
+        model.weight_numels,
     )
+
+
+def hidden_weight_norm(model: MLP, layer: int, weight: torch.Tensor) -> torch.Tensor:
+    """(M,) Frobenius norm of hidden layer `layer`'s weight (0-based) given as `weight` (its present value, or one
+    saved before a step): the frozen part of a first layer trained in its span (models.span) included."""
+    return span.weight_norm(weight, model.frozen_sq[layer] if model.frozen_sq else None)
+
+
+def hidden_weight_numel(model: MLP, layer: int) -> int:
+    """Entries of hidden layer `layer`'s weight matrix, whatever coordinates it is trained in."""
+    return model.weight_numels[layer] if model.weight_numels else model.weights[layer][0].numel()
 
 
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
@@ -124,8 +144,14 @@ def layer_ops(model: MLP, training: bool) -> SimpleNamespace:
     """The operations the residual kinds write their blocks with (components.residual), bound to `model`."""
     normalize = components.get("norm", model.spec["norm"])
     activation = components.get("activation", model.spec["activation"])
+
+    def layer_linear(layer, h):
+        if layer == 0 and model.span_width:
+            return span.first_linear(h, model.weights[0], model.biases[0], model.span_width)
+        return linear(h, model.weights[layer], model.biases[layer])
+
     return SimpleNamespace(
-        linear=lambda layer, h: linear(h, model.weights[layer], model.biases[layer]),
+        linear=layer_linear,
         norm=lambda layer, z: normalize(z, model.norm_states[layer], training) if model.norm_states else z,
         act=lambda site, z: activation.fn(
             z, model.act_params[site] if model.act_params else None, training, model.generators

@@ -10,6 +10,7 @@ import torch
 
 from covbench import components
 from covbench.models import MLP, RNN
+from covbench.models.mlp import hidden_weight_norm, hidden_weight_numel
 from covbench.subnormals import norm_of, std_of
 
 # Column order of the stacked (M, L, len(STAT_NAMES)) record.
@@ -72,10 +73,17 @@ def before_step(
     weights = _hidden(model.weights)
     bias_grad_norm = torch.stack([norm_of(b.grad) for b in model.layer_biases()], dim=1)
     weight_grad_norm = torch.stack([norm_of(w.grad) for w in weights], dim=1)
-    numel = torch.tensor([w[0].numel() for w in weights], dtype=weight_grad_norm.dtype, device=weight_grad_norm.device)
+    numel = torch.tensor(
+        [hidden_weight_numel(model, l) for l in range(len(weights))],
+        dtype=weight_grad_norm.dtype,
+        device=weight_grad_norm.device,
+    )
     grad_rms = weight_grad_norm / numel.sqrt()
     weight_drift = torch.stack(
-        [norm_of(w.detach() - w0) / norm_of(w0) for w, w0 in zip(weights, initial_weights)],
+        [
+            norm_of(w.detach() - w0) / hidden_weight_norm(model, l, w0)
+            for l, (w, w0) in enumerate(zip(weights, initial_weights))
+        ],
         dim=1,
     )
     saturated = components.get("activation", model.spec["activation"]).saturated
@@ -156,9 +164,13 @@ def update_ratio(model: MLP | RNN, weights_before: list[torch.Tensor], layers: l
     """||W(t+1) - W(t)|| / ||W(t)|| for the step just taken: (M, L); a recurrent network's recurrent matrix on
     every row."""
 
-    def ratio(w, w_old):
-        return norm_of(w.detach() - w_old) / norm_of(w_old)
-
     if isinstance(model, RNN):
-        return ratio(model.weights[1], weights_before[1]).unsqueeze(1).expand(-1, len(layers))
-    return torch.stack([ratio(w, w_old) for w, w_old in zip(_hidden(model.weights), weights_before)], dim=1)
+        w, w_old = model.weights[1], weights_before[1]
+        return (norm_of(w.detach() - w_old) / norm_of(w_old)).unsqueeze(1).expand(-1, len(layers))
+    return torch.stack(
+        [
+            norm_of(w.detach() - w_old) / hidden_weight_norm(model, l, w_old)
+            for l, (w, w_old) in enumerate(zip(_hidden(model.weights), weights_before))
+        ],
+        dim=1,
+    )

@@ -25,7 +25,7 @@ from covbench import atomic, components
 from covbench.components.clipping import clip_grad_norm_
 from covbench.config import METHOD_DEFAULTS
 from covbench.data.splits import is_per_model, majority_rates
-from covbench.models import LOSSES, MLP, RNN, build, forward, to_device
+from covbench.models import LOSSES, MLP, RNN, build, forward, span, to_device
 from covbench.models.rnn import LOGGED_STEPS, logged_steps
 from covbench.training import probes, stats
 
@@ -232,6 +232,9 @@ def train(
     models = len(seeds)
 
     model = to_device(build(spec, x_train.shape[-1], hp["width"], depth, classes, seeds), device)
+    if isinstance(model, MLP) and span.eligible(spec, hp, x_train.shape[-1], n_train, hp["width"]):
+        splits = span.to_span(model, splits)  # the same training, the first layer in its inputs' span
+        x_train, y_train = splits["x_train"], splits["y_train"]
     # the rows of the per-layer statistics: an MLP's hidden layers, a recurrent network's logged time steps
     stat_layers = logged_steps(x_train.shape[1], LOGGED_STEPS) if isinstance(model, RNN) else list(range(1, depth + 1))
     params = model.parameters()

@@ -26,7 +26,7 @@ SNAKEMAKE_ARGS := --cores $(CORES) $(if $(CONFIG),--configfile $(CONFIG)) \
 .PHONY: all test lint format install lock latex bench report clean bundle
 
 # With BUNDLE: the bundle's checksums are verified before anything is unpacked, and snakemake runs with the config
-# the bundle was made with and the bundle route's rerun triggers; see README, "Reproduce the figures without training".
+# the bundle was made with and the bundle route's rerun triggers; see docs/reproducibility.md, "The reviewers' bundle".
 all: install latex
 ifeq ($(BUNDLE),)
 	$(BIN)/snakemake $(SNAKEMAKE_ARGS)

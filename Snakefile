@@ -26,7 +26,7 @@ include: "workflow/rules/paper.smk"
 include: "workflow/rules/bundle.smk"
 
 
-# Methods provided by rules (README "Methods as rules"): every rule file here is included, and a grid method whose
+# Methods provided by rules (docs/methods.md "Methods as rules"): every rule file here is included, and a grid method whose
 # config entry names one of its rules (`rule: <name>`) is produced by that rule instead of rule `train`.
 for method_rules in sorted(glob.glob(os.path.join(workflow.basedir, "workflow", "rules", "methods", "*.smk"))):
 

@@ -1,4 +1,4 @@
-"""Results bundles (README "Reproduce the figures without training"): made from a tiny real run, verified and
+"""Results bundles (docs/reproducibility.md "The reviewers' bundle"): made from a tiny real run, verified and
 unpacked; a corrupted, tampered or truncated one is refused with one line, and results/ stays as it was."""
 
 import io

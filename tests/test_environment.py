@@ -1,4 +1,4 @@
-"""The locked environment (README "The locked environment"): requirements.lock pins every dependency at one
+"""The locked environment (docs/reproducibility.md "The locked environment"): requirements.lock pins every dependency at one
 version, torch at the CPU wheel; environment.yml installs the same file; `make install` installed exactly it."""
 
 import importlib.metadata

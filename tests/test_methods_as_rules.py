@@ -1,4 +1,4 @@
-"""Methods as rules (README "Methods as rules"): the run-file contract, scikit-learn's MLPClassifier as a method, and
+"""Methods as rules (docs/methods.md "Methods as rules"): the run-file contract, scikit-learn's MLPClassifier as a method, and
 the rule that provides it taking the place of the generic `train` through the DAG."""
 
 import json

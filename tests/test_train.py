@@ -221,7 +221,8 @@ def test_run_probes_only_the_seeds_config_names(spec, hp, splits, tmp_path):
     assert rows == [0, 2 * 2, 0]  # seed 1: layers 1-2 at init and after the last epoch
 
 
-BATCHED_RTOL = 1e-6  # README: batched seeds agree with seeds trained alone to float tolerance, not bit for bit
+# docs/reproducibility.md: batched seeds agree with seeds trained alone to float tolerance, not bit for bit
+BATCHED_RTOL = 1e-6
 
 
 def test_batched_seeds_agree_with_seeds_trained_one_by_one_to_float_tolerance(spec, hp, splits, one_thread):

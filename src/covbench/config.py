@@ -143,7 +143,8 @@ def validate(config: dict, schema_path: Path = SCHEMA_PATH) -> dict:
                 fix = "a method with a cell belongs in recurrent.methods" if not recurrent_methods else "give it a cell"
                 raise ConfigError(f"config error at '{where}.methods': '{name}' {fix}")
     for name, method in config["methods"].items():
-        if "rule" in method:  # provided by a rule of workflow/rules/methods/: no components (README "Methods as rules")
+        # provided by a rule of workflow/rules/methods/: no components (docs/methods.md, "Methods as rules")
+        if "rule" in method:
             continue
         spec = method_spec(config, name)
         for kind in components.RECURRENT_KINDS if "cell" in spec else components.KINDS:

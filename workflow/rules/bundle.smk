@@ -1,4 +1,4 @@
-# The results bundle (README "Reproduce the figures without training"): `make bundle` archives every output of the
+# The results bundle (docs/reproducibility.md "The reviewers' bundle"): `make bundle` archives every output of the
 # training rules, with their logs and benchmark files, behind a manifest of SHA256 checksums, the commit, the
 # resolved config and the package versions (src/covbench/tools/bundle.py). Not part of `rule all`.
 rule bundle:

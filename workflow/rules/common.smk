@@ -24,7 +24,7 @@ METHODS = config["grid"]["methods"]
 DEPTHS = config["grid"]["depths"]
 SEEDS = config["grid"]["seeds"]
 GRID_SPECS = {method: method_spec(config, method) for method in METHODS}
-# Methods provided by rules of workflow/rules/methods/ (README "Methods as rules"; the method's config entry names
+# Methods provided by rules of workflow/rules/methods/ (docs/methods.md "Methods as rules"; the method's config entry names
 # its rule, `{rule: <name>}`). The generic `train` leaves their runs to that rule, and the pipeline does not tune them.
 RULE_METHODS = {method: config["methods"][method]["rule"] for method in METHODS if "rule" in config["methods"][method]}
 TRAINED_METHODS = [method for method in METHODS if method not in RULE_METHODS]
@@ -36,7 +36,7 @@ LENGTHS = RECURRENT["lengths"] if RECURRENT_DATASETS else []
 RECURRENT_SPECS = {method: method_spec(config, method) for method in RECURRENT_METHODS}
 COVARIANCE_METHODS = covariance_methods(GRID_SPECS)
 RUN_DIR = "results/runs/{dataset}/{method}/depth{depth}/seed{seed}"
-# The rules of training and tuning (README's stages "tuning" and "training", the lambda sweep, Nielsen's networks):
+# The rules of training and tuning (docs/pipeline.md, "Stages": "tuning" and "training", the lambda sweep, Nielsen's networks):
 # what a results bundle holds (rule `bundle`) and the bundle route does not run.
 TRAINING_RULES = [
     "train",

@@ -1,5 +1,5 @@
 """Results bundles: everything training produced, in one archive a reviewer can rebuild the paper from
-(README "Reproduce the figures without training").
+(docs/reproducibility.md "The reviewers' bundle").
 
 `make bundle` (rule `bundle`) writes results/bundle.tar.gz: first `manifest.json` (the SHA256 and size of every
 file, the commit, the resolved config, the training rules and the package versions), then the outputs of the

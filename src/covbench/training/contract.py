@@ -1,4 +1,4 @@
-"""The run-file contract (README, "Methods as rules"): what every producer of a run writes, checked by `aggregate`.
+"""The run-file contract (docs/methods.md, "Methods as rules"): what every producer of a run writes, checked by `aggregate`.
 
 A run is (dataset, method, depth, seed) and lives in results/runs/{dataset}/{method}/depth{D}/seed{S}/ as four
 files. Any rule may produce them (the generic `train` rule, or a rule of workflow/rules/methods/): the

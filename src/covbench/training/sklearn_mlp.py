@@ -1,5 +1,5 @@
 """scikit-learn's MLPClassifier as a benchmark method: the worked example of a method provided by a rule
-(workflow/rules/methods/sklearn_mlp.smk; README "Methods as rules").
+(workflow/rules/methods/sklearn_mlp.smk; docs/methods.md "Methods as rules").
 
 A ReLU network trained with Adam, `hidden_layer_sizes = (width,) * depth`, one model per seed (its
 `random_state`: sklearn's Glorot-uniform initialization). It sees the batches of the generic loop: the same
@@ -78,76 +78,108 @@ def evaluate(model: MLPClassifier, x: np.ndarray, y: np.ndarray, classes: int) -
     return (float(log_loss(y, probabilities, labels=np.arange(classes))), float((probabilities.argmax(1) == y).mean()))
 
 
-def train_seed(
-    splits: dict[str, np.ndarray], depth: int, hp: dict, options: dict, seed: int, generator: torch.Generator
-) -> dict:
-    """One model: epochs rows, layer_stats rows, the test accuracy of its best checkpoint (the epoch of lowest
-    validation loss, DESIGN section 6) and of its last epoch, wall time, whether it diverged."""
-    x_train, y_train = splits["x_train"], splits["y_train"]
-    n_train, classes = len(y_train), int(max(splits[k].max() for k in ("y_train", "y_val", "y_test"))) + 1
+def class_count(splits: dict[str, np.ndarray]) -> int:
+    """Classes of the problem: one more than the largest label of any split."""
+    return int(max(splits[k].max() for k in ("y_train", "y_val", "y_test"))) + 1
+
+
+def copy_parameters(model: MLPClassifier) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """A copy of the model's (weights, biases)."""
+    return [w.copy() for w in model.coefs_], [b.copy() for b in model.intercepts_]
+
+
+def adam_step(model: MLPClassifier, x: np.ndarray, y: np.ndarray, classes: int) -> bool:
+    """One `partial_fit` call (one Adam step) on one minibatch; True when sklearn refused the non-finite weights
+    it reached."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.filterwarnings("ignore", "Got `batch_size`", UserWarning)  # an epoch's last, smaller batch
+        warnings.simplefilter("ignore", RuntimeWarning)  # overflow on the way to a divergence, recorded by the caller
+        try:
+            model.partial_fit(x, y, classes=np.arange(classes))
+        except ValueError as error:  # sklearn refuses non-finite weights after the step
+            if "non-finite" not in str(error):
+                raise
+            return True
+    return False
+
+
+def layer_stat_rows(
+    step: int, epoch: int, before: list[np.ndarray], after: list[np.ndarray], initial: list[np.ndarray]
+) -> list[dict]:
+    """layer_stats rows of one logged step, one per hidden layer: `weight_drift` (from `initial` to `before`, the
+    weights the step started from) and `update_ratio` (the step's change); every other statistic NaN."""
+    drift, update = _relative_change(before, initial), _relative_change(after, before)
+    return [
+        {
+            "step": step,
+            "epoch": epoch,
+            "layer": layer,
+            **{name: np.nan for name in STAT_NAMES},
+            "weight_drift": drift[layer - 1],
+            "update_ratio": update[layer - 1],
+        }
+        for layer in range(1, len(drift) + 1)
+    ]
+
+
+def train_epoch(
+    model: MLPClassifier,
+    x: np.ndarray,
+    y: np.ndarray,
+    order: np.ndarray,
+    epoch: int,
+    hp: dict,
+    classes: int,
+    initial: list[np.ndarray],
+) -> tuple[float, bool, list[dict]]:
+    """One pass over the training split in `order`, one Adam step per minibatch: (the batches' summed loss before
+    their step, inf from a non-finite one; whether the epoch diverged, where it stops; its layer_stats rows)."""
     batch, log_every = hp["batch_size"], hp["log_every"]
-    steps_per_epoch = math.ceil(n_train / batch)
-    model = classifier(hp["width"], depth, batch, seed, options)
-    # sklearn's output layer: one logistic unit for two classes, a softmax over them otherwise
-    weights0, biases0 = initial_parameters(
-        seed, [x_train.shape[1], *[hp["width"]] * depth, classes if classes > 2 else 1], x_train.dtype
-    )
+    steps_per_epoch = math.ceil(len(y) / batch)
+    loss_sum, rows = 0.0, []
+    for i in range(steps_per_epoch):
+        step = epoch * steps_per_epoch + i
+        index = order[i * batch : (i + 1) * batch]
+        before = initial if step == 0 else [w.copy() for w in model.coefs_] if step % log_every == 0 else None
+        refused = adam_step(model, x[index], y[index], classes)
+        loss_sum += math.inf if refused else model.loss_ * len(index)
+        if refused or not np.isfinite(model.loss_):
+            return loss_sum, True, rows
+        if before is not None:
+            rows += layer_stat_rows(step, epoch, before, model.coefs_, initial)
+    return loss_sum, False, rows
+
+
+def train_epochs(
+    model: MLPClassifier,
+    splits: dict[str, np.ndarray],
+    hp: dict,
+    classes: int,
+    initial: tuple[list[np.ndarray], list[np.ndarray]],
+    generator: torch.Generator,
+    started: float,
+) -> tuple[list[dict], list[dict], dict, bool]:
+    """Every epoch, validated after each: (epochs rows, layer_stats rows, the best checkpoint {epoch, val_loss,
+    parameters}, whether the run diverged). A model whose step goes non-finite is put back to the epoch's start,
+    its last finite state, evaluated there, and stops (as train.py)."""
+    x_train, y_train = splits["x_train"], splits["y_train"]
     epoch_rows, stat_rows, diverged = [], [], False
-    best = {"epoch": 0, "val_loss": math.inf, "parameters": (weights0, biases0)}
-    started = time.perf_counter()
+    best = {"epoch": 0, "val_loss": math.inf, "parameters": initial}
     for epoch in range(hp["epochs"]):
-        order = torch.randperm(n_train, generator=generator).numpy()
-        # a model whose step goes non-finite is put back to the epoch's start, its last finite state (as train.py)
-        snapshot = (
-            (weights0, biases0)
-            if epoch == 0
-            else ([w.copy() for w in model.coefs_], [b.copy() for b in model.intercepts_])
-        )
-        loss_sum = 0.0
-        for i in range(steps_per_epoch):
-            step = epoch * steps_per_epoch + i
-            index = order[i * batch : (i + 1) * batch]
-            before = weights0 if step == 0 else [w.copy() for w in model.coefs_] if step % log_every == 0 else None
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                warnings.filterwarnings("ignore", "Got `batch_size`", UserWarning)  # an epoch's last, smaller batch
-                warnings.simplefilter("ignore", RuntimeWarning)  # overflow on the way to a divergence, recorded below
-                try:
-                    model.partial_fit(x_train[index], y_train[index], classes=np.arange(classes))
-                except ValueError as error:  # sklearn refuses non-finite weights after the step
-                    if "non-finite" not in str(error):
-                        raise
-                    diverged = True
-            loss_sum += model.loss_ * len(index) if not diverged else math.inf
-            if diverged or not np.isfinite(model.loss_):
-                diverged = True
-                break
-            if before is not None:
-                drift, update = _relative_change(before, weights0), _relative_change(model.coefs_, before)
-                for layer in range(1, depth + 1):
-                    stat_rows.append(
-                        {
-                            "step": step,
-                            "epoch": epoch,
-                            "layer": layer,
-                            **{name: np.nan for name in STAT_NAMES},
-                            "weight_drift": drift[layer - 1],
-                            "update_ratio": update[layer - 1],
-                        }
-                    )
+        order = torch.randperm(len(y_train), generator=generator).numpy()
+        snapshot = initial if epoch == 0 else copy_parameters(model)
+        loss_sum, diverged, rows = train_epoch(model, x_train, y_train, order, epoch, hp, classes, initial[0])
+        stat_rows += rows
         if diverged:
             model.coefs_, model.intercepts_ = snapshot
         val_loss, val_accuracy = evaluate(model, splits["x_val"], splits["y_val"], classes)
         if not diverged and val_loss < best["val_loss"]:
-            best = {
-                "epoch": epoch + 1,
-                "val_loss": val_loss,
-                "parameters": ([w.copy() for w in model.coefs_], [b.copy() for b in model.intercepts_]),
-            }
+            best = {"epoch": epoch + 1, "val_loss": val_loss, "parameters": copy_parameters(model)}
         epoch_rows.append(
             {
                 "epoch": epoch + 1,
-                "train_loss": loss_sum / n_train,
+                "train_loss": loss_sum / len(y_train),
                 "train_accuracy": math.nan,
                 "val_loss": val_loss,
                 "val_accuracy": val_accuracy,
@@ -157,6 +189,23 @@ def train_seed(
         )
         if diverged:
             break
+    return epoch_rows, stat_rows, best, diverged
+
+
+def train_seed(
+    splits: dict[str, np.ndarray], depth: int, hp: dict, options: dict, seed: int, generator: torch.Generator
+) -> dict:
+    """One model: epochs rows, layer_stats rows, the test accuracy of its best checkpoint (the epoch of lowest
+    validation loss, DESIGN section 6) and of its last epoch, wall time, whether it diverged."""
+    x_train, y_train = splits["x_train"], splits["y_train"]
+    classes = class_count(splits)
+    model = classifier(hp["width"], depth, hp["batch_size"], seed, options)
+    # sklearn's output layer: one logistic unit for two classes, a softmax over them otherwise
+    initial = initial_parameters(
+        seed, [x_train.shape[1], *[hp["width"]] * depth, classes if classes > 2 else 1], x_train.dtype
+    )
+    started = time.perf_counter()
+    epoch_rows, stat_rows, best, diverged = train_epochs(model, splits, hp, classes, initial, generator, started)
     last_test_accuracy = evaluate(model, splits["x_test"], splits["y_test"], classes)[1]
     model.coefs_, model.intercepts_ = best["parameters"]
     test_accuracy = evaluate(model, splits["x_test"], splits["y_test"], classes)[1]

@@ -157,57 +157,62 @@ def edge(chosen: float, values: list[float]) -> str | None:
     return "low" if chosen == min(values) else "high" if chosen == max(values) else None
 
 
-def select(
+def is_nested(spec: dict, base: dict | None) -> bool:
+    """Whether the method tunes nested in its base: a base record is given and its aux hyperparameter is not fixed."""
+    return base is not None and AUX_HYPERPARAMETER.get(spec["aux"]) not in (None, *spec)
+
+
+def survivors(order: np.ndarray, size: int, alive: list[int], incumbent: int | None) -> list[int]:
+    """Positions in `alive` of the `size` best by `order` (a rung's ranking), ascending so still in lr order; the
+    incumbent, when there is one, always goes on (in the last place kept)."""
+    kept = [int(i) for i in order[:size]]
+    if incumbent is not None and alive.index(incumbent) not in kept:
+        kept[-1] = alive.index(incumbent)
+    return sorted(kept)
+
+
+def train_rung(
     splits: dict[str, torch.Tensor],
     spec: dict,
     hp: dict,
     depth: int,
     tune: dict,
-    device: str = "cpu",
-    base: dict | None = None,
-) -> dict:
-    """Successive halving over the method's trials; with `base` (its base's tuning record) nested in the base."""
-    nested = base is not None and AUX_HYPERPARAMETER.get(spec["aux"]) not in (None, *spec)
-    trials, incumbent = nested_grid(spec, tune, base) if nested else (trial_grid(spec, tune), None)
-    rung_epochs, eta = tune["rung_epochs"], tune["eta"]
-    no_test = {k: v for k, v in splits.items() if not k.endswith("_test")}
-    prior_entropy = class_prior_entropy(splits["y_train"])
-    alive = list(range(len(trials)))  # trial indices still training, in ascending lr order
-    reached = {}  # trial -> what it reached at its last rung
-    state, order = None, None
-    for rung, (size, until) in enumerate(zip(rung_sizes(len(trials), len(rung_epochs), eta), rung_epochs)):
-        if rung:  # the best `size` go on, still in ascending lr order; the incumbent always does
-            kept = [int(i) for i in order[:size]]
-            if incumbent is not None and alive.index(incumbent) not in kept:
-                kept[-1] = alive.index(incumbent)
-            positions = sorted(kept)
-            alive = [alive[i] for i in positions]
-            state = select_models(state, positions)
-        trial_spec = dict(spec)
-        for name in trials[0]:
-            if name != "lr":
-                trial_spec[name] = [trials[t][name] for t in alive]
-        # no per-layer statistics beyond step 0: nothing reads a trial's, and at depth they cost time
-        trial_hp = {**hp, "epochs": rung_epochs[-1], "lr": [trials[t]["lr"] for t in alive], "log_every": NO_LOGGING}
-        result = train(
-            no_test,
-            trial_spec,
-            trial_hp,
-            depth,
-            [tune["seed"]] * len(alive),
-            device=device,
-            start=state,
-            until_epoch=until,
-        )
-        state = result.state
-        last = result.epochs.groupby("model").tail(1).set_index("model").sort_index()
-        diverged = result.epochs.groupby("model").diverged.any().sort_index().to_numpy()
-        val_loss = result.best_val_loss.astype(float)  # each trial at its best checkpoint so far (DESIGN section 6)
-        at_best = result.epochs.set_index(["model", "epoch"]).val_accuracy
-        collapsed = last.train_loss.to_numpy(float) >= COLLAPSED_FRACTION * prior_entropy
-        for m, t in enumerate(alive):
-            best_epoch = int(result.best_epoch[m])
-            reached[t] = {
+    trials: list[dict],
+    alive: list[int],
+    state,
+    until: int,
+    device: str,
+):
+    """The `alive` trials as one batched model (the tuning seed for each), from `state` to epoch `until`."""
+    trial_spec = dict(spec)
+    for name in trials[0]:
+        if name != "lr":
+            trial_spec[name] = [trials[t][name] for t in alive]
+    # no per-layer statistics beyond step 0: nothing reads a trial's, and at depth they cost time
+    trial_hp = {
+        **hp,
+        "epochs": tune["rung_epochs"][-1],
+        "lr": [trials[t]["lr"] for t in alive],
+        "log_every": NO_LOGGING,
+    }
+    return train(
+        splits, trial_spec, trial_hp, depth, [tune["seed"]] * len(alive), device=device, start=state, until_epoch=until
+    )
+
+
+def rung_outcome(result, prior_entropy: float, rung: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict]]:
+    """What a rung's trials reached: (validation loss at each one's best checkpoint so far (DESIGN section 6),
+    diverged, collapsed, and per trial the record of it), in the order of the batched models."""
+    last = result.epochs.groupby("model").tail(1).set_index("model").sort_index()
+    diverged = result.epochs.groupby("model").diverged.any().sort_index().to_numpy()
+    val_loss = result.best_val_loss.astype(float)
+    at_best = result.epochs.set_index(["model", "epoch"]).val_accuracy
+    collapsed = last.train_loss.to_numpy(float) >= COLLAPSED_FRACTION * prior_entropy
+    reached = []
+    for m in range(len(val_loss)):
+        best_epoch = int(result.best_epoch[m])
+        reached.append(
+            {
                 "rung": rung + 1,
                 "epochs": int(last.epoch.iloc[m]),
                 "best_epoch": best_epoch,
@@ -218,28 +223,75 @@ def select(
                 "diverged": bool(diverged[m]),
                 "collapsed": bool(collapsed[m]),
             }
+        )
+    return val_loss, diverged, collapsed, reached
+
+
+def successive_halving(
+    splits: dict[str, torch.Tensor],
+    spec: dict,
+    hp: dict,
+    depth: int,
+    tune: dict,
+    trials: list[dict],
+    incumbent: int | None,
+    device: str,
+) -> tuple[int, dict[int, dict], float]:
+    """Every rung in turn, the best 1/eta going on: (the winning trial, trial -> what it reached at its last rung,
+    the last rung's wall seconds)."""
+    rung_epochs = tune["rung_epochs"]
+    prior_entropy = class_prior_entropy(splits["y_train"])
+    alive = list(range(len(trials)))  # trial indices still training, in ascending lr order
+    reached = {}
+    state, order = None, None
+    for rung, (size, until) in enumerate(zip(rung_sizes(len(trials), len(rung_epochs), tune["eta"]), rung_epochs)):
+        if rung:
+            positions = survivors(order, size, alive, incumbent)
+            alive = [alive[i] for i in positions]
+            state = select_models(state, positions)
+        result = train_rung(splits, spec, hp, depth, tune, trials, alive, state, until, device)
+        state = result.state
+        val_loss, diverged, collapsed, outcomes = rung_outcome(result, prior_entropy, rung)
+        reached.update(zip(alive, outcomes))
         promoting = rung + 1 < len(rung_epochs)
         plateau = val_loss <= prior_entropy / COLLAPSED_FRACTION if promoting else None
         order = ranking(val_loss, diverged, collapsed, plateau)
-    best = alive[int(order[0])]
+    return alive[int(order[0])], reached, result.wall_s
+
+
+def nesting_record(spec: dict, tune: dict, base: dict, trials: list[dict], incumbent: int) -> dict:
+    """A nested record's keys: its base, incumbent and budget ratio (`nested`), and its `lambda_profile`."""
+    budget = budget_epochs(len(trials), tune["rung_epochs"], tune["eta"])
+    return {
+        "nested": {
+            "base": base["method"],
+            "base_lr": base["chosen"]["lr"],
+            "base_val_loss": base["val_loss"],
+            "base_collapsed": base["collapsed"],
+            "incumbent": trials[incumbent],
+            "budget_ratio": budget / base["budget_epochs"],
+        },
+        "lambda_profile": lambda_profile(trials, AUX_HYPERPARAMETER[spec["aux"]]),
+    }
+
+
+def select(
+    splits: dict[str, torch.Tensor],
+    spec: dict,
+    hp: dict,
+    depth: int,
+    tune: dict,
+    device: str = "cpu",
+    base: dict | None = None,
+) -> dict:
+    """Successive halving over the method's trials; with `base` (its base's tuning record) nested in the base."""
+    nested = is_nested(spec, base)
+    trials, incumbent = nested_grid(spec, tune, base) if nested else (trial_grid(spec, tune), None)
+    rung_epochs, eta = tune["rung_epochs"], tune["eta"]
+    no_test = {k: v for k, v in splits.items() if not k.endswith("_test")}
+    best, reached, wall_s = successive_halving(no_test, spec, hp, depth, tune, trials, incumbent, device)
     chosen = trials[best]
     trials = [{**t, **reached[i]} for i, t in enumerate(trials)]
-    if nested:
-        name = AUX_HYPERPARAMETER[spec["aux"]]
-        budget = budget_epochs(len(trials), rung_epochs, eta)
-        nesting = {
-            "nested": {
-                "base": base["method"],
-                "base_lr": base["chosen"]["lr"],
-                "base_val_loss": base["val_loss"],
-                "base_collapsed": base["collapsed"],
-                "incumbent": trials[incumbent],
-                "budget_ratio": budget / base["budget_epochs"],
-            },
-            "lambda_profile": lambda_profile(trials, name),
-        }
-    else:
-        nesting = {}
     return {
         "chosen": chosen,
         "selected_on": "best_val_loss",
@@ -254,8 +306,8 @@ def select(
         "eta": eta,
         "budget_epochs": budget_epochs(len(trials), rung_epochs, eta),
         "tune_seed": tune["seed"],
-        "wall_s": result.wall_s,
-        **nesting,
+        "wall_s": wall_s,
+        **(nesting_record(spec, tune, base, trials, incumbent) if nested else {}),
         "trials": trials,
     }
 

@@ -1,5 +1,5 @@
 # scikit-learn's MLPClassifier (ReLU, Adam, (width,) * depth hidden units) as a method provided by a rule: the
-# worked example of README "Methods as rules". It writes the run files of the contract (src/covbench/training/contract.py)
+# worked example of docs/methods.md "Methods as rules". It writes the run files of the contract (src/covbench/training/contract.py)
 # for every depth and seed of one (dataset, method); config/sklearn_mlp.yaml puts it in the grid.
 rule sklearn_mlp:
     input:

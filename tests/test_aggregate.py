@@ -105,13 +105,32 @@ def synthetic_probes(runs, epochs):
     return pd.DataFrame(rows)
 
 
+def split_record(run: dict) -> dict:
+    """The keys issue 31 adds to run.json: cat/not-cat split per seed (168 / 41 / 50), MNIST's official split; the
+    majority-class rates of the run's validation and test data."""
+    per_seed = run["dataset"] == "catvnoncat"
+    sizes = (168, 41, 50) if per_seed else (50_000, 5_000, 10_000)
+    return {
+        "split": {
+            "protocol": "per_seed" if per_seed else "official",
+            "seed": run["seed"],
+            **dict(zip(("n_train", "n_val", "n_test"), sizes)),
+            "sha256": "0" * 64,
+        },
+        "val_majority_rate": (0.6 + 0.01 * run["seed"]) if per_seed else 0.1135,
+        "test_majority_rate": (0.64 - 0.02 * run["seed"]) if per_seed else 0.1135,
+    }
+
+
 def write_runs(root, runs, epochs, layer_stats, probes):
     """Write each run's run.json, epochs.parquet, layer_stats.parquet and probes.parquet; returns the path lists."""
     paths = {"run": [], "epochs": [], "layer_stats": [], "probes": []}
     for run in runs.to_dict("records"):
         folder = root / run["dataset"] / run["method"] / f"depth{run['depth']}" / f"seed{run['seed']}"
         folder.mkdir(parents=True)
-        (folder / "run.json").write_text(json.dumps({**run, "method_spec": {}, "hyperparameters": {}}))
+        (folder / "run.json").write_text(
+            json.dumps({**run, **split_record(run), "method_spec": {}, "hyperparameters": {}})
+        )
         for name, frame in (("epochs", epochs), ("layer_stats", layer_stats), ("probes", probes)):
             mine = frame[(frame[aggregate.RUN_KEYS] == pd.Series(run)[aggregate.RUN_KEYS]).all(axis=1)]
             mine.to_parquet(folder / f"{name}.parquet", index=False)
@@ -292,6 +311,12 @@ def test_write_tables(tmp_path, frames):
         "vanishing_index_epoch1",
         "active_step_fraction",
         "probe_gain_layer1",
+        "val_majority_rate",
+        "test_majority_rate",
+        "split_protocol",
+        "n_train",
+        "n_val",
+        "n_test",
         "wall_s",
     ]
     assert list(tables["layer_summary"].columns) == aggregate.CELL_KEYS + [
@@ -325,6 +350,21 @@ def test_write_tables(tmp_path, frames):
     per_run = tables["run_summary"].set_index(aggregate.RUN_KEYS)
     assert per_run.loc[("catvnoncat", "relu_he", 4, 2), "probe_gain_layer1"] == pytest.approx(0.25)
     assert np.isnan(per_run.loc[("mnist", "covariance", 4, 1), "probe_gain_layer1"])  # diverged: no final probe
+    catvnoncat = per_run.loc[("catvnoncat", "relu_he", 4, 2)]
+    assert catvnoncat.split_protocol == "per_seed" and (catvnoncat.n_train, catvnoncat.n_test) == (168, 50)
+    assert catvnoncat.val_majority_rate == pytest.approx(0.62) and catvnoncat.test_majority_rate == pytest.approx(0.6)
+    rates = tables["method_summary"].set_index(["dataset", "method", "depth", "metric"])
+    assert rates.loc[("catvnoncat", "baseline", 2, "test_majority_rate"), "median"] == pytest.approx(0.62)
+
+
+def test_records_older_than_the_split_record_read_as_missing():
+    record = {key: 0 for key in aggregate.RUN_KEYS} | dict.fromkeys(
+        ["diverged", "collapsed", "test_accuracy", "last_test_accuracy", "best_epoch", "best_val_accuracy"], 0
+    )
+    record |= dict.fromkeys(["best_val_loss", "final_val_accuracy", "final_val_loss", "wall_s"], 0.0)
+    row = aggregate.runs_frame([record]).iloc[0]
+    assert row.split_protocol is None
+    assert np.isnan(row[["val_majority_rate", "test_majority_rate", "n_train", "n_val", "n_test"]].astype(float)).all()
 
 
 # --- the force and the probes (issue 14) ------------------------------------------------------------
@@ -403,8 +443,29 @@ def test_best_remedy_is_chosen_on_validation_not_test(frames):
     assert aggregate.best_remedy(summary, "mnist", 4, ["covariance"]) == "sigmoid_xavier"
 
 
+def test_a_remedy_not_above_the_majority_rate_is_never_the_best(frames):
+    """mnist, depth 4, mean validation accuracy: baseline 0.81, relu_he 0.99. A remedy must be above the cell's mean
+    majority-class rate on validation (DESIGN section 7); with none above it the cell has no best remedy."""
+    runs, epochs, layer_stats = frames
+    per_run = aggregate.run_summary(runs, epochs, layer_stats, THRESHOLDS)
+
+    def best(rate, covariance=("covariance",)):
+        summary = aggregate.method_summary(per_run.assign(val_majority_rate=rate))
+        return aggregate.best_remedy(summary, "mnist", 4, list(covariance))
+
+    assert best(0.5) == "relu_he"
+    assert best(0.9, ["covariance", "relu_he"]) is None  # the baseline, 0.81, answers no better than a constant
+    assert best(0.81, ["covariance", "relu_he"]) is None  # equal is not above
+    assert best(0.995) is None
+    assert best(np.nan) == "relu_he"  # no recorded rate excludes nothing
+    summary = aggregate.method_summary(per_run.assign(val_majority_rate=0.2 + 0.1 * per_run.seed))
+    assert aggregate.cell_majority_rate(summary, "mnist", 4) == pytest.approx(0.3)
+
+
 def test_best_by_validation_ties_and_missing_values():
     assert aggregate.best_by_validation(pd.Series({"b": 0.9, "a": 0.9, "c": 0.1})) == "a"
     assert aggregate.best_by_validation(pd.Series({"b": np.nan, "a": 0.2})) == "a"
     assert aggregate.best_by_validation(pd.Series({"b": np.nan}, dtype=float)) is None
     assert aggregate.best_by_validation(pd.Series(dtype=float)) is None
+    assert aggregate.best_by_validation(pd.Series({"b": 0.9, "a": 0.6}), majority_rate=0.7) == "b"
+    assert aggregate.best_by_validation(pd.Series({"b": 0.7, "a": 0.6}), majority_rate=0.7) is None

@@ -438,3 +438,84 @@ def test_the_table_has_the_power_of_every_comparison():
     d = np.array([0.01, 0.02, 0.0])
     assert row.se_difference == pytest.approx(d.std(ddof=1) / np.sqrt(3)) and row.df == 2
     assert row.min_detectable_difference > abs(row.difference) and not row.equivalence_reachable
+
+
+# --- issue 31: the constant predictor and the split per seed ------------------------------------------
+
+
+def with_splits(summary: pd.DataFrame, n_train: int = 168, n_test: int = 50, val_majority: float = 0.6):
+    """The run_summary columns issue 31 adds: each run's split sizes and majority-class rates."""
+    return summary.assign(
+        n_train=float(n_train),
+        n_val=41.0,
+        n_test=float(n_test),
+        val_majority_rate=val_majority,
+        test_majority_rate=0.66,
+    )
+
+
+def test_a_remedy_that_learned_nothing_is_never_the_best_remedy():
+    """relu_he and tanh_xavier answer the validation data no better than its majority class: neither is eligible, so
+    the cell has no best-remedy comparison (only the base is primary); with a lower majority rate tanh_xavier is."""
+    accuracy = {
+        "covariance": [0.70, 0.72, 0.71, 0.69, 0.73],
+        "baseline": [0.60, 0.61, 0.62, 0.60, 0.61],
+        "relu_he": [0.66, 0.66, 0.66, 0.66, 0.66],
+        "tanh_xavier": [0.64, 0.65, 0.66, 0.64, 0.65],
+    }
+    validation = {"covariance": 0.75, "baseline": 0.5, "relu_he": 0.62, "tanh_xavier": 0.63}
+    summary = with_splits(run_summary(accuracy, validation, dataset="catvnoncat"), val_majority=0.63)
+    table = compare(summary, SPECS, SETTINGS, n_bootstrap=200)
+    assert table.best_remedy.isna().all()
+    primary = table[table.family == "primary"]
+    assert set(primary.role) == {"base"} and set(primary.other_method) == {"baseline"}
+    assert table.val_majority_rate.iloc[0] == pytest.approx(0.63) and table.test_majority_rate.iloc[0] == 0.66
+    eligible = compare(summary.assign(val_majority_rate=0.6), SPECS, SETTINGS, n_bootstrap=200)
+    assert set(eligible.best_remedy) == {"tanh_xavier"}
+
+
+CELLS = [("catvnoncat", 168, 50), ("mnist", 50_000, 10_000)]  # (dataset, n_train, n_test)
+
+
+def test_corrected_resampled_t_test_matches_hand_computation():
+    """Nadeau & Bengio's correction on cat/not-cat (split per seed): variance of the paired differences times
+    1/J + n_test/n_train, J - 1 degrees of freedom, in the difference test, both TOST halves, the interval (a t
+    interval, not the bootstrap) and the standard error the power columns use; MNIST (official split) unchanged."""
+    a = np.array([0.80, 0.76, 0.84, 0.78, 0.82, 0.79])
+    b = np.array([0.74, 0.75, 0.77, 0.70, 0.79, 0.72])
+    mnist = {"covariance": list(a), "baseline": list(b)}
+    specs = {m: SPECS[m] for m in ("baseline", "covariance")}
+    summary = pd.concat(
+        [with_splits(run_summary(mnist, dataset=d), n_train=n, n_test=t) for d, n, t in CELLS], ignore_index=True
+    )
+    protocols = {"catvnoncat": "per_seed", "mnist": "official"}
+    table = compare(summary, specs, SETTINGS, n_bootstrap=200, split_protocols=protocols)
+    cat = row_of(table[table.dataset == "catvnoncat"], "baseline")
+
+    d, J, ratio, delta = a - b, len(a), 50 / 168, 0.05
+    se = np.sqrt(np.var(d, ddof=1) * (1 / J + ratio))
+    t = d.mean() / se
+    assert cat.corrected and cat.ci_method == "corrected t" and cat.test_train_ratio == pytest.approx(ratio)
+    assert cat.variance_factor == pytest.approx(1 + J * ratio)
+    assert cat.se_difference == pytest.approx(se) and cat.df == J - 1
+    assert cat.p_value == pytest.approx(2 * stats.t.sf(abs(t), J - 1))
+    p_lower = stats.t.sf((d.mean() + delta) / se, J - 1)  # H0: d <= -delta
+    p_upper = stats.t.cdf((d.mean() - delta) / se, J - 1)  # H0: d >= +delta
+    assert cat.p_equivalence == pytest.approx(max(p_lower, p_upper))
+    half = stats.t.ppf(0.975, J - 1) * se
+    assert (cat.ci_low, cat.ci_high) == pytest.approx((d.mean() - half, d.mean() + half))
+    plain = stats.ttest_rel(a, b).pvalue
+    assert cat.p_value > plain  # the correction is less confident than the plain test
+
+    uncorrected = compare(summary, specs, SETTINGS, n_bootstrap=200)  # no declaration: both plain
+    mnist_rows = table[table.dataset == "mnist"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(mnist_rows, uncorrected[uncorrected.dataset == "mnist"].reset_index(drop=True))
+    row = row_of(mnist_rows, "baseline")
+    assert not row.corrected and row.variance_factor == 1 and row.ci_method == "bootstrap"
+    assert row.p_value == pytest.approx(plain)
+
+
+def test_split_per_seed_without_split_sizes_is_an_error():
+    summary = run_summary({"covariance": [0.9, 0.8, 0.85], "baseline": [0.7, 0.75, 0.8]}, dataset="catvnoncat")
+    with pytest.raises(ValueError, match="split per seed"):
+        compare(summary, SPECS, SETTINGS, n_bootstrap=50, split_protocols={"catvnoncat": "per_seed"})

@@ -95,6 +95,10 @@ def tables():
     runs, epochs, layer_stats = synthetic_runs(methods=RUN_METHODS, depths=(2, 4), seeds=(0, 1))
     probes = synthetic_probes(runs, epochs)
     per_run = aggregate.run_summary(runs, epochs, layer_stats, THRESHOLDS, probes)
+    cat = per_run.dataset == "catvnoncat"  # issue 31: the constant predictor's rates of each run's split
+    per_run = per_run.assign(
+        val_majority_rate=np.where(cat, 0.6, 0.1135), test_majority_rate=np.where(cat, 0.62 + 0.02 * per_run.seed, 0.1)
+    )
     sweep_runs = synthetic_sweep_runs()
     return {
         "layer_summary": aggregate.layer_summary(layer_stats),
@@ -218,3 +222,27 @@ def test_probe_figure_shows_baseline_variants_and_best_remedy(tables):
     assert "best remedy: relu_he" in fig.axes[1].get_title()
     chance = [line for line in fig.axes[0].get_lines() if line.get_linestyle() == ":"]
     assert chance and set(chance[0].get_ydata()) == {0.5}  # catvnoncat: two classes
+
+
+def test_accuracy_figures_show_the_constant_predictor(tables):
+    """A dashed line at the median test_majority_rate in every panel of the accuracy-vs-depth figure, and a row of it
+    in the heatmap (issue 31: a constant predictor is the floor a method must clear)."""
+    fig = _draw("accuracy_vs_depth", tables)
+    floors = {
+        ax.get_title(): [line.get_ydata()[0] for line in ax.get_lines() if line.get_linestyle() == "--"]
+        for ax in fig.axes
+    }
+    assert floors["catvnoncat"] == [pytest.approx(0.63)] and floors["mnist"] == [pytest.approx(0.1)]
+    heatmap = _draw("accuracy_heatmap", tables)
+    assert heatmap.axes[0].get_yticklabels()[-1].get_text() == "majority class"
+    assert [t.get_text() for t in heatmap.axes[0].texts][-2:] == ["63.0", "63.0"]  # catvnoncat, depths 2 and 4
+
+
+def test_forest_axis_label_fits_in_the_figure(tables):
+    """Long row labels push the panel right; its x-axis label once ran past the right edge ("percentage poin")."""
+    long_names = tables["comparisons"].assign(method="covariance_pooled", other_method="relu_he_preact_batchnorm")
+    fig = _draw("forest", {**tables, "comparisons": long_names})
+    fig.canvas.draw()
+    label = fig.axes[-1].xaxis.label.get_window_extent()
+    bounds = fig.bbox
+    assert bounds.x0 <= label.x0 and label.x1 <= bounds.x1 and bounds.y0 <= label.y0

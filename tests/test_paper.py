@@ -50,7 +50,10 @@ SUMMARY_METRICS = [
     "vanishing_index_init",
     "vanishing_index_epoch1",
     "epochs_to_threshold",
+    "val_majority_rate",
+    "test_majority_rate",
 ]
+SPLIT_PROTOCOLS = {"mnist": "official", "catvnoncat": "per_seed"}  # issue 31: cat/not-cat split per seed
 
 
 # --- synthetic results in the agreed formats -------------------------------------------------------
@@ -87,6 +90,12 @@ def synthetic_run_summary(config: dict, seed: int = 0) -> pd.DataFrame:
                             "vanishing_index_epoch1": float(-0.05 * depth + rng.normal(0, 0.1)),
                             "active_step_fraction": (float(rng.uniform()) if "covariance" in method else np.nan),
                             "probe_gain_layer1": float(rng.uniform(-0.05, 0.2)),
+                            "val_majority_rate": 0.6 if dataset == "catvnoncat" else 0.11,
+                            "test_majority_rate": 0.64 if dataset == "catvnoncat" else 0.11,
+                            "split_protocol": SPLIT_PROTOCOLS[dataset],
+                            "n_train": 168.0 if dataset == "catvnoncat" else 50_000.0,
+                            "n_val": 41.0 if dataset == "catvnoncat" else 5_000.0,
+                            "n_test": 50.0 if dataset == "catvnoncat" else 10_000.0,
                             "wall_s": 1.0,
                         }
                     )
@@ -149,7 +158,8 @@ def synthetic_probe_summary(config: dict, epochs: int = 2) -> pd.DataFrame:
 
 
 def synthetic_method_summary(run_summary: pd.DataFrame) -> pd.DataFrame:
-    long = run_summary.melt(["dataset", "method", "depth", "seed"], SUMMARY_METRICS, var_name="metric")
+    metrics = [m for m in SUMMARY_METRICS if m in run_summary]  # test_mechanism's runs have no majority rates
+    long = run_summary.melt(["dataset", "method", "depth", "seed"], metrics, var_name="metric")
     grouped = long.groupby(["dataset", "method", "depth", "metric"]).value
     table = grouped.agg(median="median", mean="mean", ci_low="min", ci_high="max", n_seeds="count").reset_index()
     return table
@@ -189,7 +199,7 @@ def specs_of(config: dict) -> dict[str, dict]:
 
 
 def comparisons_of(config: dict, run_summary: pd.DataFrame) -> pd.DataFrame:
-    return compare(run_summary, specs_of(config), config["compare"], n_bootstrap=200)
+    return compare(run_summary, specs_of(config), config["compare"], n_bootstrap=200, split_protocols=SPLIT_PROTOCOLS)
 
 
 FIGURE_RULES = {**{f"figures/{name}": "figures" for name in FIGURES}, "nielsen/speed_at_init": "nielsen"}
@@ -479,3 +489,86 @@ def test_collapsed_remedies_are_named():
     runs.loc[(runs.depth == min(config["grid"]["depths"])) & (runs.method == "baseline"), "collapsed"] = True
     text = setup.collapsed_remedies(runs, ["baseline"], 4)
     assert "Baseline" in text or "baseline" in text
+
+
+# --- the answer in words, the constant predictor and the corrected test (issue 31) -------------------------
+
+
+def answer_rows() -> pd.DataFrame:
+    """Primary rows: covariance loses to the best remedy on MNIST at depths 2 and 4, is equivalent on cat/non-cat at
+    depth 2, and cat/non-cat at depth 4 has no remedy that learned (only the base comparison)."""
+    rows = [
+        ("mnist", 2, "relu_he", "best_remedy", "relu_he", "is beaten by"),
+        ("mnist", 4, "relu_he", "best_remedy", "relu_he", "is beaten by"),
+        ("mnist", 2, "baseline", "base", "relu_he", "inconclusive"),
+        ("catvnoncat", 2, "baseline", "base", "baseline", "is equivalent to"),
+        ("catvnoncat", 4, "baseline", "base", None, "beats"),
+    ]
+    return pd.DataFrame(
+        [
+            {
+                "dataset": d,
+                "depth": depth,
+                "method": "covariance",
+                "other_method": other,
+                "role": role,
+                "best_remedy": best,
+                "verdict": verdict,
+                "family": "primary",
+                "metric": "test_accuracy",
+                "val_majority_rate": 0.62,
+            }
+            for d, depth, other, role, best, verdict in rows
+        ]
+    )
+
+
+def test_the_answer_says_where_covariance_loses_matches_and_wins_against_the_best_remedy():
+    from covbench.report.macros.answer import answer_macros
+
+    macros = answer_macros(answer_rows())
+    assert macros["AnswerPerceptrons"] == (
+        r"Against the best standard remedy (chosen on validation at each depth), \texttt{covariance} loses on MNIST "
+        "at every depth (2--4), is equivalent (within the margin) on cat/non-cat at depth 2 and wins nowhere; no "
+        "remedy learned on cat/non-cat at depth 4, so there is no best remedy there."
+    )
+    assert macros["AnswerRecurrent"].endswith("no comparison was made.")
+    assert "No standard remedy learned on cat/non-cat at depth 4" in macros["NoBestRemedyCells"]
+    assert r"$62.0$\,\%" in macros["NoBestRemedyCells"]
+
+
+def test_abstract_and_conclusion_open_with_the_answer_before_the_counts():
+    text = (ROOT / "paper" / "main.tex").read_text()
+    for start, end in ((r"\begin{abstract}", r"\end{abstract}"), (r"\section{Conclusion}", r"\bibliographystyle")):
+        part = text[text.index(start) : text.index(end)]
+        assert part.index(r"\AnswerPerceptrons") < part.index(r"\PrimaryAccuracyBeats")
+        assert r"\AnswerRecurrent" in part and part.index(r"\AnswerRecurrent") < part.index(r"\LongMemoryVerdicts")
+
+
+def test_the_corrected_test_is_stated_with_its_factor_and_tables_show_the_constant_predictor():
+    config = quick_config()
+    run_summary = synthetic_run_summary(config)
+    comparisons = comparisons_of(config, run_summary)
+    macros = paper.paper_macros(
+        config, run_summary, synthetic_method_summary(run_summary), comparisons, synthetic_chosen(config), FIGURE_RULES
+    )
+    seeds = len(config["grid"]["seeds"])
+    assert macros["CorrectedDatasets"] == "cat/non-cat"
+    sentence = macros["CorrectionSentence"]
+    assert f"{50 / 168:.3f}$ and $J = {seeds}$" in sentence
+    assert f"the variance is ${1 + seeds * 50 / 168:.2f}$ times" in sentence and r"\citep{nadeau2003" in sentence
+    assert comparisons.corrected.eq(comparisons.dataset == "catvnoncat").all()
+    text = all_tables(
+        synthetic_method_summary(run_summary),
+        comparisons,
+        synthetic_chosen(config),
+        specs_of(config),
+        config["grid"]["datasets"],
+        "tables",
+    )
+    assert text["accuracy"].count(r"\emph{majority class} & $64.0$") == 1  # cat/non-cat's row
+    assert text["verdicts"].count("corrected resampled $t$-test") == 1  # cat/non-cat's caption, not MNIST's
+    config["datasets"]["catvnoncat"]["split"] = "per_seed"  # the setup text follows the config's declaration
+    assert "pools its official training and test images" in setup.split_setup(config)
+    config["datasets"]["catvnoncat"]["split"] = "official"
+    assert "keeps its official test set" in setup.split_setup(config)

@@ -36,6 +36,10 @@ rule compare:
     params:
         specs={**GRID_SPECS, **RECURRENT_SPECS},
         settings=config["compare"],
+        # declared before any run: a dataset split per seed gets the corrected resampled t-test (DESIGN section 7)
+        split_protocols={
+            dataset: config["datasets"][dataset].get("split", "official") for dataset in DATASETS + RECURRENT_DATASETS
+        },
     script:
         "../scripts/compare.py"
 

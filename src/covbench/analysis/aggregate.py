@@ -28,7 +28,15 @@ METRICS = (
     "vanishing_index_epoch1",
     "epochs_to_threshold",
     "diverged_fraction",
+    "val_majority_rate",
+    "test_majority_rate",
 )
+# The constant predictor of each run's split (DESIGN section 7): the share of the most common class of its validation
+# set, and the test accuracy of answering the training set's majority class. NaN in records older than issue 31.
+MAJORITY_RATES = ["val_majority_rate", "test_majority_rate"]
+# Each run's split record, flattened: "per_seed" or "official", and its sizes (n_test / n_train: the corrected test).
+SPLIT_COLUMNS = ["split_protocol", "n_train", "n_val", "n_test"]
+MAJORITY_TOLERANCE = 1e-6  # accuracies arrive as float32 fractions: "above the majority rate" beyond their rounding
 TABLES = ("run_summary", "layer_summary", "method_summary", "epoch_curves", "probe_summary")
 
 
@@ -121,6 +129,19 @@ def read_runs(run_jsons: list[str]) -> pd.DataFrame:
     return runs_frame([atomic.read_json(path) for path in run_jsons])  # a corrupt one: removed, rerun to remake it
 
 
+def _number(value) -> float:
+    return np.nan if value is None else float(value)
+
+
+def split_fields(record: dict) -> dict:
+    """A run's majority rates and `split` record as MAJORITY_RATES + SPLIT_COLUMNS (None / NaN where a record older
+    than issue 31 has none)."""
+    split = record.get("split") or {}
+    sizes = {f"n_{part}": _number(split.get(f"n_{part}")) for part in ("train", "val", "test")}
+    rates = {rate: _number(record.get(rate)) for rate in MAJORITY_RATES}
+    return {**rates, "split_protocol": split.get("protocol"), **sizes}
+
+
 def runs_frame(records: list[dict]) -> pd.DataFrame:
     columns = RUN_KEYS + [
         "diverged",
@@ -134,7 +155,10 @@ def runs_frame(records: list[dict]) -> pd.DataFrame:
         "final_val_loss",
         "wall_s",
     ]
-    return pd.DataFrame([{key: record[key] for key in columns} for record in records])
+    return pd.DataFrame(
+        [{key: record[key] for key in columns} | split_fields(record) for record in records],
+        columns=columns + MAJORITY_RATES + SPLIT_COLUMNS,
+    )
 
 
 def read_frames(paths: list[str]) -> pd.DataFrame:
@@ -195,6 +219,7 @@ def run_summary(
         .merge(vanishing_index(layer_stats), on=RUN_KEYS, how="left")
         .merge(active_step_fraction(layer_stats), on=RUN_KEYS, how="left")
     )
+    summary = summary.assign(**{c: np.nan for c in MAJORITY_RATES + SPLIT_COLUMNS if c not in summary})
     summary = (
         summary.assign(probe_gain_layer1=np.nan)
         if probes is None or probes.empty
@@ -217,6 +242,8 @@ def run_summary(
         "vanishing_index_epoch1",
         "active_step_fraction",
         "probe_gain_layer1",
+        *MAJORITY_RATES,
+        *SPLIT_COLUMNS,
         "wall_s",
     ]
     return summary[columns].sort_values(RUN_KEYS, ignore_index=True)
@@ -266,7 +293,9 @@ def method_summary(runs: pd.DataFrame) -> pd.DataFrame:
     threshold counts as infinitely slow, so an epochs_to_threshold statistic or bound may be +inf.
     """
     samples = runs.assign(
-        epochs_to_threshold=runs.epochs_to_threshold.fillna(np.inf), diverged_fraction=runs.diverged.astype(float)
+        epochs_to_threshold=runs.epochs_to_threshold.fillna(np.inf),
+        diverged_fraction=runs.diverged.astype(float),
+        **{rate: np.nan for rate in MAJORITY_RATES if rate not in runs},  # a run summary older than issue 31
     )
     long = samples.melt(id_vars=RUN_KEYS, value_vars=list(METRICS), var_name="metric")
     groups, values = _by_seed(long, CELL_KEYS + ["metric"])
@@ -284,11 +313,15 @@ def diverged_counts(method_summary: pd.DataFrame) -> pd.DataFrame:
     return rows.assign(n_diverged=counts)[CELL_KEYS + ["n_diverged", "n_seeds"]].reset_index(drop=True)
 
 
-def best_by_validation(mean_val_accuracy: pd.Series) -> str | None:
+def best_by_validation(mean_val_accuracy: pd.Series, majority_rate: float = np.nan) -> str | None:
     """The method (index) with the highest finite mean validation accuracy; ties go to the first name in sorted
     order; None when there is none. The one rule that picks "the best remedy" (DESIGN section 7): on validation,
-    never on test data."""
+    never on test data, and only among methods that learned: a mean validation accuracy not above the cell's
+    `majority_rate` (the constant predictor's, mean of val_majority_rate over the cell's runs) is not eligible.
+    A NaN majority_rate (results older than issue 31) excludes nothing."""
     values = mean_val_accuracy[np.isfinite(mean_val_accuracy.astype(float))]
+    if np.isfinite(majority_rate):
+        values = values[values.astype(float) > majority_rate + MAJORITY_TOLERANCE]
     if values.empty:
         return None
     return (
@@ -300,16 +333,37 @@ def best_by_validation(mean_val_accuracy: pd.Series) -> str | None:
     )
 
 
+def cell_majority_rate(method_summary: pd.DataFrame, dataset: str, depth: int, which: str = "val") -> float:
+    """Mean of `{which}_majority_rate` over the runs of every method at (dataset, depth), from method_summary's
+    per-method means weighted by their seeds; NaN when no run recorded it."""
+    rows = method_summary[
+        (method_summary.metric == f"{which}_majority_rate")
+        & (method_summary.dataset == dataset)
+        & (method_summary.depth == depth)
+    ]
+    rows = rows[np.isfinite(rows["mean"].astype(float)) & (rows.n_seeds > 0)]
+    return float((rows["mean"] * rows.n_seeds).sum() / rows.n_seeds.sum()) if len(rows) else np.nan
+
+
+def constant_predictor(method_summary: pd.DataFrame) -> pd.DataFrame:
+    """Per (dataset, depth): the test accuracy of the constant predictor that answers the training set's majority
+    class, `median` over the cell's methods of their median test_majority_rate over seeds (every method of a cell
+    runs the same seeds, so the same splits); cells without a recorded rate are left out."""
+    rows = method_summary[(method_summary.metric == "test_majority_rate") & np.isfinite(method_summary["median"])]
+    return rows.groupby(["dataset", "depth"], as_index=False)["median"].median()
+
+
 def best_remedy(method_summary: pd.DataFrame, dataset: str, depth: int, covariance_methods: list[str]) -> str | None:
     """The best standard remedy at (dataset, depth): the non-covariance method with the highest mean validation
-    accuracy at the best checkpoint over seeds (best_by_validation); None when no such method has one there."""
+    accuracy at the best checkpoint over seeds, above the cell's majority-class rate on validation
+    (best_by_validation); None when no such method has one there."""
     rows = method_summary[
         (method_summary.metric == "best_val_accuracy")
         & (method_summary.dataset == dataset)
         & (method_summary.depth == depth)
         & ~method_summary.method.isin(covariance_methods)
     ]
-    return best_by_validation(rows.set_index("method")["mean"])
+    return best_by_validation(rows.set_index("method")["mean"], cell_majority_rate(method_summary, dataset, depth))
 
 
 def performance_profile(method_summary: pd.DataFrame, taus: np.ndarray) -> pd.DataFrame:

@@ -23,6 +23,20 @@ delta (`margin`, from config): H0 d <= -delta against d > -delta, and H0 d >= +d
 t-test. Equivalence needs both one-sided nulls rejected (an intersection-union test), so its p-value is the
 larger of the two, `p_equivalence`, a level-alpha test of H0 |d| >= delta.
 
+Resampled splits (DESIGN section 7): on a dataset whose config declares `split: per_seed` (`split_protocols`), every
+seed draws its own train/test split, so the seeds' training and test sets overlap and the paired t-test over J seeds
+is too confident. There a paired comparison uses the corrected resampled t-test (Nadeau & Bengio 2003; Bouckaert &
+Frank 2004): the variance of the paired differences is multiplied by 1/J + n_test/n_train in place of 1/J, with
+J - 1 degrees of freedom, in the difference test, both TOST halves, the minimum detectable difference and the
+interval, which is then the corrected t interval, not the bootstrap (`ci_method`). n_test/n_train is read from the
+runs' split records; `corrected` says where the correction applied and `variance_factor` by how much it multiplies
+the plain test's variance, 1 + J n_test/n_train (1 where it did not apply).
+
+A best remedy must have learned: a remedy whose mean validation accuracy is not above the cell's majority-class rate
+on validation (mean `val_majority_rate` of the cell's runs) is a constant predictor and never the best remedy; a cell
+with no eligible remedy has no best-remedy comparison (`best_remedy` None). The cell's mean majority rates ride
+along in `val_majority_rate` and `test_majority_rate`.
+
 Holm: within one family, the m difference p-values and the m equivalence p-values are adjusted together as one
 set of 2m hypotheses (NaN, i.e. untestable, entries do not count). Both kinds of claim end up in the verdicts,
 so this bounds the chance of any false verdict of the family, a false "beats"/"is beaten by" or a false "is
@@ -65,6 +79,8 @@ COLUMNS = [
     "family",
     "role",
     "best_remedy",
+    "val_majority_rate",
+    "test_majority_rate",
     "difference",
     "ci_low",
     "ci_high",
@@ -84,10 +100,15 @@ COLUMNS = [
     "reason",
     "se_difference",
     "df",
+    "corrected",
+    "test_train_ratio",
+    "variance_factor",
+    "ci_method",
     "holm_level",
     "min_detectable_difference",
     "equivalence_reachable",
 ]
+PER_SEED = "per_seed"  # config datasets.<d>.split: each seed draws its own split (the corrected test applies)
 IDENTICAL_RUNS = "identical runs"  # the test of two sets of runs that are the same numbers
 POWER = 0.8  # of the minimum detectable difference (DESIGN section 7)
 
@@ -122,11 +143,24 @@ METRICS = {
 # --- who is compared with whom ------------------------------------------------------------------------
 
 
+def majority_rate(cell: pd.DataFrame, which: str = "val") -> float:
+    """Mean `{which}_majority_rate` over one (dataset, depth)'s runs (NaN when the runs do not record it)."""
+    column = f"{which}_majority_rate"
+    return float(cell[column].astype(float).mean()) if column in cell else np.nan
+
+
 def best_remedy_of_cell(cell: pd.DataFrame, covariance: list[str]) -> str | None:
     """The best standard remedy among one (dataset, depth)'s runs: highest mean validation accuracy at the best
-    checkpoint."""
+    checkpoint, above the cell's majority-class rate on validation; None when no remedy is eligible."""
     remedies = cell[~cell.method.isin(covariance)]
-    return best_by_validation(remedies.groupby("method")["best_val_accuracy"].mean())
+    return best_by_validation(remedies.groupby("method")["best_val_accuracy"].mean(), majority_rate(cell))
+
+
+def test_train_ratio(runs: pd.DataFrame) -> float:
+    """n_test / n_train of the runs' split records (their median: every seed's split has the same sizes)."""
+    if not {"n_test", "n_train"} <= set(runs.columns):
+        return np.nan
+    return float((runs.n_test.astype(float) / runs.n_train.astype(float)).median())
 
 
 def roles_of(other: str, base: str | None, best_remedy: str | None) -> list[str]:
@@ -199,24 +233,41 @@ def degenerate_reason(a: np.ndarray, b: np.ndarray, paired: bool) -> str:
     return ""
 
 
-def t_test(a: np.ndarray, b: np.ndarray, paired: bool, shift: float = 0.0, alternative: str = "two-sided") -> float:
+def t_test(
+    a: np.ndarray, b: np.ndarray, paired: bool, shift: float = 0.0, alternative: str = "two-sided", ratio: float = 0.0
+) -> float:
     """p-value of H0 mean(a) - mean(b) = shift (paired t-test or Welch's), against `alternative` ("greater":
-    the difference exceeds shift, "less": it falls short of it)."""
+    the difference exceeds shift, "less": it falls short of it). A paired test with ratio = n_test/n_train > 0 is
+    the corrected resampled t-test: the standard error of standard_error(..., ratio), J - 1 degrees of freedom."""
+    if paired and ratio > 0:
+        se, df = standard_error(a, b, paired, ratio)
+        t = (np.mean(a - b) - shift) / se
+        tails = {"two-sided": 2 * stats.t.sf(abs(t), df), "greater": stats.t.sf(t, df), "less": stats.t.cdf(t, df)}
+        return float(tails[alternative])
     if paired:
         return float(stats.ttest_1samp(a - b, shift, alternative=alternative).pvalue)
     return float(stats.ttest_ind(a - shift, b, equal_var=False, alternative=alternative).pvalue)
 
 
-def tost(a: np.ndarray, b: np.ndarray, paired: bool, margin: float) -> float:
+def tost(a: np.ndarray, b: np.ndarray, paired: bool, margin: float, ratio: float = 0.0) -> float:
     """Equivalence p-value (two one-sided tests): the larger of p(H0 d <= -margin) and p(H0 d >= +margin)."""
-    return max(t_test(a, b, paired, -margin, "greater"), t_test(a, b, paired, margin, "less"))
+    return max(t_test(a, b, paired, -margin, "greater", ratio), t_test(a, b, paired, margin, "less", ratio))
 
 
 def compare_values(
-    method: pd.Series, other: pd.Series, metric: Metric, margin: float, seed: int = 0, n_bootstrap: int = N_BOOTSTRAP
+    method: pd.Series,
+    other: pd.Series,
+    metric: Metric,
+    margin: float,
+    seed: int = 0,
+    n_bootstrap: int = N_BOOTSTRAP,
+    ratio: float = 0.0,
 ) -> dict:
-    """One comparison: difference of means, its interval, and the (unadjusted) difference and TOST p-values."""
+    """One comparison: difference of means, its interval, and the (unadjusted) difference and TOST p-values.
+    ratio = n_test/n_train > 0: the seeds' splits overlap, a paired comparison is corrected (module docstring)."""
     a, b, paired = aligned_values(method, other)
+    corrected = bool(paired and ratio > 0)
+    ratio = ratio if corrected else 0.0
     n_dropped = len(method) + len(other) - len(a) - len(b)
     if metric.absolute:
         a, b = np.abs(a), np.abs(b)
@@ -236,8 +287,14 @@ def compare_values(
         "reason": reason,
         "se_difference": np.nan,
         "df": np.nan,
+        "corrected": corrected,
+        "test_train_ratio": ratio if corrected else np.nan,
+        "variance_factor": 1 + len(a) * ratio,
+        "ci_method": "corrected t" if corrected else "bootstrap",
     }
-    if min(len(a), len(b)) >= 2:
+    if min(len(a), len(b)) >= 2 and corrected:
+        row["ci_low"], row["ci_high"] = corrected_t_interval(a, b, ratio)
+    elif min(len(a), len(b)) >= 2:
         row["ci_low"], row["ci_high"] = bootstrap_ci(a, b, paired, np.random.default_rng(seed), n_bootstrap)
     if paired and len(a) >= 2 and np.array_equal(a, b):
         # the same runs, seed for seed: a variant whose tuning chose value 0 is its base, computed again (DESIGN
@@ -247,21 +304,30 @@ def compare_values(
         )
     elif not reason:
         row["test"] = "paired t-test" if paired else "Welch t-test"
-        row["p_value"] = t_test(a, b, paired)
-        row["p_equivalence"] = tost(a, b, paired, margin)
-        row["se_difference"], row["df"] = standard_error(a, b, paired)
+        row["p_value"] = t_test(a, b, paired, ratio=ratio)
+        row["p_equivalence"] = tost(a, b, paired, margin, ratio)
+        row["se_difference"], row["df"] = standard_error(a, b, paired, ratio)
     elif min(len(a), len(b)) >= 2:  # zero variance: the spread is nil, the t statistic undefined
         row["se_difference"], row["df"] = 0.0, float(len(a) - 1 if paired else len(a) + len(b) - 2)
     return row
 
 
-def standard_error(a: np.ndarray, b: np.ndarray, paired: bool) -> tuple[float, float]:
-    """(standard error of mean(a) - mean(b), degrees of freedom) of the paired t-test, or of Welch's."""
+def standard_error(a: np.ndarray, b: np.ndarray, paired: bool, ratio: float = 0.0) -> tuple[float, float]:
+    """(standard error of mean(a) - mean(b), degrees of freedom) of the paired t-test, or of Welch's. Paired with
+    ratio = n_test/n_train: the corrected resampled t-test's, sd(d) sqrt(1/J + ratio) (ratio 0: the plain one)."""
     if paired:
-        return float(np.std(a - b, ddof=1) / np.sqrt(len(a))), float(len(a) - 1)
+        return float(np.std(a - b, ddof=1) * np.sqrt(1 / len(a) + ratio)), float(len(a) - 1)
     va, vb = np.var(a, ddof=1) / len(a), np.var(b, ddof=1) / len(b)
     df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1)) if va + vb > 0 else len(a) + len(b) - 2
     return float(np.sqrt(va + vb)), float(df)
+
+
+def corrected_t_interval(a: np.ndarray, b: np.ndarray, ratio: float, level: float = CI_LEVEL) -> tuple[float, float]:
+    """The corrected resampled t-test's interval of the paired difference: mean(d) -+ t_{J-1} x its corrected se."""
+    se, df = standard_error(a, b, True, ratio)
+    half = stats.t.ppf((1 + level) / 2, df) * se
+    d = float(np.mean(a - b))
+    return d - half, d + half
 
 
 def power_columns(table: pd.DataFrame, alpha: float, power: float = POWER) -> pd.DataFrame:
@@ -315,21 +381,30 @@ def compare(
     metrics: dict[str, Metric] = METRICS,
     seed: int = 0,
     n_bootstrap: int = N_BOOTSTRAP,
+    split_protocols: dict[str, str] | None = None,
 ) -> pd.DataFrame:
     """The comparisons table: one row per (dataset, depth, covariance variant, other method, metric).
 
-    `specs`: the grid's methods (name -> composition); `settings`: the config's `compare` block.
+    `specs`: the grid's methods (name -> composition); `settings`: the config's `compare` block;
+    `split_protocols`: dataset -> its config's `split` ("per_seed": the corrected test; missing: "official").
     """
     covariance = covariance_methods(specs)
     rows = []
     for (dataset, depth), cell in run_summary.groupby(["dataset", "depth"], sort=True):
         by_method = {name: runs.set_index("seed") for name, runs in cell.groupby("method")}
         best = best_remedy_of_cell(cell, covariance)
+        per_seed = (split_protocols or {}).get(dataset) == PER_SEED
         for method in [m for m in covariance if m in by_method]:
             base = base_method(method, specs)
             track = "recurrent_" if "cell" in specs[method] else ""
             for other in [m for m in by_method if m != method]:
                 roles = roles_of(other, base, best)
+                ratio = test_train_ratio(cell[cell.method.isin([method, other])]) if per_seed else 0.0
+                if not np.isfinite(ratio):
+                    raise ValueError(
+                        f"{dataset} is split per seed (config datasets.{dataset}.split) but the runs of {method} and "
+                        f"{other} at depth {depth} record no split sizes (n_test, n_train): rerun aggregate"
+                    )
                 for name, metric in metrics.items():
                     primary = metric.primary and bool(set(roles) & set(settings["primary_opponents"]))
                     values = compare_values(
@@ -339,6 +414,7 @@ def compare(
                         metric.margin(settings, dataset),
                         seed,
                         n_bootstrap,
+                        ratio,
                     )
                     rows.append(
                         {
@@ -350,6 +426,8 @@ def compare(
                             "family": track + ("primary" if primary else "secondary"),
                             "role": roles[0],
                             "best_remedy": best,
+                            "val_majority_rate": majority_rate(cell, "val"),
+                            "test_majority_rate": majority_rate(cell, "test"),
                             **values,
                             # diverged runs stay in, at the outcome they had when they stopped: say how many
                             "diverged_method": int(by_method[method].diverged.sum()),
@@ -379,7 +457,15 @@ def run(
     settings: dict,
     seed: int = 0,
     n_bootstrap: int = N_BOOTSTRAP,
+    split_protocols: dict[str, str] | None = None,
 ) -> None:
-    table = compare(pd.read_parquet(run_summary_path), specs, settings, seed=seed, n_bootstrap=n_bootstrap)
+    table = compare(
+        pd.read_parquet(run_summary_path),
+        specs,
+        settings,
+        seed=seed,
+        n_bootstrap=n_bootstrap,
+        split_protocols=split_protocols,
+    )
     Path(out_path).parent.mkdir(parents=True, exist_ok=True)
     table.to_parquet(out_path, index=False)

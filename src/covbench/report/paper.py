@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from covbench.config import method_spec
+from covbench.report.macros.answer import answer_macros, correction_macros
 from covbench.report.macros.best_shot import profile_macros, sweep_macros
 from covbench.report.macros.long_memories import long_memory_macros
 from covbench.report.macros.mechanism import mechanism_macros
@@ -54,6 +55,7 @@ def paper_macros(
     datasets = config["grid"]["datasets"]
     max_depth = max(config["grid"]["depths"])
     recurrent = (method_summary, comparisons)
+    both_tracks = comparisons  # the answer in words and the corrected test speak of both tracks
 
     def mlp_rows(frame):
         return frame if frame is None or "dataset" not in frame else frame[frame.dataset.isin(datasets)]
@@ -67,6 +69,8 @@ def paper_macros(
         grid_macros(config, run_summary, specs),
         setup_macros(config),
         tuning_macros(config, chosen),
+        answer_macros(both_tracks),
+        correction_macros(both_tracks),
         headline_macros(comparisons, specs, datasets, max_depth),
         comparison_macros(config, comparisons, specs, datasets, max_depth),
         reference_macros(comparisons, specs, datasets, figure_rules),

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from covbench.analysis.aggregate import LEVEL, diverged_counts
+from covbench.analysis.aggregate import LEVEL, constant_predictor, diverged_counts
 from covbench.analysis.compare import CI_LEVEL, POWER
 from covbench.report.labels import dataset_label, method_label, plain_number, tex_escape
 
@@ -45,6 +45,12 @@ TABLES = (
 DEPTH_AXIS = "depth (hidden layers)"
 LENGTH_AXIS = "sequence length $T$ (time steps)"  # the recurrent track's depth (DESIGN section 8)
 ROLE_LABELS = {"base": "base", "best_remedy": "best remedy"}
+CONSTANT_ROW = "constant predictor"  # the accuracy tables' last row: answering the training set's majority class
+
+
+def row_label_of(key: str) -> str:
+    """A method's label, or the constant predictor's row as words."""
+    return r"\emph{majority class}" if key == CONSTANT_ROW else method_label(key)
 
 
 def math_number(value: float, decimals: int, signed: bool = False, bold: bool = False) -> str:
@@ -186,12 +192,24 @@ def accuracy_table(
     cells = mark_diverged(
         summary_cells(method_summary, dataset, methods, "test_accuracy", 100, 1, bold_best=True), counts
     )
+    constant = constant_predictor(method_summary)
+    constant = constant[constant.dataset == dataset]
+    if len(constant):
+        cells[CONSTANT_ROW] = {row.depth: [math_number(100 * row.median, 1)] for row in constant.itertuples()}
     column = "depth" if axis == DEPTH_AXIS else "length"
     caption = (
         f"Best-checkpoint test accuracy (\\%) on {dataset_label(dataset)}: median over seeds (best per {column} in bold) "
-        f"and bootstrap {SUMMARY_PERCENT}\\% interval. {diverged_sentence(counts)} Rule \\texttt{{{rule}}}."
+        f"and bootstrap {SUMMARY_PERCENT}\\% interval."
+        + (
+            " Last row (majority class): the constant predictor that answers its training set's most common class, "
+            "median over seeds of its test accuracy; a method at or below it has learned nothing the class prior "
+            "does not give."
+            if len(constant)
+            else ""
+        )
+        + f" {diverged_sentence(counts)} Rule \\texttt{{{rule}}}."
     )
-    return table_float(depth_tabular(cells, axis=axis), caption, f"tab:accuracy-{dataset}")
+    return table_float(depth_tabular(cells, row_label=row_label_of, axis=axis), caption, f"tab:accuracy-{dataset}")
 
 
 def vanishing_table(method_summary: pd.DataFrame, dataset: str, methods: list[str], rule: str) -> str:
@@ -283,6 +301,36 @@ def comparison_diverged(rows: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(sides).drop_duplicates(["dataset", "method", "depth"])
 
 
+def no_remedy_sentence(rows: pd.DataFrame, axis: str = DEPTH_AXIS) -> str:
+    """A caption's list of the depths where no remedy learned (compare: none above the validation majority-class rate),
+    so there is no best-remedy comparison; '' where every depth has one."""
+    depths = sorted(set(rows.depth[rows.best_remedy.isna()]))
+    if not depths:
+        return ""
+    unit = "depth" if axis == DEPTH_AXIS else "length"
+    where = f"{unit}{'s' if len(depths) > 1 else ''} {', '.join(map(str, depths))}"
+    return (
+        f"At {where} no standard remedy's mean validation accuracy is above the validation majority-class rate (a "
+        "constant predictor is never the best remedy): no best-remedy comparison there. "
+    )
+
+
+def correction_sentence(rows: pd.DataFrame) -> str:
+    """A caption's account of the corrected resampled t-test where the rows used it (compare: a split per seed), ''
+    where none did."""
+    corrected = rows[rows.corrected.astype(bool)] if "corrected" in rows else rows.iloc[:0]
+    if corrected.empty:
+        return ""
+    ratio = float(corrected.test_train_ratio.median())
+    factor = float(corrected.variance_factor.mode().iloc[0])
+    return (
+        f"Each seed has its own split of {dataset_label(corrected.dataset.iloc[0])}, so the tests are the corrected "
+        f"resampled $t$-test (variance of the paired differences times $1/J + n_{{\\mathrm{{test}}}}/"
+        f"n_{{\\mathrm{{train}}}}$, $n_{{\\mathrm{{test}}}}/n_{{\\mathrm{{train}}}} = {ratio:.3f}$: "
+        f"{factor:.2f} times the plain test's variance) and the interval is its $t$ interval, not the bootstrap. "
+    )
+
+
 def margin_text(comparisons: pd.DataFrame, scale: float, decimals: int) -> str:
     """The equivalence margin of the rows, `$\\pm 1.0$` (one per dataset and metric)."""
     margins = sorted(set(comparisons.margin))
@@ -312,7 +360,7 @@ def secondary_verdict_table(
         f"({better} is better) with its bootstrap {COMPARISON_PERCENT}\\% interval; Holm-adjusted $p$-values "
         f"of the difference ($p_{{\\mathrm{{H}}}}$) and of equivalence within "
         f"{margin_text(mine, scale, decimals)} ($p_{{\\mathrm{{eq}}}}$, two one-sided tests), adjusted within "
-        f"the secondary family. {VERDICT_LEGEND}. "
+        f"the secondary family. {correction_sentence(mine)}{VERDICT_LEGEND}. "
         f"$^{{\\dagger}}$: a primary comparison, its $p$-values adjusted within the primary family. "
         f"{diverged_sentence(comparison_diverged(mine[mine.method == method]), 'outcome')} "
         f"Rule \\texttt{{{rule}}}."
@@ -362,6 +410,9 @@ def primary_verdict_table(
         for row in mine[(mine.role == "base") & (mine.other_method == mine.best_remedy)].itertuples():
             if best_row is not None:  # the base is also the best remedy: one comparison, shown in the base row
                 best_row.setdefault(row.depth, [r"\scriptsize its base"])
+        for depth in mine.depth[mine.best_remedy.isna()]:
+            if best_row is not None:  # no remedy learned there: no best-remedy comparison
+                best_row.setdefault(depth, [r"\scriptsize no remedy learned"])
     caption = (
         f"Primary comparisons on {dataset_label(dataset)}: each covariance variant minus its base (the same "
         f"network without the force) and minus the best standard remedy at that depth (the other method with "
@@ -372,7 +423,7 @@ def primary_verdict_table(
         f"{family.replace('_', ' ')} family only; MDD: the minimum detectable difference at the family's "
         f"strictest Holm level (power {100 * POWER:.0f}\\,\\% given the observed spread of the paired differences), and "
         f"whether equivalence within the margin was reachable at that level (eq.\\ reachable) or not "
-        f"(eq.\\ out of reach). {VERDICT_LEGEND}. "
+        f"(eq.\\ out of reach). {no_remedy_sentence(rows, axis)}{correction_sentence(rows)}{VERDICT_LEGEND}. "
         f"{diverged_sentence(comparison_diverged(rows), 'outcome')} Rule \\texttt{{{rule}}}."
     )
     return table_float(

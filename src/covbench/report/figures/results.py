@@ -39,6 +39,8 @@ SPEED_LABEL = r"speed $\|\partial C/\partial b_l\|$"
 LAYER_COLORMAP = "viridis"  # layer index is ordered: a sequential, colour-blind-safe map
 ACCURACY_COLORMAP = "cividis"
 TAUS = np.linspace(1.0, 4.0, 301)
+CONSTANT_LABEL = "majority class"  # the constant predictor that answers the training set's majority class
+CONSTANT_STYLE = dict(color="0.4", linestyle="--", linewidth=0.7, zorder=0)
 
 
 # --- figures -------------------------------------------------------------------------------------
@@ -78,7 +80,8 @@ def speed_over_training(
     for row, dataset in zip(axes, datasets):
         remedy = aggregate.best_remedy(method_summary, dataset, depth, covariance_methods)
         methods = [baseline, *covariance, remedy]
-        for ax, method, title in zip(row, methods, [baseline, *covariance, f"{remedy}\n(best remedy)"]):
+        remedy_title = f"{remedy}\n(best remedy)" if remedy else "no remedy learned\n(none above majority class)"
+        for ax, method, title in zip(row, methods, [baseline, *covariance, remedy_title]):
             cell = speed[(speed.dataset == dataset) & (speed.method == method)]
             for layer, rows in cell.groupby("layer"):
                 ax.plot(rows.step, finite_values(rows.bias_grad_norm), color=colormap(norm(layer)), linewidth=0.8)
@@ -126,8 +129,10 @@ def _diverged(method_summary: pd.DataFrame) -> dict[tuple, int]:
 def accuracy_vs_depth(method_summary: pd.DataFrame, styles: dict, xlabel: str = "depth") -> plt.Figure:
     """(d) Best-checkpoint test accuracy vs depth (a recurrent run's: its sequence length), median over seeds with its 95%
     bootstrap interval; a point whose cell has diverged runs is labelled with their number (they are in the median
-    at the accuracy they had when they stopped)."""
+    at the accuracy they had when they stopped). Dashed: the constant predictor's test accuracy (answering the
+    training set's majority class), the median over the dataset's cells, where the runs record it."""
     data = method_summary[method_summary.metric == "test_accuracy"]
+    constant = aggregate.constant_predictor(method_summary).groupby("dataset")["median"].median()
     diverged = _diverged(method_summary)
     datasets, depths = sorted(data.dataset.unique()), sorted(data.depth.unique())
     fig, axes = panel_grid(len(datasets), 1, COLUMN_WIDTH, panel_height=1.6, sharex=True)
@@ -149,6 +154,18 @@ def accuracy_vs_depth(method_summary: pd.DataFrame, styles: dict, xlabel: str = 
                         fontsize=5,
                         color=styles[method]["color"],
                     )
+        if dataset in constant:
+            ax.axhline(constant[dataset], **CONSTANT_STYLE)
+            ax.text(
+                0.99,
+                constant[dataset],
+                CONSTANT_LABEL,
+                transform=ax.get_yaxis_transform(),
+                ha="right",
+                va="bottom",
+                fontsize=5,
+                color=CONSTANT_STYLE["color"],
+            )
         depth_axis(ax, depths)
         ax.set(ylabel="test accuracy", title=dataset)
     axes[-1, 0].set_xlabel(xlabel)
@@ -193,11 +210,14 @@ def saturation(layer_summary: pd.DataFrame, styles: dict) -> plt.Figure:
 
 def accuracy_heatmap(method_summary: pd.DataFrame, styles: dict) -> plt.Figure:
     """(g) Median best-checkpoint test accuracy (%) of every method at every depth, one panel per dataset; a cell with diverged
-    runs gives their number."""
+    runs gives their number. A last row, where the runs record it: the constant predictor that answers the training
+    set's majority class."""
     data = method_summary[method_summary.metric == "test_accuracy"]
+    constant = aggregate.constant_predictor(method_summary).assign(method=CONSTANT_LABEL)
     diverged = _diverged(method_summary)
     datasets = sorted(data.dataset.unique())
-    methods = [m for m, _ in by_method(data, styles)]
+    methods = [m for m, _ in by_method(data, styles)] + ([CONSTANT_LABEL] if len(constant) else [])
+    data = pd.concat([data, constant], ignore_index=True)
     fig, axes = panel_grid(1, len(datasets), FULL_WIDTH, panel_height=0.17 * len(methods) + 0.6)
     norm = Normalize(0, 100)
     for i, (ax, dataset) in enumerate(zip(axes[0], datasets)):
@@ -448,7 +468,8 @@ def forest(comparisons: pd.DataFrame, styles: dict) -> plt.Figure:
             f"{dataset}{' (recurrent track)' if family == 'recurrent_primary' else ''}: margin $\\pm${margin:g} points",
             fontsize=6,
         )
-    axes[-1, 0].set_xlabel("test accuracy difference, variant minus opponent (percentage points)")
+    # two lines: the panels sit right of their long row labels, so one line would run past the figure's right edge
+    axes[-1, 0].set_xlabel("test accuracy difference,\nvariant minus opponent (percentage points)")
     handles = [Line2D([], [], linestyle="none", marker=m, color=c, label=v) for v, (m, c) in VERDICT_STYLE.items()]
     fig.legend(handles=handles, loc="outside lower center", ncols=4, frameon=False)
     return fig

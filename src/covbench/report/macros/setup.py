@@ -114,7 +114,30 @@ def setup_macros(config: dict) -> dict[str, str]:
         "Momentum": str(train["momentum"]),
         "WeightDecay": str(train["weight_decay"]),
         "DatasetSetup": "; ".join(sentences),
+        "SplitSetup": split_setup(config),
     }
+
+
+CITATIONS = {"catvnoncat": r"\citep{catvnoncat}"}
+
+
+def split_setup(config: dict) -> str:
+    """How each dataset of the grid other than MNIST is split (config datasets.<d>.split, DESIGN section 1): drawn
+    anew for every seed, or its official split; 'no other dataset' where the grid has none."""
+    clauses = []
+    for dataset in [d for d in config["grid"]["datasets"] if d != "mnist"]:
+        label = f"{dataset_label(dataset)} {CITATIONS.get(dataset, '')}".rstrip()
+        if config["datasets"][dataset].get("split", "official") == "per_seed":
+            clauses.append(
+                f"{label} pools its official training and test images, and every seed, the tuning seed included, "
+                "draws its own stratified split of them into training, validation and test data"
+            )
+        else:
+            clauses.append(
+                f"{label} splits its official training images into training and validation with a fixed seed and "
+                "keeps its official test set"
+            )
+    return "; ".join(clauses) or "no other dataset is in the grid"
 
 
 # --- tuning -------------------------------------------------------------------------------------

@@ -104,3 +104,11 @@ def test_numeric_strings_from_snakemake_config_become_numbers(config):
     assert checked["tune"]["trials"] == 3 and checked["tune"]["lr"]["sgd"] == [0.001, 1.0]
     assert checked["methods"]["covariance"]["cov_lambda"] == 2.5 and checked["grid"]["depths"] == [2, 4]
     assert checked["data"]["mirror"] == "/data"  # a string where the schema takes one stays a string
+
+
+def test_split_protocol_is_checked(config):
+    assert validate(merge(config, {}))["datasets"]["catvnoncat"]["split"] == "per_seed"
+    with pytest.raises(ConfigError, match=r"^config error at 'datasets.catvnoncat.split': 'folds' is not one of"):
+        validate(merge(config, {"datasets": {"catvnoncat": {"split": "folds"}}}))
+    with pytest.raises(ConfigError, match="a sequence dataset keeps its official split"):
+        validate(merge(config, {"datasets": {"smnist": {"split": "per_seed"}}}))

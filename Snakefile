@@ -22,6 +22,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/sweep.smk"
 include: "workflow/rules/analysis.smk"
 include: "workflow/rules/nielsen.smk"
+include: "workflow/rules/course.smk"
 include: "workflow/rules/paper.smk"
 include: "workflow/rules/bundle.smk"
 

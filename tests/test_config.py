@@ -53,6 +53,12 @@ def test_default_and_quick_configs_are_valid(config):
         ({"methods": {"deep_supervision": {"cov_lambda": 1.0}}}, "methods.deep_supervision.cov_lambda"),
         ({"methods": {"gru": {"forget_bias": 2.0}}}, "methods.gru.forget_bias"),
         ({"datasets": {"mnist": {"train_size": "a thousand"}}}, "datasets.mnist.train_size"),
+        ({"course": {"networks": {"two_layer": {"init": "he"}}}}, "course.networks.two_layer.init"),
+        (
+            {"course": {"networks": {"four_layer": {"reported_test_accuracy": 80}}}},
+            "course.networks.four_layer.reported_test_accuracy",
+        ),
+        ({"course": {"iterations": 0}}, "course.iterations"),
     ],
 )
 def test_bad_values_stop_with_one_line_naming_the_key(config, override, key):

@@ -36,14 +36,15 @@ LENGTHS = RECURRENT["lengths"] if RECURRENT_DATASETS else []
 RECURRENT_SPECS = {method: method_spec(config, method) for method in RECURRENT_METHODS}
 COVARIANCE_METHODS = covariance_methods(GRID_SPECS)
 RUN_DIR = "results/runs/{dataset}/{method}/depth{depth}/seed{seed}"
-# The rules of training and tuning (docs/pipeline.md, "Stages": "tuning" and "training", the lambda sweep, Nielsen's networks):
-# what a results bundle holds (rule `bundle`) and the bundle route does not run.
+# The rules of training and tuning (docs/pipeline.md, "Stages": "tuning" and "training", the lambda sweep, Nielsen's networks,
+# the course's cat classifiers): what a results bundle holds (rule `bundle`) and the bundle route does not run.
 TRAINING_RULES = [
     "train",
     "train_recurrent",
     "tune_summary",
     "lambda_sweep",
     "nielsen_train",
+    "course_train",
     *sorted(set(RULE_METHODS.values())),
 ]
 RAW_FILES = {
@@ -122,7 +123,7 @@ def check_method_rules():
 
 def training_outputs():
     """Every output of the rules in TRAINING_RULES: the run files, tuning records and their table, lambda sweep
-    cells and the Nielsen networks' speeds (rule `bundle`)."""
+    cells, the Nielsen networks' speeds and the course's classifiers' accuracies (rule `bundle`)."""
     nielsen = (
         expand(
             "results/nielsen/hidden{hidden_layers}/layer_speed.parquet",
@@ -138,6 +139,7 @@ def training_outputs():
         "results/tune/lambda_profile.parquet",
         *SWEEP_CELLS,
         *nielsen,
+        *(["results/course/accuracy.parquet"] if "course" in config else []),
     ]
 
 

@@ -1,7 +1,8 @@
 from covbench.report.tables import TABLES
 
-# Inputs made by other rules: the figures of rule-sets analysis and sweep, and the Nielsen chapter-5 check. The
-# sweep's figure only where config `lambda_sweep` sweeps a cell (the paper says so otherwise).
+# Inputs made by other rules: the figures of rule-sets analysis and sweep, and the sanity checks (Nielsen's chapter
+# 5, the course's cat classifiers). The sweep's figure only where config `lambda_sweep` sweeps a cell (the paper says
+# so otherwise).
 PAPER_FIGURES = [
     "speed_at_init",
     "speed_over_training",
@@ -24,6 +25,7 @@ PAPER_FIGURES = [
 if config["lambda_sweep"]["variants"] and config["lambda_sweep"]["depths"]:
     PAPER_FIGURES.append("lambda_sweep")
 NIELSEN_TABLE = "results/nielsen/speed_at_init.tex"
+COURSE_TABLE = "results/course/accuracy_summary.tex"
 
 
 rule compare:
@@ -72,6 +74,7 @@ rule macros:
         layer_summary="results/aggregate/layer_summary.parquet",
         probe_summary="results/aggregate/probe_summary.parquet",
         lambda_profile="results/tune/lambda_profile.parquet",
+        course_summary="results/course/accuracy_summary.parquet",
     output:
         "results/paper/macros.tex",
     log:
@@ -80,7 +83,7 @@ rule macros:
         config=config,
         figure_rules=lambda wildcards: {
             path.removeprefix("results/").removesuffix(".pdf").removesuffix(".tex"): producing_rule(path)
-            for path in [*paper_figure_files(), NIELSEN_TABLE]
+            for path in [*paper_figure_files(), NIELSEN_TABLE, COURSE_TABLE]
         },
     script:
         "../scripts/macros.py"
@@ -94,6 +97,7 @@ rule paper:
         tables=expand("results/tables/{kind}.tex", kind=TABLES),
         figures=paper_figure_files(),
         nielsen=NIELSEN_TABLE,
+        course=COURSE_TABLE,
     output:
         "results/paper/main.pdf",
     log:

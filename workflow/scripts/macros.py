@@ -19,4 +19,5 @@ with reported(snakemake):
         layer_summary_path=snakemake.input.layer_summary,
         probe_summary_path=snakemake.input.probe_summary,
         lambda_profile_path=snakemake.input.lambda_profile,
+        course_summary_path=snakemake.input.course_summary,
     )

@@ -21,6 +21,7 @@ import pandas as pd
 from covbench.config import method_spec
 from covbench.report.macros.answer import answer_macros, correction_macros
 from covbench.report.macros.best_shot import profile_macros, sweep_macros
+from covbench.report.macros.course import course_macros
 from covbench.report.macros.long_memories import long_memory_macros
 from covbench.report.macros.mechanism import mechanism_macros
 from covbench.report.macros.results import comparison_macros, headline_macros, reference_macros
@@ -47,6 +48,7 @@ def paper_macros(
     layer_summary: pd.DataFrame | None = None,
     probe_summary: pd.DataFrame | None = None,
     lambda_profile: pd.DataFrame | None = None,
+    course_summary: pd.DataFrame | None = None,
 ) -> dict[str, str]:
     """Macro name -> LaTeX text of every number and sentence the paper uses: one group per section or concern,
     so a new section's macros are one more line in `groups` (names must not clash across groups). The recurrent
@@ -79,6 +81,7 @@ def paper_macros(
         mechanism_macros(config, run_summary, layer_summary, probe_summary, method_summary),
         long_memory_macros(config, *recurrent),
         recurrent_edge_macros(recurrent_chosen),
+        course_macros(config, course_summary),
     ]
     macros = {}
     for group in groups:
@@ -110,10 +113,17 @@ def write_macros(
     layer_summary_path: str | None = None,
     probe_summary_path: str | None = None,
     lambda_profile_path: str | None = None,
+    course_summary_path: str | None = None,
 ) -> None:
     optional = [
         pd.read_parquet(path) if path else None
-        for path in (sweep_summary_path, layer_summary_path, probe_summary_path, lambda_profile_path)
+        for path in (
+            sweep_summary_path,
+            layer_summary_path,
+            probe_summary_path,
+            lambda_profile_path,
+            course_summary_path,
+        )
     ]
     macros = paper_macros(
         config,

@@ -215,3 +215,11 @@ def test_macros_follow_the_summary_and_say_when_nothing_was_trained():
     assert r"seeded with 1, as the course seeds it), our loop gives a test accuracy of $72\%$ for" in sentence
     empty = course_macros(CONFIG, None)
     assert empty.keys() == macros.keys() and empty["CourseTestCatShare"] == "n/a"
+
+
+def test_the_span_first_layer_trains_as_the_plain_one(splits, one_thread):
+    """in_span's features and coordinates give the plain network's costs and accuracies, to float64 rounding."""
+    fast = course.train_network(splits, [12288, 7, 1], "small", 0.0075, 30, seed=3)
+    plain = course.train_network(splits, [12288, 7, 1], "small", 0.0075, 30, seed=3, span=False)
+    assert fast["final_cost"] == pytest.approx(plain["final_cost"], rel=1e-10)
+    assert (fast["train_accuracy"], fast["test_accuracy"]) == (plain["train_accuracy"], plain["test_accuracy"])

@@ -538,7 +538,7 @@ def test_the_answer_says_where_covariance_loses_matches_and_wins_against_the_bes
     macros = answer_macros(answer_rows())
     assert macros["AnswerPerceptrons"] == (
         r"Against the best standard remedy (chosen on validation at each depth), \texttt{covariance} loses on MNIST "
-        "at every depth (2--4), is equivalent (within the margin) on cat/non-cat at depth 2 and wins nowhere; no "
+        "at every depth (2--4) and is equivalent (within the margin) on cat/non-cat at depth 2, and it wins nowhere; no "
         "remedy learned on cat/non-cat at depth 4, so there is no best remedy there."
     )
     assert macros["AnswerRecurrent"].endswith("no comparison was made.")

@@ -46,19 +46,22 @@ def against_best_rows(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def variant_clause(mine: pd.DataFrame, universe: dict[str, list[int]], unit: str) -> str:
-    """'X loses on ..., is equivalent (within the margin) on ..., wins nowhere and is inconclusive on ...' for one
-    variant's rows: every verdict it reached, and "nowhere" for a loss or a win it never had."""
-    parts = []
+    """'X loses on ..., is equivalent (within the margin) on ... and is inconclusive on ...; it wins nowhere' for one
+    variant's rows: every verdict it reached, then a loss or a win it never had."""
+    parts, nowhere = [], []
     for verdict, verb in AGAINST_BEST:
         hit = mine[mine.verdict == verdict]
         if len(hit):
             parts.append(f"{verb} {where(hit, universe, unit)}")
         elif verdict != "is equivalent to":
-            parts.append(f"{verb} nowhere")
+            nowhere.append(verb)
     open_cells = mine[mine.verdict == "inconclusive"]
     if len(open_cells):
         parts.append(f"is inconclusive {where(open_cells, universe, unit)}")
-    return f"{method_label(mine.method.iloc[0])} {word_list(parts)}"
+    clause = f"{method_label(mine.method.iloc[0])} {word_list(parts)}"  # every row has a verdict: parts is not empty
+    if len(nowhere) == 2:
+        return f"{clause}, and it neither loses nor wins anywhere"
+    return f"{clause}, and it {nowhere[0]} nowhere" if nowhere else clause
 
 
 def no_remedy_cells(rows: pd.DataFrame) -> pd.DataFrame:

@@ -121,28 +121,14 @@ def run_depths(
         depths, tune_paths, out_dirs, kept_dirs, bases or [None] * len(depths)
     ):
         files = _cell_files(tune_path, dirs)
-        key = json.dumps(
-            [
-                dataset,
-                method,
-                spec,
-                hp,
-                depth,
-                tune_settings,
-                seeds,
-                probe_settings,
-                sequence_seed,
-                base and base["trials"],
-                split_records,
-            ],
-            sort_keys=True,
+        key = _depth_key(
+            dataset, method, spec, hp, depth, tune_settings, seeds, probe_settings, sequence_seed, base, split_records
         )
         if _restore(files, kept_dir, key):
             continue
-        if sequence_seed is None:
-            cell_splits, cell_probes = tuning_splits, probe_settings
-        else:
-            cell_splits, cell_probes = sequences.padded_rows(splits, depth, sequence_seed), None
+        cell_splits, cell_seed_splits, cell_probes = _depth_data(
+            splits, tuning_splits, seed_splits, probe_settings, depth, sequence_seed
+        )
         run(
             data_path,
             tune_path,
@@ -160,12 +146,43 @@ def run_depths(
             probe_settings=cell_probes,
             splits=cell_splits,
             base=base,
-            seed_splits=seed_splits if sequence_seed is None else None,
+            seed_splits=cell_seed_splits,
             split_records=split_records,
         )
         _keep(files, kept_dir, key)
     for kept_dir in kept_dirs:
         shutil.rmtree(kept_dir, ignore_errors=True)
+
+
+def _depth_data(splits, tuning_splits, seed_splits, probe_settings, depth, sequence_seed):
+    """-> a depth's (tuning splits, the seeds' splits, probe settings): with a sequence_seed, the dataset's
+    noise-padded rows at that length for both (None: the seeds train on the tuning's), and no probes (a recurrent
+    network's time steps get none)."""
+    if sequence_seed is None:
+        return tuning_splits, seed_splits, probe_settings
+    return sequences.padded_rows(splits, depth, sequence_seed), None, None
+
+
+def _depth_key(
+    dataset, method, spec, hp, depth, tune_settings, seeds, probe_settings, sequence_seed, base, split_records
+) -> str:
+    """What a depth's outputs were made with: kept outputs are restored only under the same key."""
+    return json.dumps(
+        [
+            dataset,
+            method,
+            spec,
+            hp,
+            depth,
+            tune_settings,
+            seeds,
+            probe_settings,
+            sequence_seed,
+            base and base["trials"],
+            split_records,
+        ],
+        sort_keys=True,
+    )
 
 
 def _cell_files(tune_path: str, out_dirs: list[str]) -> dict[Path, str]:

@@ -5,6 +5,11 @@ The loop itself knows no method: components come in through the model (activatio
 the method spec (optimizer, grad_clip) and the aux interface (extra loss terms, gradient forces). Statistics are gathered
 on the device at logging steps and copied to the host once per epoch; a run whose loss goes non-finite is
 frozen and recorded as diverged while the other seeds go on.
+
+`train` reads as its steps: set_up (a Setup it only reads, a TrainState it changes), resume_from_checkpoint and
+restore, then each epoch train_epoch (train_step per batch), validate, keep_best, log_epoch, take_probes and the
+checkpoint save (state_of, _save_checkpoint); after the last, score_on_test and result_of. `run` writes a run's files
+(write_frames, run_record).
 """
 
 import ctypes
@@ -14,7 +19,7 @@ import os
 import platform
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -178,8 +183,291 @@ def take_where(models: torch.Tensor, tensors: list[torch.Tensor], sources: list[
             t.copy_(torch.where(models.view(-1, *([1] * (t.dim() - 1))), source, t))
 
 
+@dataclass
+class Setup:
+    """What a run sets up once and then only reads: the model and its data, the method's parts, the schedule."""
+
+    model: MLP | RNN
+    splits: dict[str, torch.Tensor]  # on the device, standardized and in the first layer's span where the method asks
+    spec: dict  # the method spec, METHOD_DEFAULTS filled in
+    hp: dict
+    device: torch.device
+    decayed: list[bool]  # per parameter: weight decay applies (weights, not biases or norm parameters)
+    optimizer: object  # components "optimizer": init_state, step
+    aux: object  # components "aux": extra loss terms and gradient forces
+    loss_fn: Callable
+    lr: float | list[float]  # one value, or one per model
+    stat_layers: list[int]  # the rows of the per-layer statistics: hidden layers, or logged time steps
+    n_train: int
+    steps_per_epoch: int
+    total_steps: int  # of hp["epochs"], whatever until_epoch says: the schedules read step / total_steps
+    key: str  # the checkpoint's key: a run resumes only from its own
+
+
+@dataclass
+class TrainState:
+    """Everything training changes (the model's buffers and noise generators aside, which live in the model):
+    what `state_of` saves in a checkpoint and `restore` puts back."""
+
+    params: list[torch.Tensor]  # the model's parameters themselves, not copies
+    bufs: list[torch.Tensor]  # momentum buffers, or Adam's moments and step count
+    initial_weights: list[torch.Tensor]  # the hidden layers' weights at init (weight drift)
+    generators: list[torch.Generator]  # each model's data order
+    alive: torch.Tensor  # (M,) bool: the loss has stayed finite
+    best: list[torch.Tensor]  # each model's best checkpoint: parameters, then the model's buffers
+    best_val_loss: torch.Tensor  # (M,) host
+    best_epoch: torch.Tensor  # (M,) host
+    stat_blocks: list = field(default_factory=list)  # per epoch: [steps, epoch, statistics (T, M, L, S), alive (T, M)]
+    epoch_rows: list = field(default_factory=list)  # per epoch: [epoch, wall_s, outcome (M, 5)]
+    probe_frames: list = field(default_factory=list)  # per probe: {column: tensor}
+    epoch: int = 0  # epochs done
+    wall_s: float = 0.0  # training time so far, resumed runs included
+
+
 def _checkpoint_key(spec, hp, depth, seeds, n_train, split_key) -> str:
     return json.dumps([spec, hp, depth, seeds, n_train, split_key], sort_keys=True)
+
+
+def set_up(splits, spec, hp, depth, seeds, device, split_key) -> tuple[Setup, TrainState]:
+    """The model built on its data, the method's components, and the state at init."""
+    device = resolve_device(device)
+    spec = {**METHOD_DEFAULTS, **spec}
+    if spec["standardize_inputs"]:
+        splits = standardize(splits)
+    splits = {k: v.to(device) for k, v in splits.items()}
+    x_train, n_train = splits["x_train"], splits["y_train"].shape[-1]
+    classes = int(max(splits[k].max() for k in ("y_train", "y_val", "y_test") if k in splits)) + 1
+    model = to_device(build(spec, x_train.shape[-1], hp["width"], depth, classes, seeds), device)
+    if isinstance(model, MLP) and span.eligible(spec, hp, x_train.shape[-1], n_train, hp["width"]):
+        splits = span.to_span(model, splits)  # the same training, the first layer in its inputs' span
+        x_train = splits["x_train"]
+    stat_layers = logged_steps(x_train.shape[1], LOGGED_STEPS) if isinstance(model, RNN) else list(range(1, depth + 1))
+    params = model.parameters()
+    for p in params:
+        p.requires_grad_(True)
+    decayed = [any(p is w for w in model.weights) for p in params]
+    optimizer = components.get("optimizer", spec["optimizer"])
+    bufs = optimizer.init_state(params)
+    initial_weights = [w.detach().clone() for w in model.weights[:-1]]
+    generators = data_generators(seeds)
+    alive = torch.ones(len(seeds), dtype=torch.bool, device=device)
+    lr = [float(v) for v in hp["lr"]] if isinstance(hp["lr"], list) else float(hp["lr"])
+    aux = components.get("aux", spec["aux"])
+    steps_per_epoch = math.ceil(n_train / hp["batch_size"])
+    setup = Setup(
+        model,
+        splits,
+        spec,
+        hp,
+        device,
+        decayed,
+        optimizer,
+        aux,
+        LOSSES[hp["loss"]],
+        lr,
+        stat_layers,
+        n_train,
+        steps_per_epoch,
+        hp["epochs"] * steps_per_epoch,
+        _checkpoint_key(spec, hp, depth, seeds, n_train, split_key),
+    )
+    best = [t.detach().clone() for t in params + model.buffers()]
+    best_val_loss, best_epoch = torch.full((len(seeds),), math.inf), torch.zeros(len(seeds), dtype=torch.long)
+    return setup, TrainState(params, bufs, initial_weights, generators, alive, best, best_val_loss, best_epoch)
+
+
+def state_of(setup: Setup, state: TrainState) -> dict:
+    """Everything a continuation needs, on the CPU: the checkpoint's content, and a RunResult's `state`."""
+    return {
+        "key": setup.key,
+        "epoch": state.epoch,
+        "wall_s": state.wall_s,
+        "alive": state.alive.cpu(),
+        "params": [p.detach().cpu() for p in state.params],
+        "bufs": [b.cpu() for b in state.bufs],
+        "buffers": [b.cpu() for b in setup.model.buffers()],
+        "initial_weights": [w.cpu() for w in state.initial_weights],
+        "gen_states": [g.get_state() for g in state.generators],
+        "noise_states": [g.get_state() for g in setup.model.generators],
+        "stat_blocks": state.stat_blocks,
+        "epoch_rows": state.epoch_rows,
+        "probe_frames": state.probe_frames,
+        "best": [t.cpu() for t in state.best],
+        "best_val_loss": state.best_val_loss.clone(),
+        "best_epoch": state.best_epoch.clone(),
+    }
+
+
+def resume_from_checkpoint(checkpoint: Path | None, key: str, start: dict | None) -> dict | None:
+    """The state to continue from: the checkpoint's where it reads back whole and was made with this key, else
+    `start` (None: train from init)."""
+    if checkpoint is None:
+        return start
+    atomic.remove_leftovers(checkpoint)
+    if not checkpoint.exists():
+        return start
+    try:
+        saved = atomic.load_torch(checkpoint, required=CHECKPOINT_KEYS)
+    except atomic.Corrupt as error:  # killed mid-save by an older version, a disk error, ...: start over
+        atomic.warn(
+            f"checkpoint {checkpoint} failed verification ({error.reason}): removed, training from "
+            f"{'the start' if start is None else 'the given state'}"
+        )
+        return start
+    return saved if saved["key"] == key else start
+
+
+def restore(setup: Setup, state: TrainState, saved: dict) -> None:
+    """Put a saved state (state_of's dict) back into the model and `state`."""
+    model = setup.model
+    with torch.no_grad():
+        for dst, src in zip(
+            state.params + state.bufs + model.buffers() + state.initial_weights,
+            saved["params"] + saved["bufs"] + saved["buffers"] + saved["initial_weights"],
+        ):
+            dst.copy_(src)
+    for g, s in zip(state.generators + model.generators, saved["gen_states"] + saved["noise_states"], strict=True):
+        g.set_state(s)
+    state.alive.copy_(saved["alive"])
+    state.epoch, state.wall_s = saved["epoch"], saved["wall_s"]
+    state.stat_blocks, state.epoch_rows = list(saved["stat_blocks"]), list(saved["epoch_rows"])
+    state.probe_frames = list(saved.get("probe_frames", []))
+    with torch.no_grad():
+        for dst, src in zip(state.best, saved["best"]):
+            dst.copy_(src)
+    state.best_val_loss, state.best_epoch = saved["best_val_loss"].clone(), saved["best_epoch"].clone()
+
+
+def take_probes(setup: Setup, state: TrainState, probe, epochs_done: int) -> None:
+    """Probe once per epoch count. Frames are kept as columns of tensors: a checkpoint loads with weights_only,
+    which takes no frame."""
+    if probe is not None and not any(int(f["epoch"][0]) == epochs_done for f in state.probe_frames):
+        frame = probe(setup.model, setup.splits, epochs_done)
+        state.probe_frames.append({column: torch.tensor(frame[column].to_numpy()) for column in frame})
+
+
+def train_step(setup: Setup, state: TrainState, xb, yb, step: int, logging: bool):
+    """One optimizer step of every model on its batch -> (loss (M,), correct (M, B), the step's per-layer
+    statistics (M, L, S), None when the step is not logged)."""
+    model, params = setup.model, state.params
+    logits, acts = forward(model, xb, training=True, exact_hidden_grads=logging)
+    loss = setup.loss_fn(logits, yb)
+    correct = logits.detach().argmax(-1) == yb
+    extra_loss, forces, active_groups = setup.aux.apply(
+        acts, logits, yb, correct, model.aux_params, setup.spec, step / setup.total_steps
+    )
+    total = loss if extra_loss is None else loss + extra_loss
+    state.alive &= torch.isfinite(total)
+    for p in params:
+        p.grad = None
+    if logging:  # the statistics read the gradient arriving at each layer (and compare each force with it)
+        for a in acts:
+            a.retain_grad()
+    if forces is None:
+        total.sum().backward()
+    else:  # each force joins the gradient arriving at its activations and flows on to earlier layers
+        torch.autograd.backward([total.sum(), *acts], [None, *forces])
+    record = None
+    if logging:
+        record = stats.before_step(model, acts, forces, active_groups, state.initial_weights, setup.stat_layers)
+        weights_before = [w.detach().clone() for w in model.weights[:-1]]
+    if setup.spec.get("grad_clip"):
+        clip_grad_norm_([p.grad for p in params], setup.spec["grad_clip"])
+    hp = setup.hp
+    setup.optimizer.step(params, state.bufs, setup.decayed, setup.lr, hp["momentum"], hp["weight_decay"])
+    if logging:
+        record = torch.cat([record, stats.update_ratio(model, weights_before, setup.stat_layers).unsqueeze(-1)], dim=-1)
+    return loss, correct, record
+
+
+def train_epoch(setup: Setup, state: TrainState, epoch: int, snapshot: list[torch.Tensor]):
+    """One pass over each model's shuffled training data -> (summed loss (M,), correct count (M,), the logged
+    steps' records [(step, statistics, alive)]). A model that diverged is put back as it was at the epoch's start."""
+    model, batch = setup.model, setup.hp["batch_size"]
+    x_train, y_train = setup.splits["x_train"], setup.splits["y_train"]
+    perm = torch.stack([torch.randperm(setup.n_train, generator=g) for g in state.generators]).to(setup.device)
+    # Diverged models are not masked step by step (that costs a kernel per tensor per step); they are
+    # restored from this snapshot at the end of the epoch, and their rows stop where they diverged.
+    torch._foreach_copy_(snapshot, state.params + model.buffers())
+    loss_sum = torch.zeros(len(state.alive), device=setup.device)
+    correct_sum = torch.zeros(len(state.alive), device=setup.device)
+    records = []
+    for i in range(setup.steps_per_epoch):
+        step = epoch * setup.steps_per_epoch + i
+        xb, yb = batch_rows(x_train, y_train, perm[:, i * batch : (i + 1) * batch])
+        logging = step % setup.hp["log_every"] == 0  # the statistics need each hidden state's full gradient
+        loss, correct, record = train_step(setup, state, xb, yb, step, logging)
+        if logging:
+            records.append((step, record, state.alive.clone()))
+        loss_sum += loss.detach() * len(yb[0])
+        correct_sum += correct.sum(1)
+    if not bool(state.alive.all()):
+        take_where(~state.alive, state.params + model.buffers(), snapshot)
+    return loss_sum, correct_sum, records
+
+
+def validate(setup: Setup, state: TrainState, loss_sum, correct_sum) -> torch.Tensor:
+    """The epoch's outcome on the host, one row per model: train loss, train accuracy, validation loss, validation
+    accuracy, alive (the epoch's one host sync). Validation every epoch: the best checkpoint, tuning and
+    epochs-to-threshold read it; test comes after training."""
+    validation = evaluate(setup.model, setup.splits["x_val"], setup.splits["y_val"], setup.loss_fn)
+    return torch.stack(
+        [loss_sum / setup.n_train, correct_sum / setup.n_train, *validation, state.alive.float()], dim=1
+    ).cpu()
+
+
+def keep_best(setup: Setup, state: TrainState, outcome: torch.Tensor, epochs_done: int) -> None:
+    """Each model whose validation loss improved keeps its parameters and norm statistics as its best checkpoint."""
+    improved = outcome[:, -1].bool() & (outcome[:, 2] < state.best_val_loss)  # NaN (not validated) never improves
+    if bool(improved.any()):
+        take_where(improved.to(setup.device), state.best, state.params + setup.model.buffers())
+        state.best_val_loss = torch.where(improved, outcome[:, 2], state.best_val_loss)
+        state.best_epoch[improved] = epochs_done
+
+
+def log_epoch(state: TrainState, epochs_done: int, wall_s: float, outcome: torch.Tensor, records: list) -> None:
+    """The epoch's outcome row and its logged steps' statistics, copied to the host."""
+    state.epoch_rows.append([epochs_done, wall_s, outcome])
+    if records:
+        state.stat_blocks.append(
+            [
+                torch.tensor([s for s, _, _ in records]),
+                epochs_done,
+                torch.stack([r for _, r, _ in records]).cpu(),
+                torch.stack([a for _, _, a in records]).cpu(),
+            ]
+        )
+
+
+def last_epoch(state: TrainState) -> int:
+    return state.epoch_rows[-1][0] if state.epoch_rows else 0
+
+
+def score_on_test(setup: Setup, state: TrainState) -> tuple[np.ndarray, np.ndarray]:
+    """-> (test accuracy of each model's best checkpoint, of its last parameters); NaN without test data. The
+    model keeps its last parameters."""
+    models, model, splits = len(state.alive), setup.model, setup.splits
+    test_accuracy = last_test_accuracy = np.full(models, np.nan)
+    if "x_test" in splits:
+        last_test_accuracy = evaluate(model, splits["x_test"], splits["y_test"], setup.loss_fn)[1].cpu().numpy()
+        test_accuracy = last_test_accuracy
+        # Where every model's best checkpoint is its last epoch (most MNIST runs) they are the same parameters.
+        if not (state.epoch_rows and bool((state.best_epoch == state.epoch_rows[-1][0]).all())):
+            tensors = state.params + model.buffers()
+            last = [t.detach().clone() for t in tensors]
+            with torch.no_grad():
+                for t, kept in zip(tensors, state.best):
+                    t.copy_(kept)
+                test_accuracy = evaluate(model, splits["x_test"], splits["y_test"], setup.loss_fn)[1].cpu().numpy()
+                for t, kept in zip(tensors, last):
+                    t.copy_(kept)
+    return test_accuracy, last_test_accuracy
+
+
+def _probes_frame(probe_frames: list[dict]) -> pd.DataFrame:
+    if not probe_frames:
+        return pd.DataFrame()
+    return pd.concat([pd.DataFrame({c: t.numpy() for c, t in f.items()}) for f in probe_frames], ignore_index=True)
 
 
 def train(
@@ -217,174 +505,26 @@ def train(
     other data.
 
     With a checkpoint path, the state is saved at the end of an epoch once checkpoint_every_s seconds have passed
-    since the last save (0: every epoch), and a run finding a matching checkpoint resumes from it. Saving every
-    epoch regardless would write each model's parameters, momentum and initial weights dozens of times per job
-    (gigabytes for the 12288-input cat/not-cat nets), which costs more than it protects.
+    since the last save (0: every epoch; why not always: `_save_checkpoint`), and a run finding a matching
+    checkpoint resumes from it (`resume_from_checkpoint`).
     """
-    device = resolve_device(device)
-    spec = {**METHOD_DEFAULTS, **spec}
-    if spec["standardize_inputs"]:
-        splits = standardize(splits)
-    splits = {k: v.to(device) for k, v in splits.items()}
-    x_train, y_train = splits["x_train"], splits["y_train"]
-    n_train = y_train.shape[-1]
-    classes = int(max(splits[k].max() for k in ("y_train", "y_val", "y_test") if k in splits)) + 1
-    models = len(seeds)
-
-    model = to_device(build(spec, x_train.shape[-1], hp["width"], depth, classes, seeds), device)
-    if isinstance(model, MLP) and span.eligible(spec, hp, x_train.shape[-1], n_train, hp["width"]):
-        splits = span.to_span(model, splits)  # the same training, the first layer in its inputs' span
-        x_train, y_train = splits["x_train"], splits["y_train"]
-    # the rows of the per-layer statistics: an MLP's hidden layers, a recurrent network's logged time steps
-    stat_layers = logged_steps(x_train.shape[1], LOGGED_STEPS) if isinstance(model, RNN) else list(range(1, depth + 1))
-    params = model.parameters()
-    for p in params:
-        p.requires_grad_(True)
-    decayed = [any(p is w for w in model.weights) for p in params]
-    optimizer = components.get("optimizer", spec["optimizer"])
-    bufs = optimizer.init_state(params)  # momentum buffers, or Adam's moments and step count
-    initial_weights = [w.detach().clone() for w in model.weights[:-1]]
-    gens = data_generators(seeds)
-    alive = torch.ones(models, dtype=torch.bool, device=device)
-    lr = [float(v) for v in hp["lr"]] if isinstance(hp["lr"], list) else float(hp["lr"])
-    aux = components.get("aux", spec["aux"])
-    loss_fn = LOSSES[hp["loss"]]
-    batch, steps_per_epoch = hp["batch_size"], math.ceil(n_train / hp["batch_size"])
-    total_steps = hp["epochs"] * steps_per_epoch
-
-    start_epoch, wall_before, stat_blocks, epoch_rows, probe_frames = 0, 0.0, [], [], []
-    best = [t.detach().clone() for t in params + model.buffers()]  # each model's best checkpoint
-    best_val_loss, best_epoch = torch.full((models,), math.inf), torch.zeros(models, dtype=torch.long)  # host
-    key = _checkpoint_key(spec, hp, depth, seeds, n_train, split_key)
-    state = start
-    if checkpoint is not None:
-        atomic.remove_leftovers(checkpoint)
-    if checkpoint is not None and checkpoint.exists():
-        try:
-            saved = atomic.load_torch(checkpoint, required=CHECKPOINT_KEYS)
-            state = saved if saved["key"] == key else state
-        except atomic.Corrupt as error:  # killed mid-save by an older version, a disk error, ...: start over
-            atomic.warn(
-                f"checkpoint {checkpoint} failed verification ({error.reason}): removed, training from "
-                f"{'the start' if start is None else 'the given state'}"
-            )
-    if state is not None:
-        with torch.no_grad():
-            for dst, src in zip(
-                params + bufs + model.buffers() + initial_weights,
-                state["params"] + state["bufs"] + state["buffers"] + state["initial_weights"],
-            ):
-                dst.copy_(src)
-        for g, s in zip(gens + model.generators, state["gen_states"] + state["noise_states"], strict=True):
-            g.set_state(s)
-        alive.copy_(state["alive"])
-        start_epoch, wall_before = state["epoch"], state["wall_s"]
-        stat_blocks, epoch_rows = list(state["stat_blocks"]), list(state["epoch_rows"])
-        probe_frames = list(state.get("probe_frames", []))
-        with torch.no_grad():
-            for dst, src in zip(best, state["best"]):
-                dst.copy_(src)
-        best_val_loss, best_epoch = state["best_val_loss"].clone(), state["best_epoch"].clone()
-
-    def state_of(epochs_done, wall_s):
-        """Everything a continuation needs, on the CPU: the checkpoint's content, and a RunResult's `state`."""
-        return {
-            "key": key,
-            "epoch": epochs_done,
-            "wall_s": wall_s,
-            "alive": alive.cpu(),
-            "params": [p.detach().cpu() for p in params],
-            "bufs": [b.cpu() for b in bufs],
-            "buffers": [b.cpu() for b in model.buffers()],
-            "initial_weights": [w.cpu() for w in initial_weights],
-            "gen_states": [g.get_state() for g in gens],
-            "noise_states": [g.get_state() for g in model.generators],
-            "stat_blocks": stat_blocks,
-            "epoch_rows": epoch_rows,
-            "probe_frames": probe_frames,
-            "best": [t.cpu() for t in best],
-            "best_val_loss": best_val_loss.clone(),
-            "best_epoch": best_epoch.clone(),
-        }
-
-    def take_probes(epochs_done):
-        """Probe frames are kept as columns of tensors: a checkpoint loads with weights_only, which takes no frame."""
-        if probe is not None and not any(int(f["epoch"][0]) == epochs_done for f in probe_frames):
-            frame = probe(model, splits, epochs_done)
-            probe_frames.append({column: torch.tensor(frame[column].to_numpy()) for column in frame})
-
-    if start_epoch == 0:
-        take_probes(0)
-
-    snapshot = [t.detach().clone() for t in params + model.buffers()]
+    setup, state = set_up(splits, spec, hp, depth, seeds, device, split_key)
+    saved = resume_from_checkpoint(checkpoint, setup.key, start)
+    if saved is not None:
+        restore(setup, state, saved)
+    if state.epoch == 0:
+        take_probes(setup, state, probe, 0)
+    snapshot = [t.detach().clone() for t in state.params + setup.model.buffers()]
+    wall_before = state.wall_s
     started = last_saved = time.perf_counter()
-    end_epoch = until_epoch or hp["epochs"]
-    for epoch in range(start_epoch, end_epoch):
-        perm = torch.stack([torch.randperm(n_train, generator=g) for g in gens]).to(device)
-        # Diverged models are not masked step by step (that costs a kernel per tensor per step); they are
-        # restored from this snapshot at the end of the epoch, and their rows stop where they diverged.
-        torch._foreach_copy_(snapshot, params + model.buffers())
-        loss_sum = torch.zeros(models, device=device)
-        correct_sum = torch.zeros(models, device=device)
-        records = []
-        for i in range(steps_per_epoch):
-            step = epoch * steps_per_epoch + i
-            xb, yb = batch_rows(x_train, y_train, perm[:, i * batch : (i + 1) * batch])
-            logging = step % hp["log_every"] == 0  # the statistics need each hidden state's full gradient
-            logits, acts = forward(model, xb, training=True, exact_hidden_grads=logging)
-            loss = loss_fn(logits, yb)
-            correct = logits.detach().argmax(-1) == yb
-            extra_loss, forces, active_groups = aux.apply(
-                acts, logits, yb, correct, model.aux_params, spec, step / total_steps
-            )
-            total = loss if extra_loss is None else loss + extra_loss
-            alive &= torch.isfinite(total)
-            for p in params:
-                p.grad = None
-            if logging:  # the statistics read the gradient arriving at each layer (and compare each force with it)
-                for a in acts:
-                    a.retain_grad()
-            if forces is None:
-                total.sum().backward()
-            else:  # each force joins the gradient arriving at its activations and flows on to earlier layers
-                torch.autograd.backward([total.sum(), *acts], [None, *forces])
-            if logging:
-                record = stats.before_step(model, acts, forces, active_groups, initial_weights, stat_layers)
-                weights_before = [w.detach().clone() for w in model.weights[:-1]]
-            if spec.get("grad_clip"):
-                clip_grad_norm_([p.grad for p in params], spec["grad_clip"])
-            optimizer.step(params, bufs, decayed, lr, hp["momentum"], hp["weight_decay"])
-            if logging:
-                record = torch.cat(
-                    [record, stats.update_ratio(model, weights_before, stat_layers).unsqueeze(-1)], dim=-1
-                )
-                records.append((step, record, alive.clone()))
-            loss_sum += loss.detach() * len(yb[0])
-            correct_sum += correct.sum(1)
-        if not bool(alive.all()):
-            take_where(~alive, params + model.buffers(), snapshot)
-        # One host sync per epoch: outcomes and the epoch's statistics.
-        # Validation every epoch (the best checkpoint, tuning and epochs-to-threshold read it); test after training.
-        validation = evaluate(model, splits["x_val"], splits["y_val"], loss_fn)
-        outcome = torch.stack([loss_sum / n_train, correct_sum / n_train, *validation, alive.float()], dim=1).cpu()
-        improved = outcome[:, -1].bool() & (outcome[:, 2] < best_val_loss)  # NaN (not validated) never improves
-        if bool(improved.any()):
-            take_where(improved.to(device), best, params + model.buffers())
-            best_val_loss = torch.where(improved, outcome[:, 2], best_val_loss)
-            best_epoch[improved] = epoch + 1
+    for epoch in range(state.epoch, until_epoch or hp["epochs"]):
+        loss_sum, correct_sum, records = train_epoch(setup, state, epoch, snapshot)
+        outcome = validate(setup, state, loss_sum, correct_sum)
+        keep_best(setup, state, outcome, epoch + 1)
         wall_s = wall_before + time.perf_counter() - started
-        epoch_rows.append([epoch + 1, wall_s, outcome])
-        if records:
-            stat_blocks.append(
-                [
-                    torch.tensor([s for s, _, _ in records]),
-                    epoch + 1,
-                    torch.stack([r for _, r, _ in records]).cpu(),
-                    torch.stack([a for _, _, a in records]).cpu(),
-                ]
-            )
+        log_epoch(state, epoch + 1, wall_s, outcome, records)
         if epoch + 1 in probe_epochs:
-            take_probes(epoch + 1)
+            take_probes(setup, state, probe, epoch + 1)
         if not bool(outcome[:, -1].any()):
             break
         if (
@@ -393,37 +533,26 @@ def train(
             and time.perf_counter() - last_saved >= checkpoint_every_s
         ):
             last_saved = time.perf_counter()
-            _save_checkpoint(state_of(epoch + 1, wall_s), checkpoint)
-    take_probes(epoch_rows[-1][0] if epoch_rows else 0)
-    test_accuracy = last_test_accuracy = np.full(models, np.nan)
-    if "x_test" in splits:
-        last_test_accuracy = evaluate(model, splits["x_test"], splits["y_test"], loss_fn)[1].cpu().numpy()
-        test_accuracy = last_test_accuracy
-        # Where every model's best checkpoint is its last epoch (most MNIST runs) they are the same parameters.
-        if not (epoch_rows and bool((best_epoch == epoch_rows[-1][0]).all())):
-            last = [t.detach().clone() for t in params + model.buffers()]
-            with torch.no_grad():
-                for t, kept in zip(params + model.buffers(), best):
-                    t.copy_(kept)
-                test_accuracy = evaluate(model, splits["x_test"], splits["y_test"], loss_fn)[1].cpu().numpy()
-                for t, kept in zip(params + model.buffers(), last):
-                    t.copy_(kept)
-    wall_s = wall_before + time.perf_counter() - started
-    probes = (
-        pd.concat([pd.DataFrame({c: t.numpy() for c, t in f.items()}) for f in probe_frames], ignore_index=True)
-        if probe_frames
-        else pd.DataFrame()
-    )
+            state.epoch, state.wall_s = epoch + 1, wall_s
+            _save_checkpoint(state_of(setup, state), checkpoint)
+    take_probes(setup, state, probe, last_epoch(state))
+    test_accuracy, last_test_accuracy = score_on_test(setup, state)
+    state.epoch, state.wall_s = last_epoch(state), wall_before + time.perf_counter() - started
+    return result_of(setup, state, seeds, test_accuracy, last_test_accuracy)
+
+
+def result_of(setup: Setup, state: TrainState, seeds, test_accuracy, last_test_accuracy) -> RunResult:
+    """The run's record: per-layer statistics and epochs as frames, test accuracies, best checkpoints, end state."""
     return RunResult(
-        _stats_frame(stat_blocks, seeds, stat_layers),
-        _epochs_frame(epoch_rows, seeds),
+        _stats_frame(state.stat_blocks, seeds, setup.stat_layers),
+        _epochs_frame(state.epoch_rows, seeds),
         test_accuracy,
         last_test_accuracy,
-        best_epoch.numpy(),
-        best_val_loss.numpy(),
-        wall_s,
-        state_of(epoch_rows[-1][0] if epoch_rows else 0, wall_s),
-        probes,
+        state.best_epoch.numpy(),
+        state.best_val_loss.numpy(),
+        state.wall_s,
+        state_of(setup, state),
+        _probes_frame(state.probe_frames),
     )
 
 
@@ -456,7 +585,10 @@ def select_models(state: dict, keep: list[int]) -> dict:
 
 def _save_checkpoint(state: dict, path: Path) -> None:
     """Written beside, then renamed (covbench.atomic): a job killed while saving leaves the previous checkpoint
-    intact. A checkpoint is insurance, so a failed save (a full disk) is a warning and training goes on."""
+    intact. A checkpoint is insurance, so a failed save (a full disk) is a warning and training goes on. train saves
+    every checkpoint_every_s seconds, not every epoch: that would write each model's parameters, momentum and
+    initial weights dozens of times per job (gigabytes for the 12288-input cat/not-cat nets), which costs more than
+    it protects."""
     try:
         atomic.save_torch(state, path)
     except atomic.StateError as error:
@@ -552,17 +684,7 @@ def run(
     first = Path(out_dirs[0])
     first.mkdir(parents=True, exist_ok=True)
     checkpoint = first / "checkpoint.pt"
-    probe_wall_s = 0.0
-    probed_seeds = (probe_settings or {}).get("seeds")  # config probes.seeds; None: every seed
-    probed = None if probed_seeds is None else [m for m, seed in enumerate(seeds) if seed in probed_seeds]
-
-    def probe(model, probe_splits, epoch):
-        nonlocal probe_wall_s
-        started = time.perf_counter()
-        frame = probes.probe_frame(model, probe_splits, probe_settings, epoch, probed)
-        probe_wall_s += time.perf_counter() - started
-        return frame
-
+    probe_clock = {"wall_s": 0.0}
     result = train(
         splits,
         spec,
@@ -572,53 +694,94 @@ def run(
         device=device,
         checkpoint=checkpoint,
         checkpoint_every_s=checkpoint_every_s,
-        probe=probe if probe_settings else None,
+        probe=timed_probe(probe_settings, seeds, probe_clock),
         probe_epochs=tuple(probe_settings.get("epochs", ())) if probe_settings else (),
         split_key=json.dumps(split_records, sort_keys=True),
     )
+    settings = {
+        "method_spec": spec,
+        "hyperparameters": hp,
+        "device": str(resolve_device(device)),
+        "threads": threads,
+        "process": process,
+        "seeds_trained_together": seeds,
+    }
     ids = dict(dataset=dataset, method=method, depth=depth)
     for model, (seed, out_dir) in enumerate(zip(seeds, out_dirs)):
-        labels = {k: splits[k][model] if is_per_model(splits) else splits[k] for k in ("y_train", "y_val", "y_test")}
-        prior_entropy = class_prior_entropy(labels["y_train"])
-        val_majority_rate, test_majority_rate = majority_rates(labels["y_train"], labels["y_val"], labels["y_test"])
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        probe_rows = (result.probes if len(result.probes) else pd.DataFrame(columns=PROBE_COLUMNS)).assign(seed=seed)
-        for name, frame in (("layer_stats", result.layer_stats), ("epochs", result.epochs), ("probes", probe_rows)):
-            frame = frame[frame.model == model].drop(columns="model").reset_index(drop=True)
-            for col, value in reversed(ids.items()):
-                frame.insert(0, col, value)
-            atomic.write_parquet(frame, out / f"{name}.parquet")
-        rows = result.epochs[result.epochs.model == model]
-        last, best_epoch = rows.iloc[-1], int(result.best_epoch[model])
-        best_val_accuracy = float(rows.val_accuracy[rows.epoch == best_epoch].iloc[0]) if best_epoch else math.nan
-        record = {
-            **ids,
-            "seed": seed,
-            "method_spec": spec,
-            "hyperparameters": hp,
-            "device": str(resolve_device(device)),
-            "threads": threads,
-            "process": process,
-            "seeds_trained_together": seeds,
-            "wall_s": result.wall_s,
-            "probe_wall_s": probe_wall_s,
-            "diverged": bool(last.diverged),
-            "test_accuracy": float(result.test_accuracy[model]),
-            "best_epoch": best_epoch,
-            "best_val_loss": float(result.best_val_loss[model]),
-            "best_val_accuracy": best_val_accuracy,
-            "last_test_accuracy": float(result.last_test_accuracy[model]),
-            "final_val_accuracy": float(last.val_accuracy),
-            "final_val_loss": float(last.val_loss),
-            "final_train_loss": float(last.train_loss),
-            "class_prior_entropy": prior_entropy,
-            "collapsed": bool(last.train_loss >= COLLAPSED_FRACTION * prior_entropy),
-            "split": split_records[model] if split_records else None,
-            "val_majority_rate": val_majority_rate,
-            "test_majority_rate": test_majority_rate,
-            "versions": versions(),
-            "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
-        }
+        write_frames(result, model, seed, ids, out)
+        labels = {k: splits[k][model] if is_per_model(splits) else splits[k] for k in ("y_train", "y_val", "y_test")}
+        split_record = split_records[model] if split_records else None
+        record = run_record(result, model, seed, ids, settings, probe_clock["wall_s"], labels, split_record)
         atomic.write_json(out / "run.json", record)  # last: a run.json means the run's files are complete
     checkpoint.unlink(missing_ok=True)
+
+
+def timed_probe(probe_settings: dict | None, seeds: list[int], clock: dict) -> Callable | None:
+    """train's `probe` for the config's probes block (None: no probes): linear probes of the seeds in its `seeds`
+    (None: every seed), their time added to clock["wall_s"] (run.json's probe_wall_s)."""
+    if not probe_settings:
+        return None
+    probed_seeds = probe_settings.get("seeds")  # config probes.seeds; None: every seed
+    probed = None if probed_seeds is None else [m for m, seed in enumerate(seeds) if seed in probed_seeds]
+
+    def probe(model, probe_splits, epoch):
+        started = time.perf_counter()
+        frame = probes.probe_frame(model, probe_splits, probe_settings, epoch, probed)
+        clock["wall_s"] += time.perf_counter() - started
+        return frame
+
+    return probe
+
+
+def write_frames(result: RunResult, model: int, seed: int, ids: dict, out: Path) -> None:
+    """One seed's layer_stats, epochs and probes tables, each row led by the run's dataset, method and depth."""
+    probe_rows = (result.probes if len(result.probes) else pd.DataFrame(columns=PROBE_COLUMNS)).assign(seed=seed)
+    for name, frame in (("layer_stats", result.layer_stats), ("epochs", result.epochs), ("probes", probe_rows)):
+        frame = frame[frame.model == model].drop(columns="model").reset_index(drop=True)
+        for col, value in reversed(ids.items()):
+            frame.insert(0, col, value)
+        atomic.write_parquet(frame, out / f"{name}.parquet")
+
+
+def run_record(
+    result: RunResult,
+    model: int,
+    seed: int,
+    ids: dict,
+    settings: dict,
+    probe_wall_s: float,
+    labels: dict[str, torch.Tensor],
+    split_record: dict | None,
+) -> dict:
+    """One seed's run.json: the run's settings, its outcome at the best checkpoint and at the last epoch, and what
+    a network that learned nothing would score (the class prior's entropy, the majority class's rates)."""
+    prior_entropy = class_prior_entropy(labels["y_train"])
+    val_majority_rate, test_majority_rate = majority_rates(labels["y_train"], labels["y_val"], labels["y_test"])
+    rows = result.epochs[result.epochs.model == model]
+    last, best_epoch = rows.iloc[-1], int(result.best_epoch[model])
+    best_val_accuracy = float(rows.val_accuracy[rows.epoch == best_epoch].iloc[0]) if best_epoch else math.nan
+    return {
+        **ids,
+        "seed": seed,
+        **settings,
+        "wall_s": result.wall_s,
+        "probe_wall_s": probe_wall_s,
+        "diverged": bool(last.diverged),
+        "test_accuracy": float(result.test_accuracy[model]),
+        "best_epoch": best_epoch,
+        "best_val_loss": float(result.best_val_loss[model]),
+        "best_val_accuracy": best_val_accuracy,
+        "last_test_accuracy": float(result.last_test_accuracy[model]),
+        "final_val_accuracy": float(last.val_accuracy),
+        "final_val_loss": float(last.val_loss),
+        "final_train_loss": float(last.train_loss),
+        "class_prior_entropy": prior_entropy,
+        "collapsed": bool(last.train_loss >= COLLAPSED_FRACTION * prior_entropy),
+        "split": split_record,
+        "val_majority_rate": val_majority_rate,
+        "test_majority_rate": test_majority_rate,
+        "versions": versions(),
+        "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+    }

@@ -35,9 +35,9 @@ def test_mean_percentile():
 def test_draws_train_as_the_grid_seeds_do(tmp_path, config, one_thread):
     """On the real cat/not-cat files: a fresh draw's test accuracy is the one the training loop gives that seed on
     its own split at the tuned learning rate, and the tool writes its table."""
-    small = merge(config, {"grid": {"seeds": [0, 1]}, "datasets": {"catvnoncat": {"epochs": 2}}})
-    config_path = tmp_path / "config.yaml"
-    config_path.write_text(yaml.safe_dump(small))
+    override = {"grid": {"seeds": [0, 1]}, "datasets": {"catvnoncat": {"epochs": 2}}}
+    config_path = tmp_path / "small.yaml"
+    config_path.write_text(yaml.safe_dump(override))
     results = tmp_path / "results"
     data.prepare("catvnoncat", MIRROR, results / "data" / "catvnoncat.pt")
     chosen = {"lr": 5e-4}
@@ -67,7 +67,7 @@ def test_draws_train_as_the_grid_seeds_do(tmp_path, config, one_thread):
 
     [row] = json.loads((results / "split_draws" / "catvnoncat.json").read_text())
     assert row["grid_median"] == pytest.approx(0.6) and (row["draws"], row["constant_test_rate"]) == (3, 0.6)
-    valid = validate(small)
+    valid = validate(merge(config, override))
     spec, hp = tune.apply_choice(
         method_spec(valid, "relu_he", "catvnoncat"), hyperparameters(valid, "catvnoncat"), chosen
     )

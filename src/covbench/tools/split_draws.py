@@ -15,12 +15,12 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from covbench import atomic
-from covbench.config import hyperparameters, method_spec, validate
+from covbench.config import hyperparameters, method_spec
 from covbench.data import datasets as data
 from covbench.data import splits as resplit
+from covbench.tools.cost import load_config
 from covbench.training import train, tune
 
 ROOT = Path(__file__).resolve().parents[3]  # src/covbench/tools/split_draws.py -> the repository
@@ -112,7 +112,7 @@ def markdown(dataset: str, rows: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--configfile", default=str(ROOT / "config" / "config.yaml"))
+    parser.add_argument("--configfile", nargs="*", default=[], help="merged over config/config.yaml, as Snakemake does")
     parser.add_argument("--results", default=str(ROOT / "results"))
     parser.add_argument("--dataset", default="catvnoncat")
     parser.add_argument("--methods", nargs="+", required=True)
@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
-    config = validate(yaml.safe_load(Path(args.configfile).read_text()))
+    config = load_config(args.configfile)
     if config["datasets"][args.dataset].get("split", "official") != "per_seed":
         raise SystemExit(f"{args.dataset} keeps one split for every seed; set datasets.{args.dataset}.split: per_seed")
     train.configure_process(args.threads)
@@ -131,11 +131,10 @@ def main(argv: list[str] | None = None) -> None:
         for method in args.methods
         for depth in args.depths
     ]
-    out = results / "split_draws"
-    out.mkdir(parents=True, exist_ok=True)
-    atomic.write_json(out / f"{args.dataset}.json", rows)
-    (out / f"{args.dataset}.md").write_text(markdown(args.dataset, rows))
-    print(markdown(args.dataset, rows))
+    table = markdown(args.dataset, rows)
+    atomic.write_json(results / "split_draws" / f"{args.dataset}.json", rows)
+    atomic.write_text(results / "split_draws" / f"{args.dataset}.md", table)
+    print(table)
 
 
 if __name__ == "__main__":

@@ -98,6 +98,23 @@ def majority_rates(y_train: torch.Tensor, y_val: torch.Tensor, y_test: torch.Ten
     return val_rate, float((y_test == majority).double().mean())
 
 
+def seed_data(
+    splits: dict[str, torch.Tensor], protocol: str, split_seed: int, seed: int
+) -> tuple[dict[str, torch.Tensor], dict]:
+    """The one call a method written as a rule makes for a grid seed (docs/methods.md, "Methods as rules"): -> (the six
+    tensors of the seed's split under the dataset's `protocol`, the run.json keys that name it: `split` (its record)
+    and the constant predictor's `val_majority_rate` and `test_majority_rate`). `splits`: the prepared tensors
+    (covbench.data.datasets.load_splits); the same seed gets the same split as the generic `train` rule gives it."""
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown split protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}")
+    if protocol == "official":
+        tensors, record = splits, official_record(splits, split_seed)
+    else:
+        tensors, record = seed_split(pooled(splits), seed, split_seed)
+    val_rate, test_rate = majority_rates(tensors["y_train"], tensors["y_val"], tensors["y_test"])
+    return tensors, {"split": record, "val_majority_rate": val_rate, "test_majority_rate": test_rate}
+
+
 def cell_splits(
     splits: dict[str, torch.Tensor], protocol: str, split_seed: int, seeds: list[int], tuning_seed: int
 ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], list[dict]]:

@@ -8,13 +8,18 @@ from scipy import stats
 from covbench.analysis.compare import (
     COLUMNS,
     METRICS,
-    bootstrap_ci,
+    REMEDY_COLUMNS,
+    VERDICTS,
     compare,
     compare_values,
     covariance_methods,
     holm,
+    identical_variants,
+    learned_p,
     power_columns,
+    remedies,
     run,
+    t_interval,
     verdict,
 )
 from covbench.config import base_method
@@ -61,6 +66,8 @@ def run_summary(
                     "depth": depth,
                     "seed": seed,
                     "diverged": False,
+                    "collapsed": False,
+                    "val_majority_rate": 0.1 if dataset == "mnist" else 0.6,
                     "test_accuracy": value,
                     "best_val_accuracy": (validation or {}).get(method, value),
                     "vanishing_index_init": -3.0 - 0.1 * seed,
@@ -90,13 +97,20 @@ def test_holm_matches_hand_computation():
     assert holm(np.array([0.5, 0.9]))[1] == 1.0  # capped at 1
 
 
-@pytest.mark.parametrize("paired", [True, False])
-def test_bootstrap_interval_contains_point_estimate(paired):
+def test_interval_is_the_tests_own():
+    """Paired: mean(d) -+ t_{J-1, 0.975} sd(d)/sqrt(J); Welch: its own se and df. So a 95% interval excludes 0 exactly
+    when the two-sided test's p is below 0.05."""
     rng = np.random.default_rng(3)
     a, b = rng.normal(0.9, 0.02, 5), rng.normal(0.85, 0.03, 5)
-    low, high = bootstrap_ci(a, b, paired, np.random.default_rng(0))
-    assert low <= a.mean() - b.mean() <= high
-    assert low < high
+    d = a - b
+    half = stats.t.ppf(0.975, 4) * d.std(ddof=1) / np.sqrt(5)
+    assert t_interval(a, b, True) == pytest.approx((d.mean() - half, d.mean() + half))
+    welch = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+    assert t_interval(a, b, False) == pytest.approx((welch.low, welch.high))
+    for shift in np.linspace(-0.05, 0.05, 21):
+        row = compare_values(by_seed(a + shift), by_seed(b), ACCURACY, 0.01)
+        assert (row["ci_low"] > 0 or row["ci_high"] < 0) == (row["p_value"] < 0.05)
+        assert row["ci_method"] == "paired t"
 
 
 def test_paired_t_test_when_same_seeds():
@@ -173,7 +187,7 @@ def test_four_verdicts_on_constructed_data():
         run_summary({"covariance": list(covariance), "baseline": list(base)}, depth=depth)
         for depth, covariance in cases.items()
     ]
-    table = compare(pd.concat(frames), SPECS, SETTINGS, n_bootstrap=500)
+    table = compare(pd.concat(frames), SPECS, SETTINGS)
     verdicts = {depth: row_of(table, "baseline", depth=depth).verdict for depth in cases}
     assert verdicts == {2: "beats", 4: "is beaten by", 8: "is equivalent to", 16: "inconclusive"}
     equivalent = row_of(table, "baseline", depth=8)
@@ -189,7 +203,7 @@ def test_catvnoncat_uses_its_own_margin():
     verdicts, margins = {}, {}
     for dataset in ("mnist", "catvnoncat"):
         summary = run_summary({"covariance": list(base + 0.01 + spread), "baseline": list(base)}, dataset=dataset)
-        row = row_of(compare(summary, SPECS, SETTINGS, n_bootstrap=200), "baseline")
+        row = row_of(compare(summary, SPECS, SETTINGS), "baseline")
         verdicts[dataset], margins[dataset] = row.verdict, row.margin
         assert row.difference == pytest.approx(0.01) and row.p_holm > 0.05
     assert margins == {"mnist": 0.01, "catvnoncat": 0.05}
@@ -213,16 +227,44 @@ def test_degenerate_cases_are_untested_and_inconclusive(a, b, reason):
     assert row.verdict == "inconclusive" and row.test == "none" and reason in row.reason
 
 
-def test_identical_runs_are_equivalent_not_untested():
-    """A variant tuned to value 0 repeats its base seed for seed: no difference, and equivalence as a fact."""
+def test_a_variant_that_chose_zero_is_identical_read_from_its_tuning_record():
+    """Identity comes from the tuning records (lambda = 0 chosen), never from equal numbers: the same accuracies
+    without that record are untested (zero variance), and a variant that chose 0 is "identical" even where its runs'
+    numbers differ in the last digits (another CPU); it is no hypothesis, so Holm does not count it."""
     same = [0.91, 0.93, 0.90, 0.94, 0.92]
-    row = row_of(compare(run_summary({"covariance": same, "baseline": same}), SPECS, SETTINGS), "baseline")
-    assert row.test == "identical runs" and row.reason == "" and row.difference == 0
-    assert row.p_value == 1.0 and row.p_equivalence_holm == 0.0 and row.verdict == "is equivalent to"
-    shifted = row_of(
-        compare(run_summary({"covariance": [v + 0.01 for v in same], "baseline": same}), SPECS, SETTINGS), "baseline"
+    chosen = pd.DataFrame(
+        {
+            "dataset": ["mnist", "mnist"],
+            "method": ["covariance", "baseline"],
+            "depth": [8, 8],
+            "cov_lambda": [0.0, np.nan],
+            "aux_weight": [np.nan, np.nan],
+            "nested_in": ["baseline", ""],
+        }
     )
-    assert shifted.test != "identical runs"
+    identical = identical_variants(chosen, SPECS)
+    assert identical == {("mnist", 8, "covariance")}
+    assert identical_variants(chosen.assign(cov_lambda=[0.01, np.nan]), SPECS) == set()
+    equal_numbers = row_of(compare(run_summary({"covariance": same, "baseline": same}), SPECS, SETTINGS), "baseline")
+    assert equal_numbers.verdict == "inconclusive" and equal_numbers.test == "none"
+    nearly = [v + 1e-7 * k for k, v in enumerate(same)]
+    table = compare(run_summary({"covariance": nearly, "baseline": same}), SPECS, SETTINGS, identical=identical)
+    row = row_of(table, "baseline")
+    assert row.verdict == "is identical to" and row.test == "identical runs" and np.isnan(row.p_holm)
+    assert row_of(table, "baseline", metric="abs_vanishing_index_epoch1").verdict == "is identical to"
+
+
+def test_two_collapsed_methods_are_both_collapsed_never_equivalent():
+    """Two methods that each collapsed on most seeds score the constant predictor's 0.60 on every per-seed test set:
+    equal numbers, "both collapsed", no hypothesis; one collapsed seed of five changes nothing of that."""
+    collapsed = [0.6, 0.6, 0.6, 0.6, 0.62]
+    summary = run_summary({"covariance": collapsed, "baseline": [0.6] * 5}, dataset="catvnoncat")
+    summary["collapsed"] = [True, True, True, True, False] + [True] * 5
+    row = row_of(compare(summary, SPECS, SETTINGS), "baseline")
+    assert row.verdict == "both collapsed" and np.isnan(row.p_value) and np.isnan(row.p_holm)
+    assert row.collapsed_method == 4 and row.collapsed_other == 5
+    summary["collapsed"] = [True, True, False, False, False] + [True] * 5  # covariance learned on 3 of 5
+    assert row_of(compare(summary, SPECS, SETTINGS), "baseline").verdict != "both collapsed"
 
 
 # --- families and roles ----------------------------------------------------------------------------
@@ -246,7 +288,7 @@ def test_best_remedy_is_chosen_on_validation_even_when_test_disagrees():
         "covariance_pooled": list(0.99 + rng.normal(0, 0.001, 5)),
     }
     validation = {"covariance": 0.90, "baseline": 0.5, "relu_he": 0.85, "tanh_xavier": 0.86, "covariance_pooled": 0.99}
-    table = compare(run_summary(accuracy, validation), SPECS, SETTINGS, n_bootstrap=200)
+    table = compare(run_summary(accuracy, validation), SPECS, SETTINGS)
     accuracy_rows = table[(table.metric == "test_accuracy") & (table.method == "covariance")]
     roles = accuracy_rows.set_index("other_method").role.to_dict()
     assert roles == {
@@ -272,14 +314,12 @@ def test_base_that_is_also_the_best_remedy_is_one_primary_comparison():
         "baseline": [0.9, 0.92, 0.91, 0.9, 0.92],
         "relu_he": [0.8, 0.82, 0.81, 0.8, 0.82],
     }
-    table = compare(run_summary(accuracy), SPECS, SETTINGS, n_bootstrap=200)
+    table = compare(run_summary(accuracy), SPECS, SETTINGS)
     primary = table[table.family == "primary"]
     assert list(primary.other_method) == ["baseline"] and list(primary.role) == ["base"]
     assert list(primary.best_remedy) == ["baseline"]
     # still primary when only the best remedy is a primary opponent: the base is that remedy
-    only_best = compare(
-        run_summary(accuracy), SPECS, {**SETTINGS, "primary_opponents": ["best_remedy"]}, n_bootstrap=200
-    )
+    only_best = compare(run_summary(accuracy), SPECS, {**SETTINGS, "primary_opponents": ["best_remedy"]})
     assert list(only_best[only_best.family == "primary"].other_method) == ["baseline"]
 
 
@@ -289,7 +329,7 @@ def test_primary_opponents_come_from_config():
         "baseline": [0.5, 0.52, 0.51, 0.5, 0.52],
         "relu_he": [0.95, 0.92, 0.91, 0.9, 0.92],
     }
-    table = compare(run_summary(accuracy), SPECS, {**SETTINGS, "primary_opponents": ["base"]}, n_bootstrap=200)
+    table = compare(run_summary(accuracy), SPECS, {**SETTINGS, "primary_opponents": ["base"]})
     primary = table[table.family == "primary"]
     assert list(primary.other_method) == ["baseline"]
     assert row_of(table, "relu_he").role == "best_remedy" and row_of(table, "relu_he").family == "secondary"
@@ -300,13 +340,12 @@ def test_holm_runs_within_the_primary_family_only():
     Holm over the union of its difference and equivalence p-values."""
     rng = np.random.default_rng(1)
     accuracy = {"covariance": list(0.90 + rng.normal(0, 0.01, 5)), "baseline": list(0.89 + rng.normal(0, 0.01, 5))}
-    small = compare(run_summary(accuracy, {"covariance": 0.9, "baseline": 0.9}), SPECS, SETTINGS, n_bootstrap=200)
+    small = compare(run_summary(accuracy, {"covariance": 0.9, "baseline": 0.9}), SPECS, SETTINGS)
     more = {**accuracy, **{name: list(0.5 + rng.normal(0, 0.01, 5)) for name in ("relu_he", "tanh_xavier")}}
     large = compare(
         run_summary(more, {"covariance": 0.9, "baseline": 0.9, "relu_he": 0.5, "tanh_xavier": 0.5}),
         SPECS,
         SETTINGS,
-        n_bootstrap=200,
     )
     columns = ["other_method", "p_value", "p_holm", "p_equivalence", "p_equivalence_holm", "verdict"]
     pd.testing.assert_frame_equal(
@@ -314,7 +353,7 @@ def test_holm_runs_within_the_primary_family_only():
         large[large.family == "primary"][columns].reset_index(drop=True),
     )
     assert len(large[large.family == "secondary"]) > len(small[small.family == "secondary"])
-    for _, family in large.groupby("family"):
+    for _, family in large.groupby("holm_family"):
         adjusted = holm(np.concatenate([family.p_value, family.p_equivalence]))
         np.testing.assert_allclose(family.p_holm, adjusted[: len(family)])
         np.testing.assert_allclose(family.p_equivalence_holm, adjusted[len(family) :])
@@ -358,12 +397,17 @@ def test_table_is_tidy_and_written(tmp_path):
         for depth in (2, 32)
     ]
     pd.concat(frames).to_parquet(tmp_path / "run_summary.parquet")
-    run(str(tmp_path / "run_summary.parquet"), str(tmp_path / "comparisons.parquet"), SPECS, SETTINGS, n_bootstrap=500)
+    chosen = pd.DataFrame(columns=["dataset", "method", "depth", "cov_lambda", "aux_weight", "nested_in"])
+    chosen.to_parquet(tmp_path / "chosen.parquet")
+    paths = [str(tmp_path / f"{name}.parquet") for name in ("run_summary", "chosen", "comparisons", "remedies")]
+    run(*paths, SPECS, SETTINGS)
     table = pd.read_parquet(tmp_path / "comparisons.parquet")
     assert list(table.columns) == COLUMNS
     # 2 depths x 2 variants x 2 others x 2 metrics
     assert len(table) == 16
-    assert set(table.verdict) <= {"beats", "is beaten by", "is equivalent to", "inconclusive"}
+    assert set(table.verdict) <= set(VERDICTS)
+    written = pd.read_parquet(tmp_path / "remedies.parquet")
+    assert list(written.columns) == REMEDY_COLUMNS and set(written.method) == {"baseline"}
     accuracy = table[(table.metric == "test_accuracy") & (table.other_method == "baseline")]
     assert (accuracy.verdict == "beats").all() and (accuracy.family == "primary").all()
 
@@ -386,9 +430,7 @@ def test_diverged_runs_stay_in_the_test_and_every_sentence_and_table_counts_them
 
     summary = run_summary({"covariance": [0.9, 0.1, 0.91, 0.92], "baseline": [0.8, 0.81, 0.83, 0.8]})
     summary.loc[(summary.method == "covariance") & (summary.seed == 1), "diverged"] = True
-    row = row_of(
-        compare(summary, {m: SPECS[m] for m in ("baseline", "covariance")}, SETTINGS, n_bootstrap=200), "baseline"
-    )
+    row = row_of(compare(summary, {m: SPECS[m] for m in ("baseline", "covariance")}, SETTINGS), "baseline")
     assert row.n_method == 4 and row.diverged_method == 1 and row.diverged_other == 0
     assert row.difference == pytest.approx(np.mean([0.9, 0.1, 0.91, 0.92]) - np.mean([0.8, 0.81, 0.83, 0.8]))
     assert (
@@ -432,7 +474,6 @@ def test_the_table_has_the_power_of_every_comparison():
         run_summary({"baseline": [0.90, 0.91, 0.92], "covariance": [0.91, 0.93, 0.92]}),
         SPECS,
         SETTINGS,
-        n_bootstrap=200,
     )
     row = table[(table.other_method == "baseline") & (table.metric == "test_accuracy")].iloc[0]
     d = np.array([0.01, 0.02, 0.0])
@@ -451,6 +492,7 @@ def with_splits(summary: pd.DataFrame, n_train: int = 168, n_test: int = 50, val
         n_test=float(n_test),
         val_majority_rate=val_majority,
         test_majority_rate=0.66,
+        split_sha256=[f"split of seed {seed}" for seed in summary.seed],  # the same seed, the same split
     )
 
 
@@ -465,12 +507,12 @@ def test_a_remedy_that_learned_nothing_is_never_the_best_remedy():
     }
     validation = {"covariance": 0.75, "baseline": 0.5, "relu_he": 0.62, "tanh_xavier": 0.63}
     summary = with_splits(run_summary(accuracy, validation, dataset="catvnoncat"), val_majority=0.63)
-    table = compare(summary, SPECS, SETTINGS, n_bootstrap=200)
+    table = compare(summary, SPECS, SETTINGS)
     assert table.best_remedy.isna().all()
     primary = table[table.family == "primary"]
     assert set(primary.role) == {"base"} and set(primary.other_method) == {"baseline"}
     assert table.val_majority_rate.iloc[0] == pytest.approx(0.63) and table.test_majority_rate.iloc[0] == 0.66
-    eligible = compare(summary.assign(val_majority_rate=0.6), SPECS, SETTINGS, n_bootstrap=200)
+    eligible = compare(summary.assign(val_majority_rate=0.6), SPECS, SETTINGS)
     assert set(eligible.best_remedy) == {"tanh_xavier"}
 
 
@@ -489,13 +531,13 @@ def test_corrected_resampled_t_test_matches_hand_computation():
         [with_splits(run_summary(mnist, dataset=d), n_train=n, n_test=t) for d, n, t in CELLS], ignore_index=True
     )
     protocols = {"catvnoncat": "per_seed", "mnist": "official"}
-    table = compare(summary, specs, SETTINGS, n_bootstrap=200, split_protocols=protocols)
+    table = compare(summary, specs, SETTINGS, split_protocols=protocols)
     cat = row_of(table[table.dataset == "catvnoncat"], "baseline")
 
     d, J, ratio, delta = a - b, len(a), 50 / 168, 0.05
     se = np.sqrt(np.var(d, ddof=1) * (1 / J + ratio))
     t = d.mean() / se
-    assert cat.corrected and cat.ci_method == "corrected t" and cat.test_train_ratio == pytest.approx(ratio)
+    assert cat.corrected and cat.ci_method == "corrected paired t" and cat.test_train_ratio == pytest.approx(ratio)
     assert cat.variance_factor == pytest.approx(1 + J * ratio)
     assert cat.se_difference == pytest.approx(se) and cat.df == J - 1
     assert cat.p_value == pytest.approx(2 * stats.t.sf(abs(t), J - 1))
@@ -507,15 +549,100 @@ def test_corrected_resampled_t_test_matches_hand_computation():
     plain = stats.ttest_rel(a, b).pvalue
     assert cat.p_value > plain  # the correction is less confident than the plain test
 
-    uncorrected = compare(summary, specs, SETTINGS, n_bootstrap=200)  # no declaration: both plain
+    uncorrected = compare(summary, specs, SETTINGS)  # no declaration: both plain
     mnist_rows = table[table.dataset == "mnist"].reset_index(drop=True)
     pd.testing.assert_frame_equal(mnist_rows, uncorrected[uncorrected.dataset == "mnist"].reset_index(drop=True))
     row = row_of(mnist_rows, "baseline")
-    assert not row.corrected and row.variance_factor == 1 and row.ci_method == "bootstrap"
+    assert not row.corrected and row.variance_factor == 1 and row.ci_method == "paired t"
     assert row.p_value == pytest.approx(plain)
 
 
 def test_split_per_seed_without_split_sizes_is_an_error():
     summary = run_summary({"covariance": [0.9, 0.8, 0.85], "baseline": [0.7, 0.75, 0.8]}, dataset="catvnoncat")
     with pytest.raises(ValueError, match="split per seed"):
-        compare(summary, SPECS, SETTINGS, n_bootstrap=50, split_protocols={"catvnoncat": "per_seed"})
+        compare(summary, SPECS, SETTINGS, split_protocols={"catvnoncat": "per_seed"})
+
+
+def test_one_primary_family_per_dataset():
+    """cat/not-cat's primary hypotheses never enter MNIST's Holm correction: MNIST's adjusted p-values are those of
+    MNIST alone, and each dataset's primary rows are one Holm family."""
+    rng = np.random.default_rng(4)
+    mnist = run_summary(
+        {"covariance": list(0.9 + rng.normal(0, 0.01, 5)), "baseline": list(0.89 + rng.normal(0, 0.01, 5))}
+    )
+    cat = run_summary(
+        {"covariance": list(0.7 + rng.normal(0, 0.03, 5)), "baseline": list(0.66 + rng.normal(0, 0.03, 5))},
+        dataset="catvnoncat",
+    )
+    both = compare(pd.concat([mnist, cat], ignore_index=True), SPECS, SETTINGS)
+    alone = compare(mnist, SPECS, SETTINGS)
+    columns = ["p_holm", "p_equivalence_holm", "holm_level", "verdict"]
+    pd.testing.assert_frame_equal(
+        both[(both.dataset == "mnist") & (both.family == "primary")][columns].reset_index(drop=True),
+        alone[alone.family == "primary"][columns].reset_index(drop=True),
+    )
+    primary = both[both.family == "primary"]
+    assert set(zip(primary.dataset, primary.holm_family)) == {
+        ("mnist", "primary_mnist"),
+        ("catvnoncat", "primary_catvnoncat"),
+    }
+    assert set(both[both.family == "secondary"].holm_family) == {"secondary"}
+
+
+def test_a_best_remedy_must_have_learned_beyond_noise():
+    """Eligible only when most seeds did not collapse and the best validation accuracy beats the same validation
+    data's majority rate by a one-sided paired t-test over seeds: a net one lucky image above the constant predictor
+    on a single seed (2.4 points of 41 images) is not, nor one that collapsed on 3 of 5 seeds."""
+    majority = np.array([0.61, 0.59, 0.61, 0.6, 0.59])
+    lucky = majority + np.array([1 / 41, 0, 0, 0, 0])
+    assert learned_p(lucky, majority) == pytest.approx(
+        stats.ttest_1samp(lucky - majority, 0, alternative="greater").pvalue
+    )
+    assert learned_p(lucky, majority) > 0.05
+    learned = majority + np.array([0.05, 0.08, 0.02, 0.07, 0.04])
+    assert learned_p(learned, majority) < 0.05
+    assert learned_p(majority, majority) == 1.0 and learned_p(majority + 0.1, majority) == 0.0
+    accuracy = {m: [0.7] * 5 for m in ("covariance", "baseline", "relu_he", "tanh_xavier")}
+    summary = run_summary(accuracy, dataset="catvnoncat").assign(val_majority_rate=np.tile(majority, 4))
+    summary["best_val_accuracy"] = np.concatenate([learned, lucky + 0.3, learned + 0.02, lucky])
+    collapsed = {"baseline": [False] * 5, "relu_he": [True, True, True, False, False], "tanh_xavier": [False] * 5}
+    for method, flags in collapsed.items():
+        summary.loc[summary.method == method, "collapsed"] = flags
+    table = remedies(summary, SPECS, 0.05).set_index("method")
+    assert table.eligible.to_dict() == {"baseline": True, "relu_he": False, "tanh_xavier": False}
+    assert table.n_collapsed.to_dict() == {"baseline": 0, "relu_he": 3, "tanh_xavier": 0}
+    assert table.best.to_dict() == {"baseline": True, "relu_he": False, "tanh_xavier": False}
+    assert table.p_learned["tanh_xavier"] == pytest.approx(learned_p(lucky, majority))
+    assert set(compare(summary, SPECS, SETTINGS).best_remedy) == {"baseline"}
+
+
+def test_a_significant_difference_inside_the_margin_is_marked():
+    """Half a point better, very tight: significant, inside MNIST's 1-point margin: beats, within the margin."""
+    base = 0.90 + np.array([0.004, -0.003, 0.002, -0.001, 0.0])
+    noise = np.array([0.0, 0.0002, -0.0002, 0.0001, -0.0001])
+    table = compare(run_summary({"covariance": list(base + 0.005 + noise), "baseline": list(base)}), SPECS, SETTINGS)
+    row = row_of(table, "baseline")
+    assert row.verdict == "beats" and row.within_margin
+    wide = compare(run_summary({"covariance": list(base + 0.05 + noise), "baseline": list(base)}), SPECS, SETTINGS)
+    assert row_of(wide, "baseline").verdict == "beats" and not row_of(wide, "baseline").within_margin
+
+
+def test_per_seed_pairs_on_shared_seeds_and_on_the_same_splits():
+    """Each seed its own split: methods with different seeds pair on the seeds both ran, corrected (never an
+    uncorrected Welch test); seed s of two methods on different splits stops with one line naming both runs."""
+    a = [0.80, 0.76, 0.84, 0.78, 0.82, 0.79]
+    b = [0.74, 0.75, 0.77, 0.70]
+    summary = with_splits(run_summary({"covariance": a, "baseline": b}, dataset="catvnoncat"))
+    summary["split_sha256"] = [f"split{seed}" for seed in summary.seed]
+    protocols = {"catvnoncat": "per_seed"}
+    row = row_of(compare(summary, SPECS, SETTINGS, split_protocols=protocols), "baseline")
+    assert row.test == "paired t-test" and row.corrected and row.n_pairs == 4 and row.n_dropped == 2
+    d = np.array(a[:4]) - np.array(b)
+    assert row.se_difference == pytest.approx(d.std(ddof=1) * np.sqrt(1 / 4 + 50 / 168))
+    summary.loc[(summary.method == "baseline") & (summary.seed == 2), "split_sha256"] = "official"
+    message = (
+        "results/runs/catvnoncat/covariance/depth8/seed2 and results/runs/catvnoncat/baseline/depth8/seed2 ran on "
+        "different splits"
+    )
+    with pytest.raises(ValueError, match=message):
+        compare(summary, SPECS, SETTINGS, split_protocols=protocols)

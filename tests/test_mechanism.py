@@ -47,6 +47,7 @@ def constructed_tables(config: dict):
                         "diverged": method == "covariance_pooled",
                         "collapsed": False,
                         "best_val_accuracy": 0.95 if method == "relu_he" else 0.5,
+                        "val_majority_rate": 0.1135,  # MNIST's validation set: its most common class
                         "test_accuracy": 0.9,
                         "active_step_fraction": active.get(method, [np.nan] * 3)[seed],
                         "probe_gain_layer1": gains[method][seed],
@@ -93,10 +94,16 @@ def constructed_tables(config: dict):
     return run_summary, pd.DataFrame(layers), pd.DataFrame(probes), method_summary
 
 
+def decided(method_summary: pd.DataFrame, depth: int, best: str | None) -> pd.DataFrame:
+    """comparisons rows that carry the verdicts' best remedy at `depth` (the sentences read it, never choose it)."""
+    return pd.DataFrame({"dataset": ["mnist"], "depth": [depth], "best_remedy": [best]})
+
+
 def test_numbers_land_in_the_sentences():
     config = grid_config()
     run_summary, layer_summary, probe_summary, method_summary = constructed_tables(config)
-    macros = mechanism.mechanism_macros(config, run_summary, layer_summary, probe_summary, method_summary)
+    comparisons = decided(method_summary, 32, "relu_he")
+    macros = mechanism.mechanism_macros(config, run_summary, layer_summary, probe_summary, comparisons)
     assert macros["MechanismDepth"] == "32"
     assert macros["MechanismCosineFirstMnistCovariance"] == "$0.25$"
     assert macros["MechanismCosineLastMnistCovariance"] == "$-0.50$"
@@ -134,14 +141,14 @@ def test_missing_variant_and_missing_tables_give_sentences():
     config = grid_config(("baseline", "covariance", "relu_he_covariance"))
     run_summary, _, _, method_summary = constructed_tables(grid_config(("baseline", "covariance", "relu_he")))
     run_summary = run_summary[run_summary.method != "relu_he"]
-    macros = mechanism.mechanism_macros(config, run_summary, None, None, method_summary)
+    macros = mechanism.mechanism_macros(config, run_summary, None, None, decided(method_summary, 32, None))
     assert r"\texttt{relu\_he\_covariance} was not run at depth 32 on MNIST." in macros["MechanismForceMnist"]
     assert r"\texttt{covariance} has no finite force statistic" in macros["MechanismForceMnist"]
     assert "(its base is not in the grid)" in macros["MechanismProbesMnist"]
     assert macros["MechanismCosineFirstMnistReluHeCovariance"] == "n/a"
     assert "not measured for \\texttt{relu\\_he\\_covariance}, which was not run" in macros["MechanismActiveMnist"]
     no_variant = grid_config(("baseline", "relu_he"))
-    macros = mechanism.mechanism_macros(no_variant, run_summary, None, None, method_summary)
+    macros = mechanism.mechanism_macros(no_variant, run_summary, None, None, decided(method_summary, 32, None))
     assert macros["MechanismForceSentences"] == "No covariance variant was run at depth 32 on MNIST."
 
 

@@ -2,8 +2,10 @@
 the rule that provides it taking the place of the generic `train` through the DAG."""
 
 import json
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,7 +15,9 @@ import yaml
 from conftest import merge
 from test_workflow import MIRROR, ROOT, needs_data, project_copy, snakemake
 
+from covbench.analysis import aggregate
 from covbench.config import ConfigError, validate
+from covbench.data.splits import seed_data
 from covbench.training import contract, sklearn_mlp
 from covbench.training.stats import STAT_NAMES
 
@@ -61,6 +65,60 @@ def test_contract_names_a_wrong_type_and_a_missing_key(tmp_path):
         contract.check_run_json(files["run"][0])
 
 
+def documented_run_json_keys() -> set[str]:
+    """The run.json keys docs/methods.md's contract table names (before 'further keys')."""
+    row = next(
+        line for line in (ROOT / "docs" / "methods.md").read_text().splitlines() if line.startswith("| `run.json`")
+    )
+    return set(re.findall(r"`(\w+)`", row.split("further keys")[0].split("|")[3]))
+
+
+def test_a_run_with_exactly_the_documented_keys_aggregates(tmp_path):
+    """The contract is what aggregation reads: the keys docs/methods.md lists are the contract's, and a run written
+    with exactly those is aggregated (no KeyError of a key only aggregation knew)."""
+    assert documented_run_json_keys() == set(contract.RUN_JSON)
+    files = contract_run(tmp_path / "run")
+    for name, column in (("epochs", "epoch"), ("layer_stats", "step"), ("probes", "epoch")):  # two distinct rows
+        frame = pd.read_parquet(files[name][0])
+        frame.assign(**{column: [0, 1] if column == "step" or name == "probes" else [1, 2]}).to_parquet(files[name][0])
+    outputs = {name: str(tmp_path / f"{name}.parquet") for name in aggregate.TABLES}
+    aggregate.write_tables(
+        files["run"], files["epochs"], files["layer_stats"], files["probes"], {"mnist": 0.9}, outputs
+    )
+    assert len(pd.read_parquet(outputs["run_summary"])) == 1
+
+
+def test_a_per_seed_run_names_its_split(tmp_path, splits):
+    """Where each seed draws its own split, run.json carries seed_data's keys (the split record and the majority
+    rates): a run without them, or on the official split, stops with one line; runs of one seed on two splits too."""
+    tensors, fields = seed_data(splits, "per_seed", 0, 3)
+    assert fields["split"]["protocol"] == "per_seed" and fields["split"]["seed"] == 3
+    assert fields["val_majority_rate"] == float(torch.bincount(tensors["y_val"]).max()) / len(tensors["y_val"])
+    ids = {"dataset": "catvnoncat", "method": "x", "depth": 2, "seed": 3}
+    files = contract_run(tmp_path / "run", ids)
+    record = json.loads(open(files["run"][0]).read())
+    with pytest.raises(
+        contract.ContractError, match=r"run.json: its dataset is split per seed but the run's 'split' is None"
+    ):
+        contract.check_runs(*files.values(), per_seed_datasets=("catvnoncat",))
+    _, official = seed_data(splits, "official", 0, 3)
+    open(files["run"][0], "w").write(json.dumps({**record, **official}))
+    with pytest.raises(contract.ContractError, match=r"the run's 'split' is 'official': draw the seed's split"):
+        contract.check_runs(*files.values(), per_seed_datasets=("catvnoncat",))
+    open(files["run"][0], "w").write(json.dumps({**record, **fields}))
+    contract.check_runs(*files.values(), per_seed_datasets=("catvnoncat",))
+    other = contract_run(tmp_path / "other", {**ids, "method": "y"})
+    _, elsewhere = seed_data(splits, "per_seed", 1, 3)  # another split_seed: another split for seed 3
+    other_record = json.loads(Path(other["run"][0]).read_text())
+    Path(other["run"][0]).write_text(json.dumps({**other_record, **elsewhere}))
+    runs = aggregate.runs_frame([json.loads(Path(f["run"][0]).read_text()) for f in (files, other)])
+    with pytest.raises(
+        contract.ContractError,
+        match=r"^results/runs/catvnoncat/x/depth2/seed3 and .*/y/depth2/seed3 ran seed 3 on different splits",
+    ):
+        aggregate.check_shared_splits(runs, ("catvnoncat",))
+
+
 def test_contract_lets_a_run_without_probes_write_an_empty_untyped_file(tmp_path):
     files = contract_run(tmp_path / "run")
     pd.DataFrame(columns=list(contract.PROBES)).to_parquet(files["probes"][0], index=False)  # as train.py writes it
@@ -101,7 +159,8 @@ def test_sklearn_mlp_learns_and_writes_the_contract(tmp_path, splits):
     assert (stats[stats.step == 0].weight_drift == 0).all() and (stats.update_ratio > 0).all()
     assert stats[[s for s in STAT_NAMES if s not in ("weight_drift", "update_ratio")]].isna().all().all()
     ids = {"dataset": "mnist", "method": "sklearn_mlp", "depth": 2, "seed": 0}
-    sklearn_mlp.write_run(str(tmp_path), ids, result, hp)
+    tensors = {k: torch.from_numpy(v) for k, v in splits.items()}
+    sklearn_mlp.write_run(str(tmp_path), ids, result, hp, seed_data(tensors, "official", 0, 0)[1])
     contract.check_runs(
         [str(tmp_path / "run.json")],
         [str(tmp_path / "epochs.parquet")],
@@ -183,6 +242,23 @@ def test_sklearn_mlp_rule_replaces_train_through_the_dag(tmp_path):
     ]
     assert summary[summary.method == "sklearn_mlp"].test_accuracy.between(0, 1).all()
     assert pd.read_parquet(project / "results/tune/chosen.parquet").method.unique().tolist() == ["baseline"]
+    digests = summary.pivot_table(index=["depth", "seed"], columns="method", values="split_sha256", aggfunc="first")
+    assert (digests.sklearn_mlp == digests.baseline).all()  # each seed's own split, the generic rule's
+    assert digests.baseline.nunique() == 2  # one split per seed, the same at every depth
+
+    official = project / "results/runs/catvnoncat/sklearn_mlp/depth1/seed0/run.json"
+    record = json.loads(official.read_text())
+    official.write_text(json.dumps({**record, "split": {"protocol": "official", "seed": 0}}))
+    run_files = sorted(p for p in (project / "results/runs").rglob("*") if p.is_file())
+    again = snakemake(project, "--cores", "2", *configs, "--", targets[0])
+    assert again.returncode != 0 and "Traceback" not in again.stderr
+    lines = [line for line in again.stderr.splitlines() if "contract error" in line]
+    assert len(lines) == 1 and lines[0].startswith(
+        "error in rule aggregate: contract error in results/runs/catvnoncat/sklearn_mlp/depth1/seed0/run.json: its "
+        "dataset is split per seed but the run's 'split' is 'official'"
+    )
+    assert sorted(p for p in (project / "results/runs").rglob("*") if p.is_file()) == run_files  # nothing removed
+    official.write_text(json.dumps(record))
 
     broken = "results/runs/catvnoncat/sklearn_mlp/depth3/seed1/epochs.parquet"
     pd.read_parquet(project / broken).drop(columns="val_accuracy").to_parquet(project / broken, index=False)

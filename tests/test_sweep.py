@@ -11,6 +11,7 @@ import pytest
 import torch
 import yaml
 from conftest import merge
+from scipy import stats
 
 from covbench.analysis import sweep
 from covbench.config import ConfigError, validate
@@ -49,6 +50,7 @@ def synthetic_sweep_runs(cells: dict | None = None, lambdas=(0.0, 1.0, 10.0, 100
                         "test_accuracy": accuracy + wobble[s] * (1 + position),
                         "vanishing_index_init": -depth / 2,
                         "vanishing_index_epoch1": -depth / 2 + np.log10(1 + v),
+                        "test_train_ratio": 50 / 167 if dataset == "catvnoncat" else 0.0,
                     }
                 )
     return pd.DataFrame(rows, columns=sweep.COLUMNS)
@@ -132,7 +134,7 @@ def test_summary_gives_each_of_the_verdicts():
     runs = synthetic_sweep_runs(cells)
     noisy = (runs.dataset == "catvnoncat") & (runs.depth == 4) & (runs.cov_lambda == 1)
     runs.loc[noisy, "test_accuracy"] += np.array([0.08, -0.06, 0.05, -0.07, 0.02])
-    summary = sweep.summarize(runs, SETTINGS, n_bootstrap=500).set_index(sweep.CELL_KEYS)
+    summary = sweep.summarize(runs, SETTINGS).set_index(sweep.CELL_KEYS)
     assert summary.columns.tolist() == [c for c in sweep.SUMMARY_COLUMNS if c not in sweep.CELL_KEYS]
     verdicts = summary.verdict.to_dict()
     assert verdicts == {
@@ -150,6 +152,33 @@ def test_summary_gives_each_of_the_verdicts():
     assert summary.margin.to_dict()[("catvnoncat", "covariance", 4)] == 0.05
     # four tested cells, a difference and an equivalence p-value each, in one Holm family
     assert summary.p_value.notna().sum() == 4 and (summary.family == sweep.FAMILY).all()
+
+
+def test_sweep_on_per_seed_splits_runs_the_corrected_test():
+    """Where each seed had its own split (cat/not-cat), the sweep's comparison is the corrected resampled t-test: the
+    paired differences' variance times 1/J + n_test/n_train, J - 1 degrees of freedom, in the test, both TOST halves
+    and the interval, computed here by hand; on MNIST's one split, the plain paired test."""
+    cells = {("catvnoncat", "covariance", 4): {1.0: (0.2, 0.95)}, ("mnist", "covariance", 4): {1.0: (0.2, 0.95)}}
+    runs = synthetic_sweep_runs(cells)
+    chosen = (runs.dataset == "catvnoncat") & (runs.cov_lambda == 1)
+    runs.loc[chosen, "test_accuracy"] += np.array([0.03, -0.02, 0.01, -0.01, 0.02])
+    summary = sweep.summarize(runs, SETTINGS).set_index("dataset")
+    a = runs[chosen].sort_values("seed").test_accuracy.to_numpy()
+    b = runs[(runs.dataset == "catvnoncat") & (runs.cov_lambda == 0)].sort_values("seed").test_accuracy.to_numpy()
+    d, J, ratio, delta = a - b, len(a), 50 / 167, 0.05
+    se = d.std(ddof=1) * np.sqrt(1 / J + ratio)
+    cat = summary.loc["catvnoncat"]
+    assert (
+        cat.corrected and cat.ci_method == "corrected paired t" and cat.variance_factor == pytest.approx(1 + J * ratio)
+    )
+    assert cat.se_difference == pytest.approx(se) and cat.df == J - 1
+    assert cat.p_value == pytest.approx(2 * stats.t.sf(abs(d.mean() / se), J - 1))
+    p_equivalence = max(stats.t.sf((d.mean() + delta) / se, J - 1), stats.t.cdf((d.mean() - delta) / se, J - 1))
+    assert cat.p_equivalence == pytest.approx(p_equivalence)
+    half = stats.t.ppf(0.975, J - 1) * se
+    assert (cat.ci_low, cat.ci_high) == pytest.approx((d.mean() - half, d.mean() + half))
+    mnist = summary.loc["mnist"]
+    assert not mnist.corrected and mnist.ci_method == "paired t" and mnist.variance_factor == 1
 
 
 def test_collect_writes_runs_and_summary(tmp_path):
@@ -227,7 +256,7 @@ def test_macros_state_each_cell_and_the_counts(config):
         ("mnist", "covariance", 16): {10.0: (0.2, 0.95)},
         ("catvnoncat", "relu_he_covariance", 16): {0.0: (0.1, 0.9)},
     }
-    macros = best_shot.sweep_macros(config, sweep.summarize(synthetic_sweep_runs(cells), SETTINGS, n_bootstrap=500))
+    macros = best_shot.sweep_macros(config, sweep.summarize(synthetic_sweep_runs(cells), SETTINGS))
     assert all(re.fullmatch(r"[A-Za-z]+", name) for name in macros)
     sentence = macros["SweepCovarianceMnistDepthSixteen"]
     assert sentence.startswith(r"For \texttt{covariance} at depth 16 on MNIST the best $\lambda$ on validation is $10$")

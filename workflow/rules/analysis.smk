@@ -55,6 +55,8 @@ rule aggregate:
         "results/logs/aggregate/aggregate.log",
     params:
         thresholds={dataset: config["datasets"][dataset]["val_threshold"] for dataset in DATASETS + RECURRENT_DATASETS},
+        # their runs must name the seed's split, and pairs share it (DESIGN section 7)
+        per_seed_datasets=[d for d in DATASETS if config["datasets"][d].get("split", "official") == "per_seed"],
     script:
         "../scripts/aggregate.py"
 

@@ -30,9 +30,11 @@ COURSE_TABLE = "results/course/accuracy_summary.tex"
 
 rule compare:
     input:
-        "results/aggregate/run_summary.parquet",
+        run_summary="results/aggregate/run_summary.parquet",
+        chosen="results/tune/chosen.parquet",  # a variant that chose lambda = 0 is its base (DESIGN section 7)
     output:
-        "results/aggregate/comparisons.parquet",
+        comparisons="results/aggregate/comparisons.parquet",
+        remedies="results/aggregate/remedies.parquet",  # the best remedy of each cell, decided once
     log:
         "results/logs/compare/compare.log",
     params:

@@ -14,4 +14,5 @@ with reported(snakemake):
         snakemake.input.probes,
         snakemake.params.thresholds,
         dict(snakemake.output.items()),
+        per_seed_datasets=snakemake.params.per_seed_datasets,
     )

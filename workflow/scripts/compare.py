@@ -1,4 +1,5 @@
-"""Snakemake script of rule `compare`: covariance variants vs the other methods -> comparisons table (four verdicts)."""
+"""Snakemake script of rule `compare`: covariance variants vs the other methods -> comparisons table, and every
+remedy's eligibility with each cell's best remedy."""
 
 import sys
 
@@ -8,8 +9,10 @@ from covbench.jobs import reported  # noqa: E402
 
 with reported(snakemake):
     run(
-        snakemake.input[0],
-        snakemake.output[0],
+        snakemake.input.run_summary,
+        snakemake.input.chosen,
+        snakemake.output.comparisons,
+        snakemake.output.remedies,
         snakemake.params.specs,
         snakemake.params.settings,
         split_protocols=snakemake.params.split_protocols,

@@ -20,4 +20,6 @@ with reported(snakemake):
         p.depths,
         p.seeds,
         standardize_inputs=p.standardize_inputs,
+        split=p.split,
+        split_seed=p.split_seed,
     )

@@ -34,8 +34,9 @@ METRICS = (
 # The constant predictor of each run's split (DESIGN section 7): the share of the most common class of its validation
 # set, and the test accuracy of answering the training set's majority class. NaN in records older than issue 31.
 MAJORITY_RATES = ["val_majority_rate", "test_majority_rate"]
-# Each run's split record, flattened: "per_seed" or "official", and its sizes (n_test / n_train: the corrected test).
-SPLIT_COLUMNS = ["split_protocol", "n_train", "n_val", "n_test"]
+# Each run's split record, flattened: "per_seed" or "official", its sizes (n_test / n_train: the corrected test) and the
+# digest that names a per-seed split (pairs must share it).
+SPLIT_COLUMNS = ["split_protocol", "n_train", "n_val", "n_test", "split_sha256"]
 MAJORITY_TOLERANCE = 1e-6  # accuracies arrive as float32 fractions: "above the majority rate" beyond their rounding
 TABLES = ("run_summary", "layer_summary", "method_summary", "epoch_curves", "probe_summary")
 
@@ -139,7 +140,7 @@ def split_fields(record: dict) -> dict:
     split = record.get("split") or {}
     sizes = {f"n_{part}": _number(split.get(f"n_{part}")) for part in ("train", "val", "test")}
     rates = {rate: _number(record.get(rate)) for rate in MAJORITY_RATES}
-    return {**rates, "split_protocol": split.get("protocol"), **sizes}
+    return {**rates, "split_protocol": split.get("protocol"), **sizes, "split_sha256": split.get("sha256")}
 
 
 def runs_frame(records: list[dict]) -> pd.DataFrame:
@@ -390,6 +391,21 @@ def performance_profile(method_summary: pd.DataFrame, taus: np.ndarray) -> pd.Da
     )
 
 
+def check_shared_splits(runs: pd.DataFrame, per_seed_datasets: tuple[str, ...]) -> None:
+    """Every run of seed s of a per-seed dataset trained on the same split (DESIGN section 7, pairs share their data):
+    else one line naming two runs of that seed on different splits."""
+    for (dataset, seed), rows in runs[runs.dataset.isin(per_seed_datasets)].groupby(["dataset", "seed"]):
+        digests = rows.split_sha256.unique()
+        if len(digests) > 1:
+            first, other = (rows[rows.split_sha256 == digest].iloc[0] for digest in digests[:2])
+            names = [f"results/runs/{dataset}/{r.method}/depth{r.depth}/seed{seed}" for r in (first, other)]
+            raise contract.ContractError(
+                f"{names[0]} and {names[1]} ran seed {seed} on different splits ({digests[0][:12]} vs "
+                f"{digests[1][:12]}): pairs must share their data; retrain the one whose producer does not draw the "
+                "seed's split through covbench.data.splits.seed_data"
+            )
+
+
 def write_tables(
     run_jsons: list[str],
     epochs_files: list[str],
@@ -397,14 +413,17 @@ def write_tables(
     probes_files: list[str],
     thresholds: dict[str, float],
     outputs: dict[str, str],
+    per_seed_datasets: tuple[str, ...] = (),
 ) -> None:
     """Check every run's files against the run-file contract (covbench.training.contract: one line naming the file and
-    column of the first breach), read them and write the tables named in TABLES to the paths in `outputs`."""
+    column of the first breach; for `per_seed_datasets` each run's split record, and that the runs of a seed share
+    their split), read them and write the tables named in TABLES to the paths in `outputs`."""
     # read back verified first: a truncated or corrupt run file is removed and the rerun trains its job again
     records = [atomic.read_json(path) for path in run_jsons]
     epochs, layer_stats, probes = (read_frames(paths) for paths in (epochs_files, layer_stats_files, probes_files))
-    contract.check_runs(run_jsons, epochs_files, layer_stats_files, probes_files)
+    contract.check_runs(run_jsons, epochs_files, layer_stats_files, probes_files, tuple(per_seed_datasets))
     runs = runs_frame(records)
+    check_shared_splits(runs, tuple(per_seed_datasets))
     probes = probes[RUN_KEYS + ["epoch", "layer", "probe_accuracy"]].astype(
         {"epoch": int, "layer": int, "probe_accuracy": float}
     )  # a run without probes writes an untyped frame

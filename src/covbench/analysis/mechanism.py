@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from covbench.analysis.aggregate import CELL_KEYS
-from covbench.analysis.compare import best_remedy_of_cell
+from covbench.analysis.compare import remedies_of_cell
 from covbench.config import covariance_methods
 
 VALUE_COLUMNS = [
@@ -120,9 +120,10 @@ def note_table(
     methods=NOTE_METHODS,
     moment: str = "last",
     probe_summary: pd.DataFrame | None = None,
+    alpha: float = 0.05,
 ) -> pd.DataFrame:
-    """Issue 14's closing note: per dataset and depth (those of `depths` that were run), for each of `methods` and
-    the best remedy there (highest mean validation accuracy among the non-covariance methods): median ratio and
+    """Per dataset and depth (those of `depths` that were run), for each of `methods` and the best remedy there
+    (covbench.analysis.compare.remedies_of_cell, at the verdicts' `alpha`): median ratio and
     cosine at layer 1 and layer L (at `moment`), the fraction of logged steps with an active force, layer 1's probe
     gain (init -> after the last epoch), its median probe accuracy at both ends (with `probe_summary`) and the
     number of runs. NaN where a method has no force or did not run.
@@ -136,7 +137,8 @@ def note_table(
     for dataset in sorted(run_summary.dataset.unique()):
         for depth in [d for d in depths if d in set(run_summary.depth)]:
             cell = run_summary[(run_summary.dataset == dataset) & (run_summary.depth == depth)]
-            remedy = best_remedy_of_cell(cell, variants)
+            best = remedies_of_cell(cell, variants, alpha).query("best").method
+            remedy = best.iloc[0] if len(best) else None
             for method, role in [*((m, m) for m in methods), (remedy, "best remedy")]:
                 values = (
                     cell_values(run_summary, layer_summary, dataset, method, depth, moment, probe_summary)

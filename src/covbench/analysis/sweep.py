@@ -1,19 +1,19 @@
 """Covariance's best shot, its analysis (DESIGN section 7, rule `lambda_sweep_summary`): was lambda just badly tuned?
 
 The lambdas trained by covbench.training.lambda_sweep, one table per (dataset, variant, depth), are read here: the
-best lambda is chosen on validation (lowest mean final validation cross-entropy over seeds, diverged = +inf, ties
-to the smaller lambda, as tuning chooses, DESIGN section 6) and its test accuracy is compared with lambda = 0's,
-paired by seed, with the four verdicts of covbench.analysis.compare; Holm runs over the sweep's own family. The
+best lambda is chosen on validation (lowest mean best-checkpoint validation cross-entropy over seeds, diverged =
++inf, ties to the smaller lambda, as tuning chooses, DESIGN section 6) and its test accuracy is compared with
+lambda = 0's, paired by seed, with the verdicts of covbench.analysis.compare (the corrected resampled t-test where
+each seed had its own split, `test_train_ratio`); Holm runs over the sweep's own family. The
 paper's sentences about it are in covbench.report.macros.best_shot.
 
     collect(cell_paths, "results/sweep/lambda_sweep.parquet", "results/sweep/summary.parquet", config["compare"])
 """
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
+from covbench import atomic
 from covbench.analysis import compare
 from covbench.training.lambda_sweep import CELL_KEYS, COLUMNS
 
@@ -38,9 +38,16 @@ SUMMARY_COLUMNS = CELL_KEYS[:2] + [
     "p_value",
     "p_equivalence",
     "reason",
+    "se_difference",
+    "df",
+    "corrected",
+    "test_train_ratio",
+    "variance_factor",
+    "ci_method",
     "p_holm",
     "p_equivalence_holm",
     "verdict",
+    "within_margin",
 ]
 ZERO_CHOSEN = "lambda = 0 is chosen"  # the verdict when the best lambda on validation is 0 itself
 METRIC = compare.METRICS["test_accuracy"]
@@ -67,18 +74,18 @@ def best_lambdas(table: pd.DataFrame) -> pd.DataFrame:
     return best.rename(columns={"cov_lambda": "best_lambda", "score": "best_val_loss"}).reset_index(drop=True)
 
 
-def summarize(
-    table: pd.DataFrame, settings: dict, seed: int = 0, n_bootstrap: int = compare.N_BOOTSTRAP
-) -> pd.DataFrame:
+def summarize(table: pd.DataFrame, settings: dict) -> pd.DataFrame:
     """One row per (dataset, variant, depth): the best lambda on validation and its test accuracy against
-    lambda = 0 by seed (difference, interval, t-test, TOST within the dataset's margin, Holm over the sweep's
-    cells, verdict). `settings`: the config's compare block (alpha, equivalence_margin)."""
+    lambda = 0 by seed (difference, the test's interval, t-test, TOST within the dataset's margin, corrected where
+    each seed had its own split, Holm over the sweep's cells, verdict). `settings`: the config's compare block
+    (alpha, equivalence_margin)."""
     rows = []
     for best in best_lambdas(table).itertuples():
         cell = table[(table.dataset == best.dataset) & (table.variant == best.variant) & (table.depth == best.depth)]
         by_lambda = {v: rows_.set_index("seed")[METRIC.column] for v, rows_ in cell.groupby("cov_lambda")}
         margin = METRIC.margin(settings, best.dataset)
-        values = compare.compare_values(by_lambda[best.best_lambda], by_lambda[0.0], METRIC, margin, seed, n_bootstrap)
+        ratio = float(cell.test_train_ratio.iloc[0])
+        values = compare.compare_values(by_lambda[best.best_lambda], by_lambda[0.0], METRIC, margin, ratio)
         if best.best_lambda == 0:  # nothing to test: the base itself is chosen
             values.update(
                 difference=0.0,
@@ -104,19 +111,20 @@ def summarize(
                 **values,
             }
         )
-    summary = compare.adjust(pd.DataFrame(rows, columns=SUMMARY_COLUMNS[:-3]))
+    summary = compare.adjust(pd.DataFrame(rows, columns=SUMMARY_COLUMNS[:-4]))
     summary["verdict"] = [
         ZERO_CHOSEN if v == 0 else compare.verdict(d, p, q, METRIC.higher_is_better, settings["alpha"])
         for v, d, p, q in zip(summary.best_lambda, summary.difference, summary.p_holm, summary.p_equivalence_holm)
     ]
+    directional = summary.verdict.isin(["beats", "is beaten by"])
+    summary["within_margin"] = directional & (summary.difference.abs() < summary.margin)
     return summary[SUMMARY_COLUMNS]
 
 
 def collect(cell_paths: list[str], table_path: str, summary_path: str, settings: dict) -> None:
     """The cells as one tidy table, and its summary."""
     table = pd.concat(
-        [pd.read_parquet(path) for path in cell_paths] or [pd.DataFrame(columns=COLUMNS)], ignore_index=True
+        [atomic.read_parquet(path) for path in cell_paths] or [pd.DataFrame(columns=COLUMNS)], ignore_index=True
     )
     for path, frame in ((table_path, table), (summary_path, summarize(table, settings))):
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        frame.to_parquet(path, index=False)
+        atomic.write_parquet(frame, path)

@@ -78,7 +78,7 @@ def paper_macros(
         reference_macros(comparisons, specs, datasets, figure_rules),
         sweep_macros(config, sweep_summary),
         profile,
-        mechanism_macros(config, run_summary, layer_summary, probe_summary, method_summary),
+        mechanism_macros(config, run_summary, layer_summary, probe_summary, comparisons),
         long_memory_macros(config, *recurrent),
         recurrent_edge_macros(recurrent_chosen),
         course_macros(config, course_summary),

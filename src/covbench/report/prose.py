@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from covbench.analysis.compare import CI_LEVEL
 from covbench.config import covariance_methods
@@ -57,12 +58,14 @@ VERDICT_COUNTS = {
     "beats": "beats",
     "beaten": "is beaten by",
     "equivalent": "is equivalent to",
+    "identical": "is identical to",
+    "collapsed": "both collapsed",
     "inconclusive": "inconclusive",
 }  # macro name part -> verdict
 OPPONENT_WORDS = {
     "base": "its base (the same network without the force)",
     "best_remedy": "the best standard remedy (the other method with the highest mean validation "
-    "accuracy at that dataset and depth)",
+    "accuracy at that dataset and depth among those that learned beyond noise)",
 }
 
 
@@ -125,11 +128,15 @@ def table_refs(labels: list[str]) -> str:
 # --- the comparisons in words ---------------------------------------------------------------------
 
 
-def claim(method: str, verdict: str, other: str, where: str = "") -> str:
-    """'X beats Y<where>', or 'X against Y<where> is inconclusive': the verdict as a clause."""
+def claim(method: str, verdict: str, other: str, where: str = "", within_margin: bool = False) -> str:
+    """'X beats Y<where>', 'X beats Y (within the margin)<where>', 'X and Y<where> both collapsed', or 'X against
+    Y<where> is inconclusive': the verdict as a clause."""
     if verdict == "inconclusive":
         return f"{method_label(method)} against {method_label(other)}{where} is inconclusive"
-    return f"{method_label(method)} {verdict} {method_label(other)}{where}"
+    if verdict == "both collapsed":
+        return f"{method_label(method)} and {method_label(other)}{where} both collapsed"
+    margin = " (within the margin)" if within_margin else ""
+    return f"{method_label(method)} {verdict} {method_label(other)}{margin}{where}"
 
 
 def verdict_details(row) -> str:
@@ -160,7 +167,8 @@ def diverged_words(row) -> str:
 def verdict_sentence(row) -> str:
     """'X is equivalent to Y at depth D on DATA (difference, interval, margin, Holm p of difference and of
     equivalence).' from one comparisons row."""
-    head = claim(row.method, row.verdict, row.other_method, f" at depth {row.depth} on {dataset_label(row.dataset)}")
+    where = f" at depth {row.depth} on {dataset_label(row.dataset)}"
+    head = claim(row.method, row.verdict, row.other_method, where, bool(getattr(row, "within_margin", False)))
     return f"{head} ({verdict_details(row)})."
 
 
@@ -176,21 +184,70 @@ def verdict_counts(rows: pd.DataFrame) -> dict[str, int]:
     return {
         "comparisons": len(rows),
         **{key: int((rows.verdict == v).sum()) for key, v in VERDICT_COUNTS.items()},
-        "untested": int((rows.test == "none").sum()),
+        "untested": int(((rows.test == "none") & (rows.verdict == "inconclusive")).sum()),
     }
 
 
 def counts_text(counts: dict[str, int]) -> str:
     return (
         f"beats the other method in {counts['beats']}, is beaten in {counts['beaten']}, is equivalent in "
-        f"{counts['equivalent']} and is inconclusive in {counts['inconclusive']} ({counts['untested']} of which "
+        f"{counts['equivalent']}, is identical (its tuning chose the base) in {counts['identical']}, both collapsed "
+        f"in {counts['collapsed']} and is inconclusive in {counts['inconclusive']} ({counts['untested']} of which "
         f"could not be tested)"
     )
 
 
+def power_sentence(rows: pd.DataFrame) -> str:
+    """Where a dataset's primary family could not reach its verdicts (no comparison could show equivalence), why, from
+    its numbers: the largest per-split SD of the paired difference that TOST within the margin tolerates at the family's
+    strictest Holm level, the smallest the runs show, and the minimum detectable differences; '' where it could."""
+    tested = rows[np.isfinite(rows.se_difference.astype(float)) & (rows.se_difference.astype(float) > 0)]
+    if tested.empty or rows.equivalence_reachable.astype(bool).any():
+        return ""
+    words = METRIC_WORDS["test_accuracy"]
+    seeds = int(tested.n_pairs.max()) if tested.n_pairs.max() > 0 else int(tested.n_method.max())
+    factor = float(tested.variance_factor[tested.n_pairs == seeds].iloc[0]) / seeds if seeds else np.nan
+    level, margin = float(tested.holm_level.iloc[0]), float(tested.margin.iloc[0])
+    needed = margin / (stats.t.ppf(1 - level, seeds - 1) * np.sqrt(factor))
+    pairs = tested[tested.n_pairs > 0]
+    observed = (pairs.se_difference.astype(float) / np.sqrt(pairs.variance_factor / pairs.n_pairs)).min()
+    mdd = tested.min_detectable_difference.astype(float)
+    corrected = "$1/J + n_{\\mathrm{test}}/n_{\\mathrm{train}}$" if tested.corrected.astype(bool).any() else "$1/J$"
+    ratio = f"the variance factor {corrected} $= {factor:.2f}$"
+    return (
+        f"On {dataset_label(rows.dataset.iloc[0])} the verdicts are exploratory: with $J = {seeds}$ seeds, {ratio} and "
+        f"its family's strictest Holm level $\\alpha/m = {level:.2g}$, equivalence "
+        f"within $\\pm${plain(words.scale * margin, 0)} points needs a per-split standard deviation of the paired "
+        f"difference under {plain(words.scale * needed, 1)} points, and the smallest of any pair is "
+        f"{plain(words.scale * observed, 1)}; the smallest difference a comparison could have detected is "
+        f"{plain(words.scale * mdd.min(), 0)} to {plain(words.scale * mdd.max(), 0)} points, so most of its "
+        "comparisons can only end inconclusive."
+    )
+
+
 def family_summary(comparisons: pd.DataFrame, specs: dict[str, dict], family: str) -> str:
-    """Counts of the four verdicts in one family, per metric and per covariance variant."""
+    """Counts of the verdicts in one family, per metric and per covariance variant; the primary family per dataset
+    (one Holm family each), a dataset whose verdicts are out of reach said so first (power_sentence)."""
     rows = comparisons[comparisons.family == family]
+    if family == "primary" and rows.dataset.nunique() > 1:
+        parts = []
+        for dataset in dict.fromkeys(rows.dataset):
+            mine = rows[rows.dataset == dataset]
+            power = power_sentence(mine[mine.metric == "test_accuracy"])
+            parts.append(
+                " ".join(filter(None, [power, family_counts(mine, specs, f"{dataset_label(dataset)} primary")]))
+            )
+        return " ".join(parts)
+    if family == "primary" and len(rows):
+        power = power_sentence(rows[rows.metric == "test_accuracy"])
+        return " ".join(
+            filter(None, [power, family_counts(rows, specs, f"{dataset_label(rows.dataset.iloc[0])} primary")])
+        )
+    return family_counts(rows, specs, family.replace("_", " "))
+
+
+def family_counts(rows: pd.DataFrame, specs: dict[str, dict], name: str) -> str:
+    """'On <metric>, of N <name> comparisons a covariance variant beats ... ; per variant, ...' per metric."""
     sentences = []
     for metric, words in METRIC_WORDS.items():
         mine = rows[rows.metric == metric]
@@ -202,7 +259,8 @@ def family_summary(comparisons: pd.DataFrame, specs: dict[str, dict], family: st
             if counts["comparisons"]:
                 per_variant.append(
                     f"{method_label(variant)} {counts['beats']} wins, {counts['beaten']} losses, "
-                    f"{counts['equivalent']} equivalences and {counts['inconclusive']} inconclusive"
+                    f"{counts['equivalent']} equivalences, {counts['identical']} identical, {counts['collapsed']} "
+                    f"both collapsed and {counts['inconclusive']} inconclusive"
                 )
         touched = (
             int(((mine.diverged_method > 0) | (mine.diverged_other > 0)).sum()) if "diverged_method" in mine else 0
@@ -214,10 +272,10 @@ def family_summary(comparisons: pd.DataFrame, specs: dict[str, dict], family: st
             else ""
         )
         sentences.append(
-            f"On {words.what}, of {len(mine)} {family.replace('_', ' ')} comparisons a covariance variant "
+            f"On {words.what}, of {len(mine)} {name} comparisons a covariance variant "
             f"{counts_text(verdict_counts(mine))}; per variant, {'; '.join(per_variant)}.{diverged}"
         )
-    return " ".join(sentences) or f"The {family.replace('_', ' ')} family is empty."
+    return " ".join(sentences) or f"The {name} family is empty."
 
 
 def deepest_verdicts(comparisons: pd.DataFrame, max_depth: int) -> str:

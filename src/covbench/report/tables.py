@@ -23,11 +23,14 @@ VERDICT_MARKS = {
     "beats": r"$\blacktriangle$",
     "is beaten by": r"$\triangledown$",
     "is equivalent to": r"$\approx$",
+    "is identical to": r"$\equiv$",
+    "both collapsed": r"$\varnothing$",
     "inconclusive": "?",
 }
+WITHIN_MARGIN_MARK = r"$^{\mathrm{m}}$"  # a significant difference smaller than the equivalence margin
 VERDICT_LEGEND = (
-    r"$\blacktriangle$: beats, $\triangledown$: is beaten by, $\approx$: is equivalent to, "
-    r"?: inconclusive"
+    r"$\blacktriangle$ beats, $\triangledown$ is beaten by ($^{\mathrm{m}}$: within the margin), $\approx$ "
+    r"equivalent, $\equiv$ identical (tuned to the base), $\varnothing$ both collapsed, ? inconclusive"
 )
 AUX_SYMBOLS = {"cov_lambda": r"\lambda", "aux_weight": "w"}
 SUMMARY_PERCENT = f"{100 * LEVEL:g}"  # the aggregate tables' bootstrap intervals
@@ -277,7 +280,11 @@ def verdict_lines(row, scale: float, decimals: int, mark_primary: bool = False) 
     dagger = r"$^{\dagger}$" if mark_primary and row.family == "primary" else ""
     diverged = (getattr(row, "diverged_method", 0), getattr(row, "diverged_other", 0))
     return [
-        math_number(scale * row.difference, decimals, signed=True) + dagger + " " + VERDICT_MARKS[row.verdict],
+        math_number(scale * row.difference, decimals, signed=True)
+        + dagger
+        + " "
+        + VERDICT_MARKS[row.verdict]
+        + (WITHIN_MARGIN_MARK if getattr(row, "within_margin", False) else ""),
         interval(scale * row.ci_low, scale * row.ci_high, decimals),
         r"\scriptsize $p_{\mathrm{H}}$ "
         + p_value_text(row.p_holm)
@@ -310,8 +317,8 @@ def no_remedy_sentence(rows: pd.DataFrame, axis: str = DEPTH_AXIS) -> str:
     unit = "depth" if axis == DEPTH_AXIS else "length"
     where = f"{unit}{'s' if len(depths) > 1 else ''} {', '.join(map(str, depths))}"
     return (
-        f"At {where} no standard remedy's mean validation accuracy is above the validation majority-class rate (a "
-        "constant predictor is never the best remedy): no best-remedy comparison there. "
+        f"At {where} no standard remedy learned beyond noise (most seeds not collapsed, best validation accuracy above "
+        "the validation majority-class rate by a one-sided paired $t$-test): no best-remedy comparison there. "
     )
 
 
@@ -327,7 +334,7 @@ def correction_sentence(rows: pd.DataFrame) -> str:
         f"Each seed has its own split of {dataset_label(corrected.dataset.iloc[0])}, so the tests are the corrected "
         f"resampled $t$-test (variance of the paired differences times $1/J + n_{{\\mathrm{{test}}}}/"
         f"n_{{\\mathrm{{train}}}}$, $n_{{\\mathrm{{test}}}}/n_{{\\mathrm{{train}}}} = {ratio:.3f}$: "
-        f"{factor:.2f} times the plain test's variance) and the interval is its $t$ interval, not the bootstrap. "
+        f"{factor:.2f} times the plain test's variance), and so is the interval. "
     )
 
 
@@ -357,8 +364,8 @@ def secondary_verdict_table(
     mine = comparisons[(comparisons.dataset == dataset) & (comparisons.metric == metric)]
     caption = (
         f"{method_label(method)} minus each other method on {dataset_label(dataset)}: difference in {what} "
-        f"({better} is better) with its bootstrap {COMPARISON_PERCENT}\\% interval; Holm-adjusted $p$-values "
-        f"of the difference ($p_{{\\mathrm{{H}}}}$) and of equivalence within "
+        f"({better} is better) with its $t$ {COMPARISON_PERCENT}\\% interval (unadjusted); Holm-adjusted "
+        f"$p$-values of the difference ($p_{{\\mathrm{{H}}}}$) and of equivalence within "
         f"{margin_text(mine, scale, decimals)} ($p_{{\\mathrm{{eq}}}}$, two one-sided tests), adjusted within "
         f"the secondary family. {correction_sentence(mine)}{VERDICT_LEGEND}. "
         f"$^{{\\dagger}}$: a primary comparison, its $p$-values adjusted within the primary family. "
@@ -416,11 +423,11 @@ def primary_verdict_table(
     caption = (
         f"Primary comparisons on {dataset_label(dataset)}: each covariance variant minus its base (the same "
         f"network without the force) and minus the best standard remedy at that depth (the other method with "
-        f"the highest mean validation accuracy, named in the cell), in {what} ({better} is better): difference "
-        f"of means over seeds with its bootstrap {COMPARISON_PERCENT}\\% interval; Holm-adjusted $p$-values of "
-        f"the difference ($p_{{\\mathrm{{H}}}}$) and of equivalence within {margin_text(rows, scale, decimals)} "
+        f"the highest mean validation accuracy among those that learned beyond noise, named in the cell), in {what} ({better} is better): difference "
+        f"of means over seeds with its $t$ {COMPARISON_PERCENT}\\% interval (the test's own, unadjusted for "
+        f"multiplicity); Holm-adjusted $p$-values of the difference ($p_{{\\mathrm{{H}}}}$) and of equivalence within {margin_text(rows, scale, decimals)} "
         f"points ($p_{{\\mathrm{{eq}}}}$, two one-sided tests), adjusted together within the "
-        f"{family.replace('_', ' ')} family only; MDD: the minimum detectable difference at the family's "
+        f"{family.replace('_', ' ')} family of {dataset_label(dataset)} only; MDD: the minimum detectable difference at the family's "
         f"strictest Holm level (power {100 * POWER:.0f}\\,\\% given the observed spread of the paired differences), and "
         f"whether equivalence within the margin was reachable at that level (eq.\\ reachable) or not "
         f"(eq.\\ out of reach). {no_remedy_sentence(rows, axis)}{correction_sentence(rows)}{VERDICT_LEGEND}. "

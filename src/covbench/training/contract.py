@@ -41,10 +41,17 @@ RUN_JSON = {
     "test_accuracy": "float",
     "last_test_accuracy": "float",
     "best_epoch": "int",
+    "best_val_loss": "float",
+    "best_val_accuracy": "float",
     "final_val_accuracy": "float",
     "final_val_loss": "float",
     "wall_s": "float",
 }
+
+# Where a dataset draws a split per seed (config datasets.<name>.split: per_seed), run.json names the split the run
+# trained on, so aggregation can check that paired runs share it, and gives the constant predictor's rates on it.
+PER_SEED_RUN_JSON = {"val_majority_rate": "float", "test_majority_rate": "float"}
+SPLIT_RECORD = {"protocol": "str", "seed": "int", "n_train": "int", "n_val": "int", "n_test": "int", "sha256": "str"}
 
 _ARROW_KINDS = {
     "int": pa.types.is_integer,
@@ -91,12 +98,39 @@ def check_run_json(path: str | Path) -> None:
             )
 
 
+def check_split(path: str | Path, record: dict) -> None:
+    """A per-seed dataset's run: its `split` record (protocol per_seed, seed, sizes, sha256) and finite majority
+    rates, as covbench.data.splits.seed_data gives them."""
+    split = record.get("split")
+    if not isinstance(split, dict) or split.get("protocol") != "per_seed":
+        found = split.get("protocol") if isinstance(split, dict) else split
+        raise ContractError(
+            f"contract error in {path}: its dataset is split per seed but the run's 'split' is {found!r}: draw the "
+            "seed's split with covbench.data.splits.seed_data and write its keys"
+        )
+    for key, kind in SPLIT_RECORD.items():
+        if not _JSON_KINDS[kind](split.get(key)) or split.get(key) is None:
+            raise ContractError(f"contract error in {path}: key 'split.{key}' is missing or not {kind}")
+    for key in PER_SEED_RUN_JSON:
+        value = record.get(key)
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value != value:
+            raise ContractError(f"contract error in {path}: key '{key}' is {value!r}, the contract says a number")
+
+
 def check_runs(
-    run_jsons: list[str], epochs_files: list[str], layer_stats_files: list[str], probes_files: list[str]
+    run_jsons: list[str],
+    epochs_files: list[str],
+    layer_stats_files: list[str],
+    probes_files: list[str],
+    per_seed_datasets: tuple[str, ...] = (),
 ) -> None:
-    """Check every run's four files; the first breach raises ContractError (one line)."""
+    """Check every run's four files (and, for `per_seed_datasets`, its split record); the first breach raises
+    ContractError (one line)."""
     for path in run_jsons:
         check_run_json(path)
+        record = json.loads(Path(path).read_text())
+        if record["dataset"] in per_seed_datasets:
+            check_split(path, record)
     for paths, columns in ((epochs_files, EPOCHS), (layer_stats_files, LAYER_STATS), (probes_files, PROBES)):
         for path in paths:
             check_parquet(path, columns)

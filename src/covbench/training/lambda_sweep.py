@@ -14,8 +14,6 @@ batched model: lambda = 0 is the base method itself, trained in the same batch.
         [0, 0.01, 0.1, 1, 10, 100, 1000], [0, 1, 2, 3, 4])
 """
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import torch
@@ -41,6 +39,7 @@ COLUMNS = CELL_KEYS[:2] + [
     "test_accuracy",
     "vanishing_index_init",
     "vanishing_index_epoch1",
+    "test_train_ratio",  # n_test / n_train of the seeds' own splits (0: one split shared): the corrected test's
 ]
 
 
@@ -132,12 +131,15 @@ def run(
     per-seed splits (covbench.data.splits) every lambda of a seed trains on that seed's split, as in the grid."""
     train.configure_process(threads)
     splits = data.load_splits(data_path)
+    ratio = 0.0
     if split != "official":
-        _, seed_splits, _ = resplit.cell_splits(splits, split, split_seed, seeds, tuning_seed=0)
+        _, seed_splits, records = resplit.cell_splits(splits, split, split_seed, seeds, tuning_seed=0)
         splits = {key: tensor.repeat(len(lambdas), *[1] * (tensor.dim() - 1)) for key, tensor in seed_splits.items()}
+        ratio = records[0]["n_test"] / records[0]["n_train"]
     chosen = atomic.read_json(tune_path, required=("chosen",))["chosen"]
     spec, hp = apply_choice(spec, hp, chosen)
     table = train_cell(splits, spec, hp, depth, lambdas, seeds, device)
-    table = table.assign(dataset=dataset, variant=variant, base=base, depth=depth, lr=hp["lr"])[COLUMNS]
-    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
-    table.to_parquet(out_path, index=False)
+    table = table.assign(dataset=dataset, variant=variant, base=base, depth=depth, lr=hp["lr"], test_train_ratio=ratio)[
+        COLUMNS
+    ]
+    atomic.write_parquet(table, out_path)

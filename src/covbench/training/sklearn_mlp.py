@@ -5,7 +5,9 @@ A ReLU network trained with Adam, `hidden_layer_sizes = (width,) * depth`, one m
 `random_state`: sklearn's Glorot-uniform initialization). It sees the batches of the generic loop: the same
 splits, the same data order per seed (covbench.training.train.data_generators), one `partial_fit` call per minibatch, so
 one Adam step per call and the per-layer statistics logged at the same steps (step 0 and every `log_every`).
-It writes the run files of the contract (covbench.training.contract): every epoch's training loss (the batches' mean
+Each seed trains on its own split where the dataset draws one per seed, the same split the generic rule gives that
+seed (covbench.data.splits.seed_data, the one call a rule makes for it), and its run.json names it. It writes the run
+files of the contract (covbench.training.contract): every epoch's training loss (the batches' mean
 cross-entropy before their step) and validation loss and accuracy, the test accuracy once after the last epoch,
 and per hidden layer the two statistics its weights give, `weight_drift` and `update_ratio`; the others
 (gradients, activations, forces) and the training accuracy are NaN. It takes no linear probes and is not tuned:
@@ -13,10 +15,9 @@ its learning rate is the config's (`methods.sklearn_mlp.options.learning_rate_in
 
     run("results/data/mnist.pt", [["results/runs/mnist/sklearn_mlp/depth2/seed0"]], "mnist", "sklearn_mlp",
         {"width": 100, "epochs": 10, "batch_size": 64, "log_every": 100, "weight_decay": 0.0},
-        {"learning_rate_init": 0.001}, depths=[2], seeds=[0])
+        {"learning_rate_init": 0.001}, depths=[2], seeds=[0], split="official", split_seed=0)
 """
 
-import json
 import math
 import time
 import warnings
@@ -30,7 +31,9 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import log_loss
 from sklearn.neural_network import MLPClassifier
 
+from covbench import atomic
 from covbench.data.datasets import load_splits
+from covbench.data.splits import seed_data
 from covbench.training import train
 from covbench.training.stats import STAT_NAMES
 
@@ -223,8 +226,9 @@ def train_seed(
     }
 
 
-def write_run(out_dir: str, ids: dict, result: dict, hp: dict) -> None:
-    """The four run files of the contract (covbench.training.contract) for one seed."""
+def write_run(out_dir: str, ids: dict, result: dict, hp: dict, split_fields: dict) -> None:
+    """The four run files of the contract (covbench.training.contract) for one seed; `split_fields`: the keys that
+    name its split (covbench.data.splits.seed_data)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     stats = result["layer_stats"].astype({name: "float32" for name in STAT_NAMES})
@@ -241,7 +245,7 @@ def write_run(out_dir: str, ids: dict, result: dict, hp: dict) -> None:
             frame.insert(
                 position, column, pd.Series([value] * len(frame), dtype="int64" if isinstance(value, int) else "object")
             )
-        frame.to_parquet(out / f"{name}.parquet", index=False)
+        atomic.write_parquet(frame, out / f"{name}.parquet")
     last = result["epochs"].iloc[-1]
     record = {
         **ids,
@@ -267,9 +271,10 @@ def write_run(out_dir: str, ids: dict, result: dict, hp: dict) -> None:
         "final_train_loss": float(last.train_loss),
         "class_prior_entropy": result["class_prior_entropy"],
         "collapsed": bool(last.train_loss >= COLLAPSED_FRACTION * result["class_prior_entropy"]),
+        **split_fields,
         "versions": {**train.versions(), "scikit-learn": sklearn.__version__},
     }
-    (out / "run.json").write_text(json.dumps(record, indent=2))
+    atomic.write_json(out / "run.json", record)  # last: a run.json means the run's files are complete
 
 
 def run(
@@ -282,14 +287,19 @@ def run(
     depths: list[int],
     seeds: list[int],
     standardize_inputs: bool = False,
+    split: str = "official",
+    split_seed: int = 0,
 ) -> None:
-    """Every depth and seed of one (dataset, method); out_dirs[i][j] is the run folder of depths[i], seeds[j]."""
-    splits = load_splits(data_path)
-    if standardize_inputs:  # the dataset standardizes its inputs for every method (config datasets.<name>)
-        splits = train.standardize(splits)
-    splits = {name: tensor.numpy() for name, tensor in splits.items()}
+    """Every depth and seed of one (dataset, method); out_dirs[i][j] is the run folder of depths[i], seeds[j].
+    `split`, `split_seed`: the dataset's split protocol and the config's data.split_seed."""
+    prepared = load_splits(data_path)
     for depth, dirs in zip(depths, out_dirs):
         generators = train.data_generators(seeds)  # seed s's data order, as the generic loop draws it
         for seed, generator, out_dir in zip(seeds, generators, dirs):
+            splits, split_fields = seed_data(prepared, split, split_seed, seed)
+            if standardize_inputs:  # the dataset standardizes its inputs for every method (config datasets.<name>)
+                splits = train.standardize(splits)
+            splits = {name: tensor.numpy() for name, tensor in splits.items()}
             result = train_seed(splits, depth, hp, options, seed, generator)
-            write_run(out_dir, {"dataset": dataset, "method": method, "depth": depth, "seed": seed}, result, hp)
+            ids = {"dataset": dataset, "method": method, "depth": depth, "seed": seed}
+            write_run(out_dir, ids, result, hp, split_fields)

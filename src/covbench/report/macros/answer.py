@@ -155,6 +155,6 @@ def correction_macros(comparisons: pd.DataFrame) -> dict[str, str]:
             "corrected resampled $t$-test \\citep{nadeau2003,bouckaert2004}: the variance of the paired differences "
             "over $J$ seeds is multiplied by $1/J + n_{\\mathrm{test}}/n_{\\mathrm{train}}$ in place of $1/J$, with "
             f"$J - 1$ degrees of freedom; {word_list(sizes)}. The interval of these comparisons is the corrected "
-            "$t$ interval, not the bootstrap."
+            "$t$ interval, and the comparisons of the $\\lambda$ sweep there are corrected too."
         ),
     }

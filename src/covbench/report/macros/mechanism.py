@@ -2,13 +2,14 @@
 grid's deepest depth, and the sentences made of them. Split from the former flat mechanism.py: the words, in the
 report layer, beside the numbers' analysis below it.
 
-    macros = mechanism_macros(config, run_summary, layer_summary, probe_summary, method_summary)
+    macros = mechanism_macros(config, run_summary, layer_summary, probe_summary, comparisons)
 """
 
 import numpy as np
 import pandas as pd
 
-from covbench.analysis.aggregate import CELL_KEYS, best_remedy
+from covbench.analysis.aggregate import CELL_KEYS
+from covbench.analysis.compare import decided_best_remedy
 from covbench.analysis.mechanism import cell_values
 from covbench.config import base_method, covariance_methods, method_spec
 from covbench.report.labels import dataset_label, method_label
@@ -172,10 +173,11 @@ def mechanism_macros(
     run_summary: pd.DataFrame,
     layer_summary: pd.DataFrame | None,
     probe_summary: pd.DataFrame | None,
-    method_summary: pd.DataFrame,
+    comparisons: pd.DataFrame,
 ) -> dict[str, str]:
     """The Mechanism section's numbers and sentences at the deepest depth of the grid, per dataset and covariance
-    variant (and each variant's base and the best remedy for the probes); None tables: nothing was measured."""
+    variant (and each variant's base and the best remedy the verdicts used, from `comparisons`, for the probes);
+    None tables: nothing was measured."""
     from covbench.training.probes import MAX_ITER
 
     grid, probes = config["grid"], config["probes"]
@@ -215,7 +217,7 @@ def mechanism_macros(
     }
     sentences = {"Force": [], "Active": [], "Probes": []}
     for dataset in grid["datasets"]:
-        remedy = best_remedy(method_summary, dataset, depth, variants)
+        remedy = decided_best_remedy(comparisons, dataset, depth)
         shown = list(dict.fromkeys([*variants, *(b for b in bases.values() if b), *([remedy] if remedy else [])]))
         cells = {m: cell_values(run_summary, layer_summary, dataset, m, depth, "last", probe_summary) for m in shown}
         for variant in variants:

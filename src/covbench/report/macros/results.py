@@ -9,7 +9,7 @@ Split from covbench.report.paper, which gathers every section's macros.
 
 import pandas as pd
 
-from covbench.analysis.compare import CI_LEVEL, FAMILIES, IDENTICAL_RUNS, N_BOOTSTRAP
+from covbench.analysis.compare import CI_LEVEL, FAMILIES, IDENTICAL_RUNS
 from covbench.config import covariance_methods
 from covbench.report.labels import dataset_label, method_label, plain_number
 from covbench.report.prose import (
@@ -96,7 +96,6 @@ def comparison_macros(
     macros = {
         "Alpha": str(settings["alpha"]),
         "CiLevel": f"{CI_LEVEL * 100:.0f}",
-        "NumBootstrap": str(N_BOOTSTRAP),
         "VanishingMargin": plain_number(settings["vanishing_margin"]),
         "PrimaryOpponents": word_list([OPPONENT_WORDS[o] for o in settings["primary_opponents"]]),
         "EquivalenceMargins": word_list(

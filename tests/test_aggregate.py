@@ -317,6 +317,7 @@ def test_write_tables(tmp_path, frames):
         "n_train",
         "n_val",
         "n_test",
+        "split_sha256",
         "wall_s",
     ]
     assert list(tables["layer_summary"].columns) == aggregate.CELL_KEYS + [

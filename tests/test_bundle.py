@@ -13,6 +13,7 @@ import pytest
 import torch
 import yaml
 
+from covbench.data.splits import seed_data
 from covbench.tools import bundle
 from covbench.training import sklearn_mlp
 
@@ -29,9 +30,8 @@ def built(tmp_path, splits):
     result = sklearn_mlp.train_seed(
         {k: v.numpy() for k, v in splits.items()}, 2, hp, {}, 0, torch.Generator().manual_seed(1)
     )
-    sklearn_mlp.write_run(
-        str(root / RUN), {"dataset": "mnist", "method": "sklearn_mlp", "depth": 2, "seed": 0}, result, hp
-    )
+    ids = {"dataset": "mnist", "method": "sklearn_mlp", "depth": 2, "seed": 0}
+    sklearn_mlp.write_run(str(root / RUN), ids, result, hp, seed_data(splits, "official", 0, 0)[1])
     (root / "results/tune/mnist/baseline").mkdir(parents=True)
     (root / "results/tune/mnist/baseline/depth2.json").write_text(json.dumps({"chosen": {"lr": 0.1}}))
     (root / "results/logs/sklearn_mlp/mnist").mkdir(parents=True)

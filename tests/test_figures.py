@@ -106,7 +106,7 @@ def tables():
         "epoch_curves": epochs,
         "layer_stats": layer_stats,
         "sweep_runs": sweep_runs,
-        "sweep_summary": sweep.summarize(sweep_runs, SETTINGS, n_bootstrap=200),
+        "sweep_summary": sweep.summarize(sweep_runs, SETTINGS),
         "probe_summary": aggregate.probe_summary(probes),
         "lambda_profile": synthetic_profile(),
         "comparisons": synthetic_comparisons(),

@@ -133,7 +133,7 @@ def run(
     train.configure_process(threads)
     splits = data.load_splits(data_path)
     if split != "official":
-        _, seed_splits, _ = resplit.cell_splits(splits, split, split_seed, seeds, tuning_seed=0)
+        seed_splits, _ = resplit.drawn_splits(splits, split, split_seed, seeds)
         splits = {key: tensor.repeat(len(lambdas), *[1] * (tensor.dim() - 1)) for key, tensor in seed_splits.items()}
     chosen = atomic.read_json(tune_path, required=("chosen",))["chosen"]
     spec, hp = apply_choice(spec, hp, chosen)

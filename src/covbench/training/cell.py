@@ -109,7 +109,7 @@ def run_depths(
     in its base. With a sequence_seed the dataset is read as noise-padded rows (covbench.data.sequences) and
     the depths are sequence lengths; a recurrent network's time steps get no linear probes. `remake_data` makes
     data_path again when it fails verification (covbench.data.datasets.load_splits). `split` is the dataset's
-    split protocol (covbench.data.splits: `per_seed` draws one split per seed and one for the tuning seed)."""
+    split protocol (covbench.data.splits: `per_seed` draws one split per seed and one per tuning seed, tune.splits of them)."""
     train.configure_process(threads)
     splits = data.load_splits(data_path, remake_data)
     if sequence_seed is not None and split != "official":

@@ -16,11 +16,18 @@ later rungs can. Selection is on loss, not accuracy: at depth many trials sit at
 accuracy argmax picks noise. A diverged or non-finite trial scores +inf; ties go to the smaller learning
 rate. Test data is never given to the trials.
 
+Where each seed draws its own split (per_seed, cat/not-cat), a trial trains on K tuning splits, one per tuning seed
+(covbench.config.tuning_seeds), each model with its seed's split, initialisation and data order, trials x K batched
+as one model; a trial's score is the mean of its K best validation losses (+inf if any diverged or is non-finite),
+it collapsed if most of its models did. Why: one split's 41 validation images give a mean cross-entropy with a
+standard error of 0.08-0.16 nats, the whole gap between a net that learned and the constant predictor. With one
+split (official) a trial is one model, as before.
+
 A method that contains another (a covariance variant is its base at lambda = 0, deep supervision at weight 0) is
 tuned nested in it when the base's tuning record is given (`nested_grid`; DESIGN section 6, Choi et al. 2019): the
 base's chosen learning rate and its neighbours on the base's grid, crossed with the config's `tune.nested` values
-of its hyperparameter, the first of which is 0. The trials share the base's tuning seed, so the initial weights and
-batches are the base's, and the incumbent (base lr, value 0) is the base's chosen trial itself, computed again (on
+of its hyperparameter, the first of which is 0. The trials share the base's tuning seeds and splits, so the initial
+weights, batches and data are the base's, and the incumbent (base lr, value 0) is the base's chosen trial itself, computed again (on
 one CPU the same numbers; the optimizers update each batched model on its own slices); no rung cuts it. So the choice
 is never worse than the base's (`check_inclusion`, run over every record by tune_summary). A small positive first
 value would not do: some trajectories are chaotic, and cat/not-cat relu_he_covariance at depth 2 and lambda 1e-4

@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from covbench.data import datasets as data
 from covbench.training import cell, tune
+from tests.test_data import MIRROR
 
 TUNE = {
     "trials": 3,
@@ -103,3 +105,43 @@ def test_a_job_interrupted_at_a_later_depth_keeps_the_depths_it_finished(spec, h
     assert (Path(out_dirs[0][0]) / "run.json").read_text() == finished
     assert all((Path(d) / name).exists() for dirs in out_dirs for d in dirs for name in cell.RUN_FILES)
     assert not any((tmp_path / "runs" / f"depth{d}" / "kept").exists() for d in depths)  # gone once all are done
+
+
+def test_a_kept_tuning_record_is_reused_only_on_the_same_tuning_splits(spec, hp, tmp_path, monkeypatch):
+    """An interrupted cat/not-cat cell keeps its tuning record; the rerun reuses it with the same split_seed, and
+    tunes again when split_seed moved every tuning split (a stale record would choose on other data)."""
+    if MIRROR is None:
+        pytest.skip("no verified data copies")
+    path = data.prepare("catvnoncat", MIRROR, tmp_path / "cat.pt")
+    settings = {**TUNE, "trials": 2, "rung_epochs": [1], "splits": 2}
+    out_dirs = [str(tmp_path / "runs" / "seed0")]
+    real_select, tuned_on = cell.tune.select, []
+
+    def counted(*args, **kwargs):
+        tuned_on.append([record["sha256"] for record in kwargs["split_records"]])
+        return real_select(*args, **kwargs)
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cell.tune, "select", counted)
+    monkeypatch.setattr(cell.train, "run", killed)
+    for split_seed in (0, 0, 1):
+        with pytest.raises(KeyboardInterrupt):
+            cell.run_depths(
+                str(path),
+                [str(tmp_path / "tune.json")],
+                [out_dirs],
+                "catvnoncat",
+                "m",
+                spec,
+                hp,
+                [2],
+                settings,
+                [0],
+                split="per_seed",
+                split_seed=split_seed,
+            )
+        assert (Path(out_dirs[0]) / "tune.json").exists()
+    assert len(tuned_on) == 2 and not set(tuned_on[0]) & set(tuned_on[1])
+    assert json.loads((tmp_path / "tune.json").read_text())["tuning_splits"][0]["sha256"] == tuned_on[1][0]

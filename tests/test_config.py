@@ -59,6 +59,8 @@ def test_default_and_quick_configs_are_valid(config):
             "course.networks.four_layer.reported_test_accuracy",
         ),
         ({"course": {"iterations": 0}}, "course.iterations"),
+        ({"tune": {"splits": 0}}, "tune.splits"),
+        ({"tune": {"splits": 2.5}}, "tune.splits"),
     ],
 )
 def test_bad_values_stop_with_one_line_naming_the_key(config, override, key):
@@ -118,3 +120,12 @@ def test_split_protocol_is_checked(config):
         validate(merge(config, {"datasets": {"catvnoncat": {"split": "folds"}}}))
     with pytest.raises(ConfigError, match="a sequence dataset keeps its official split"):
         validate(merge(config, {"datasets": {"smnist": {"split": "per_seed"}}}))
+
+
+def test_tuning_seeds_stay_outside_the_grid(config):
+    """tune.seed .. tune.seed + tune.splits - 1 tune on data the grid reports: none may be a grid seed."""
+    grid = {"seeds": [0, 1, 2, 10]}
+    validate(merge(config, {"tune": {"seed": 8, "splits": 2}, "grid": grid}))
+    for seed, splits in ((2, 1), (8, 3)):  # tune.seed itself, and the third of three from a free tune.seed
+        with pytest.raises(ConfigError, match=r"^config error at 'tune.seed': .*\[(2|10)\]; move tune.seed past"):
+            validate(merge(config, {"tune": {"seed": seed, "splits": splits}, "grid": grid}))

@@ -14,22 +14,31 @@ pytestmark = pytest.mark.skipif(MIRROR is None, reason="no verified data copies"
 
 
 @pytest.fixture(scope="module")
-def pool(tmp_path_factory):
+def prepared(tmp_path_factory):
     path = data.prepare("catvnoncat", MIRROR, tmp_path_factory.mktemp("cat") / "cat.pt")
-    return resplit.pooled(data.load_splits(path))
+    return data.load_splits(path)
+
+
+@pytest.fixture(scope="module")
+def pool(prepared):
+    return resplit.pooled(prepared)
 
 
 def _rows(x: torch.Tensor) -> set[bytes]:
     return {row.tobytes() for row in x.numpy()}
 
 
-def test_pool_holds_both_official_files(pool):
+def test_pool_holds_every_official_image_once(pool):
+    """Official train #146 and test #17 are the same cat: the pool keeps it once, so no split can put it in both
+    train and test."""
     x_train, y_train = data.read_catvnoncat(MIRROR / "train_catvnoncat.h5")
     x_test, y_test = data.read_catvnoncat(MIRROR / "test_catvnoncat.h5")
     official = np.concatenate([x_train, x_test]).reshape(259, -1).astype(np.float32) / 255
-    assert pool["x"].shape == (259, 12288) and pool["sizes"].tolist() == [168, 41, 50]
+    assert np.array_equal(official[146], official[209 + 17]) and y_train[146] == y_test[17] == 1
+    assert pool["x"].shape == (258, 12288) and pool["sizes"].tolist() == [167, 41, 50]
+    assert len(_rows(pool["x"])) == 258 and int(pool["duplicates_removed"]) == 1
     assert _rows(pool["x"]) == _rows(torch.from_numpy(official))
-    assert int(pool["y"].sum()) == int(y_train.sum() + y_test.sum()) == 72 + 33
+    assert int(pool["y"].sum()) == int(y_train.sum() + y_test.sum()) - 1 == 104
 
 
 def test_a_seed_gets_the_same_split_every_time(pool):
@@ -43,27 +52,41 @@ def test_two_seeds_and_the_split_seed_give_different_splits(pool):
     assert len(digests) == 10
 
 
-@pytest.mark.parametrize("seed", [0, 1, 1000])
+@pytest.mark.parametrize("seed", [0, 1, 7, 1000, 1004])
 def test_each_split_is_stratified_and_its_parts_disjoint(pool, seed):
-    indices = resplit.split_indices(pool["y"].numpy(), (168, 41, 50), seed, 0)
-    assert [len(indices[s]) for s in data.SPLITS] == [168, 41, 50]
+    indices = resplit.split_indices(pool["y"].numpy(), (167, 41, 50), seed, 0)
+    assert [len(indices[s]) for s in data.SPLITS] == [167, 41, 50]
     together = np.concatenate([indices[s] for s in data.SPLITS])
-    assert len(np.unique(together)) == 259  # disjoint, and every image used once
-    cat_share = 105 / 259
+    assert len(np.unique(together)) == 258  # disjoint, and every image used once
+    cat_share = 104 / 258
     for split in data.SPLITS:  # each part's cat count is its share of the pool's, to within one image
         cats = int(pool["y"].numpy()[indices[split]].sum())
         assert abs(cats - cat_share * len(indices[split])) <= 1
     tensors, record = resplit.seed_split(pool, seed, 0)
     assert record["sha256"] == resplit.split_digest(indices)
+    assert (record["n_train"], record["pool_size"], record["duplicates_removed"]) == (167, 258, 1)
     assert torch.equal(tensors["y_val"], pool["y"][torch.from_numpy(indices["val"])])
+    parts = [_rows(tensors[f"x_{split}"]) for split in data.SPLITS]  # disjoint by content, not only by index
+    assert sum(len(part) for part in parts) == len(set().union(*parts)) == 258
 
 
 def test_official_protocol_shares_the_prepared_split(pool):
     splits = {f"y_{s}": torch.zeros(n, dtype=torch.long) for s, n in zip(data.SPLITS, (168, 41, 50))}
-    tuning, seeds, records = resplit.cell_splits(splits, "official", 0, [0, 1], 1000)
-    assert tuning is splits and seeds is splits and [r["protocol"] for r in records] == ["official"] * 2
+    tuning, tuning_records, seeds, records = resplit.cell_splits(splits, "official", 0, [0, 1], [1000])
+    assert (
+        tuning is splits and seeds is splits and [r["protocol"] for r in tuning_records + records] == ["official"] * 3
+    )
     with pytest.raises(ValueError, match="per_seed"):
-        resplit.cell_splits(splits, "fold", 0, [0], 1000)
+        resplit.cell_splits(splits, "fold", 0, [0], [1000])
+
+
+def test_per_seed_tuning_draws_one_split_per_tuning_seed(prepared, pool):
+    tuning, tuning_records, seeds, records = resplit.cell_splits(prepared, "per_seed", 0, [0, 1], [1000, 1001, 1002])
+    assert tuning["x_train"].shape[0] == 3 and seeds["x_train"].shape[0] == 2
+    assert [r["seed"] for r in tuning_records] == [1000, 1001, 1002] and [r["seed"] for r in records] == [0, 1]
+    for k, seed in enumerate([1000, 1001, 1002]):
+        alone, record = resplit.seed_split(pool, seed, 0)
+        assert tuning_records[k] == record and all(torch.equal(tuning[key][k], alone[key]) for key in alone)
 
 
 def test_majority_rates():

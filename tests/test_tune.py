@@ -6,8 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from covbench.config import tuning_seeds
+from covbench.data import datasets as data
+from covbench.data import splits as resplit
 from covbench.training import tune
 from covbench.training.train import train
+from tests.test_data import MIRROR
 
 TUNE = {
     "trials": 4,
@@ -189,3 +193,73 @@ def test_the_inclusion_check_stops_on_a_doctored_record(tmp_path):
         r"baseline \(tolerance 1%\)",
     ):
         tune.summarize([str(p) for p in paths], str(tmp_path / "chosen.parquet"), str(tmp_path / "profile.parquet"))
+
+
+# --- tuning on K splits (DESIGN section 6): cat/not-cat, each tuning seed its own split ------------------------
+
+
+@pytest.fixture(scope="module")
+def cat_tuning(tmp_path_factory):
+    """Two tuning seeds' per-seed splits of the real cat/not-cat files, and their records."""
+    if MIRROR is None:
+        pytest.skip("no verified data copies")
+    path = data.prepare("catvnoncat", MIRROR, tmp_path_factory.mktemp("cat") / "cat.pt")
+    seeds = tuning_seeds({**TUNE, "splits": 2}, "per_seed")
+    tuning, records, _, _ = resplit.cell_splits(data.load_splits(path), "per_seed", 0, [0], seeds)
+    return tuning, records
+
+
+def test_a_trial_scores_the_mean_of_its_splits(cat_tuning, spec, hp, one_thread):
+    """Each of a trial's K models trains as it would alone on its tuning seed's split (that seed's initialisation
+    and data order); the trial's validation loss is the mean of their best ones, and the record names the splits."""
+    tuning, records = cat_tuning
+    record = tune.select(tuning, spec, hp, 2, TUNE, split_records=records)
+    assert record["tune_seeds"] == [1000, 1001] and record["tuning_splits"] == records
+    assert len({r["sha256"] for r in record["tuning_splits"]}) == 2
+    for trial in (t for t in record["trials"] if t["rung"] == 2):
+        assert trial["val_loss"] == pytest.approx(np.mean(trial["val_losses"]), rel=1e-12)
+        assert trial["val_accuracy"] == pytest.approx(np.mean(trial["val_accuracies"]), rel=1e-12)
+        for k, seed in enumerate(record["tune_seeds"]):
+            split = {key: tensor[k] for key, tensor in tuning.items()}
+            alone = train(split, spec, {**hp, "epochs": 3, "lr": trial["lr"]}, 2, [seed])
+            assert trial["val_losses"][k] == pytest.approx(float(alone.best_val_loss[0]), rel=1e-5)
+    finalists = [t for t in record["trials"] if t["rung"] == 2 and not t["diverged"]]
+    assert record["val_loss"] == min(t["val_loss"] for t in finalists)
+
+
+def test_a_nested_variant_keeps_its_base_on_the_mean_of_the_same_splits(cat_tuning, spec, hp, one_thread):
+    """The incumbent trains on the base's K splits with the base's seeds: it is the base's chosen trial, split by
+    split, so inclusion holds on the mean; a base tuned on other splits stops the variant with one line."""
+    tuning, records = cat_tuning
+    base = {"dataset": "catvnoncat", "method": "baseline", "depth": 2}
+    base.update(tune.select(tuning, spec, hp, 2, TUNE, split_records=records))
+    variant = {"dataset": "catvnoncat", "method": "covariance", "depth": 2}
+    variant.update(tune.select(tuning, {**spec, "aux": "covariance"}, hp, 2, TUNE, base=base, split_records=records))
+    incumbent = next(t for t in variant["trials"] if t == {**t, **variant["nested"]["incumbent"]})
+    chosen = next(t for t in base["trials"] if t["lr"] == base["chosen"]["lr"])
+    assert incumbent["val_losses"] == chosen["val_losses"] and incumbent["val_loss"] == base["val_loss"]
+    assert variant["val_loss"] <= base["val_loss"]
+    tune.check_inclusion(variant, base)
+    other = [records[1], records[0]]
+    with pytest.raises(
+        ValueError, match=r"^covariance at depth 2 tunes nested in baseline, whose tuning splits"
+    ) as error:
+        tune.select(
+            tuning,
+            {**spec, "aux": "covariance"},
+            hp,
+            2,
+            TUNE,
+            base={**base, "tuning_splits": other},
+            split_records=records,
+        )
+    assert "\n" not in str(error.value)
+
+
+def test_one_split_is_one_model_per_trial(spec, hp, splits):
+    """A shared split (the official protocol) tunes on tune.seed alone: each trial's lists hold its one model's
+    numbers, the same as the trial's own."""
+    record = tune.select(splits, spec, hp, 2, TUNE)
+    assert record["tune_seeds"] == [TUNE["seed"]]
+    for trial in record["trials"]:
+        assert trial["val_losses"] == [trial["val_loss"]] and trial["best_epochs"] == [trial["best_epoch"]]

@@ -107,6 +107,12 @@ def validate(config: dict, schema_path: Path = SCHEMA_PATH) -> dict:
                 f"config error at '{where}': the range [{low}, {high}] is reversed or empty; "
                 f"give [low, high] with low < high"
             )
+    overlap = sorted(set(tuning_seeds(config["tune"], "per_seed")) & set(config["grid"]["seeds"]))
+    if overlap:
+        raise ConfigError(
+            f"config error at 'tune.seed': tuning seeds tune.seed .. tune.seed + tune.splits - 1 include the grid's "
+            f"seeds {overlap}; move tune.seed past grid.seeds (tuning is on data the grid never reports)"
+        )
     for name, values in config["tune"]["nested"].items():
         if values != sorted(values) or values[0] != 0:
             raise ConfigError(
@@ -238,6 +244,12 @@ def base_method(method: str, specs: dict[str, dict]) -> str | None:
         (m for m, s in specs.items() if s.get("aux", "none") == "none" and plain_part(s) == plain_part(specs[method])),
         None,
     )
+
+
+def tuning_seeds(tune: dict, protocol: str) -> list[int]:
+    """The seeds that tune a cell (DESIGN section 6): where each seed draws its own split (`per_seed`), tune.splits of
+    them from tune.seed, each with its own split; one fixed split (`official`) keeps one, tune.seed."""
+    return list(range(tune["seed"], tune["seed"] + tune["splits"])) if protocol == "per_seed" else [tune["seed"]]
 
 
 def tune_settings(config: dict, dataset: str) -> dict:

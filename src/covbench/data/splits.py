@@ -1,12 +1,13 @@
-"""Per-seed splits (DESIGN section 1): a small dataset's prepared train, validation and test images pooled, and each
-seed drawing its own stratified split of the same sizes.
+"""Per-seed splits (DESIGN section 1): a small dataset's prepared train, validation and test images pooled, exact
+duplicates kept once, and each seed drawing its own stratified split: validation and test of the prepared sizes,
+train the rest. Tuning draws K splits of its own, one per tuning seed (DESIGN section 6).
 
 Why: cat/not-cat's official training set is 34 % cat and its test set 66 % cat, so one fixed split puts every verdict
 on the same held-out images, with a shift of class prior between them, while the seeds vary only the initialisation.
 Drawing the split with the seed puts the variance of the data into the seeds (Bouthillier et al. 2021).
 
     pool = pooled(load_splits("results/data/catvnoncat.pt"))
-    one = seed_split(pool, seed=3, split_seed=0)        # six tensors of one split, indices in one["index_*"]
+    one, record = seed_split(pool, seed=3, split_seed=0)  # six tensors of one split, and its run.json record
     batch = stacked([seed_split(pool, s, 0) for s in seeds])  # a leading model dimension: one split per seed
 """
 
@@ -22,13 +23,30 @@ PROTOCOLS = ("official", "per_seed")
 
 
 def pooled(splits: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The prepared splits concatenated in the order train, val, test, with each split's size: a per-seed split
-    indexes this pool and keeps those sizes."""
+    """The prepared splits concatenated in the order train, val, test, each image once (the first of exact duplicates
+    by pixel hash: cat/not-cat's official train file #146 is test file #17, so a split could put the same image in
+    train and test), with the sizes a per-seed split takes: validation and test as prepared, train the rest."""
+    x = torch.cat([splits[f"x_{split}"] for split in SPLITS])
+    y = torch.cat([splits[f"y_{split}"] for split in SPLITS])
+    first = first_occurrences(x)
+    n_val, n_test = len(splits["y_val"]), len(splits["y_test"])
     return {
-        "x": torch.cat([splits[f"x_{split}"] for split in SPLITS]),
-        "y": torch.cat([splits[f"y_{split}"] for split in SPLITS]),
-        "sizes": torch.tensor([len(splits[f"y_{split}"]) for split in SPLITS]),
+        "x": x.index_select(0, first),
+        "y": y.index_select(0, first),
+        "sizes": torch.tensor([len(first) - n_val - n_test, n_val, n_test]),
+        "duplicates_removed": torch.tensor(len(y) - len(first)),
     }
+
+
+def first_occurrences(x: torch.Tensor) -> torch.Tensor:
+    """Ascending row indices of `x` that keep the first of every set of rows with the same bytes (pixel hash)."""
+    seen, keep = set(), []
+    for i, row in enumerate(x.contiguous().numpy()):
+        digest = hashlib.sha256(row.tobytes()).digest()
+        if digest not in seen:
+            seen.add(digest)
+            keep.append(i)
+    return torch.tensor(keep, dtype=torch.long)
 
 
 def split_indices(y: np.ndarray, sizes: tuple[int, int, int], seed: int, split_seed: int) -> dict[str, np.ndarray]:
@@ -55,7 +73,8 @@ def split_digest(indices: dict[str, np.ndarray]) -> str:
 
 
 def seed_split(pool: dict[str, torch.Tensor], seed: int, split_seed: int) -> tuple[dict[str, torch.Tensor], dict]:
-    """-> (the six tensors of `seed`'s split, its record for run.json: protocol, seed, sizes, sha256)."""
+    """-> (the six tensors of `seed`'s split, its record for run.json: protocol, seed, sizes, sha256, and the pool's
+    size and duplicates removed)."""
     sizes = tuple(int(n) for n in pool["sizes"])
     indices = split_indices(pool["y"].numpy(), sizes, seed, split_seed)
     tensors = {}
@@ -68,6 +87,8 @@ def seed_split(pool: dict[str, torch.Tensor], seed: int, split_seed: int) -> tup
         "seed": seed,
         **{f"n_{split}": len(indices[split]) for split in SPLITS},
         "sha256": split_digest(indices),
+        "pool_size": len(pool["y"]),
+        "duplicates_removed": int(pool["duplicates_removed"]),
     }
     return tensors, record
 
@@ -115,16 +136,28 @@ def seed_data(
     return tensors, {"split": record, "val_majority_rate": val_rate, "test_majority_rate": test_rate}
 
 
-def cell_splits(
-    splits: dict[str, torch.Tensor], protocol: str, split_seed: int, seeds: list[int], tuning_seed: int
-) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], list[dict]]:
-    """-> (the tuning seed's split, the seeds' splits as the training loop takes them, one run.json record per seed).
-    `official`: every seed and the tuning share the prepared split; `per_seed`: each draws its own from the pool."""
+def drawn_splits(
+    splits: dict[str, torch.Tensor], protocol: str, split_seed: int, seeds: list[int]
+) -> tuple[dict[str, torch.Tensor], list[dict]]:
+    """-> (the splits of `seeds` as the training loop takes them, one run.json record per seed). `official`: every
+    seed shares the prepared split; `per_seed`: each draws its own from the pool, stacked on a leading model
+    dimension."""
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown split protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}")
     if protocol == "official":
-        return splits, splits, [official_record(splits, split_seed)] * len(seeds)
+        return splits, [official_record(splits, split_seed)] * len(seeds)
     pool = pooled(splits)
-    tuning, _ = seed_split(pool, tuning_seed, split_seed)
     drawn = [seed_split(pool, seed, split_seed) for seed in seeds]
-    return tuning, stacked([tensors for tensors, _ in drawn]), [record for _, record in drawn]
+    return stacked([tensors for tensors, _ in drawn]), [record for _, record in drawn]
+
+
+def cell_splits(
+    splits: dict[str, torch.Tensor], protocol: str, split_seed: int, seeds: list[int], tuning_seeds: list[int]
+) -> tuple[dict[str, torch.Tensor], list[dict], dict[str, torch.Tensor], list[dict]]:
+    """-> (the tuning splits and their records, the seeds' splits and theirs), each as `drawn_splits` gives them:
+    `tuning_seeds` (covbench.config.tuning_seeds: one under `official`, tune.splits under `per_seed`) draw theirs
+    as the grid's seeds do."""
+    return (
+        *drawn_splits(splits, protocol, split_seed, tuning_seeds),
+        *drawn_splits(splits, protocol, split_seed, seeds),
+    )

@@ -9,7 +9,8 @@ validation split as the pipeline does. A straight line through the two wall time
 spends per training example and the fixed part (validation, the statistics at step 0). A cell then costs
     (fixed + per_example * train_size) * (seeds * epochs + tuning trial-epochs) / seeds,
 since trials are batched as seeds are and an epoch costs about the same per batched model: the tuning budget is
-trial-epochs (covbench.training.tune.budget_epochs). Probes, the lambda sweep and the Nielsen runs are left out (a few %
+trial-epochs (covbench.training.tune.budget_epochs), times K where a trial trains on K tuning splits (per-seed
+splits, tune.splits). Probes, the lambda sweep and the Nielsen runs are left out (a few %
 of the default grid, BENCHMARKS.md). The estimate is checked against a grid that ran: `--check
 results/benchmarks` compares the default config's estimate with its per-job benchmark files.
 
@@ -30,7 +31,7 @@ import pandas as pd
 import torch
 import yaml
 
-from covbench.config import AUX_HYPERPARAMETER, base_method, hyperparameters, method_spec, validate
+from covbench.config import AUX_HYPERPARAMETER, base_method, hyperparameters, method_spec, tuning_seeds, validate
 from covbench.data import datasets as data
 from covbench.data import sequences
 from covbench.training.train import configure_process, resolve_device, train
@@ -103,7 +104,9 @@ def measure(config: dict, methods: list[str] | None, sizes: tuple[int, int], dev
         per_example = max(t_large - t_small, 0.0) / (large - small)
         fixed = max(t_small - per_example * small, 0.0)
         train_size = settings["train_size"] or _full_train_size(dataset)
-        tuning = budget_epochs(tuning_trials(config, method, dataset), settings["tune_epochs"], config["tune"]["eta"])
+        tuning = tuning_splits(config, dataset) * budget_epochs(
+            tuning_trials(config, method, dataset), settings["tune_epochs"], config["tune"]["eta"]
+        )
         epoch_s = fixed + per_example * train_size
         rows.append(
             {
@@ -139,6 +142,11 @@ def tuning_trials(config: dict, method: str, dataset: str) -> int:
     if name and name not in specs[method] and base_method(method, specs) is not None:
         return 3 * len(config["tune"]["nested"][name])
     return config["tune"]["trials"]
+
+
+def tuning_splits(config: dict, dataset: str) -> int:
+    """K, the splits every tuning trial trains on (covbench.config.tuning_seeds): one per tuning seed."""
+    return len(tuning_seeds(config["tune"], config["datasets"][dataset].get("split", "official")))
 
 
 def _val_sized(splits: dict, settings: dict) -> dict:
@@ -182,7 +190,7 @@ def _work(config: dict, dataset: str, length: int | None = None) -> float:
     """Examples x model-epochs (final seeds and tuning trials) of one cell, times T for a recurrent one."""
     settings = config["datasets"][dataset]
     size = settings["train_size"] or _full_train_size(dataset)
-    model_epochs = len(config["grid"]["seeds"]) * settings["epochs"] + budget_epochs(
+    model_epochs = len(config["grid"]["seeds"]) * settings["epochs"] + tuning_splits(config, dataset) * budget_epochs(
         config["tune"]["trials"], settings["tune_epochs"], config["tune"]["eta"]
     )
     return size * model_epochs * (length or 1)

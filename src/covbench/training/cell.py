@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from covbench import atomic
+from covbench.config import tuning_seeds
 from covbench.data import datasets as data
 from covbench.data import sequences
 from covbench.data import splits as resplit
@@ -43,22 +44,23 @@ def run(
     base: dict | None = None,
     seed_splits: dict | None = None,
     split_records: list[dict] | None = None,
+    tuning_records: list[dict] | None = None,
 ) -> None:
     """Write the tuning record to tune_path, then each seed's run files to its out_dir (DESIGN section 5). With
     `base` (the tuning record of the method's base at this depth) the method is tuned nested in it. Tuning reads
-    `splits` (data_path's when not given), the seeds read `seed_splits` (one per seed, covbench.data.splits) where
-    given, else the same."""
+    `splits` (data_path's when not given; K per-model tuning splits named by `tuning_records`, tune.select), the
+    seeds read `seed_splits` (one per seed, covbench.data.splits) where given, else the same."""
     train.configure_process(threads)
     splits = splits if splits is not None else data.load_splits(data_path)
     kept = Path(out_dirs[0]) / "tune.json"
-    key = json.dumps([spec, hp, depth, tune_settings, base and base["trials"]], sort_keys=True)
+    key = json.dumps([spec, hp, depth, tune_settings, base and base["trials"], tuning_records], sort_keys=True)
     record = _kept_record(kept, key)
     if record is None:
         record = {
             "dataset": dataset,
             "method": method,
             "depth": depth,
-            **tune.select(splits, spec, hp, depth, tune_settings, device, base=base),
+            **tune.select(splits, spec, hp, depth, tune_settings, device, base=base, split_records=tuning_records),
         }
         atomic.write_json(kept, {"key": key, "record": record}, indent=None)
     atomic.write_json(tune_path, record)
@@ -107,13 +109,13 @@ def run_depths(
     in its base. With a sequence_seed the dataset is read as noise-padded rows (covbench.data.sequences) and
     the depths are sequence lengths; a recurrent network's time steps get no linear probes. `remake_data` makes
     data_path again when it fails verification (covbench.data.datasets.load_splits). `split` is the dataset's
-    split protocol (covbench.data.splits: `per_seed` draws one split per seed and one for the tuning seed)."""
+    split protocol (covbench.data.splits: `per_seed` draws one split per seed and one per tuning seed, tune.splits of them)."""
     train.configure_process(threads)
     splits = data.load_splits(data_path, remake_data)
     if sequence_seed is not None and split != "official":
         raise ValueError(f"split {split!r}: a sequence dataset keeps its official split; set its split to official")
-    tuning_splits, seed_splits, split_records = resplit.cell_splits(
-        splits, split, split_seed, seeds, tune_settings["seed"]
+    tuning_splits, tuning_records, seed_splits, split_records = resplit.cell_splits(
+        splits, split, split_seed, seeds, tuning_seeds(tune_settings, split)
     )
     kept_dirs = [Path(dirs[0]).parent / "kept" for dirs in out_dirs]
     bases = [atomic.read_json(path, required=("method", "chosen", "trials")) for path in base_tune_paths]
@@ -122,7 +124,18 @@ def run_depths(
     ):
         files = _cell_files(tune_path, dirs)
         key = _depth_key(
-            dataset, method, spec, hp, depth, tune_settings, seeds, probe_settings, sequence_seed, base, split_records
+            dataset,
+            method,
+            spec,
+            hp,
+            depth,
+            tune_settings,
+            seeds,
+            probe_settings,
+            sequence_seed,
+            base,
+            tuning_records,
+            split_records,
         )
         if _restore(files, kept_dir, key):
             continue
@@ -148,6 +161,7 @@ def run_depths(
             base=base,
             seed_splits=cell_seed_splits,
             split_records=split_records,
+            tuning_records=tuning_records,
         )
         _keep(files, kept_dir, key)
     for kept_dir in kept_dirs:
@@ -164,7 +178,18 @@ def _depth_data(splits, tuning_splits, seed_splits, probe_settings, depth, seque
 
 
 def _depth_key(
-    dataset, method, spec, hp, depth, tune_settings, seeds, probe_settings, sequence_seed, base, split_records
+    dataset,
+    method,
+    spec,
+    hp,
+    depth,
+    tune_settings,
+    seeds,
+    probe_settings,
+    sequence_seed,
+    base,
+    tuning_records,
+    split_records,
 ) -> str:
     """What a depth's outputs were made with: kept outputs are restored only under the same key."""
     return json.dumps(
@@ -179,6 +204,7 @@ def _depth_key(
             probe_settings,
             sequence_seed,
             base and base["trials"],
+            tuning_records,
             split_records,
         ],
         sort_keys=True,

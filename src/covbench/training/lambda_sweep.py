@@ -133,7 +133,7 @@ def run(
     splits = data.load_splits(data_path)
     ratio = 0.0
     if split != "official":
-        _, seed_splits, records = resplit.cell_splits(splits, split, split_seed, seeds, tuning_seed=0)
+        seed_splits, records = resplit.drawn_splits(splits, split, split_seed, seeds)
         splits = {key: tensor.repeat(len(lambdas), *[1] * (tensor.dim() - 1)) for key, tensor in seed_splits.items()}
         ratio = records[0]["n_test"] / records[0]["n_train"]
     chosen = atomic.read_json(tune_path, required=("chosen",))["chosen"]

@@ -16,11 +16,18 @@ later rungs can. Selection is on loss, not accuracy: at depth many trials sit at
 accuracy argmax picks noise. A diverged or non-finite trial scores +inf; ties go to the smaller learning
 rate. Test data is never given to the trials.
 
+Where each seed draws its own split (per_seed, cat/not-cat), a trial trains on K tuning splits, one per tuning seed
+(covbench.config.tuning_seeds), each model with its seed's split, initialisation and data order, trials x K batched
+as one model; a trial's score is the mean of its K best validation losses (+inf if any diverged or is non-finite),
+it collapsed if most of its models did. Why: one split's 41 validation images give a mean cross-entropy with a
+standard error of 0.08-0.16 nats, the whole gap between a net that learned and the constant predictor. With one
+split (official) a trial is one model, as before.
+
 A method that contains another (a covariance variant is its base at lambda = 0, deep supervision at weight 0) is
 tuned nested in it when the base's tuning record is given (`nested_grid`; DESIGN section 6, Choi et al. 2019): the
 base's chosen learning rate and its neighbours on the base's grid, crossed with the config's `tune.nested` values
-of its hyperparameter, the first of which is 0. The trials share the base's tuning seed, so the initial weights and
-batches are the base's, and the incumbent (base lr, value 0) is the base's chosen trial itself, computed again (on
+of its hyperparameter, the first of which is 0. The trials share the base's tuning seeds and splits, so the initial
+weights, batches and data are the base's, and the incumbent (base lr, value 0) is the base's chosen trial itself, computed again (on
 one CPU the same numbers; the optimizers update each batched model on its own slices); no rung cuts it. So the choice
 is never worse than the base's (`check_inclusion`, run over every record by tune_summary). A small positive first
 value would not do: some trajectories are chaotic, and cat/not-cat relu_he_covariance at depth 2 and lambda 1e-4
@@ -35,6 +42,7 @@ import torch
 
 from covbench import atomic
 from covbench.config import AUX_HYPERPARAMETER, METHOD_DEFAULTS
+from covbench.data.splits import is_per_model
 from covbench.training.train import COLLAPSED_FRACTION, class_prior_entropy, select_models, train
 
 NO_LOGGING = 1 << 62  # a log_every no trial reaches
@@ -171,6 +179,16 @@ def survivors(order: np.ndarray, size: int, alive: list[int], incumbent: int | N
     return sorted(kept)
 
 
+def split_count(splits: dict[str, torch.Tensor]) -> int:
+    """K, the tuning splits every trial trains on: the leading dimension of per-model splits, else 1 (one split)."""
+    return splits["y_train"].shape[0] if is_per_model(splits) else 1
+
+
+def model_rows(positions: list[int], k: int) -> list[int]:
+    """The batched models of the trials at `positions`: a trial's K models sit side by side (trial-major)."""
+    return [p * k + i for p in positions for i in range(k)]
+
+
 def train_rung(
     splits: dict[str, torch.Tensor],
     spec: dict,
@@ -179,30 +197,39 @@ def train_rung(
     tune: dict,
     trials: list[dict],
     alive: list[int],
+    seeds: list[int],
     state,
     until: int,
     device: str,
 ):
-    """The `alive` trials as one batched model (the tuning seed for each), from `state` to epoch `until`."""
+    """The `alive` trials as one batched model, each trial once per tuning seed in `seeds` (on that seed's split
+    where the splits are per model), from `state` to epoch `until`."""
+    k = len(seeds)
     trial_spec = dict(spec)
     for name in trials[0]:
         if name != "lr":
-            trial_spec[name] = [trials[t][name] for t in alive]
+            trial_spec[name] = [trials[t][name] for t in alive for _ in seeds]
+    if is_per_model(splits):
+        splits = {key: tensor.repeat(len(alive), *[1] * (tensor.dim() - 1)) for key, tensor in splits.items()}
     # no per-layer statistics beyond step 0: nothing reads a trial's, and at depth they cost time
     trial_hp = {
         **hp,
         "epochs": tune["rung_epochs"][-1],
-        "lr": [trials[t]["lr"] for t in alive],
+        "lr": [trials[t]["lr"] for t in alive for _ in range(k)],
         "log_every": NO_LOGGING,
     }
-    return train(
-        splits, trial_spec, trial_hp, depth, [tune["seed"]] * len(alive), device=device, start=state, until_epoch=until
-    )
+    return train(splits, trial_spec, trial_hp, depth, seeds * len(alive), device=device, start=state, until_epoch=until)
 
 
-def rung_outcome(result, prior_entropy: float, rung: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict]]:
-    """What a rung's trials reached: (validation loss at each one's best checkpoint so far (DESIGN section 6),
-    diverged, collapsed, and per trial the record of it), in the order of the batched models."""
+def prior_entropies(splits: dict[str, torch.Tensor]) -> np.ndarray:
+    """(K,) the class-prior entropy of each tuning split's train part (the collapse line of its models)."""
+    labels = splits["y_train"] if is_per_model(splits) else splits["y_train"].unsqueeze(0)
+    return np.array([class_prior_entropy(y) for y in labels])
+
+
+def rung_outcome(result, prior_entropy: np.ndarray, rung: int) -> list[dict]:
+    """What each of a rung's batched models reached, in their order: validation loss at its best checkpoint so far
+    (DESIGN section 6), whether it diverged or collapsed (`prior_entropy`: each model's split's)."""
     last = result.epochs.groupby("model").tail(1).set_index("model").sort_index()
     diverged = result.epochs.groupby("model").diverged.any().sort_index().to_numpy()
     val_loss = result.best_val_loss.astype(float)
@@ -224,7 +251,27 @@ def rung_outcome(result, prior_entropy: float, rung: int) -> tuple[np.ndarray, n
                 "collapsed": bool(collapsed[m]),
             }
         )
-    return val_loss, diverged, collapsed, reached
+    return reached
+
+
+def trial_outcome(models: list[dict]) -> dict:
+    """One trial's record from its K models' (one per tuning split): validation loss and accuracy, last validation
+    and training loss are means over the K (the per-split ones kept in `val_losses`, `val_accuracies`,
+    `best_epochs`); it diverged if any model did (ranking then scores it +inf), collapsed if most did; `epochs` is
+    the furthest any got, `best_epoch` the median of the K (rounded down). With K = 1, the model's own record."""
+    best_epochs = [m["best_epoch"] for m in models]
+    return {
+        "rung": models[0]["rung"],
+        "epochs": max(m["epochs"] for m in models),
+        "best_epoch": int(np.median(best_epochs)),
+        **{key: float(np.mean([m[key] for m in models])) for key in ("val_loss", "val_accuracy", "last_val_loss")},
+        "train_loss": float(np.mean([m["train_loss"] for m in models])),
+        "diverged": any(m["diverged"] for m in models),
+        "collapsed": 2 * sum(m["collapsed"] for m in models) > len(models),
+        "val_losses": [m["val_loss"] for m in models],
+        "val_accuracies": [m["val_accuracy"] for m in models],
+        "best_epochs": best_epochs,
+    }
 
 
 def successive_halving(
@@ -235,12 +282,13 @@ def successive_halving(
     tune: dict,
     trials: list[dict],
     incumbent: int | None,
+    seeds: list[int],
     device: str,
 ) -> tuple[int, dict[int, dict], float]:
-    """Every rung in turn, the best 1/eta going on: (the winning trial, trial -> what it reached at its last rung,
-    the last rung's wall seconds)."""
-    rung_epochs = tune["rung_epochs"]
-    prior_entropy = class_prior_entropy(splits["y_train"])
+    """Every rung in turn, the best 1/eta going on, each trial trained once per tuning seed and ranked on its mean:
+    (the winning trial, trial -> what it reached at its last rung, the last rung's wall seconds)."""
+    rung_epochs, k = tune["rung_epochs"], len(seeds)
+    prior_entropy = prior_entropies(splits)
     alive = list(range(len(trials)))  # trial indices still training, in ascending lr order
     reached = {}
     state, order = None, None
@@ -248,13 +296,17 @@ def successive_halving(
         if rung:
             positions = survivors(order, size, alive, incumbent)
             alive = [alive[i] for i in positions]
-            state = select_models(state, positions)
-        result = train_rung(splits, spec, hp, depth, tune, trials, alive, state, until, device)
+            state = select_models(state, model_rows(positions, k))
+        result = train_rung(splits, spec, hp, depth, tune, trials, alive, seeds, state, until, device)
         state = result.state
-        val_loss, diverged, collapsed, outcomes = rung_outcome(result, prior_entropy, rung)
+        models = rung_outcome(result, np.tile(prior_entropy, len(alive)), rung)
+        outcomes = [trial_outcome(models[at : at + k]) for at in range(0, len(models), k)]
         reached.update(zip(alive, outcomes))
+        val_loss, diverged, collapsed = (
+            np.array([o[key] for o in outcomes]) for key in ("val_loss", "diverged", "collapsed")
+        )
         promoting = rung + 1 < len(rung_epochs)
-        plateau = val_loss <= prior_entropy / COLLAPSED_FRACTION if promoting else None
+        plateau = val_loss <= float(np.mean(prior_entropy)) / COLLAPSED_FRACTION if promoting else None
         order = ranking(val_loss, diverged, collapsed, plateau)
     return alive[int(order[0])], reached, result.wall_s
 
@@ -283,13 +335,24 @@ def select(
     tune: dict,
     device: str = "cpu",
     base: dict | None = None,
+    split_records: list[dict] | None = None,
 ) -> dict:
-    """Successive halving over the method's trials; with `base` (its base's tuning record) nested in the base."""
+    """Successive halving over the method's trials; with `base` (its base's tuning record) nested in the base.
+    `splits`: one split (tune.seed trains every trial on it), or K per-model tuning splits
+    (covbench.data.splits.cell_splits) with `split_records`, whose seeds are the tuning seeds: each split's model
+    starts from its seed's initialisation and data order. The record names the splits (`tuning_splits`)."""
     nested = is_nested(spec, base)
+    seeds = [record["seed"] for record in split_records] if is_per_model(splits) else [tune["seed"]]
+    if nested and base["tuning_splits"] != split_records:
+        raise ValueError(
+            f"{spec['aux']} at depth {depth} tunes nested in {base['method']}, whose tuning splits "
+            f"{split_names(base['tuning_splits'])} are not its own {split_names(split_records)}: tune the base again "
+            f"on this data"
+        )
     trials, incumbent = nested_grid(spec, tune, base) if nested else (trial_grid(spec, tune), None)
     rung_epochs, eta = tune["rung_epochs"], tune["eta"]
     no_test = {k: v for k, v in splits.items() if not k.endswith("_test")}
-    best, reached, wall_s = successive_halving(no_test, spec, hp, depth, tune, trials, incumbent, device)
+    best, reached, wall_s = successive_halving(no_test, spec, hp, depth, tune, trials, incumbent, seeds, device)
     chosen = trials[best]
     trials = [{**t, **reached[i]} for i, t in enumerate(trials)]
     return {
@@ -306,10 +369,17 @@ def select(
         "eta": eta,
         "budget_epochs": budget_epochs(len(trials), rung_epochs, eta),
         "tune_seed": tune["seed"],
+        "tune_seeds": seeds,
+        "tuning_splits": split_records,
         "wall_s": wall_s,
         **(nesting_record(spec, tune, base, trials, incumbent) if nested else {}),
         "trials": trials,
     }
+
+
+def split_names(records: list[dict] | None) -> list[str] | None:
+    """Tuning splits as an error names them: the first 12 hex digits of each digest (the protocol where none)."""
+    return records and [record.get("sha256", record["protocol"])[:12] for record in records]
 
 
 def apply_choice(spec: dict, hp: dict, chosen: dict) -> tuple[dict, dict]:

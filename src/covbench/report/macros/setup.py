@@ -129,7 +129,7 @@ def split_setup(config: dict) -> str:
         label = f"{dataset_label(dataset)} {CITATIONS.get(dataset, '')}".rstrip()
         if config["datasets"][dataset].get("split", "official") == "per_seed":
             clauses.append(
-                f"{label} pools its official training and test images, and every seed, the tuning seed included, "
+                f"{label} pools its official training and test images, and every seed, each tuning seed included, "
                 "draws its own stratified split of them into training, validation and test data"
             )
         else:

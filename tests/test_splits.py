@@ -112,3 +112,22 @@ def test_standardize_per_model_uses_each_train_part():
     for m in range(2):
         assert float(out["x_train"][m].mean()) == pytest.approx(0, abs=1e-6)
         assert float(out["x_train"][m].std()) == pytest.approx(1)
+
+
+def test_models_on_one_split_are_found_and_share_its_work():
+    """distinct_models finds the K distinct splits among trials x K models (tuning's layout), never merges two splits
+    that differ in one element (even one the checksum skips), and the shared QR basis and standardization give the
+    numbers each model's own computation gives."""
+    rng = torch.Generator().manual_seed(0)
+    splits = [torch.randn(6, 300, generator=rng) for _ in range(3)]
+    x = torch.stack(splits * 4)  # 4 trials x 3 splits, trial-major
+    firsts, inverse = resplit.distinct_models(x)
+    assert firsts.tolist() == [0, 1, 2] and inverse.tolist() == [0, 1, 2] * 4
+    nudged = x.clone()
+    nudged[5, 0, 1] += 1.0  # element 1 is not among the checksum's (every 97th)
+    assert resplit.distinct_models(nudged)[0].tolist() == [0, 1, 2, 5]
+    per_model = {"x_train": x, "x_val": x[:, :2], "y_train": torch.zeros(12, 6, dtype=torch.long)}
+    shared = train.standardize(per_model)["x_train"]
+    for m in range(12):
+        alone = (x[m] - x[m].mean()) / x[m].std()
+        assert torch.equal(shared[m], alone)

@@ -104,6 +104,22 @@ def stacked(per_model: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]
     return {key: torch.stack([split[key] for split in per_model]) for key in per_model[0]}
 
 
+def distinct_models(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-model inputs x (M, ...) -> (the first model of each distinct x, every model's position among those).
+    Models on one split share what is computed from its inputs alone (a QR basis, standardization statistics): in
+    tuning each trial repeats the K tuning splits, so M = trials x K models hold only K distinct ones. A model is
+    matched on a checksum of every 97th element, then confirmed equal element for element."""
+    checksums = x.flatten(1)[:, ::97].double().sum(1).tolist()
+    firsts, inverse = [], []
+    for m, checksum in enumerate(checksums):
+        match = next((j for j, f in enumerate(firsts) if checksums[f] == checksum and torch.equal(x[f], x[m])), None)
+        if match is None:
+            match = len(firsts)
+            firsts.append(m)
+        inverse.append(match)
+    return torch.tensor(firsts), torch.tensor(inverse)
+
+
 def is_per_model(splits: dict[str, torch.Tensor]) -> bool:
     """Whether the splits carry a model dimension (labels (M, n) instead of (n,))."""
     return splits["y_train"].dim() == 2

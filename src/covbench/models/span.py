@@ -20,6 +20,7 @@ methods keep the plain layer.
 
 import torch
 
+from covbench.data.splits import distinct_models
 from covbench.subnormals import norm_of
 
 
@@ -37,7 +38,11 @@ def to_span(model, splits: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     x_train = splits["x_train"]
     w0 = model.weights[0]  # (M, in, out)
     models = w0.shape[0]
-    basis = torch.linalg.qr(x_train.transpose(-1, -2).double()).Q.to(w0.dtype)  # (in, r) or (M, in, r)
+    if x_train.dim() == 3:  # per-model splits: one QR per distinct split, shared by the models on it
+        firsts, inverse = distinct_models(x_train)
+        basis = torch.linalg.qr(x_train[firsts].transpose(-1, -2).double()).Q.to(w0.dtype)[inverse]  # (M, in, r)
+    else:
+        basis = torch.linalg.qr(x_train.transpose(-1, -2).double()).Q.to(w0.dtype)  # (in, r)
     coords = basis.transpose(-1, -2) @ w0  # (M, r, out)
 
     def features(x: torch.Tensor) -> torch.Tensor:

@@ -29,7 +29,7 @@ import torch
 from covbench import atomic, components
 from covbench.components.clipping import clip_grad_norm_
 from covbench.config import METHOD_DEFAULTS
-from covbench.data.splits import is_per_model, majority_rates
+from covbench.data.splits import distinct_models, is_per_model, majority_rates
 from covbench.models import LOSSES, MLP, RNN, build, forward, span, to_device
 from covbench.models.rnn import LOGGED_STEPS, logged_steps
 from covbench.training import probes, stats
@@ -134,7 +134,8 @@ def standardize(splits: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     x = splits["x_train"]
     if is_per_model(splits):
         dims = tuple(range(1, x.dim()))
-        mean, std = x.mean(dims, keepdim=True), x.std(dims, keepdim=True)
+        firsts, inverse = distinct_models(x)  # models on one split share its statistics
+        mean, std = x[firsts].mean(dims, keepdim=True)[inverse], x[firsts].std(dims, keepdim=True)[inverse]
     else:
         mean, std = x.mean(), x.std()
     return {k: (v - mean) / std if k.startswith("x_") else v for k, v in splits.items()}

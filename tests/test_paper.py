@@ -546,12 +546,52 @@ def test_the_answer_says_where_covariance_loses_matches_and_wins_against_the_bes
     assert r"$62.0$\,\%" in macros["NoBestRemedyCells"]
 
 
-def test_abstract_and_conclusion_open_with_the_answer_before_the_counts():
+def test_the_abstract_answers_per_dataset_in_words():
+    """Issue 39: a sentence per dataset says whether a variant beats the best remedy, where it loses or matches it,
+    and where the data cannot tell, with the smallest difference the design could detect; a verdict it does not know
+    is named, not dropped."""
+    from covbench.report.macros.answer import answer_macros
+
+    rows = answer_rows().assign(min_detectable_difference=[0.01, 0.02, 0.03, 0.04, 0.05])
+    assert answer_macros(rows)["AnswerDatasets"] == (
+        "On MNIST, no covariance variant beats the best standard remedy at any depth; the variant loses to it at every "
+        "depth (2--4). On cat/non-cat, no covariance variant beats the best standard remedy at any depth; the variant "
+        "is equivalent to it within the margin at depth 2; no remedy learned at depth 4, so there is no best remedy "
+        "there."
+    )
+    two = pd.concat([rows, rows.assign(method="covariance_pooled")], ignore_index=True)
+    two.loc[(two.method == "covariance_pooled") & (two.dataset == "mnist") & (two.depth == 2), "verdict"] = "beats"
+    two.loc[two.dataset == "catvnoncat", "verdict"] = "inconclusive"
+    two.loc[(two.dataset == "catvnoncat") & (two.method == "covariance"), "verdict"] = "both collapsed"
+    answer = answer_macros(two)["AnswerDatasets"]
+    assert answer.startswith(
+        r"On MNIST, \texttt{covariance\_pooled} beats the best standard remedy at depth 2; at least one variant loses "
+        "to it at every depth (2--4) (every variant at depth 4)."
+    )
+    assert (
+        "On cat/non-cat, no covariance variant beats the best standard remedy at any depth; the verdict is " in answer
+    )
+    assert (
+        "``both collapsed'' at depth 2; the other comparisons, at depth 2, are inconclusive, where the smallest "
+        in (answer)
+    )
+    assert "difference the design could detect was $4.0$ percentage points" in answer
+    every_open = rows.assign(verdict="inconclusive")
+    assert answer_macros(every_open)["AnswerDatasets"].startswith(
+        "On MNIST the data cannot tell: every comparison with the best standard remedy is inconclusive, and the "
+        "smallest difference the design could detect was $1.0$ to $2.0$ percentage points."
+    )
+
+
+def test_abstract_and_conclusion_answer_in_words_and_results_give_the_counts():
     text = (ROOT / "paper" / "main.tex").read_text()
-    for start, end in ((r"\begin{abstract}", r"\end{abstract}"), (r"\section{Conclusion}", r"\bibliographystyle")):
-        part = text[text.index(start) : text.index(end)]
-        assert part.index(r"\AnswerPerceptrons") < part.index(r"\PrimaryAccuracyBeats")
-        assert r"\AnswerRecurrent" in part and part.index(r"\AnswerRecurrent") < part.index(r"\LongMemoryVerdicts")
+    abstract = text[text.index(r"\begin{abstract}") : text.index(r"\end{abstract}")]
+    assert r"\AnswerDatasets" in abstract and r"\AnswerRecurrentDatasets" in abstract and "fig:forest" in abstract
+    assert not re.search(r"\\(PrimaryAccuracy|PrimarySummary|Headline|LongMemoryVerdicts|AnswerPerceptrons)", abstract)
+    conclusion = text[text.index(r"\section{Conclusion}") : text.index(r"\bibliographystyle")]
+    assert conclusion.index(r"\AnswerDatasets") < conclusion.index(r"\PrimaryAccuracyBeats")
+    results = text[text.index(r"\section{Results}") : text.index(r"\section{Mechanism}")]
+    assert r"\AnswerPerceptrons" in results and r"\HeadlineSentence" in results
 
 
 def test_the_corrected_test_is_stated_with_its_factor_and_tables_show_the_constant_predictor():

@@ -621,3 +621,37 @@ def test_the_corrected_test_is_stated_with_its_factor_and_tables_show_the_consta
     assert "pools its official training and test images" in setup.split_setup(config)
     config["datasets"]["catvnoncat"]["split"] = "official"
     assert "keeps its official test set" in setup.split_setup(config)
+
+
+# --- legible as printed (issue 39) -------------------------------------------------------------------
+
+
+@pytest.mark.skipif(
+    shutil.which("pdftotext") is None and os.environ.get("CI") != "true",
+    reason="pdftotext not installed (poppler-utils, make latex)",
+)
+def test_legibility_counts_the_abstract_and_the_small_words_of_each_page(tmp_path):
+    """On a PDF of known text: five words of abstract, 25 words in 3 pt type (too many) on page 1, 25 in 7 pt on page 2,
+    the references on page 2."""
+    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_pdf import PdfPages
+
+    from covbench.report import legibility
+
+    pdf = tmp_path / "paper.pdf"
+    with plt.rc_context({"pdf.fonttype": 42}), PdfPages(pdf) as pages:  # TrueType: boxes from the font's own metrics
+        first = plt.figure(figsize=(6, 8))
+        first.text(0.1, 0.9, "Abstract", fontsize=10)
+        first.text(0.1, 0.85, "one two three four five", fontsize=10)
+        first.text(0.1, 0.8, "1 Introduction", fontsize=10)
+        first.text(0.1, 0.5, " ".join(["tiny"] * 25), fontsize=3)
+        second = plt.figure(figsize=(6, 8))
+        second.text(0.1, 0.5, " ".join(["small"] * 25), fontsize=7)
+        second.text(0.1, 0.3, "References", fontsize=10)
+        for figure in (first, second):
+            pages.savefig(figure)
+            plt.close(figure)
+    assert legibility.abstract_words(pdf) == 5
+    assert legibility.small_words_per_page(pdf) == [25, 0]
+    assert legibility.references_page(pdf) == 2
+    assert legibility.problems(pdf) == [f"page 1 has 25 words under 5 pt (at most {legibility.MAX_SMALL_WORDS})"]

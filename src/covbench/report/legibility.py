@@ -1,0 +1,73 @@
+"""Is the built paper readable as printed (issue 39)? The abstract's length in words, the pages that hold much
+text too small to read and the length of the main text, measured on the PDF with poppler's pdftotext, so they can
+be run on any build:
+
+    python -m covbench.report.legibility results/paper/main.pdf
+"""
+
+import re
+import subprocess
+import sys
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
+
+MAX_ABSTRACT_WORDS = 250  # what venues allow
+SMALL_WORD_PT = 5.0  # a word whose box is lower than this prints too small to read
+MAX_SMALL_WORDS = 20  # per page: a few sub- and superscripts are fine, a figure's or table's worth is not
+MAX_MAIN_PAGES = 15  # the main text, up to the references
+
+
+def pdf_text(pdf: Path) -> str:
+    return subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+
+
+def abstract_words(pdf: Path) -> int:
+    """Words between the heading "Abstract" and the first section heading ("1 Introduction")."""
+    text = pdf_text(pdf)
+    start = text.index("Abstract") + len("Abstract")
+    end = re.search(r"^\s*1\s+\S", text[start:], re.MULTILINE)
+    return len(text[start : start + end.start() if end else None].split())
+
+
+def references_page(pdf: Path) -> int:
+    """The page on which the references begin (pdftotext ends every page with a form feed); 0 if none does."""
+    pages = pdf_text(pdf).split("\f")
+    return next((i for i, page in enumerate(pages, start=1) if re.search(r"^References$", page, re.MULTILINE)), 0)
+
+
+def small_words_per_page(pdf: Path, below: float = SMALL_WORD_PT) -> list[int]:
+    """For every page, how many words have a box (pdftotext -bbox: yMax - yMin, in points) lower than `below`."""
+    xhtml = subprocess.run(["pdftotext", "-bbox", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    root = ElementTree.fromstring(re.sub(r"<!DOCTYPE[^>]*>", "", xhtml))
+    namespace = {"x": "http://www.w3.org/1999/xhtml"}
+    return [
+        sum(float(w.get("yMax")) - float(w.get("yMin")) < below for w in page.iterfind("x:word", namespace))
+        for page in root.iterfind(".//x:page", namespace)
+    ]
+
+
+def problems(pdf: Path) -> list[str]:
+    """What a reviewer could not read in one sitting: an abstract over MAX_ABSTRACT_WORDS, a main text over
+    MAX_MAIN_PAGES, pages with over MAX_SMALL_WORDS small words."""
+    found = []
+    words = abstract_words(pdf)
+    if words > MAX_ABSTRACT_WORDS:
+        found.append(f"the abstract has {words} words (at most {MAX_ABSTRACT_WORDS})")
+    references = references_page(pdf)
+    if not 0 < references <= MAX_MAIN_PAGES + 1:  # the references may begin on the page after the last full one
+        found.append(f"the references begin on page {references} (main text at most {MAX_MAIN_PAGES} pages)")
+    for page, count in enumerate(small_words_per_page(pdf), start=1):
+        if count > MAX_SMALL_WORDS:
+            found.append(f"page {page} has {count} words under {SMALL_WORD_PT:g} pt (at most {MAX_SMALL_WORDS})")
+    return found
+
+
+if __name__ == "__main__":
+    pdf = Path(sys.argv[1] if len(sys.argv) > 1 else "results/paper/main.pdf")
+    pages = small_words_per_page(pdf)
+    print(
+        f"{pdf}: abstract {abstract_words(pdf)} words; references on page {references_page(pdf)}; {len(pages)} pages, "
+        f"words under {SMALL_WORD_PT:g} pt per page {pages}"
+    )
+    print("\n".join(problems(pdf)) or "legible")
+    sys.exit(1 if problems(pdf) else 0)

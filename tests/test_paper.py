@@ -571,15 +571,12 @@ def test_the_abstract_answers_per_dataset_in_words():
     assert (
         "On cat/non-cat, no covariance variant beats the best standard remedy at any depth; the verdict is " in answer
     )
-    assert (
-        "``both collapsed'' at depth 2; the other comparisons, at depth 2, are inconclusive, where the smallest "
-        in (answer)
-    )
-    assert "difference the design could detect was $4.0$ percentage points" in answer
+    assert "``both collapsed'' at depth 2; the rest, at depth 2, are inconclusive (the smallest difference " in answer
+    assert "the design could detect: $4.0$ percentage points)" in answer
     every_open = rows.assign(verdict="inconclusive")
     assert answer_macros(every_open)["AnswerDatasets"].startswith(
-        "On MNIST the data cannot tell: every comparison with the best standard remedy is inconclusive, and the "
-        "smallest difference the design could detect was $1.0$ to $2.0$ percentage points."
+        "On MNIST the data cannot tell: every comparison with the best standard remedy is inconclusive (the smallest "
+        "difference the design could detect: $1.0$ to $2.0$ percentage points)."
     )
 
 

@@ -293,7 +293,7 @@ def verdict_lines(row, scale: float, decimals: int, mark_primary: bool = False) 
     return [
         math_number(scale * row.difference, decimals, signed=True) + dagger + " " + VERDICT_MARKS[row.verdict],
         interval(scale * row.ci_low, scale * row.ci_high, decimals),
-        r"\scriptsize $p_{\mathrm{H}}$ "
+        r"$p_{\mathrm{H}}$ "  # at the table's 8 pt, so that the subscripts print at 6 pt
         + p_value_text(row.p_holm)
         + r", $p_{\mathrm{eq}}$ "
         + p_value_text(row.p_equivalence_holm),

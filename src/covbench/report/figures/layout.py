@@ -37,8 +37,8 @@ THEME = dict(
         "font.size": 7,
         "axes.titlesize": 7,
         "axes.labelsize": 7,
-        "xtick.labelsize": 6,
-        "ytick.labelsize": 6,
+        "xtick.labelsize": 7,  # 7 pt, so that a log axis's exponents (10^-5) still print above 5 pt
+        "ytick.labelsize": 7,
         "legend.fontsize": 6,
         "lines.linewidth": 1.0,
         "lines.markersize": 3,

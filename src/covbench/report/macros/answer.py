@@ -137,7 +137,7 @@ def dataset_answer(rows: pd.DataFrame, remedy: str, unit: str) -> str:
     elif len(open_rows) == len(best):
         smallest = detectable(open_rows)
         head = f"{opening} the data cannot tell: every comparison with {remedy} is inconclusive" + (
-            f", and the smallest difference the design could detect was {smallest}" if smallest else ""
+            f" (the smallest difference the design could detect: {smallest})" if smallest else ""
         )
         parts = []
     else:
@@ -164,8 +164,8 @@ def dataset_answer(rows: pd.DataFrame, remedy: str, unit: str) -> str:
         if len(open_rows):
             smallest = detectable(open_rows)
             parts.append(
-                f"the other comparisons, {at(sorted(set(open_rows.depth)), every, unit)}, are inconclusive"
-                + (f", where the smallest difference the design could detect was {smallest}" if smallest else "")
+                f"the rest, {at(sorted(set(open_rows.depth)), every, unit)}, are inconclusive"
+                + (f" (the smallest difference the design could detect: {smallest})" if smallest else "")
             )
     missing = sorted(set(rows.depth[rows.best_remedy.isna()]))
     if missing:

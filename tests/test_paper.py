@@ -554,10 +554,9 @@ def test_the_abstract_answers_per_dataset_in_words():
 
     rows = answer_rows().assign(min_detectable_difference=[0.01, 0.02, 0.03, 0.04, 0.05])
     assert answer_macros(rows)["AnswerDatasets"] == (
-        "On MNIST, no covariance variant beats the best standard remedy at any depth; the variant loses to it at every "
-        "depth (2--4). On cat/non-cat, no covariance variant beats the best standard remedy at any depth; the variant "
-        "is equivalent to it within the margin at depth 2; no remedy learned at depth 4, so there is no best remedy "
-        "there."
+        "On MNIST, no covariance variant beats the best standard remedy; the variant loses to it at every depth (2--4). "
+        "On cat/non-cat, no covariance variant beats the best standard remedy; the variant is equivalent to it at depth "
+        "2; no remedy learned at depth 4, so there is no best remedy there."
     )
     two = pd.concat([rows, rows.assign(method="covariance_pooled")], ignore_index=True)
     two.loc[(two.method == "covariance_pooled") & (two.dataset == "mnist") & (two.depth == 2), "verdict"] = "beats"
@@ -565,18 +564,19 @@ def test_the_abstract_answers_per_dataset_in_words():
     two.loc[(two.dataset == "catvnoncat") & (two.method == "covariance"), "verdict"] = "both collapsed"
     answer = answer_macros(two)["AnswerDatasets"]
     assert answer.startswith(
-        r"On MNIST, \texttt{covariance\_pooled} beats the best standard remedy at depth 2; at least one variant loses "
-        "to it at every depth (2--4) (every variant at depth 4)."
+        r"On MNIST, the best standard remedy is beaten by \texttt{covariance\_pooled} at depth 2; a variant loses to it "
+        "at every depth (2--4) (every variant at depth 4)."
     )
     assert (
-        "On cat/non-cat, no covariance variant beats the best standard remedy at any depth; the verdict is " in answer
+        "On cat/non-cat, no covariance variant beats the best standard remedy; the verdict is ``both collapsed'' at "
+        in (answer)
     )
-    assert "``both collapsed'' at depth 2; the rest, at depth 2, are inconclusive (the smallest difference " in answer
-    assert "the design could detect: $4.0$ percentage points)" in answer
+    assert "depth 2; the rest are inconclusive (smallest detectable difference $4.0$ points)" in answer
+    assert answer_macros(two, ["catvnoncat", "mnist"])["AnswerDatasets"].startswith("On cat/non-cat, ")
     every_open = rows.assign(verdict="inconclusive")
     assert answer_macros(every_open)["AnswerDatasets"].startswith(
-        "On MNIST the data cannot tell: every comparison with the best standard remedy is inconclusive (the smallest "
-        "difference the design could detect: $1.0$ to $2.0$ percentage points)."
+        "On MNIST the data cannot tell: every comparison with the best standard remedy is inconclusive (smallest "
+        "detectable difference $1.0$--$2.0$ points)."
     )
 
 

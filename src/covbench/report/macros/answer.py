@@ -98,21 +98,21 @@ DATASET_ANSWERS = {  # macro -> (family, the opponent as the sentence names it, 
     "AnswerDatasets": ("primary", "the best standard remedy", "depth"),
     "AnswerRecurrentDatasets": ("recurrent_primary", "the best recurrent remedy", "length"),
 }
-SETTLED = {"is beaten by": "loses to it", "is equivalent to": "is equivalent to it within the margin"}
+SETTLED = {"is beaten by": "loses to it", "is equivalent to": "is equivalent to it"}  # the abstract gave the margin
 
 
 def detectable(rows: pd.DataFrame) -> str:
-    """'$1.2$ to $3.4$ percentage points': the range of the rows' finite minimum detectable differences ('' if none)."""
+    """'$1.2$--$3.4$ points': the range of the rows' finite minimum detectable differences ('' if none)."""
     values = rows.get("min_detectable_difference", pd.Series(dtype=float)).astype(float)
     finite = 100 * values[np.isfinite(values)]
     if finite.empty:
         return ""
     low, high = plain(finite.min(), 1), plain(finite.max(), 1)
-    return f"{low} percentage points" if low == high else f"{low} to {high} percentage points"
+    return f"{low} points" if low == high else f"{low}--{high} points"
 
 
 def settled_part(best: pd.DataFrame, verdict: str, verb: str, count: int, every: list[int], unit: str) -> str:
-    """'every variant loses to it at every depth (2--32)', or 'at least one variant ... (every variant at depth 32)'."""
+    """'every variant loses to it at every depth (2--32)', or 'a variant ... (every variant at depth 32)'."""
     hit = best[best.verdict == verdict]
     depths = sorted(set(hit.depth))
     unanimous = [d for d in depths if hit.method[hit.depth == d].nunique() == count]
@@ -121,7 +121,7 @@ def settled_part(best: pd.DataFrame, verdict: str, verb: str, count: int, every:
     if unanimous == depths:
         return f"every variant {verb} {at(depths, every, unit)}"
     also = f" (every variant {at(unanimous, every, unit)})" if unanimous else ""
-    return f"at least one variant {verb} {at(depths, every, unit)}{also}"
+    return f"a variant {verb} {at(depths, every, unit)}{also}"
 
 
 def dataset_answer(rows: pd.DataFrame, remedy: str, unit: str) -> str:
@@ -137,19 +137,19 @@ def dataset_answer(rows: pd.DataFrame, remedy: str, unit: str) -> str:
     elif len(open_rows) == len(best):
         smallest = detectable(open_rows)
         head = f"{opening} the data cannot tell: every comparison with {remedy} is inconclusive" + (
-            f" (the smallest difference the design could detect: {smallest})" if smallest else ""
+            f" (smallest detectable difference {smallest})" if smallest else ""
         )
         parts = []
     else:
         wins = best[best.verdict == "beats"]
         if len(wins):
-            winners = list(dict.fromkeys(wins.method))
-            head = (
-                f"{opening}, {word_list([method_label(m) for m in winners])} beat{'s' if len(winners) == 1 else ''} "
-                f"{remedy} {at(sorted(set(wins.depth)), every, unit)}"
-            )
+            winners = [
+                f"{method_label(m)} {at(sorted(set(wins.depth[wins.method == m])), every, unit)}"
+                for m in dict.fromkeys(wins.method)
+            ]
+            head = f"{opening}, {remedy} is beaten by {word_list(winners)}"
         else:
-            head = f"{opening}, no covariance variant beats {remedy} at any {unit}"
+            head = f"{opening}, no covariance variant beats {remedy}"
         parts = [
             settled_part(best, verdict, verb, count, every, unit)
             for verdict, verb in SETTLED.items()
@@ -164,8 +164,7 @@ def dataset_answer(rows: pd.DataFrame, remedy: str, unit: str) -> str:
         if len(open_rows):
             smallest = detectable(open_rows)
             parts.append(
-                f"the rest, {at(sorted(set(open_rows.depth)), every, unit)}, are inconclusive"
-                + (f" (the smallest difference the design could detect: {smallest})" if smallest else "")
+                "the rest are inconclusive" + (f" (smallest detectable difference {smallest})" if smallest else "")
             )
     missing = sorted(set(rows.depth[rows.best_remedy.isna()]))
     if missing:
@@ -173,12 +172,16 @@ def dataset_answer(rows: pd.DataFrame, remedy: str, unit: str) -> str:
     return head + "".join(f"; {part}" for part in parts) + "."
 
 
-def dataset_answers(comparisons: pd.DataFrame, family: str, remedy: str, unit: str) -> str:
-    """The abstract's answer for one track: dataset_answer for each of its datasets, in the order of the rows."""
+def dataset_answers(
+    comparisons: pd.DataFrame, family: str, remedy: str, unit: str, datasets: list[str] | None = None
+) -> str:
+    """The abstract's answer for one track: dataset_answer for each of its datasets, in the order of `datasets` (the
+    config's), then of the rows."""
     rows = comparisons[(comparisons.family == family) & (comparisons.metric == "test_accuracy")]
     if rows.empty:
         return f"No covariance variant was compared with {remedy}."
-    return " ".join(dataset_answer(rows[rows.dataset == d], remedy, unit) for d in dict.fromkeys(rows.dataset))
+    order = [d for d in dict.fromkeys([*(datasets or []), *rows.dataset]) if d in set(rows.dataset)]
+    return " ".join(dataset_answer(rows[rows.dataset == d], remedy, unit) for d in order)
 
 
 def no_remedy_sentence(comparisons: pd.DataFrame) -> str:
@@ -205,12 +208,12 @@ def no_remedy_sentence(comparisons: pd.DataFrame) -> str:
     )
 
 
-def answer_macros(comparisons: pd.DataFrame) -> dict[str, str]:
+def answer_macros(comparisons: pd.DataFrame, datasets: list[str] | None = None) -> dict[str, str]:
     """AnswerPerceptrons and AnswerRecurrent (every variant's verdicts, for Results), AnswerDatasets and
     AnswerRecurrentDatasets (the abstract's and conclusion's answer in words, a sentence per dataset), and
-    NoBestRemedyCells."""
+    NoBestRemedyCells. `datasets` orders the sentences of the datasets (the config's order)."""
     macros = {name: answer_sentence(comparisons, *track) for name, track in TRACKS.items()}
-    macros |= {name: dataset_answers(comparisons, *track) for name, track in DATASET_ANSWERS.items()}
+    macros |= {name: dataset_answers(comparisons, *track, datasets) for name, track in DATASET_ANSWERS.items()}
     macros["NoBestRemedyCells"] = no_remedy_sentence(comparisons)
     return macros
 

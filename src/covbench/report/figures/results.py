@@ -416,7 +416,7 @@ def lambda_profile(lambda_profile: pd.DataFrame, styles: dict) -> plt.Figure:
                 ax.minorticks_off()
                 ax.set_ylabel(label if c == 0 else "")
                 if row == 0:
-                    ax.set_title(f"{dataset}, {method} (base {cell.base.iloc[0]})")
+                    ax.set_title(f"{dataset}, {method}\n(base {cell.base.iloc[0]})")
                 else:
                     ax.set_xlabel(HYPERPARAMETER_LABELS.get(cell.hyperparameter.iloc[0], cell.hyperparameter.iloc[0]))
     handles = [Line2D([], [], color=colors[d], marker="o", label=f"depth {d}") for d in depths]

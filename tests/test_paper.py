@@ -595,7 +595,7 @@ def test_abstract_and_conclusion_answer_in_words_and_results_give_the_counts():
     conclusion = text[text.index(r"\section{Conclusion}") : text.index(r"\bibliographystyle")]
     assert conclusion.index(r"\AnswerDatasets") < conclusion.index(r"\PrimaryAccuracyBeats")
     results = text[text.index(r"\section{Results}") : text.index(r"\section{Mechanism}")]
-    assert r"\AnswerPerceptrons" in results and r"\HeadlineSentence" in results
+    assert r"\AnswerPerceptrons" in results and r"\PrimarySummary" in results
 
 
 def test_the_corrected_test_is_stated_with_its_factor_and_tables_show_the_constant_predictor():
@@ -636,7 +636,7 @@ def test_the_corrected_test_is_stated_with_its_factor_and_tables_show_the_consta
 )
 def test_legibility_counts_the_abstract_and_the_small_words_of_each_page(tmp_path):
     """On a PDF of known text: five words of abstract, 25 words in 3 pt type (too many) on page 1, 25 in 7 pt on page 2,
-    the references on page 2."""
+    the references on page 2 below text of the main part."""
     import matplotlib.pyplot as plt
     from matplotlib.backends.backend_pdf import PdfPages
 
@@ -655,5 +655,5 @@ def test_legibility_counts_the_abstract_and_the_small_words_of_each_page(tmp_pat
             plt.close(figure)
     assert legibility.abstract_words(pdf) == 5
     assert legibility.small_words_per_page(pdf) == [25, 0]
-    assert legibility.references_page(pdf) == 2
+    assert legibility.main_text_pages(pdf) == 2  # text precedes the references on their page
     assert legibility.problems(pdf) == [f"page 1 has 25 words under 5 pt (at most {legibility.MAX_SMALL_WORDS})"]

@@ -28,10 +28,14 @@ def abstract_words(pdf: Path) -> int:
     return len(text[start : start + end.start() if end else None].split())
 
 
-def references_page(pdf: Path) -> int:
-    """The page on which the references begin (pdftotext ends every page with a form feed); 0 if none does."""
-    pages = pdf_text(pdf).split("\f")
-    return next((i for i, page in enumerate(pages, start=1) if re.search(r"^References$", page, re.MULTILINE)), 0)
+def main_text_pages(pdf: Path) -> int:
+    """Pages up to the references (pdftotext ends every page with a form feed): the page they begin on, less one
+    when nothing precedes their heading there; 0 when there are none."""
+    for number, page in enumerate(pdf_text(pdf).split("\f"), start=1):
+        heading = re.search(r"^References$", page, re.MULTILINE)
+        if heading:
+            return number if page[: heading.start()].strip() else number - 1
+    return 0
 
 
 def small_words_per_page(pdf: Path, below: float = SMALL_WORD_PT) -> list[int]:
@@ -52,9 +56,9 @@ def problems(pdf: Path) -> list[str]:
     words = abstract_words(pdf)
     if words > MAX_ABSTRACT_WORDS:
         found.append(f"the abstract has {words} words (at most {MAX_ABSTRACT_WORDS})")
-    references = references_page(pdf)
-    if not 0 < references <= MAX_MAIN_PAGES + 1:  # the references may begin on the page after the last full one
-        found.append(f"the references begin on page {references} (main text at most {MAX_MAIN_PAGES} pages)")
+    pages = main_text_pages(pdf)
+    if not 0 < pages <= MAX_MAIN_PAGES:
+        found.append(f"the main text runs to page {pages} (at most {MAX_MAIN_PAGES})")
     for page, count in enumerate(small_words_per_page(pdf), start=1):
         if count > MAX_SMALL_WORDS:
             found.append(f"page {page} has {count} words under {SMALL_WORD_PT:g} pt (at most {MAX_SMALL_WORDS})")
@@ -65,7 +69,7 @@ if __name__ == "__main__":
     pdf = Path(sys.argv[1] if len(sys.argv) > 1 else "results/paper/main.pdf")
     pages = small_words_per_page(pdf)
     print(
-        f"{pdf}: abstract {abstract_words(pdf)} words; references on page {references_page(pdf)}; {len(pages)} pages, "
+        f"{pdf}: abstract {abstract_words(pdf)} words; main text {main_text_pages(pdf)} pages; {len(pages)} pages, "
         f"words under {SMALL_WORD_PT:g} pt per page {pages}"
     )
     print("\n".join(problems(pdf)) or "legible")

@@ -27,7 +27,7 @@ from covbench.report.figures.emphasis import GREY, OTHERS_LABEL, line_label  # n
 FULL_WIDTH = 16 / 2.54 - 0.01  # inches: paper/main.tex's \textwidth (a hair less, so it never overfills the line)
 COLUMN_WIDTH = FULL_WIDTH / 2
 MAX_HEIGHT = 7.8  # inches: of the 9.7 in text height, what a figure may take and leave room for its caption
-PANEL_HEIGHT = 1.45  # inches
+PANEL_HEIGHT = 1.3  # inches
 LEGEND_ROW_HEIGHT = 0.15  # inches per row of a legend at THEME's 6 pt
 PNG_DPI = 200
 THEME = dict(

@@ -73,7 +73,7 @@ def temporal_vanishing_index(method_summary: pd.DataFrame, comparisons: pd.DataF
     columns = {"vanishing_index_init": "at init", "vanishing_index_epoch1": "epoch 1"}
     data = method_summary[method_summary.metric.isin(columns)]
     lengths = sorted(data.depth.unique())
-    fig, axes = panel_grid(1, len(columns), FULL_WIDTH, panel_height=1.8, sharey=True)
+    fig, axes = panel_grid(1, len(columns), FULL_WIDTH, panel_height=1.5, sharey=True)
     if data.empty:
         return _nothing(fig, axes[0, 0])
     looks = emphasized(styles, answer_methods(comparisons))

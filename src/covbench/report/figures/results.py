@@ -143,9 +143,10 @@ def accuracy_vs_depth(
     constant = aggregate.constant_predictor(method_summary).groupby("dataset")["median"].median()
     diverged = _diverged(method_summary)
     datasets, depths = sorted(data.dataset.unique()), sorted(data.depth.unique())
-    fig, axes = panel_grid(len(datasets), 1, COLUMN_WIDTH, panel_height=1.6, sharex=True)
+    width = min(FULL_WIDTH, COLUMN_WIDTH * max(len(datasets), 1))  # datasets side by side: the page keeps its height
+    fig, axes = panel_grid(1, max(len(datasets), 1), width, panel_height=1.9, sharex=True)
     methods = list(by_method(data, styles))
-    for ax, dataset in zip(axes[:, 0], datasets):
+    for ax, dataset in zip(axes[0], datasets):
         looks = emphasized(styles, answer_methods(comparisons, dataset))
         for position, (method, rows) in enumerate(methods):
             rows = rows[rows.dataset == dataset].sort_values("depth")
@@ -175,8 +176,7 @@ def accuracy_vs_depth(
                 color=CONSTANT_STYLE["color"],
             )
         depth_axis(ax, depths)
-        ax.set(ylabel="test accuracy", title=dataset)
-    axes[-1, 0].set_xlabel(xlabel)
+        ax.set(xlabel=xlabel, ylabel="test accuracy" if ax is axes[0, 0] else "", title=dataset)
     legend(fig, emphasized(styles, answer_methods(comparisons)), data.method)
     return fig
 
@@ -361,6 +361,7 @@ def lambda_sweep(sweep_runs: pd.DataFrame, sweep_summary: pd.DataFrame, styles: 
 
 
 PROFILE_ROWS = {"val_loss": "validation loss", "val_accuracy": "validation accuracy"}
+PROFILE_PANEL_HEIGHT = 1.05  # inches: two rows of panels per dataset, and the figure sits in the main text
 HYPERPARAMETER_LABELS = {"cov_lambda": r"$\lambda$", "aux_weight": "companion-loss weight"}
 
 
@@ -373,7 +374,8 @@ def lambda_profile(lambda_profile: pd.DataFrame, styles: dict) -> plt.Figure:
     datasets = sorted(profile.dataset.unique())
     methods = {d: [m for m in styles if m in set(profile.method[profile.dataset == d])] for d in datasets}
     cols = max([len(m) for m in methods.values()] + [1])
-    fig, axes = panel_grid(2 * max(len(datasets), 1), cols, FULL_WIDTH if cols > 1 else COLUMN_WIDTH)
+    width = FULL_WIDTH if cols > 1 else COLUMN_WIDTH
+    fig, axes = panel_grid(2 * max(len(datasets), 1), cols, width, panel_height=PROFILE_PANEL_HEIGHT, sharex="col")
     if not datasets:
         axes[0, 0].text(0.5, 0.5, "no method was tuned nested in its base", transform=axes[0, 0].transAxes, ha="center")
         return fig

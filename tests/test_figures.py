@@ -3,6 +3,7 @@
 import inspect
 
 import matplotlib.colors
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,6 +12,7 @@ from test_sweep import SETTINGS, synthetic_sweep_runs
 
 from covbench.analysis import aggregate, sweep
 from covbench.report import draw
+from covbench.report.figures import layout
 from covbench.report.palette import method_styles
 from covbench.training.tune import PROFILE_COLUMNS
 
@@ -67,16 +69,18 @@ def synthetic_profile() -> pd.DataFrame:
 
 
 def synthetic_comparisons() -> pd.DataFrame:
-    """Primary rows of both tracks, one per verdict."""
+    """Primary rows of both tracks, one per verdict: each covariance variant against its base (baseline) and against
+    the best remedy the verdicts name, relu_he."""
     verdicts = ["beats", "is beaten by", "is equivalent to", "inconclusive"]
     rows = [
         {
             "dataset": dataset,
             "family": family,
             "metric": "test_accuracy",
-            "method": "covariance",
-            "other_method": "baseline",
-            "role": "base",
+            "method": variant,
+            "other_method": other,
+            "role": role,
+            "best_remedy": "relu_he",
             "depth": depth,
             "difference": d,
             "ci_low": d - 0.01,
@@ -84,7 +88,9 @@ def synthetic_comparisons() -> pd.DataFrame:
             "margin": 0.01,
             "verdict": verdict,
         }
-        for dataset, family in (("mnist", "primary"), ("smnist", "recurrent_primary"))
+        for dataset, family in (("mnist", "primary"), ("catvnoncat", "primary"), ("smnist", "recurrent_primary"))
+        for variant in COVARIANCE
+        for other, role in (("baseline", "base"), ("relu_he", "best_remedy"))
         for depth, d, verdict in zip((2, 4, 8, 16), (0.05, -0.05, 0.0, 0.02), verdicts)
     ]
     return pd.DataFrame(rows)
@@ -246,3 +252,36 @@ def test_forest_axis_label_fits_in_the_figure(tables):
     label = fig.axes[-1].xaxis.label.get_window_extent()
     bounds = fig.bbox
     assert bounds.x0 <= label.x0 and label.x1 <= bounds.x1 and bounds.y0 <= label.y0
+
+
+# --- the answer's lines in colour, the rest in grey (issue 39) -------------------------------------------------
+
+
+def test_methods_that_do_not_answer_are_grey_and_the_best_remedy_is_read_from_the_verdicts(tables):
+    """Only covariance is compared: covariance_pooled is a grey line without a legend entry of its own; relu_he is in
+    colour because the verdicts name it the best remedy, and baseline because it is covariance's base."""
+    only_covariance = tables["comparisons"][tables["comparisons"].method == "covariance"]
+    for figure in ("accuracy_vs_depth", "speed_at_init", "loss_curves", "vanishing_index", "performance_profile"):
+        fig = _draw(figure, {**tables, "comparisons": only_covariance})
+        assert set(_colors_by_method(fig)) == {"covariance", "baseline", "relu_he"}, figure
+        assert [t.get_text() for t in fig.legends[0].get_texts()][-1] == "other methods"
+        grey = [line for ax in fig.axes for line in ax.get_lines() if line.get_label() == "_covariance_pooled"]
+        grey += [bars.lines[0] for ax in fig.axes for bars in ax.containers if bars.get_label() == "_covariance_pooled"]
+        assert grey and all(matplotlib.colors.to_hex(line.get_color()) == "#bfbfbf" for line in grey), figure
+    named = only_covariance.assign(best_remedy="tanh_xavier")  # the verdicts' choice, not one made again
+    fig = _draw("speed_at_init", {**tables, "comparisons": named})
+    assert set(_colors_by_method(fig)) == {"covariance", "baseline"}  # tanh_xavier never ran; relu_he is grey now
+
+
+def test_figures_are_drawn_at_print_size(tables):
+    """Issue 39: no figure is wider than the text block or taller than a page leaves for it, so the paper includes
+    each at natural size and its 6-7 pt text prints at 6-7 pt."""
+    for figure in draw.FIGURES:
+        fig = _draw(figure, tables)
+        width, height = fig.get_size_inches()
+        assert width <= layout.FULL_WIDTH and height <= layout.MAX_HEIGHT, (figure, width, height)
+        plt.close(fig)
+    rc = layout.THEME["rc"]
+    assert (
+        min(size for key, size in rc.items() if key.endswith(("font.size", "fontsize", "labelsize", "titlesize"))) >= 6
+    )

@@ -19,7 +19,7 @@ import yaml  # noqa: E402
 
 from covbench.analysis.compare import compare, run  # noqa: E402
 from covbench.config import covariance_methods, method_spec  # noqa: E402
-from covbench.report import paper, prose  # noqa: E402
+from covbench.report import legibility, paper, prose  # noqa: E402
 from covbench.report.macros import setup  # noqa: E402
 from covbench.report.tables import TABLES, all_tables  # noqa: E402
 
@@ -389,7 +389,7 @@ def test_every_macro_the_text_uses_is_generated(measured):
         **mechanism,
     )
     text = (ROOT / "paper" / "main.tex").read_text()
-    defined_in_text = set(re.findall(r"\\newcommand\{\\(\w+)\}", text))
+    defined_in_text = set(re.findall(r"\\(?:newcommand|setlength)\{\\(\w+)\}", text))  # our commands, LaTeX's lengths
     used = {name for name in re.findall(r"\\([A-Z][A-Za-z]*)", text)} - defined_in_text
     assert used <= set(macros), f"used in main.tex but not generated: {sorted(used - set(macros))}"
 
@@ -424,19 +424,19 @@ def test_tables_are_booktabs_with_one_row_per_method():
     )
     assert set(tables) == set(TABLES)
     accuracy = tables["accuracy"]
-    assert accuracy.count(r"\begin{table}") == len(config["grid"]["datasets"])
+    assert accuracy.count(r"\begin{longtable}") == len(config["grid"]["datasets"])
     assert accuracy.count(r"\toprule") == accuracy.count(r"\bottomrule") == len(config["grid"]["datasets"])
     for method in config["grid"]["methods"]:
         assert r"\texttt{" + method.replace("_", r"\_") + "}" in accuracy
     assert r"\lambda{=}3.2" in tables["hyperparameters"]
     variants = covariance_methods(specs_of(config))
     datasets = config["grid"]["datasets"]
-    assert tables["verdicts"].count(r"\begin{table}") == len(datasets)  # the primary family, one per dataset
+    assert tables["verdicts"].count(r"\begin{longtable}") == len(datasets)  # the primary family, one per dataset
     for kind in ("verdicts_secondary", "verdicts_vanishing"):
-        assert tables[kind].count(r"\begin{table}") == len(variants) * len(datasets)
-    primary = tables["verdicts"].split(r"\end{table}")[0]
+        assert tables[kind].count(r"\begin{longtable}") == len(variants) * len(datasets)
+    primary = tables["verdicts"].split(r"\end{longtable}")[0]
     for variant in variants:  # a row per variant and opponent, the best remedy named in its cells
-        assert primary.count(r"\texttt{" + variant.replace("_", r"\_") + r"} vs.\ ") == 2
+        assert primary.count(r"\texttt{" + variant.replace("_", r"\_") + r"}\\vs.\ ") == 2
     best = comparisons[
         (comparisons.family == "primary") & (comparisons.role == "best_remedy") & (comparisons.dataset == datasets[0])
     ].other_method
@@ -471,14 +471,21 @@ def test_missing_latexmk_is_one_line(monkeypatch, tmp_path):
     shutil.which("latexmk") is None and os.environ.get("CI") != "true",
     reason="latexmk not installed (the paper build test runs whenever CI=true)",
 )
-def test_paper_builds_without_undefined_references_or_wide_tables(tmp_path):
+@pytest.mark.parametrize("grid", ["quick", "default"])
+def test_paper_builds_without_undefined_references_or_wide_tables(tmp_path, grid):
+    """The quick grid's depths, and the default grid's five (issue 39: the tables in blocks of depths fit the text
+    width unscaled, so none of their text prints under 5 pt)."""
     config = quick_config()
+    if grid == "default":
+        config["grid"]["depths"] = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())["grid"]["depths"]
     results = tmp_path / "results"
     write_results(results, config, synthetic_run_summary(config))
     log = paper.build_pdf(str(ROOT / "paper" / "main.tex"), str(results), str(results / "paper" / "main.pdf"))
     assert (results / "paper" / "main.pdf").stat().st_size > 10_000
     assert paper.latex_problems(log) == []
     assert "There were undefined references" not in log
+    if shutil.which("pdftotext") or os.environ.get("CI") == "true":
+        assert max(legibility.small_words_per_page(results / "paper" / "main.pdf")) <= legibility.MAX_SMALL_WORDS
 
 
 def test_tuning_macros_count_and_name_the_choices_on_an_edge():
@@ -548,12 +555,49 @@ def test_the_answer_says_where_covariance_loses_matches_and_wins_against_the_bes
     assert r"$62.0$\,\%" in macros["NoBestRemedyCells"]
 
 
-def test_abstract_and_conclusion_open_with_the_answer_before_the_counts():
+def test_the_abstract_answers_per_dataset_in_words():
+    """Issue 39: a sentence per dataset says whether a variant beats the best remedy, where it loses or matches it,
+    and where the data cannot tell, with the smallest difference the design could detect; a verdict it does not know
+    is named, not dropped."""
+    from covbench.report.macros.answer import answer_macros
+
+    rows = answer_rows().assign(min_detectable_difference=[0.01, 0.02, 0.03, 0.04, 0.05])
+    assert answer_macros(rows)["AnswerDatasets"] == (
+        "On MNIST, no covariance variant beats the best standard remedy; the variant loses to it at every depth (2--4). "
+        "On cat/non-cat, no covariance variant beats the best standard remedy; the variant is equivalent to it at depth "
+        "2; no remedy learned at depth 4, so there is no best remedy there."
+    )
+    two = pd.concat([rows, rows.assign(method="covariance_pooled")], ignore_index=True)
+    two.loc[(two.method == "covariance_pooled") & (two.dataset == "mnist") & (two.depth == 2), "verdict"] = "beats"
+    two.loc[two.dataset == "catvnoncat", "verdict"] = "inconclusive"
+    two.loc[(two.dataset == "catvnoncat") & (two.method == "covariance"), "verdict"] = "both collapsed"
+    answer = answer_macros(two)["AnswerDatasets"]
+    assert answer.startswith(
+        r"On MNIST, the best standard remedy is beaten by \texttt{covariance\_pooled} at depth 2; a variant loses to it "
+        "at every depth (2--4) (every variant at depth 4)."
+    )
+    assert (
+        "On cat/non-cat, no covariance variant beats the best standard remedy; the verdict is ``both collapsed'' at "
+        in (answer)
+    )
+    assert "depth 2; the rest are inconclusive (smallest detectable difference $4.0$ points)" in answer
+    assert answer_macros(two, ["catvnoncat", "mnist"])["AnswerDatasets"].startswith("On cat/non-cat, ")
+    every_open = rows.assign(verdict="inconclusive")
+    assert answer_macros(every_open)["AnswerDatasets"].startswith(
+        "On MNIST the data cannot tell: every comparison with the best standard remedy is inconclusive (smallest "
+        "detectable difference $1.0$--$2.0$ points)."
+    )
+
+
+def test_abstract_and_conclusion_answer_in_words_and_results_give_the_counts():
     text = (ROOT / "paper" / "main.tex").read_text()
-    for start, end in ((r"\begin{abstract}", r"\end{abstract}"), (r"\section{Conclusion}", r"\bibliographystyle")):
-        part = text[text.index(start) : text.index(end)]
-        assert part.index(r"\AnswerPerceptrons") < part.index(r"\PrimaryAccuracyBeats")
-        assert r"\AnswerRecurrent" in part and part.index(r"\AnswerRecurrent") < part.index(r"\LongMemoryVerdicts")
+    abstract = text[text.index(r"\begin{abstract}") : text.index(r"\end{abstract}")]
+    assert r"\AnswerDatasets" in abstract and r"\AnswerRecurrentDatasets" in abstract and "fig:forest" in abstract
+    assert not re.search(r"\\(PrimaryAccuracy|PrimarySummary|Headline|LongMemoryVerdicts|AnswerPerceptrons)", abstract)
+    conclusion = text[text.index(r"\section{Conclusion}") : text.index(r"\bibliographystyle")]
+    assert conclusion.index(r"\AnswerDatasets") < conclusion.index(r"\PrimaryAccuracyBeats")
+    results = text[text.index(r"\section{Results}") : text.index(r"\section{Mechanism}")]
+    assert r"\AnswerPerceptrons" in results and r"\PrimarySummary" in results
 
 
 def test_the_corrected_test_is_stated_with_its_factor_and_tables_show_the_constant_predictor():
@@ -583,3 +627,35 @@ def test_the_corrected_test_is_stated_with_its_factor_and_tables_show_the_consta
     assert "pools its official training and test images" in setup.split_setup(config)
     config["datasets"]["catvnoncat"]["split"] = "official"
     assert "keeps its official test set" in setup.split_setup(config)
+
+
+# --- legible as printed (issue 39) -------------------------------------------------------------------
+
+
+@pytest.mark.skipif(
+    shutil.which("pdftotext") is None and os.environ.get("CI") != "true",
+    reason="pdftotext not installed (poppler-utils, make latex)",
+)
+def test_legibility_counts_the_abstract_and_the_small_words_of_each_page(tmp_path):
+    """On a PDF of known text: five words of abstract, 25 words in 3 pt type (too many) on page 1, 25 in 7 pt on page 2,
+    the references on page 2 below text of the main part."""
+    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_pdf import PdfPages
+
+    pdf = tmp_path / "paper.pdf"
+    with plt.rc_context({"pdf.fonttype": 42}), PdfPages(pdf) as pages:  # TrueType: boxes from the font's own metrics
+        first = plt.figure(figsize=(6, 8))
+        first.text(0.1, 0.9, "Abstract", fontsize=10)
+        first.text(0.1, 0.85, "one two three four five", fontsize=10)
+        first.text(0.1, 0.8, "1 Introduction", fontsize=10)
+        first.text(0.1, 0.5, " ".join(["tiny"] * 25), fontsize=3)
+        second = plt.figure(figsize=(6, 8))
+        second.text(0.1, 0.5, " ".join(["small"] * 25), fontsize=7)
+        second.text(0.1, 0.3, "References", fontsize=10)
+        for figure in (first, second):
+            pages.savefig(figure)
+            plt.close(figure)
+    assert legibility.abstract_words(pdf) == 5
+    assert legibility.small_words_per_page(pdf) == [25, 0]
+    assert legibility.main_text_pages(pdf) == 2  # text precedes the references on their page
+    assert legibility.problems(pdf) == [f"page 1 has 25 words under 5 pt (at most {legibility.MAX_SMALL_WORDS})"]

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from covbench.report import legibility
 from covbench.report.paper import latex_problems
 from covbench.tools import bundle
 
@@ -150,6 +151,10 @@ def test_quick_config_builds_the_paper_and_report(quick_build):
         assert int(re.search(r"Pages:\s+(\d+)", info).group(1)) >= 5
     log = (project / "results" / "paper" / "main.log").read_text(errors="replace")
     assert latex_problems(log) == []  # no '??', no undefined citation, nothing in the margin
+    if shutil.which("pdftotext") or os.environ.get("CI") == "true":  # issue 39: readable in one sitting, as printed
+        assert legibility.abstract_words(pdf) <= legibility.MAX_ABSTRACT_WORDS
+        assert max(legibility.small_words_per_page(pdf)) <= legibility.MAX_SMALL_WORDS
+        assert legibility.problems(pdf) == []
     report = snakemake(project, *QUICK, "--report", "results/report.html")
     assert report.returncode == 0, report.stderr[-3000:]
     assert (project / "results" / "report.html").stat().st_size > 10_000

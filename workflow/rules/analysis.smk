@@ -4,23 +4,24 @@ from covbench.config import base_method
 # The method the remedies are measured against (DESIGN section 2: sigmoid + normal init).
 BASELINE_METHOD = "baseline"
 
-# figure -> report category and the tables it is drawn from; one rule per figure is generated below.
+# figure -> report category and the tables it is drawn from; one rule per figure is generated below. A figure of
+# every method takes comparisons: the verdicts name the best remedy it draws in colour (issue 39).
 FIGURES = {
     "forest": ("Outcomes", ["comparisons"]),
-    "speed_at_init": ("Learning speed", ["layer_summary"]),
-    "speed_over_training": ("Learning speed", ["layer_stats", "method_summary"]),
-    "vanishing_index": ("Learning speed", ["method_summary"]),
-    "saturation": ("Learning speed", ["layer_summary"]),
-    "accuracy_vs_depth": ("Outcomes", ["method_summary"]),
+    "speed_at_init": ("Learning speed", ["layer_summary", "comparisons"]),
+    "speed_over_training": ("Learning speed", ["layer_stats", "comparisons"]),
+    "vanishing_index": ("Learning speed", ["method_summary", "comparisons"]),
+    "saturation": ("Learning speed", ["layer_summary", "comparisons"]),
+    "accuracy_vs_depth": ("Outcomes", ["method_summary", "comparisons"]),
     "accuracy_heatmap": ("Outcomes", ["method_summary"]),
-    "loss_curves": ("Outcomes", ["epoch_curves"]),
-    "performance_profile": ("Outcomes", ["method_summary"]),
+    "loss_curves": ("Outcomes", ["epoch_curves", "comparisons"]),
+    "performance_profile": ("Outcomes", ["method_summary", "comparisons"]),
     "force_vs_gradient": ("Mechanism", ["layer_summary"]),
     "active_groups": ("Mechanism", ["layer_summary"]),
-    "probe_accuracy": ("Mechanism", ["probe_summary", "method_summary"]),
-    "accuracy_vs_length": ("Long memories", ["method_summary"]),
-    "hidden_grad_over_time": ("Long memories", ["layer_summary"]),
-    "temporal_vanishing_index": ("Long memories", ["method_summary"]),
+    "probe_accuracy": ("Mechanism", ["probe_summary", "comparisons"]),
+    "accuracy_vs_length": ("Long memories", ["method_summary", "comparisons"]),
+    "hidden_grad_over_time": ("Long memories", ["layer_summary", "comparisons"]),
+    "temporal_vanishing_index": ("Long memories", ["method_summary", "comparisons"]),
 }
 RECURRENT_FIGURES = ("accuracy_vs_length", "hidden_grad_over_time", "temporal_vanishing_index")
 FIGURE_OPTIONS = {

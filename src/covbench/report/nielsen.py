@@ -2,8 +2,8 @@
 seeds) and the figure of the speeds over training, from the tidy table covbench.training.nielsen writes.
 
 Split from the former flat nielsen.py: its networks are trained in covbench.training.nielsen, their table and
-figure drawn here, in the report layer (beside the figures package rather than in it: the figure is drawn with
-seaborn's relplot on its own, not through covbench.report.draw).
+figure drawn here, in the report layer (beside the figures package rather than in it: the figure is drawn from its
+own table, not through covbench.report.draw, with the figures' theme and sizes).
 
     write_table("results/nielsen/layer_speed.parquet", "speed_at_init.parquet", "speed_at_init.tex")
     write_figure("results/nielsen/layer_speed.parquet", "layer_speed.pdf", "layer_speed.png")
@@ -19,6 +19,8 @@ import pandas as pd
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import seaborn as sns  # noqa: E402
+
+from covbench.report.figures.layout import FULL_WIDTH, panel_grid  # noqa: E402
 
 
 def speed_at_init(speed: pd.DataFrame) -> pd.DataFrame:
@@ -64,33 +66,33 @@ def write_table(speed_path: str, summary_path: str, tex_path: str) -> None:
 
 
 def plot_speed(speed: pd.DataFrame):
-    """One panel per network: mean speed of each hidden layer over epochs, band = range over seeds, log y."""
+    """One panel per network: mean speed of each hidden layer over epochs, band = range over seeds, log y; at print
+    size under the figures' theme (covbench.report.figures.layout)."""
     layers = sorted(speed.layer.unique())
-    grid = sns.relplot(
-        data=speed,
-        x="epoch",
-        y="bias_grad_norm",
-        hue="layer",
-        col="network",
-        kind="line",
-        estimator="mean",
-        errorbar=("pi", 100),
-        palette=sns.color_palette("colorblind", len(layers)),
-        hue_order=layers,
-        height=3.0,
-        aspect=1.1,
-        facet_kws={"sharey": True},
-    )
-    grid.set(yscale="log")
-    grid.set_titles(col_template="{col_name}")
-    grid.set_axis_labels("epoch", r"speed $\|\partial C / \partial b^l\|$")
-    grid.legend.set_title("hidden layer $l$")
-    return grid.figure
+    networks = list(dict.fromkeys(speed.network))
+    fig, axes = panel_grid(1, len(networks), FULL_WIDTH, panel_height=2.2, sharey=True)
+    palette = dict(zip(layers, sns.color_palette("colorblind", len(layers))))
+    for ax, network in zip(axes[0], networks):
+        sns.lineplot(
+            data=speed[speed.network == network],
+            x="epoch",
+            y="bias_grad_norm",
+            hue="layer",
+            estimator="mean",
+            errorbar=("pi", 100),
+            palette=palette,
+            hue_order=layers,
+            legend=ax is axes[0, -1],
+            ax=ax,
+        )
+        ax.set(yscale="log", title=network, ylabel=r"speed $\|\partial C / \partial b^l\|$" if ax is axes[0, 0] else "")
+    axes[0, -1].legend(title="hidden layer $l$", frameon=False)
+    return fig
 
 
 def write_figure(speed_path: str, pdf_path: str, png_path: str) -> None:
     figure = plot_speed(pd.read_parquet(speed_path))
     for path in (pdf_path, png_path):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        figure.savefig(path, bbox_inches="tight", dpi=200)
+        figure.savefig(path, dpi=200)
     plt.close(figure)

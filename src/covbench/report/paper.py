@@ -71,7 +71,7 @@ def paper_macros(
         grid_macros(config, run_summary, specs),
         setup_macros(config),
         tuning_macros(config, chosen),
-        answer_macros(both_tracks),
+        answer_macros(both_tracks, [*datasets, *config.get("recurrent", {}).get("datasets", [])]),
         correction_macros(both_tracks),
         headline_macros(comparisons, specs, datasets, max_depth),
         comparison_macros(config, comparisons, specs, datasets, max_depth),

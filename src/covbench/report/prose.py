@@ -67,6 +67,7 @@ OPPONENT_WORDS = {
     "best_remedy": "the best standard remedy (the other method with the highest mean validation "
     "accuracy at that dataset and depth among those that learned beyond noise)",
 }
+OPPONENT_BRIEF = {"base": "its base", "best_remedy": "the best standard remedy"}  # the abstract's short forms
 
 
 # --- names and words ------------------------------------------------------------------------------

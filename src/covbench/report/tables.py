@@ -1,8 +1,9 @@
 """LaTeX tables of the paper (booktabs), written from the aggregate, comparison and tuning tables.
 
-Every table is a float whose rows are methods (in grid order) and whose columns are depths; a cell stacks
-the median over its bootstrap interval. A table wider than the text is scaled down to fit, so a longer depth list
-never runs into the margin. Captions name the rule that wrote them. The verdict tables follow the comparisons'
+Every table's rows are methods (in grid order) and its columns depths; a cell stacks the median over its bootstrap
+interval. Tables are set at print size, never scaled (issue 39): a `longtable` that runs on over pages when its rows
+outgrow one, its depths in blocks of at most SUMMARY_COLUMNS or VERDICT_COLUMNS columns, one under the other, so a
+longer depth list never runs into the margin. Captions name the rule that wrote them. The verdict tables follow the comparisons'
 families (DESIGN section 7): one primary table per dataset (main text), and per dataset and covariance variant
 one secondary table per metric (appendix), each cell marked with one of the four verdicts. Labels of datasets,
 methods and numbers come from covbench.report.labels.
@@ -83,50 +84,65 @@ def stacked(lines: list[str]) -> str:
     return lines[0] if len(lines) == 1 else r"\begin{tabular}[t]{@{}c@{}}" + r"\\".join(lines) + r"\end{tabular}"
 
 
-def fit_width(tabular: str) -> str:
-    """Scale a tabular down to the line width only when it is wider, and to 0.85 of the text height (room for the
-    caption) only when it is taller: a verdict table's rows are the grid's other methods, and a grid of 17 methods
-    outgrows the page."""
-    return (
-        r"\resizebox*{!}{\ifdim\totalheight>0.85\textheight0.85\textheight\else\totalheight\fi}{%"
-        + "\n"
-        + r"\resizebox{\ifdim\width>\linewidth\linewidth\else\width\fi}{!}{%"
-        + "\n"
-        + tabular
-        + "}}\n"
-    )
-
-
 Cells = dict[str, dict[int, list[str]]]  # row (a method) -> depth -> the lines of one cell
+SUMMARY_COLUMNS = 5  # depth columns per block of a summary table (median over interval): at 8 pt they fit the text
+VERDICT_COLUMNS = 3  # depth columns per block of a verdict table, whose cells carry p-values and a power line
 
 
-def depth_tabular(cells: Cells, row_header: str = "method", row_label=method_label, axis: str = DEPTH_AXIS) -> str:
-    """booktabs tabular, rows x depths, of cells given as lines stacked in the cell; `--` where none.
-    Rows are labelled by `row_label(key)` (a method name by default)."""
+def depth_blocks(depths: list[int], columns: int) -> list[list[int]]:
+    """The depths in blocks of at most `columns`: five depths in threes -> [2, 4, 8], [16, 32]."""
+    return [depths[i : i + columns] for i in range(0, len(depths), columns)] or [[]]
+
+
+def depth_table(
+    cells: Cells,
+    caption: str,
+    label: str,
+    row_header: str = "method",
+    row_label=method_label,
+    axis: str = DEPTH_AXIS,
+    columns: int = SUMMARY_COLUMNS,
+) -> str:
+    """A booktabs longtable at footnotesize, rows x depths, of cells given as lines stacked in the cell (`--` where
+    none), its depths in blocks of at most `columns`, each block under its own header; it breaks across pages
+    rather than shrink. Rows are labelled by `row_label(key)` (a method name by default)."""
     depths = sorted({depth for row in cells.values() for depth in row})
+    blocks = depth_blocks(depths, columns)
+    width = max(len(block) for block in blocks)
     lines = [
-        r"\begin{tabular}{l" + "c" * len(depths) + "}",
-        r"\toprule",
-        f"& \\multicolumn{{{len(depths)}}}{{c}}{{{axis}}} \\\\",
-        f"\\cmidrule(l){{2-{len(depths) + 1}}}",
-        row_header + " & " + " & ".join(str(d) for d in depths) + r" \\",
-        r"\midrule",
+        r"{\footnotesize",
+        r"\begin{longtable}{l" + "c" * width + "}",
+        r"\caption{" + caption + r"}\label{" + label + r"}\\",
+        r"\endfirsthead",
+        f"\\multicolumn{{{width + 1}}}{{l}}{{\\emph{{Table~\\thetable, continued}}}} \\\\",
+        r"\endhead",
+        r"\bottomrule",
+        r"\endlastfoot",
     ]
-    for method, row in cells.items():
-        lines.append(
-            " & ".join([row_label(method)] + [stacked(row.get(d, ["--"])) for d in depths]) + r" \\ \addlinespace"
-        )
-    lines += [r"\bottomrule", r"\end{tabular}"]
+    for i, block in enumerate(blocks):
+        pad = " &" * (width - len(block))
+        lines += [
+            r"\toprule" if i == 0 else r"\midrule",
+            f"& \\multicolumn{{{len(block)}}}{{c}}{{{axis}}}{pad} \\\\",
+            f"\\cmidrule(l){{2-{len(block) + 1}}}",
+            row_header + " & " + " & ".join(str(d) for d in block) + pad + r" \\",
+            r"\midrule",
+        ]
+        for key, row in cells.items():
+            cells_of_block = [stacked(row.get(d, ["--"])) for d in block]
+            lines.append(" & ".join([row_label(key), *cells_of_block]) + pad + r" \\ \addlinespace")
+    lines += [r"\end{longtable}", "}", ""]
     return "\n".join(lines)
 
 
 def table_float(tabular: str, caption: str, label: str) -> str:
+    """A small table (the methods) as a float, at footnotesize like the others."""
     return "\n".join(
         [
             r"\begin{table}[tbp]",
             r"\centering",
             r"\footnotesize",
-            fit_width(tabular).rstrip(),
+            tabular,
             r"\caption{" + caption + "}",
             r"\label{" + label + "}",
             r"\end{table}",
@@ -212,7 +228,7 @@ def accuracy_table(
         )
         + f" {diverged_sentence(counts)} Rule \\texttt{{{rule}}}."
     )
-    return table_float(depth_tabular(cells, row_label=row_label_of, axis=axis), caption, f"tab:accuracy-{dataset}")
+    return depth_table(cells, caption, f"tab:accuracy-{dataset}", row_label=row_label_of, axis=axis)
 
 
 def vanishing_table(method_summary: pd.DataFrame, dataset: str, methods: list[str], rule: str) -> str:
@@ -230,7 +246,7 @@ def vanishing_table(method_summary: pd.DataFrame, dataset: str, methods: list[st
         f"first layer learns slower (vanishing gradient); positive: faster (exploding). "
         f"{diverged_sentence(counts, 'statistics')} Rule \\texttt{{{rule}}}."
     )
-    return table_float(depth_tabular(cells), caption, f"tab:vanishing-{dataset}")
+    return depth_table(cells, caption, f"tab:vanishing-{dataset}")
 
 
 def hyperparameter_cells(chosen: pd.DataFrame, dataset: str, methods: list[str]) -> Cells:
@@ -257,9 +273,7 @@ def hyperparameter_table(chosen: pd.DataFrame, dataset: str, methods: list[str],
         f"searched (the choice sits on an end of its range). Chosen by successive halving on validation "
         f"cross-entropy. Rule \\texttt{{{rule}}}."
     )
-    return table_float(
-        depth_tabular(hyperparameter_cells(chosen, dataset, methods)), caption, f"tab:hyperparameters-{dataset}"
-    )
+    return depth_table(hyperparameter_cells(chosen, dataset, methods), caption, f"tab:hyperparameters-{dataset}")
 
 
 VERDICT_METRICS = {  # metric -> (what is compared, scale, decimals, which way is better)
@@ -286,7 +300,7 @@ def verdict_lines(row, scale: float, decimals: int, mark_primary: bool = False) 
         + VERDICT_MARKS[row.verdict]
         + (WITHIN_MARGIN_MARK if getattr(row, "within_margin", False) else ""),
         interval(scale * row.ci_low, scale * row.ci_high, decimals),
-        r"\scriptsize $p_{\mathrm{H}}$ "
+        r"$p_{\mathrm{H}}$ "  # at the table's 8 pt, so that the subscripts print at 6 pt
         + p_value_text(row.p_holm)
         + r", $p_{\mathrm{eq}}$ "
         + p_value_text(row.p_equivalence_holm),
@@ -374,7 +388,7 @@ def secondary_verdict_table(
     )
     kind = "verdicts-secondary" if metric == "test_accuracy" else "verdicts-vanishing"
     cells = secondary_verdict_cells(comparisons, dataset, method, metric, others, scale, decimals)
-    return table_float(depth_tabular(cells, row_header="vs."), caption, f"tab:{kind}-{dataset}-{method}")
+    return depth_table(cells, caption, f"tab:{kind}-{dataset}-{method}", row_header="vs.", columns=VERDICT_COLUMNS)
 
 
 def power_line(row, scale: float, decimals: int) -> str:
@@ -385,8 +399,10 @@ def power_line(row, scale: float, decimals: int) -> str:
 
 
 def primary_row_label(key: tuple[str, str, str | None]) -> str:
+    """The variant over its opponent, two lines, so that three depth columns fit beside it."""
     variant, role, base = key
-    return method_label(variant) + r" vs.\ " + (f"base {method_label(base)}" if role == "base" else "best remedy")
+    opponent = f"base {method_label(base)}" if role == "base" else "best remedy"
+    return r"\begin{tabular}[t]{@{}l@{}}" + method_label(variant) + r"\\vs.\ " + opponent + r"\end{tabular}"
 
 
 def primary_verdict_table(
@@ -433,10 +449,14 @@ def primary_verdict_table(
         f"(eq.\\ out of reach). {no_remedy_sentence(rows, axis)}{correction_sentence(rows)}{VERDICT_LEGEND}. "
         f"{diverged_sentence(comparison_diverged(rows), 'outcome')} Rule \\texttt{{{rule}}}."
     )
-    return table_float(
-        depth_tabular(cells, row_header="comparison", row_label=primary_row_label, axis=axis),
+    return depth_table(
+        cells,
         caption,
         f"tab:verdicts-{dataset}",
+        row_header="comparison",
+        row_label=primary_row_label,
+        axis=axis,
+        columns=VERDICT_COLUMNS,
     )
 
 

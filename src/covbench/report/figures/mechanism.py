@@ -15,8 +15,8 @@ import pandas as pd
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from covbench.analysis import aggregate
 from covbench.analysis.mechanism import at_moment
+from covbench.report.figures.emphasis import best_remedy
 from covbench.report.figures.layout import (
     COLUMN_WIDTH,
     FULL_WIDTH,
@@ -133,7 +133,7 @@ def active_groups(layer_summary: pd.DataFrame, styles: dict, covariance_methods:
 
 
 def probe_methods(
-    method_summary: pd.DataFrame,
+    comparisons: pd.DataFrame,
     dataset: str,
     depth: int,
     covariance_methods: list[str],
@@ -141,15 +141,15 @@ def probe_methods(
     bases: dict[str, str | None],
 ) -> tuple[list[str], str | None]:
     """The methods the probe figure shows on one row: the baseline, each covariance variant and its base, and the
-    best remedy on validation (aggregate.best_remedy); and that remedy."""
-    remedy = aggregate.best_remedy(method_summary, dataset, depth, covariance_methods)
+    best remedy on validation (the one the primary verdicts name); and that remedy."""
+    remedy = best_remedy(comparisons, dataset, depth)
     shown = [baseline, *covariance_methods, *(b for b in bases.values() if b), remedy]
     return [m for m in dict.fromkeys(shown) if m], remedy
 
 
 def probe_accuracy(
     probe_summary: pd.DataFrame,
-    method_summary: pd.DataFrame,
+    comparisons: pd.DataFrame,
     styles: dict,
     covariance_methods: list[str],
     baseline: str,
@@ -168,7 +168,7 @@ def probe_accuracy(
     moments = {moment: at_moment(data, moment) for moment in PROBE_MOMENTS}
     shown = set()
     for row, dataset in zip(axes, datasets):
-        methods, remedy = probe_methods(method_summary, dataset, depth, covariance_methods, baseline, bases)
+        methods, remedy = probe_methods(comparisons, dataset, depth, covariance_methods, baseline, bases)
         for ax, (moment, when) in zip(row, PROBE_MOMENTS.items()):
             frame = moments[moment]
             cell = frame[(frame.dataset == dataset) & frame.method.isin(methods)]
@@ -193,7 +193,6 @@ def probe_accuracy(
                     transform=ax.get_yaxis_transform(),
                     ha="right",
                     va="bottom",
-                    fontsize=5,
                     color="0.4",
                 )
             ax.set(

@@ -19,10 +19,11 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from covbench.analysis import aggregate  # noqa: E402
+from covbench.report.figures.emphasis import GREY, answer_methods, best_remedy, emphasized, line_label  # noqa: E402
 from covbench.report.figures.layout import (  # noqa: E402
     COLUMN_WIDTH,
     FULL_WIDTH,
-    THEME,
+    MAX_HEIGHT,
     by_method,
     dataset_depth_grid,
     depth_axis,
@@ -46,26 +47,28 @@ CONSTANT_STYLE = dict(color="0.4", linestyle="--", linewidth=0.7, zorder=0)
 # --- figures -------------------------------------------------------------------------------------
 
 
-def speed_at_init(layer_summary: pd.DataFrame, styles: dict) -> plt.Figure:
-    """(a) Speed of learning ||dC/db_l|| of each hidden layer at initialization, per depth."""
+def speed_at_init(layer_summary: pd.DataFrame, comparisons: pd.DataFrame, styles: dict) -> plt.Figure:
+    """(a) Speed of learning ||dC/db_l|| of each hidden layer at initialization, per depth; in colour the cell's
+    covariance variants, their bases and its best remedy (covbench.report.figures.emphasis), the rest grey."""
     data = layer_summary[(layer_summary.statistic == "bias_grad_norm") & (layer_summary.epoch == 0)]
     fig, axes = dataset_depth_grid(data, sharey="row")
     for (dataset, depth), ax in axes.items():
+        looks = emphasized(styles, answer_methods(comparisons, dataset, depth))
         for method, rows in by_method(data[(data.dataset == dataset) & (data.depth == depth)], styles):
-            plot(ax, rows.layer, finite_values(rows["median"]), method, styles)
+            plot(ax, rows.layer, finite_values(rows["median"]), method, looks)
         log_y(ax)
         ax.set(xlabel="layer", title=f"{dataset}, depth {depth}")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(SPEED_LABEL if ax.get_subplotspec().is_first_col() else "")
-    legend(fig, styles, data.method)
+    legend(fig, emphasized(styles, answer_methods(comparisons)), data.method)
     return fig
 
 
 def speed_over_training(
-    layer_stats: pd.DataFrame, method_summary: pd.DataFrame, styles: dict, covariance_methods: list[str], baseline: str
+    layer_stats: pd.DataFrame, comparisons: pd.DataFrame, styles: dict, covariance_methods: list[str], baseline: str
 ) -> plt.Figure:
     """(b) Speed of every layer over training at the deepest depth: baseline, covariance methods, best remedy
-    (aggregate.best_remedy: the best non-covariance method there, which may be the baseline itself).
+    (the one the primary verdicts name there, which may be the baseline itself).
 
     A line per layer (median over seeds at each logged step), coloured from layer 1 to layer L.
     """
@@ -78,7 +81,7 @@ def speed_over_training(
     norm = Normalize(1, depth)
     colormap = plt.get_cmap(LAYER_COLORMAP)
     for row, dataset in zip(axes, datasets):
-        remedy = aggregate.best_remedy(method_summary, dataset, depth, covariance_methods)
+        remedy = best_remedy(comparisons, dataset, depth)
         methods = [baseline, *covariance, remedy]
         remedy_title = f"{remedy}\n(best remedy)" if remedy else "no remedy learned\n(none above majority class)"
         for ax, method, title in zip(row, methods, [baseline, *covariance, remedy_title]):
@@ -92,31 +95,33 @@ def speed_over_training(
     return fig
 
 
-def vanishing_index(method_summary: pd.DataFrame, styles: dict) -> plt.Figure:
-    """(c) Vanishing index log10(speed(1) / speed(L)) vs depth, at init and over epoch 1, with 95% intervals."""
+def vanishing_index(method_summary: pd.DataFrame, comparisons: pd.DataFrame, styles: dict) -> plt.Figure:
+    """(c) Vanishing index log10(speed(1) / speed(L)) vs depth, at init and over epoch 1, with 95% intervals; in
+    colour the dataset's covariance variants, their bases and best remedies, the rest grey without intervals."""
     columns = {"vanishing_index_init": "at init", "vanishing_index_epoch1": "epoch 1"}
     data = method_summary[method_summary.metric.isin(columns)]
     datasets, depths = sorted(data.dataset.unique()), sorted(data.depth.unique())
     fig, axes = panel_grid(len(datasets), len(columns), FULL_WIDTH, sharex=True, sharey="row")
     methods = list(by_method(data, styles))
     for row, dataset in zip(axes, datasets):
+        looks = emphasized(styles, answer_methods(comparisons, dataset))
         for ax, (metric, when) in zip(row, columns.items()):
             for position, (method, rows) in enumerate(methods):
                 rows = rows[(rows.dataset == dataset) & (rows.metric == metric)].sort_values("depth")
                 ax.errorbar(
                     dodged(rows.depth, position, len(methods)),
                     finite_values(rows["median"]),
-                    interval(rows),
-                    label=method,
+                    None if looks[method] is GREY else interval(rows),
+                    label=line_label(method, looks),
                     elinewidth=0.6,
-                    **styles[method],
+                    **looks[method],
                 )
             ax.axhline(0, color="0.6", linewidth=0.6, zorder=0)
             depth_axis(ax, depths)
             ax.set_title(f"{dataset}, {when}")
         row[0].set_ylabel("vanishing index\n" + r"$\log_{10}$ speed(1) / speed($L$)")
     plt.setp(axes[-1], xlabel="depth")
-    legend(fig, styles, data.method)
+    legend(fig, emphasized(styles, answer_methods(comparisons)), data.method)
     return fig
 
 
@@ -126,23 +131,29 @@ def _diverged(method_summary: pd.DataFrame) -> dict[tuple, int]:
     return {(r.dataset, r.method, r.depth): r.n_diverged for r in counts[counts.n_diverged > 0].itertuples()}
 
 
-def accuracy_vs_depth(method_summary: pd.DataFrame, styles: dict, xlabel: str = "depth") -> plt.Figure:
+def accuracy_vs_depth(
+    method_summary: pd.DataFrame, comparisons: pd.DataFrame, styles: dict, xlabel: str = "depth"
+) -> plt.Figure:
     """(d) Best-checkpoint test accuracy vs depth (a recurrent run's: its sequence length), median over seeds with its 95%
     bootstrap interval; a point whose cell has diverged runs is labelled with their number (they are in the median
     at the accuracy they had when they stopped). Dashed: the constant predictor's test accuracy (answering the
-    training set's majority class), the median over the dataset's cells, where the runs record it."""
+    training set's majority class), the median over the dataset's cells, where the runs record it. In colour the
+    dataset's covariance variants, their bases and best remedies (as the verdicts name them), the rest grey."""
     data = method_summary[method_summary.metric == "test_accuracy"]
     constant = aggregate.constant_predictor(method_summary).groupby("dataset")["median"].median()
     diverged = _diverged(method_summary)
     datasets, depths = sorted(data.dataset.unique()), sorted(data.depth.unique())
-    fig, axes = panel_grid(len(datasets), 1, COLUMN_WIDTH, panel_height=1.6, sharex=True)
+    width = min(FULL_WIDTH, COLUMN_WIDTH * max(len(datasets), 1))  # datasets side by side: the page keeps its height
+    fig, axes = panel_grid(1, max(len(datasets), 1), width, panel_height=1.9, sharex=True)
     methods = list(by_method(data, styles))
-    for ax, dataset in zip(axes[:, 0], datasets):
+    for ax, dataset in zip(axes[0], datasets):
+        looks = emphasized(styles, answer_methods(comparisons, dataset))
         for position, (method, rows) in enumerate(methods):
             rows = rows[rows.dataset == dataset].sort_values("depth")
             x = dodged(rows.depth, position, len(methods))
+            bars = None if looks[method] is GREY else interval(rows)
             ax.errorbar(
-                x, finite_values(rows["median"]), interval(rows), label=method, elinewidth=0.6, **styles[method]
+                x, finite_values(rows["median"]), bars, label=line_label(method, looks), elinewidth=0.6, **looks[method]
             )
             for xi, depth, median in zip(x, rows.depth, finite_values(rows["median"])):
                 if (dataset, method, depth) in diverged and np.isfinite(median):
@@ -151,8 +162,7 @@ def accuracy_vs_depth(method_summary: pd.DataFrame, styles: dict, xlabel: str = 
                         (xi, median),
                         xytext=(2, 2),
                         textcoords="offset points",
-                        fontsize=5,
-                        color=styles[method]["color"],
+                        color=looks[method]["color"],
                     )
         if dataset in constant:
             ax.axhline(constant[dataset], **CONSTANT_STYLE)
@@ -163,34 +173,35 @@ def accuracy_vs_depth(method_summary: pd.DataFrame, styles: dict, xlabel: str = 
                 transform=ax.get_yaxis_transform(),
                 ha="right",
                 va="bottom",
-                fontsize=5,
                 color=CONSTANT_STYLE["color"],
             )
         depth_axis(ax, depths)
-        ax.set(ylabel="test accuracy", title=dataset)
-    axes[-1, 0].set_xlabel(xlabel)
-    legend(fig, styles, data.method)
+        ax.set(xlabel=xlabel, ylabel="test accuracy" if ax is axes[0, 0] else "", title=dataset)
+    legend(fig, emphasized(styles, answer_methods(comparisons)), data.method)
     return fig
 
 
-def loss_curves(epoch_curves: pd.DataFrame, styles: dict) -> plt.Figure:
-    """(e) Training loss per epoch (median over the seeds still running), per depth."""
+def loss_curves(epoch_curves: pd.DataFrame, comparisons: pd.DataFrame, styles: dict) -> plt.Figure:
+    """(e) Training loss per epoch (median over the seeds still running), per depth; in colour the cell's covariance
+    variants, their bases and its best remedy, the rest grey."""
     finite = epoch_curves[np.isfinite(epoch_curves.train_loss)]
     loss = finite.groupby(["dataset", "method", "depth", "epoch"], as_index=False)["train_loss"].median()
     fig, axes = dataset_depth_grid(loss, sharey="row")
     for (dataset, depth), ax in axes.items():
+        looks = emphasized(styles, answer_methods(comparisons, dataset, depth))
         for method, rows in by_method(loss[(loss.dataset == dataset) & (loss.depth == depth)], styles):
-            plot(ax, rows.epoch, rows.train_loss, method, styles)
+            plot(ax, rows.epoch, rows.train_loss, method, looks)
         log_y(ax)
         ax.set(xlabel="epoch", title=f"{dataset}, depth {depth}")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel("training loss" if ax.get_subplotspec().is_first_col() else "")
-    legend(fig, styles, loss.method)
+    legend(fig, emphasized(styles, answer_methods(comparisons)), loss.method)
     return fig
 
 
-def saturation(layer_summary: pd.DataFrame, styles: dict) -> plt.Figure:
-    """(f) Fraction of saturated or dead units per layer, at init and at each run's last logged epoch."""
+def saturation(layer_summary: pd.DataFrame, comparisons: pd.DataFrame, styles: dict) -> plt.Figure:
+    """(f) Fraction of saturated or dead units per layer, at init and at each run's last logged epoch; in colour the
+    cell's covariance variants, their bases and its best remedy, the rest grey."""
     data = layer_summary[layer_summary.statistic == "saturation"]
     last_epoch = data.groupby(["dataset", "method", "depth"])["epoch"].transform("max")
     moments = {"init": data[data.epoch == 0], "last epoch": data[data.epoch == last_epoch]}
@@ -198,13 +209,14 @@ def saturation(layer_summary: pd.DataFrame, styles: dict) -> plt.Figure:
     fig, axes = panel_grid(2 * len(datasets), len(depths), FULL_WIDTH, panel_height=1.25, sharey=True)
     for r, (dataset, (moment, frame)) in enumerate((d, m) for d in datasets for m in moments.items()):
         for ax, depth in zip(axes[r], depths):
+            looks = emphasized(styles, answer_methods(comparisons, dataset, depth))
             for method, rows in by_method(frame[(frame.dataset == dataset) & (frame.depth == depth)], styles):
-                plot(ax, rows.layer, finite_values(rows["median"]), method, styles)
+                plot(ax, rows.layer, finite_values(rows["median"]), method, looks)
             ax.set(ylim=(-0.03, 1.03), title=f"depth {depth}" if r == 0 else "")
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes[r, 0].set_ylabel(f"{dataset}, {moment}\nsaturated fraction")
     plt.setp(axes[-1], xlabel="layer")
-    legend(fig, styles, data.method)
+    legend(fig, emphasized(styles, answer_methods(comparisons)), data.method)
     return fig
 
 
@@ -256,13 +268,22 @@ def accuracy_heatmap(method_summary: pd.DataFrame, styles: dict) -> plt.Figure:
     return fig
 
 
-def performance_profile(method_summary: pd.DataFrame, styles: dict) -> plt.Figure:
-    """(h) Fraction of (dataset, depth) workloads on which a method is within a factor tau of the fastest."""
+def performance_profile(method_summary: pd.DataFrame, comparisons: pd.DataFrame, styles: dict) -> plt.Figure:
+    """(h) Fraction of (dataset, depth) workloads on which a method is within a factor tau of the fastest; in colour
+    the covariance variants, their bases and every best remedy, the rest grey."""
     profile = aggregate.performance_profile(method_summary, TAUS)
+    looks = emphasized(styles, answer_methods(comparisons))
     fig, axes = panel_grid(1, 1, COLUMN_WIDTH, panel_height=2.0)
     ax = axes[0, 0]
     for method, rows in by_method(profile, styles):
-        ax.plot(rows.tau, rows.fraction, label=method, drawstyle="steps-post", markevery=50, **styles[method])
+        ax.plot(
+            rows.tau,
+            rows.fraction,
+            label=line_label(method, looks),
+            drawstyle="steps-post",
+            markevery=50,
+            **looks[method],
+        )
     workloads = profile.workloads.iloc[0]
     if not profile.fraction.any():
         ax.text(
@@ -279,7 +300,7 @@ def performance_profile(method_summary: pd.DataFrame, styles: dict) -> plt.Figur
         xlabel=r"$\tau$ (epochs to threshold / the fastest method's)",
         ylabel=f"fraction of {workloads} workloads",
     )
-    legend(fig, styles, profile.method)
+    legend(fig, looks, profile.method)
     return fig
 
 
@@ -340,6 +361,7 @@ def lambda_sweep(sweep_runs: pd.DataFrame, sweep_summary: pd.DataFrame, styles: 
 
 
 PROFILE_ROWS = {"val_loss": "validation loss", "val_accuracy": "validation accuracy"}
+PROFILE_PANEL_HEIGHT = 1.05  # inches: two rows of panels per dataset, and the figure sits in the main text
 HYPERPARAMETER_LABELS = {"cov_lambda": r"$\lambda$", "aux_weight": "companion-loss weight"}
 
 
@@ -352,7 +374,8 @@ def lambda_profile(lambda_profile: pd.DataFrame, styles: dict) -> plt.Figure:
     datasets = sorted(profile.dataset.unique())
     methods = {d: [m for m in styles if m in set(profile.method[profile.dataset == d])] for d in datasets}
     cols = max([len(m) for m in methods.values()] + [1])
-    fig, axes = panel_grid(2 * max(len(datasets), 1), cols, FULL_WIDTH if cols > 1 else COLUMN_WIDTH)
+    width = FULL_WIDTH if cols > 1 else COLUMN_WIDTH
+    fig, axes = panel_grid(2 * max(len(datasets), 1), cols, width, panel_height=PROFILE_PANEL_HEIGHT, sharex="col")
     if not datasets:
         axes[0, 0].text(0.5, 0.5, "no method was tuned nested in its base", transform=axes[0, 0].transAxes, ha="center")
         return fig
@@ -395,7 +418,7 @@ def lambda_profile(lambda_profile: pd.DataFrame, styles: dict) -> plt.Figure:
                 ax.minorticks_off()
                 ax.set_ylabel(label if c == 0 else "")
                 if row == 0:
-                    ax.set_title(f"{dataset}, {method} (base {cell.base.iloc[0]})")
+                    ax.set_title(f"{dataset}, {method}\n(base {cell.base.iloc[0]})")
                 else:
                     ax.set_xlabel(HYPERPARAMETER_LABELS.get(cell.hyperparameter.iloc[0], cell.hyperparameter.iloc[0]))
     handles = [Line2D([], [], color=colors[d], marker="o", label=f"depth {d}") for d in depths]
@@ -410,68 +433,112 @@ VERDICT_STYLE = {
     "is equivalent to": ("D", "tab:blue"),
     "inconclusive": ("o", "0.45"),
 }
+OTHER_VERDICT_STYLE = ("s", "0.2")  # a verdict the four do not name (a later kind) still gets a marker and an entry
+FOREST_SLOT = 0.12  # inches per row of the forest plot: a comparison at 6 pt, or its group's heading
+FOREST_MIN_SLOT = 0.1  # inches: the least a row gets when a large grid must fit MAX_HEIGHT
+FOREST_PANEL_EXTRA = 0.55  # inches per row of panels: title, tick labels, axis label
+
+
+def forest_groups(panel: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """(heading, rows by depth) per variant and opponent role: the base first, then the best remedy."""
+    groups = []
+    for method in dict.fromkeys(panel.sort_values("method").method):
+        mine = panel[panel.method == method]
+        for role in ("base", "best_remedy"):
+            rows = mine[mine.role == role].sort_values("depth")
+            if len(rows):
+                opponent = f"base {rows.other_method.iloc[0]}" if role == "base" else "best remedy"
+                groups.append((f"{method} vs {opponent}", rows))
+    return groups
+
+
+def forest_panel(ax, panel: pd.DataFrame, unit: str) -> set[str]:
+    """One dataset's primary comparisons: a heading row per variant and opponent, then a row per depth (the best
+    remedy named in its row), each the difference with its interval over the band of equivalence, the marker the
+    verdict. Labels are left-aligned, the headings in bold reaching over the plot. Returns the verdicts drawn."""
+    margin = 100 * float(panel.margin.iloc[0])
+    ax.axvspan(-margin, margin, color="0.88", zorder=0, linewidth=0)
+    ax.axvline(0, color="0.5", linewidth=0.6, zorder=1)
+    ticks, labels, headings, groups = [], [], [], forest_groups(panel)
+    for heading, group in groups:
+        headings.append(len(ticks))
+        ticks.append(-len(ticks))
+        labels.append(heading)
+        for row in group.itertuples():
+            ticks.append(-len(ticks))
+            labels.append(f"{row.depth}" if row.role == "base" else f"{row.depth} vs {row.other_method}")
+    drawn = pd.concat([group for _, group in groups])
+    y = np.array([t for i, t in enumerate(ticks) if i not in headings], dtype=float)
+    ax.hlines(y, 100 * drawn.ci_low.to_numpy(float), 100 * drawn.ci_high.to_numpy(float), color="0.3", linewidth=0.8)
+    difference = 100 * drawn.difference.to_numpy(float)
+    for verdict in dict.fromkeys(drawn.verdict):
+        marker, color = VERDICT_STYLE.get(verdict, OTHER_VERDICT_STYLE)
+        mine = (drawn.verdict == verdict).to_numpy()
+        ax.plot(difference[mine], y[mine], linestyle="none", marker=marker, color=color, markersize=3.5, zorder=3)
+    ax.set_yticks(ticks, labels=labels)
+    ax.set_ylim(ticks[-1] - 0.6, 0.6)
+    ax.set_ylabel(unit)
+    renderer = ax.figure.canvas.get_renderer()
+    texts = ax.get_yticklabels()
+    rows_width = max(t.get_window_extent(renderer).width for i, t in enumerate(texts) if i not in headings)
+    ax.tick_params(axis="y", length=0, pad=rows_width * 72 / ax.figure.dpi + 2)
+    for i, text in enumerate(texts):
+        text.set_horizontalalignment("left")
+        text.set_fontweight("bold" if i in headings else "normal")
+    return set(drawn.verdict)
 
 
 def forest(comparisons: pd.DataFrame, styles: dict) -> plt.Figure:
     """(a) Every primary comparison, the paper's answer at a glance: the variant's test accuracy minus its opponent's
     (percentage points, best checkpoint) with its 95% bootstrap interval, against the shaded +-margin band of
-    equivalence; a panel per dataset of the MLP grid and one for the recurrent track, a row per (variant, opponent,
-    depth), the marker the verdict."""
+    equivalence, the marker the verdict. The MLP grid's datasets side by side, the recurrent track's below; in each
+    panel a heading per variant and opponent and a row per depth, drawn at print size (FOREST_SLOT per row)."""
     rows = comparisons[
         comparisons.family.isin(["primary", "recurrent_primary"]) & (comparisons.metric == "test_accuracy")
-    ].copy()
-    panels = [(d, f) for f in ("primary", "recurrent_primary") for d in sorted(rows.dataset[rows.family == f].unique())]
-    heights = [max(len(rows[(rows.dataset == d) & (rows.family == f)]), 1) for d, f in panels] or [1]
-    sns.set_theme(**THEME)
-    fig, axes = plt.subplots(
-        len(heights),
-        1,
-        figsize=(COLUMN_WIDTH * 1.45, 0.5 + 0.115 * sum(heights)),
-        layout="constrained",
-        squeeze=False,
-        gridspec_kw={"height_ratios": heights},
+    ]
+    tracks = [
+        [(d, family) for d in sorted(rows.dataset[rows.family == family].unique())]
+        for family in ("primary", "recurrent_primary")
+    ]
+    tracks = [track for track in tracks if track] or [[]]
+    panel_rows = {
+        (d, f): len(forest_groups(rows[(rows.dataset == d) & (rows.family == f)]))
+        + len(rows[(rows.dataset == d) & (rows.family == f)])
+        for track in tracks
+        for d, f in track
+    }
+    slots = [max([panel_rows[p] for p in track] + [1]) for track in tracks]
+    slot = max(FOREST_MIN_SLOT, min(FOREST_SLOT, (MAX_HEIGHT - 0.3 - FOREST_PANEL_EXTRA * len(slots)) / sum(slots)))
+    fig, axes = panel_grid(
+        len(tracks),
+        max(len(track) for track in tracks) or 1,
+        FULL_WIDTH,
+        panel_height=slot * sum(slots) / len(slots) + FOREST_PANEL_EXTRA,
+        gridspec_kw={"height_ratios": [n * slot + FOREST_PANEL_EXTRA for n in slots]},
     )
-    if not panels:
+    if not tracks[0]:
         axes[0, 0].text(0.5, 0.5, "no primary comparison", transform=axes[0, 0].transAxes, ha="center")
         return fig
-    for ax, (dataset, family) in zip(axes[:, 0], panels):
-        panel = rows[(rows.dataset == dataset) & (rows.family == family)].sort_values(
-            ["method", "role", "depth"], key=lambda c: c.map({"base": 0, "best_remedy": 1}) if c.name == "role" else c
-        )
-        y = np.arange(len(panel))[::-1]
-        margin = 100 * float(panel.margin.iloc[0])
-        ax.axvspan(-margin, margin, color="0.88", zorder=0, linewidth=0)
-        ax.axvline(0, color="0.5", linewidth=0.6, zorder=1)
-        difference = 100 * panel.difference.to_numpy(float)
-        low, high = 100 * panel.ci_low.to_numpy(float), 100 * panel.ci_high.to_numpy(float)
-        ax.hlines(y, low, high, color="0.3", linewidth=0.8, zorder=2)
-        for verdict, (marker, color) in VERDICT_STYLE.items():
-            mine = (panel.verdict == verdict).to_numpy()
-            ax.plot(
-                difference[mine],
-                y[mine],
-                linestyle="none",
-                marker=marker,
-                color=color,
-                markersize=3.5,
-                zorder=3,
-                label=verdict,
-            )
-        unit = "T" if family == "recurrent_primary" else "depth"
-        labels = [
-            f"{r.method} vs {'base' if r.role == 'base' else 'best'} {r.other_method}, {unit} {r.depth}"
-            for r in panel.itertuples()
-        ]
-        ax.set_yticks(y, labels=labels, fontsize=5)
-        ax.set_ylim(-0.7, len(panel) - 0.3)
-        ax.set_title(
-            f"{dataset}{' (recurrent track)' if family == 'recurrent_primary' else ''}: margin $\\pm${margin:g} points",
-            fontsize=6,
-        )
-    # two lines: the panels sit right of their long row labels, so one line would run past the figure's right edge
-    axes[-1, 0].set_xlabel("test accuracy difference,\nvariant minus opponent (percentage points)")
-    handles = [Line2D([], [], linestyle="none", marker=m, color=c, label=v) for v, (m, c) in VERDICT_STYLE.items()]
-    fig.legend(handles=handles, loc="outside lower center", ncols=4, frameon=False)
+    verdicts = set()
+    for r, track in enumerate(tracks):
+        for c in range(axes.shape[1]):
+            if c >= len(track):
+                axes[r, c].set_visible(False)
+                continue
+            dataset, family = track[c]
+            panel = rows[(rows.dataset == dataset) & (rows.family == family)]
+            recurrent = family == "recurrent_primary"
+            verdicts |= forest_panel(axes[r, c], panel, "sequence length $T$" if recurrent else "depth")
+            margin = 100 * float(panel.margin.iloc[0])
+            axes[r, c].set_title(f"{dataset}{' (recurrent)' if recurrent else ''}: margin $\\pm${margin:g} points")
+            axes[r, c].set_xlabel("variant minus opponent (points)")
+    known = [v for v in VERDICT_STYLE if v in verdicts] + sorted(verdicts - set(VERDICT_STYLE))
+    handles = [
+        Line2D([], [], linestyle="none", marker=m, color=c, label=v)
+        for v in known
+        for m, c in [VERDICT_STYLE.get(v, OTHER_VERDICT_STYLE)]
+    ]
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), frameon=False)
     return fig
 
 

@@ -1,6 +1,7 @@
 """The answer in words before the counts (issue 31): per track, which covariance variants lose to, match or beat the
-best standard remedy, on which datasets and at which depths; the cells where no remedy learned (so no best remedy);
-and the corrected resampled t-test where each seed had its own split.
+best standard remedy, on which datasets and at which depths; per dataset, the same answer in one sentence for the
+abstract (issue 39); the cells where no remedy learned (so no best remedy); and the corrected resampled t-test where
+each seed had its own split.
 
     macros = {**answer_macros(comparisons), **correction_macros(comparisons)}
 
@@ -32,12 +33,15 @@ def where(cells: pd.DataFrame, universe: dict[str, list[int]], unit: str) -> str
     parts = []
     for dataset in [d for d in universe if d in set(cells.dataset)]:
         depths = sorted(set(cells.depth[cells.dataset == dataset]))
-        if len(depths) > 1 and depths == universe[dataset]:
-            at = f"at every {unit} ({depths[0]}--{depths[-1]})"
-        else:
-            at = f"at {unit}{'s' if len(depths) > 1 else ''} {word_list(depths)}"
-        parts.append(f"on {dataset_label(dataset)} {at}")
+        parts.append(f"on {dataset_label(dataset)} {at(depths, universe[dataset], unit)}")
     return word_list(parts)
+
+
+def at(depths: list[int], every: list[int], unit: str) -> str:
+    """'at every depth (2--32)' when `depths` are all of `every` (more than one), else 'at depths 2 and 4'."""
+    if len(depths) > 1 and depths == every:
+        return f"at every {unit} ({depths[0]}--{depths[-1]})"
+    return f"at {unit}{'s' if len(depths) > 1 else ''} {word_list(depths)}"
 
 
 def against_best_rows(rows: pd.DataFrame) -> pd.DataFrame:
@@ -88,6 +92,98 @@ def answer_sentence(comparisons: pd.DataFrame, family: str, opening: str, unit: 
     return f"{opening}, " + "; ".join(clauses) + (f"; {none_learned}." if none_learned else ".")
 
 
+# --- the abstract's answer: one sentence per dataset, in words (issue 39) ------------------------------
+
+DATASET_ANSWERS = {  # macro -> (family, the opponent as the sentence names it, the unit of its depth column)
+    "AnswerDatasets": ("primary", "the best standard remedy", "depth"),
+    "AnswerRecurrentDatasets": ("recurrent_primary", "the best recurrent remedy", "length"),
+}
+SETTLED = {"is beaten by": "loses to it", "is equivalent to": "is equivalent to it"}  # the abstract gave the margin
+
+
+def detectable(rows: pd.DataFrame) -> str:
+    """'$1.2$--$3.4$ points': the range of the rows' finite minimum detectable differences ('' if none)."""
+    values = rows.get("min_detectable_difference", pd.Series(dtype=float)).astype(float)
+    finite = 100 * values[np.isfinite(values)]
+    if finite.empty:
+        return ""
+    low, high = plain(finite.min(), 1), plain(finite.max(), 1)
+    return f"{low} points" if low == high else f"{low}--{high} points"
+
+
+def settled_part(best: pd.DataFrame, verdict: str, verb: str, count: int, every: list[int], unit: str) -> str:
+    """'every variant loses to it at every depth (2--32)', or 'a variant ... (every variant at depth 32)'."""
+    hit = best[best.verdict == verdict]
+    depths = sorted(set(hit.depth))
+    unanimous = [d for d in depths if hit.method[hit.depth == d].nunique() == count]
+    if count == 1:
+        return f"the variant {verb} {at(depths, every, unit)}"
+    if unanimous == depths:
+        return f"every variant {verb} {at(depths, every, unit)}"
+    also = f" (every variant {at(unanimous, every, unit)})" if unanimous else ""
+    return f"a variant {verb} {at(depths, every, unit)}{also}"
+
+
+def dataset_answer(rows: pd.DataFrame, remedy: str, unit: str) -> str:
+    """One dataset's answer in words: whether any covariance variant beats `remedy`, where they lose to it or match
+    it, where the data cannot tell (with the smallest difference the design could detect there), where no remedy
+    learned. A verdict other than the four (a later kind) is named as it is."""
+    every, count = sorted(set(rows.depth)), rows.method.nunique()
+    best = against_best_rows(rows)
+    opening = f"On {dataset_label(rows.dataset.iloc[0])}"
+    open_rows = best[best.verdict == "inconclusive"]
+    if best.empty:
+        head, parts = f"{opening}, no covariance variant was compared with {remedy}", []
+    elif len(open_rows) == len(best):
+        smallest = detectable(open_rows)
+        head = f"{opening} the data cannot tell: every comparison with {remedy} is inconclusive" + (
+            f" (smallest detectable difference {smallest})" if smallest else ""
+        )
+        parts = []
+    else:
+        wins = best[best.verdict == "beats"]
+        if len(wins):
+            winners = [
+                f"{method_label(m)} {at(sorted(set(wins.depth[wins.method == m])), every, unit)}"
+                for m in dict.fromkeys(wins.method)
+            ]
+            head = f"{opening}, {remedy} is beaten by {word_list(winners)}"
+        else:
+            head = f"{opening}, no covariance variant beats {remedy}"
+        parts = [
+            settled_part(best, verdict, verb, count, every, unit)
+            for verdict, verb in SETTLED.items()
+            if (best.verdict == verdict).any()
+        ]
+        known = {"beats", "inconclusive", *SETTLED}
+        parts += [
+            f"the verdict is ``{verdict}'' {at(sorted(set(best.depth[best.verdict == verdict])), every, unit)}"
+            for verdict in dict.fromkeys(best.verdict)
+            if verdict not in known
+        ]
+        if len(open_rows):
+            smallest = detectable(open_rows)
+            parts.append(
+                "the rest are inconclusive" + (f" (smallest detectable difference {smallest})" if smallest else "")
+            )
+    missing = sorted(set(rows.depth[rows.best_remedy.isna()]))
+    if missing:
+        parts.append(f"no remedy learned {at(missing, every, unit)}, so there is no best remedy there")
+    return head + "".join(f"; {part}" for part in parts) + "."
+
+
+def dataset_answers(
+    comparisons: pd.DataFrame, family: str, remedy: str, unit: str, datasets: list[str] | None = None
+) -> str:
+    """The abstract's answer for one track: dataset_answer for each of its datasets, in the order of `datasets` (the
+    config's), then of the rows."""
+    rows = comparisons[(comparisons.family == family) & (comparisons.metric == "test_accuracy")]
+    if rows.empty:
+        return f"No covariance variant was compared with {remedy}."
+    order = [d for d in dict.fromkeys([*(datasets or []), *rows.dataset]) if d in set(rows.dataset)]
+    return " ".join(dataset_answer(rows[rows.dataset == d], remedy, unit) for d in order)
+
+
 def no_remedy_sentence(comparisons: pd.DataFrame) -> str:
     """Where a constant predictor would have been the best remedy: the cells with no best-remedy comparison."""
     places, rates = [], []
@@ -112,9 +208,12 @@ def no_remedy_sentence(comparisons: pd.DataFrame) -> str:
     )
 
 
-def answer_macros(comparisons: pd.DataFrame) -> dict[str, str]:
-    """AnswerPerceptrons and AnswerRecurrent, the opening sentences of abstract and conclusion, and NoBestRemedyCells."""
+def answer_macros(comparisons: pd.DataFrame, datasets: list[str] | None = None) -> dict[str, str]:
+    """AnswerPerceptrons and AnswerRecurrent (every variant's verdicts, for Results), AnswerDatasets and
+    AnswerRecurrentDatasets (the abstract's and conclusion's answer in words, a sentence per dataset), and
+    NoBestRemedyCells. `datasets` orders the sentences of the datasets (the config's order)."""
     macros = {name: answer_sentence(comparisons, *track) for name, track in TRACKS.items()}
+    macros |= {name: dataset_answers(comparisons, *track, datasets) for name, track in DATASET_ANSWERS.items()}
     macros["NoBestRemedyCells"] = no_remedy_sentence(comparisons)
     return macros
 

@@ -14,6 +14,7 @@ from covbench.config import covariance_methods
 from covbench.report.labels import dataset_label, method_label, plain_number
 from covbench.report.prose import (
     METRIC_WORDS,
+    OPPONENT_BRIEF,
     OPPONENT_WORDS,
     claim,
     conclusive_verdicts,
@@ -98,6 +99,7 @@ def comparison_macros(
         "CiLevel": f"{CI_LEVEL * 100:.0f}",
         "VanishingMargin": plain_number(settings["vanishing_margin"]),
         "PrimaryOpponents": word_list([OPPONENT_WORDS[o] for o in settings["primary_opponents"]]),
+        "PrimaryOpponentsBrief": word_list([OPPONENT_BRIEF[o] for o in settings["primary_opponents"]]),
         "EquivalenceMargins": word_list(
             [
                 f"$\\pm${100 * settings['equivalence_margin'][d]:g} percentage "

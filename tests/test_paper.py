@@ -551,7 +551,7 @@ def test_the_answer_says_where_covariance_loses_matches_and_wins_against_the_bes
         "remedy learned on cat/non-cat at depth 4, so there is no best remedy there."
     )
     assert macros["AnswerRecurrent"].endswith("no comparison was made.")
-    assert "No standard remedy learned on cat/non-cat at depth 4" in macros["NoBestRemedyCells"]
+    assert "No standard remedy learned beyond noise on cat/non-cat at depth 4" in macros["NoBestRemedyCells"]
     assert r"$62.0$\,\%" in macros["NoBestRemedyCells"]
 
 

@@ -21,12 +21,6 @@ def primary_rows(comparisons: pd.DataFrame, dataset: str | None = None, depth: i
     return rows if depth is None else rows[rows.depth == depth]
 
 
-def best_remedy(comparisons: pd.DataFrame, dataset: str, depth: int) -> str | None:
-    """The best remedy the verdicts of (dataset, depth) were reached against; None where no remedy learned."""
-    remedies = primary_rows(comparisons, dataset, depth).best_remedy.dropna()
-    return str(remedies.iloc[0]) if len(remedies) else None
-
-
 def answer_methods(comparisons: pd.DataFrame, dataset: str | None = None, depth: int | None = None) -> list[str]:
     """The covariance variants, their bases and the best remedies of the primary rows (of one dataset or cell)."""
     rows = primary_rows(comparisons, dataset, depth)

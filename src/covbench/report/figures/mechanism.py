@@ -15,8 +15,8 @@ import pandas as pd
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
+from covbench.analysis.compare import decided_best_remedy
 from covbench.analysis.mechanism import at_moment
-from covbench.report.figures.emphasis import best_remedy
 from covbench.report.figures.layout import (
     COLUMN_WIDTH,
     FULL_WIDTH,
@@ -142,7 +142,7 @@ def probe_methods(
 ) -> tuple[list[str], str | None]:
     """The methods the probe figure shows on one row: the baseline, each covariance variant and its base, and the
     best remedy on validation (the one the primary verdicts name); and that remedy."""
-    remedy = best_remedy(comparisons, dataset, depth)
+    remedy = decided_best_remedy(comparisons, dataset, depth)
     shown = [baseline, *covariance_methods, *(b for b in bases.values() if b), remedy]
     return [m for m in dict.fromkeys(shown) if m], remedy
 

@@ -19,7 +19,8 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from covbench.analysis import aggregate  # noqa: E402
-from covbench.report.figures.emphasis import GREY, answer_methods, best_remedy, emphasized, line_label  # noqa: E402
+from covbench.analysis.compare import decided_best_remedy  # noqa: E402
+from covbench.report.figures.emphasis import GREY, answer_methods, emphasized, line_label  # noqa: E402
 from covbench.report.figures.layout import (  # noqa: E402
     COLUMN_WIDTH,
     FULL_WIDTH,
@@ -81,7 +82,7 @@ def speed_over_training(
     norm = Normalize(1, depth)
     colormap = plt.get_cmap(LAYER_COLORMAP)
     for row, dataset in zip(axes, datasets):
-        remedy = best_remedy(comparisons, dataset, depth)
+        remedy = decided_best_remedy(comparisons, dataset, depth)
         methods = [baseline, *covariance, remedy]
         remedy_title = f"{remedy}\n(best remedy)" if remedy else "no remedy learned\n(none above majority class)"
         for ax, method, title in zip(row, methods, [baseline, *covariance, remedy_title]):

@@ -16,7 +16,12 @@ from covbench.report.labels import dataset_label, method_label
 from covbench.report.prose import plain, word_list
 
 # verdict -> what the variant does against the best remedy, in the order the sentence gives them
-AGAINST_BEST = (("is beaten by", "loses"), ("is equivalent to", "is equivalent (within the margin)"), ("beats", "wins"))
+AGAINST_BEST = (
+    ("is beaten by", "loses"),
+    ("is equivalent to", "is equivalent (within the margin)"),
+    ("is identical to", "is identical (its tuning chose the base, there the best remedy)"),
+    ("beats", "wins"),
+)
 TRACKS = {  # macro -> (family, how the sentence opens, the unit of its depth column)
     "AnswerPerceptrons": ("primary", "Against the best standard remedy (chosen on validation at each depth)", "depth"),
     "AnswerRecurrent": (
@@ -57,7 +62,7 @@ def variant_clause(mine: pd.DataFrame, universe: dict[str, list[int]], unit: str
         hit = mine[mine.verdict == verdict]
         if len(hit):
             parts.append(f"{verb} {where(hit, universe, unit)}")
-        elif verdict != "is equivalent to":
+        elif verdict in ("is beaten by", "beats"):
             nowhere.append(verb)
     open_cells = mine[mine.verdict == "inconclusive"]
     if len(open_cells):
@@ -98,7 +103,11 @@ DATASET_ANSWERS = {  # macro -> (family, the opponent as the sentence names it, 
     "AnswerDatasets": ("primary", "the best standard remedy", "depth"),
     "AnswerRecurrentDatasets": ("recurrent_primary", "the best recurrent remedy", "length"),
 }
-SETTLED = {"is beaten by": "loses to it", "is equivalent to": "is equivalent to it"}  # the abstract gave the margin
+SETTLED = {  # the abstract gave the margin
+    "is beaten by": "loses to it",
+    "is equivalent to": "is equivalent to it",
+    "is identical to": "is identical to it (its tuning chose $\\lambda = 0$, the best remedy itself)",
+}
 
 
 def detectable(rows: pd.DataFrame) -> str:
@@ -136,8 +145,10 @@ def dataset_answer(rows: pd.DataFrame, remedy: str, unit: str) -> str:
         head, parts = f"{opening}, no covariance variant was compared with {remedy}", []
     elif len(open_rows) == len(best):
         smallest = detectable(open_rows)
-        head = f"{opening} the data cannot tell: every comparison with {remedy} is inconclusive" + (
-            f" (smallest detectable difference {smallest})" if smallest else ""
+        exploratory = not rows.equivalence_reachable.astype(bool).any() if "equivalence_reachable" in rows else False
+        head = f"{opening} the data cannot tell{' (its verdicts are exploratory)' if exploratory else ''}: every " + (
+            f"comparison with {remedy} is inconclusive"
+            + (f" (smallest detectable difference {smallest})" if smallest else "")
         )
         parts = []
     else:
@@ -197,14 +208,15 @@ def no_remedy_sentence(comparisons: pd.DataFrame) -> str:
                 rates += list(rows.val_majority_rate[rows.best_remedy.isna()].astype(float))
     if not places:
         return (
-            "At every dataset and depth a standard remedy learned (its mean validation accuracy above the validation "
-            "majority-class rate), so every cell has a best-remedy comparison."
+            "At every dataset and depth a standard remedy learned beyond noise (most seeds not collapsed, validation "
+            "accuracy above the validation majority-class rate by a one-sided paired $t$-test), so every cell has a "
+            "best-remedy comparison."
         )
     rate = f" (on average {plain(100 * np.mean(rates), 1)}\\,\\%)" if np.isfinite(np.mean(rates or [np.nan])) else ""
     return (
-        f"No standard remedy learned {word_list(places)}: none has a mean validation accuracy above "
-        f"the majority-class rate of the validation data{rate}, the accuracy of a constant predictor, which is never "
-        "the best remedy; so those cells have no best-remedy comparison."
+        f"No standard remedy learned beyond noise {word_list(places)}: none has most of its seeds not collapsed and a "
+        f"validation accuracy above the majority-class rate of the validation data{rate}, the accuracy of a constant "
+        "predictor, by a one-sided paired $t$-test; so those cells have no best-remedy comparison."
     )
 
 

@@ -613,6 +613,8 @@ def test_a_best_remedy_must_have_learned_beyond_noise():
     assert table.n_collapsed.to_dict() == {"baseline": 0, "relu_he": 3, "tanh_xavier": 0}
     assert table.best.to_dict() == {"baseline": True, "relu_he": False, "tanh_xavier": False}
     assert table.p_learned["tanh_xavier"] == pytest.approx(learned_p(lucky, majority))
+    tied = summary.assign(best_val_accuracy=np.tile(learned, 4), collapsed=False)
+    assert remedies(tied, SPECS, 0.05).query("best").method.tolist() == ["baseline"]  # a tie goes to the first name
     assert set(compare(summary, SPECS, SETTINGS).best_remedy) == {"baseline"}
 
 

@@ -37,7 +37,6 @@ MAJORITY_RATES = ["val_majority_rate", "test_majority_rate"]
 # Each run's split record, flattened: "per_seed" or "official", its sizes (n_test / n_train: the corrected test) and the
 # digest that names a per-seed split (pairs must share it).
 SPLIT_COLUMNS = ["split_protocol", "n_train", "n_val", "n_test", "split_sha256"]
-MAJORITY_TOLERANCE = 1e-6  # accuracies arrive as float32 fractions: "above the majority rate" beyond their rounding
 TABLES = ("run_summary", "layer_summary", "method_summary", "epoch_curves", "probe_summary")
 
 
@@ -314,57 +313,12 @@ def diverged_counts(method_summary: pd.DataFrame) -> pd.DataFrame:
     return rows.assign(n_diverged=counts)[CELL_KEYS + ["n_diverged", "n_seeds"]].reset_index(drop=True)
 
 
-def best_by_validation(mean_val_accuracy: pd.Series, majority_rate: float = np.nan) -> str | None:
-    """The method (index) with the highest finite mean validation accuracy; ties go to the first name in sorted
-    order; None when there is none. The one rule that picks "the best remedy" (DESIGN section 7): on validation,
-    never on test data, and only among methods that learned: a mean validation accuracy not above the cell's
-    `majority_rate` (the constant predictor's, mean of val_majority_rate over the cell's runs) is not eligible.
-    A NaN majority_rate (results older than issue 31) excludes nothing."""
-    values = mean_val_accuracy[np.isfinite(mean_val_accuracy.astype(float))]
-    if np.isfinite(majority_rate):
-        values = values[values.astype(float) > majority_rate + MAJORITY_TOLERANCE]
-    if values.empty:
-        return None
-    return (
-        values.rename("mean")
-        .rename_axis("method")
-        .reset_index()
-        .sort_values(["mean", "method"], ascending=[False, True])
-        .method.iloc[0]
-    )
-
-
-def cell_majority_rate(method_summary: pd.DataFrame, dataset: str, depth: int, which: str = "val") -> float:
-    """Mean of `{which}_majority_rate` over the runs of every method at (dataset, depth), from method_summary's
-    per-method means weighted by their seeds; NaN when no run recorded it."""
-    rows = method_summary[
-        (method_summary.metric == f"{which}_majority_rate")
-        & (method_summary.dataset == dataset)
-        & (method_summary.depth == depth)
-    ]
-    rows = rows[np.isfinite(rows["mean"].astype(float)) & (rows.n_seeds > 0)]
-    return float((rows["mean"] * rows.n_seeds).sum() / rows.n_seeds.sum()) if len(rows) else np.nan
-
-
 def constant_predictor(method_summary: pd.DataFrame) -> pd.DataFrame:
     """Per (dataset, depth): the test accuracy of the constant predictor that answers the training set's majority
     class, `median` over the cell's methods of their median test_majority_rate over seeds (every method of a cell
     runs the same seeds, so the same splits); cells without a recorded rate are left out."""
     rows = method_summary[(method_summary.metric == "test_majority_rate") & np.isfinite(method_summary["median"])]
     return rows.groupby(["dataset", "depth"], as_index=False)["median"].median()
-
-
-def best_remedy(method_summary: pd.DataFrame, dataset: str, depth: int, covariance_methods: list[str]) -> str | None:
-    """The best standard remedy at (dataset, depth): the non-covariance method with the highest mean validation
-    accuracy at the best checkpoint over seeds, above the cell's majority-class rate on validation
-    (best_by_validation); None when no such method has one there."""
-    rows = method_summary[
-        (method_summary.metric == "best_val_accuracy")
-        & (method_summary.dataset == dataset)
-        & (method_summary.depth == depth)
-        & ~method_summary.method.isin(covariance_methods)
-    ]
-    return best_by_validation(rows.set_index("method")["mean"], cell_majority_rate(method_summary, dataset, depth))
 
 
 def performance_profile(method_summary: pd.DataFrame, taus: np.ndarray) -> pd.DataFrame:

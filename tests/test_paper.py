@@ -16,6 +16,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import yaml  # noqa: E402
+from scipy import stats  # noqa: E402
 
 from covbench.analysis.compare import compare, run  # noqa: E402
 from covbench.config import covariance_methods, method_spec  # noqa: E402
@@ -659,3 +660,42 @@ def test_legibility_counts_the_abstract_and_the_small_words_of_each_page(tmp_pat
     assert legibility.small_words_per_page(pdf) == [25, 0]
     assert legibility.main_text_pages(pdf) == 2  # text precedes the references on their page
     assert legibility.problems(pdf) == [f"page 1 has 25 words under 5 pt (at most {legibility.MAX_SMALL_WORDS})"]
+
+
+def test_a_dataset_whose_verdicts_are_out_of_reach_is_called_exploratory_with_its_numbers():
+    """cat/not-cat (per-seed splits, 50 test images, 5 seeds): no comparison could show equivalence within 5 points,
+    so the paper says its verdicts are exploratory, with the SD the margin would need (from TOST at the family's
+    strictest Holm level and the corrected factor) and the smallest SD any pair has; MNIST (tight) is not."""
+    rng = np.random.default_rng(2)
+    specs = {"baseline": {"aux": "none"}, "covariance": {"aux": "covariance"}}
+    rows = []
+    for dataset, spread, n_train, n_test in (("mnist", 0.001, 50_000, 10_000), ("catvnoncat", 0.06, 167, 50)):
+        for method in specs:
+            for seed in range(5):
+                rows.append(
+                    {
+                        "dataset": dataset,
+                        "method": method,
+                        "depth": 2,
+                        "seed": seed,
+                        "diverged": False,
+                        "collapsed": False,
+                        "test_accuracy": 0.8 + rng.normal(0, spread),
+                        "best_val_accuracy": 0.8,
+                        "val_majority_rate": 0.6,
+                        "vanishing_index_epoch1": -1.0,
+                        "n_train": float(n_train),
+                        "n_test": float(n_test),
+                        "split_sha256": f"split {seed}",
+                    }
+                )
+    settings = {"alpha": 0.05, "primary_opponents": ["base"], "equivalence_margin": {"mnist": 0.01, "catvnoncat": 0.05}}
+    settings["vanishing_margin"] = 0.25
+    table = compare(pd.DataFrame(rows), specs, settings, split_protocols={"catvnoncat": "per_seed"})
+    sentence = prose.exploratory_datasets(table)
+    assert sentence.startswith("On cat/non-cat the verdicts are exploratory") and "MNIST" not in sentence
+    cat = table[(table.dataset == "catvnoncat") & (table.family == "primary")].iloc[0]
+    factor = 1 / 5 + 50 / 167
+    needed = 0.05 / (stats.t.ppf(1 - cat.holm_level, 4) * np.sqrt(factor))
+    observed = cat.se_difference / np.sqrt(factor)
+    assert f"under ${100 * needed:.1f}$ points" in sentence and f"any pair is ${100 * observed:.1f}$" in sentence

@@ -228,23 +228,21 @@ def power_sentence(rows: pd.DataFrame) -> str:
 
 def family_summary(comparisons: pd.DataFrame, specs: dict[str, dict], family: str) -> str:
     """Counts of the verdicts in one family, per metric and per covariance variant; the primary family per dataset
-    (one Holm family each), a dataset whose verdicts are out of reach said so first (power_sentence)."""
+    (one Holm family each)."""
     rows = comparisons[comparisons.family == family]
-    if family == "primary" and rows.dataset.nunique() > 1:
-        parts = []
-        for dataset in dict.fromkeys(rows.dataset):
-            mine = rows[rows.dataset == dataset]
-            power = power_sentence(mine[mine.metric == "test_accuracy"])
-            parts.append(
-                " ".join(filter(None, [power, family_counts(mine, specs, f"{dataset_label(dataset)} primary")]))
-            )
-        return " ".join(parts)
     if family == "primary" and len(rows):
-        power = power_sentence(rows[rows.metric == "test_accuracy"])
         return " ".join(
-            filter(None, [power, family_counts(rows, specs, f"{dataset_label(rows.dataset.iloc[0])} primary")])
+            family_counts(rows[rows.dataset == d], specs, f"{dataset_label(d)} primary")
+            for d in dict.fromkeys(rows.dataset)
         )
     return family_counts(rows, specs, family.replace("_", " "))
+
+
+def exploratory_datasets(comparisons: pd.DataFrame) -> str:
+    """power_sentence of every dataset whose primary verdicts are out of reach, said before any of its counts; ''
+    where every dataset could reach its verdicts."""
+    rows = comparisons[(comparisons.family == "primary") & (comparisons.metric == "test_accuracy")]
+    return " ".join(filter(None, (power_sentence(rows[rows.dataset == d]) for d in dict.fromkeys(rows.dataset))))
 
 
 def family_counts(rows: pd.DataFrame, specs: dict[str, dict], name: str) -> str:

@@ -19,6 +19,7 @@ from covbench.report.prose import (
     claim,
     conclusive_verdicts,
     deepest_verdicts,
+    exploratory_datasets,
     family_summary,
     macro_name,
     opponent_words,
@@ -130,6 +131,7 @@ def comparison_macros(
             row.depth,
         )
         macros[name] = verdict_sentence(row)
+    macros["ExploratoryDatasets"] = exploratory_datasets(comparisons)
     macros["PrimarySummary"] = family_summary(comparisons, specs, "primary")
     macros["SecondarySummary"] = family_summary(comparisons, specs, "secondary")
     macros["DeepestVerdicts"] = deepest_verdicts(comparisons, max_depth)

@@ -66,7 +66,7 @@ def test_the_pages_exist_and_the_readme_is_a_front_door():
 def test_slug_follows_github():
     assert slug("The reviewers' bundle") == "the-reviewers-bundle"
     assert slug("Methods as rules") == "methods-as-rules"
-    assert slug("The `compare` block (DESIGN section 7)") == "the-compare-block-design-section-7"
+    assert slug("The `compare` block (section 7)") == "the-compare-block-section-7"
     assert slug("Fused LSTM sequence (commit b055820): 0.92x") == "fused-lstm-sequence-commit-b055820-092x"
 
 

@@ -81,7 +81,8 @@ def one_thread():
 def force_loss_and_plain_grads(build_model: Callable, x, labels, spec: dict, aux_loss: Callable):
     """A fresh model's parameter gradients three ways: with the aux force seeded into backward beside the loss, as
     the training loop does; with aux_loss(hidden states of model 0, correct of model 0) added to the loss; the loss
-    alone. A force is the gradient of its loss (DESIGN 3) exactly when the first two agree."""
+    alone. A force is the gradient of its loss (docs/design.md#the-covariance-force) exactly when the first two
+    agree."""
     from covbench import components
     from covbench.models import forward, softmax_cross_entropy
 

@@ -1,4 +1,4 @@
-"""Tests of covbench.analysis.aggregate on small runs written in the format of DESIGN section 5."""
+"""Tests of covbench.analysis.aggregate on small runs written in the format of docs/design.md#the-files."""
 
 import json
 

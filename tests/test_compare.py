@@ -448,7 +448,7 @@ def test_diverged_runs_stay_in_the_test_and_every_sentence_and_table_counts_them
 
 
 def test_power_columns_say_what_each_comparison_could_have_found():
-    """DESIGN section 7: at the family's strictest Holm level (alpha over its 4 hypotheses here) the minimum
+    """docs/design.md#power: at the family's strictest Holm level (alpha over its 4 hypotheses here) the minimum
     detectable difference is (t_{1 - level/2} + t_{0.8}) x se, and equivalence within the margin is reachable when
     TOST at that level could succeed at an observed difference of 0."""
     table = pd.DataFrame(

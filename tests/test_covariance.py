@@ -1,4 +1,5 @@
-"""The covariance force of DESIGN section 3: the gradient it adds equals autograd of its loss, and its groups are right."""
+"""The covariance force of docs/design.md#the-covariance-force: the gradient it adds equals autograd of its loss, and
+its groups are right."""
 
 import pytest
 import torch
@@ -12,7 +13,7 @@ from covbench.training.train import train
 
 def covariance_loss(acts, labels, correct, classes, lam):
     """lambda/B * sum_l sum_{i in E} sum_j 0.5 w_kj (a_ij - mu_kj)^2 with mu, w detached, written per group
-    with plain loops (an independent reading of DESIGN section 3)."""
+    with plain loops (an independent reading of docs/design.md#the-covariance-force)."""
     batch = labels.shape[0]
     total = 0.0
     for a in acts:

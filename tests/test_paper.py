@@ -350,8 +350,8 @@ def test_grid_with_nothing_to_compare_still_gives_every_macro():
 
 
 def test_no_three_verdict_wording_left():
-    """'Does not beat' conflates no evidence with evidence of no effect (DESIGN section 7): gone from the text,
-    the macros and the tables."""
+    """'Does not beat' conflates no evidence with evidence of no effect (docs/design.md#the-four-verdicts): gone from
+    the text, the macros and the tables."""
     config = quick_config()
     run_summary = synthetic_run_summary(config)
     comparisons = comparisons_of(config, run_summary)

@@ -1,5 +1,6 @@
-"""The documentation (README.md, config/README.md, docs/*.md): every internal link resolves, the methods table names
-the config's methods, and the README's "Adding a method" examples run as written."""
+"""The documentation (README.md, config/README.md, docs/*.md): every internal link resolves, every design citation
+names a heading of docs/design.md, the methods table names the config's methods, and the README's "Adding a method"
+examples run as written."""
 
 import math
 import re
@@ -66,7 +67,7 @@ def test_the_pages_exist_and_the_readme_is_a_front_door():
 def test_slug_follows_github():
     assert slug("The reviewers' bundle") == "the-reviewers-bundle"
     assert slug("Methods as rules") == "methods-as-rules"
-    assert slug("The `compare` block (DESIGN section 7)") == "the-compare-block-design-section-7"
+    assert slug("The `compare` block (section 7)") == "the-compare-block-section-7"
     assert slug("Fused LSTM sequence (commit b055820): 0.92x") == "fused-lstm-sequence-commit-b055820-092x"
 
 
@@ -84,6 +85,67 @@ def test_every_internal_link_resolves(page):
             elif anchor and (file.suffix != ".md" or anchor not in anchors(file)):
                 broken.append(f"{target}: no heading with anchor #{anchor} in {file.relative_to(ROOT)}")
     assert not broken, f"{page.relative_to(ROOT)}: " + "; ".join(broken)
+
+
+# Where the design is cited: docs/design.md#<anchor> in code, config, tests and docs (a relative design.md#<anchor>
+# link in Markdown). The old external file's name is spelt with a character class (and built in the test below) so
+# that this file does not match itself.
+DESIGN_PAGE = ROOT / "docs" / "design.md"
+CITING = ["README.md", "BENCHMARKS.md", "Snakefile", "src", "workflow", "config", "docs", "tests", "paper"]
+CITING_SUFFIXES = {".py", ".smk", ".yaml", ".yml", ".md", ".rst", ".tex", ".bib", ".txt", ".cfg", ".toml", ""}
+CITATION = re.compile(r"design\.md#([\w-]+)")
+STALE = re.compile(r"shared/DESIG[N]|\bDESIG[N]\b")
+
+
+def citing_files() -> list[Path]:
+    """The text files of the places that may cite the design (caches and build outputs left out)."""
+    files = []
+    for place in CITING:
+        path = ROOT / place
+        candidates = [path] if path.is_file() else sorted(path.rglob("*")) if path.is_dir() else []
+        files += [
+            f
+            for f in candidates
+            if f.is_file()
+            and f.suffix in CITING_SUFFIXES
+            and not {"__pycache__", ".pytest_cache"} & set(f.parts)
+            and not any(part.endswith(".egg-info") for part in f.parts)
+        ]
+    return files
+
+
+def broken_design_citations(files: list[Path], headings: set[str]) -> tuple[int, list[str]]:
+    """How many design citations the files hold, and 'file:line: problem' for every one whose anchor is no heading
+    of docs/design.md and every mention of the old, external design file."""
+    count, broken = 0, []
+    for f in files:
+        for number, line in enumerate(f.read_text(errors="replace").splitlines(), 1):
+            where = f"{f.relative_to(ROOT) if ROOT in f.parents else f}:{number}"
+            for anchor in CITATION.findall(line):
+                count += 1
+                if anchor not in headings:
+                    broken.append(f"{where}: no heading with anchor #{anchor} in docs/design.md")
+            if STALE.search(line):
+                broken.append(f"{where}: cites the external design ({STALE.search(line).group(0)})")
+    return count, broken
+
+
+def test_every_design_citation_names_a_heading_of_the_design():
+    """Code, config, tests and docs cite the design in the repository, by heading; nothing points outside it."""
+    count, broken = broken_design_citations(citing_files(), anchors(DESIGN_PAGE))
+    assert count > 0, "no design citation found: has the citation form changed?"
+    assert not broken, f"{len(broken)} broken design citations:\n" + "\n".join(broken)
+
+
+def test_a_broken_design_citation_is_found(tmp_path):
+    headings = anchors(DESIGN_PAGE)
+    assert {"tuning", "verdicts", "the-best-remedy", "the-covariance-force", "the-recurrent-track"} <= headings
+    cited = tmp_path / "cites.py"
+    broken_anchor, external = "design.md#" + "no-such-heading", "shared/" + "design".upper() + ".md"
+    cited.write_text(f"# docs/design.md#tuning\n# docs/{broken_anchor}\n# see {external}\n")
+    count, broken = broken_design_citations([cited], headings)
+    assert count == 2
+    assert [line.split(": ", 1)[0].rsplit(":", 1)[1] for line in broken] == ["2", "3"]
 
 
 def test_the_methods_table_names_every_mlp_method_of_the_config(config):

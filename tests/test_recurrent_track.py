@@ -1,5 +1,5 @@
-"""The recurrent track (DESIGN section 8) through the shared machinery: noise-padded sequences, the training loop
-with time steps for layers, the force in time, and the config that declares it."""
+"""The recurrent track (docs/design.md#the-recurrent-track) through the shared machinery: noise-padded sequences, the
+training loop with time steps for layers, the force in time, and the config that declares it."""
 
 import numpy as np
 import pytest
@@ -77,8 +77,8 @@ def test_the_training_loop_trains_a_recurrent_network_and_logs_time_steps(images
 
 
 def test_force_in_time_equals_autograd_of_its_loss_summed_over_steps():
-    """DESIGN 3 and 8: with every h_t a layer, the forces seeded into backward give the gradient of the loss plus
-    the covariance loss summed over the time steps."""
+    """docs/design.md#the-covariance-force and docs/design.md#the-recurrent-track: with every h_t a layer, the forces
+    seeded into backward give the gradient of the loss plus the covariance loss summed over the time steps."""
     spec = dict(RNN_SPEC, aux="covariance", cov_lambda=2.0)
     gen = torch.Generator().manual_seed(3)
     x, labels = torch.randn(1, 48, 7, 5, generator=gen), torch.randint(0, 3, (1, 48), generator=gen)

@@ -1,6 +1,6 @@
-"""The residual kinds do what DESIGN section 2 and their papers say: each block computes its formula; at init the
-pre-activation ResNet and SkipInit keep a depth-32 network's scale bounded where the literal block explodes; both
-train at depth 32 on real MNIST."""
+"""The residual kinds do what docs/design.md#methods-as-compositions and their papers say: each block computes its
+formula; at init the pre-activation ResNet and SkipInit keep a depth-32 network's scale bounded where the literal block
+explodes; both train at depth 32 on real MNIST."""
 
 import os
 from pathlib import Path

@@ -1,5 +1,5 @@
-"""Per-seed splits (covbench.data.splits, DESIGN section 1) on the real cat/not-cat files, and the training loop
-reading one split per model."""
+"""Per-seed splits (covbench.data.splits, docs/design.md#per-seed-splits) on the real cat/not-cat files, and the
+training loop reading one split per model."""
 
 import numpy as np
 import pytest

@@ -240,8 +240,9 @@ def test_batched_seeds_agree_with_seeds_trained_one_by_one_to_float_tolerance(sp
 
 
 def test_the_best_checkpoint_is_the_epoch_of_lowest_validation_loss(spec, hp, splits):
-    """DESIGN section 6: each model reports the test accuracy of its epoch of lowest validation loss; trained only
-    that many epochs, the same batch of seeds reaches exactly those weights and reports that accuracy last."""
+    """docs/design.md#best-checkpoint: each model reports the test accuracy of its epoch of lowest validation loss;
+    trained only that many epochs, the same batch of seeds reaches exactly those weights and reports that accuracy
+    last."""
     hp.update(epochs=8, lr=3.0, width=32)  # a large step: the validation loss goes up and down
     result = train(splits, spec, hp, 3, [0, 1, 2])
     losses = result.epochs.pivot(index="epoch", columns="model", values="val_loss")

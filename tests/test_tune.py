@@ -1,4 +1,4 @@
-"""Successive halving on validation loss (DESIGN section 6): who goes on, who wins, what is recorded."""
+"""Successive halving on validation loss (docs/design.md#tuning): who goes on, who wins, what is recorded."""
 
 import json
 
@@ -86,7 +86,7 @@ def test_survivors_continue_as_if_never_stopped(spec, hp, splits):
     assert record["lr_edge"] == tune.edge(record["chosen"]["lr"], [t["lr"] for t in record["trials"]])
 
 
-# --- nested tuning (DESIGN section 6) ------------------------------------------------------------------
+# --- nested tuning (docs/design.md#nested-tuning) ---------------------------------------------------------------------
 
 
 def test_a_nested_method_searches_its_base_lr_and_neighbours_crossed_with_its_values():
@@ -195,7 +195,7 @@ def test_the_inclusion_check_stops_on_a_doctored_record(tmp_path):
         tune.summarize([str(p) for p in paths], str(tmp_path / "chosen.parquet"), str(tmp_path / "profile.parquet"))
 
 
-# --- tuning on K splits (DESIGN section 6): cat/not-cat, each tuning seed its own split ------------------------
+# --- tuning on K splits (docs/design.md#tuning-splits): cat/not-cat, each tuning seed its own split ------------------
 
 
 @pytest.fixture(scope="module")

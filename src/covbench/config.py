@@ -247,8 +247,8 @@ def base_method(method: str, specs: dict[str, dict]) -> str | None:
 
 
 def tuning_seeds(tune: dict, protocol: str) -> list[int]:
-    """The seeds that tune a cell (DESIGN section 6): where each seed draws its own split (`per_seed`), tune.splits of
-    them from tune.seed, each with its own split; one fixed split (`official`) keeps one, tune.seed."""
+    """The seeds that tune a cell (docs/design.md#tuning-splits): where each seed draws its own split (`per_seed`),
+    tune.splits of them from tune.seed, each with its own split; one fixed split (`official`) keeps one, tune.seed."""
     return list(range(tune["seed"], tune["seed"] + tune["splits"])) if protocol == "per_seed" else [tune["seed"]]
 
 

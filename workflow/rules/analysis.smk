@@ -1,7 +1,7 @@
 from covbench.analysis.aggregate import TABLES
 from covbench.config import base_method
 
-# The method the remedies are measured against (DESIGN section 2: sigmoid + normal init).
+# The method the remedies are measured against (docs/design.md#methods-as-compositions: sigmoid + normal init).
 BASELINE_METHOD = "baseline"
 
 # figure -> report category and the tables it is drawn from; one rule per figure is generated below. A figure of
@@ -56,7 +56,7 @@ rule aggregate:
         "results/logs/aggregate/aggregate.log",
     params:
         thresholds={dataset: config["datasets"][dataset]["val_threshold"] for dataset in DATASETS + RECURRENT_DATASETS},
-        # their runs must name the seed's split, and pairs share it (DESIGN section 7)
+        # their runs must name the seed's split, and pairs share it (docs/design.md#pairs-share-their-data)
         per_seed_datasets=[d for d in DATASETS if config["datasets"][d].get("split", "official") == "per_seed"],
     script:
         "../scripts/aggregate.py"

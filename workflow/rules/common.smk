@@ -28,7 +28,7 @@ GRID_SPECS = {method: method_spec(config, method) for method in METHODS}
 # its rule, `{rule: <name>}`). The generic `train` leaves their runs to that rule, and the pipeline does not tune them.
 RULE_METHODS = {method: config["methods"][method]["rule"] for method in METHODS if "rule" in config["methods"][method]}
 TRAINED_METHODS = [method for method in METHODS if method not in RULE_METHODS]
-# The recurrent track (DESIGN section 8): sequence lengths where the grid has depths, the same seeds.
+# The recurrent track (docs/design.md#the-recurrent-track): sequence lengths where the grid has depths, the same seeds.
 RECURRENT = config.get("recurrent", {"datasets": [], "methods": [], "lengths": []})
 RECURRENT_DATASETS = RECURRENT["datasets"]
 RECURRENT_METHODS = RECURRENT["methods"] if RECURRENT_DATASETS else []
@@ -68,8 +68,8 @@ wildcard_constraints:
 
 
 def base_tuning(dataset, method, depths, specs, trained):
-    """Nested tuning (DESIGN section 6): the tuning records of the method's base at every depth when the base trains
-    in the same track, so the method's job waits for them; else none (and it is tuned on its own)."""
+    """Nested tuning (docs/design.md#nested-tuning): the tuning records of the method's base at every depth when the
+    base trains in the same track, so the method's job waits for them; else none (and it is tuned on its own)."""
     base = base_method(method, specs)
     if base not in trained:
         return []

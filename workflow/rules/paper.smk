@@ -31,7 +31,8 @@ COURSE_TABLE = "results/course/accuracy_summary.tex"
 rule compare:
     input:
         run_summary="results/aggregate/run_summary.parquet",
-        chosen="results/tune/chosen.parquet",  # a variant that chose lambda = 0 is its base (DESIGN section 7)
+        # a variant that chose lambda = 0 is its base (docs/design.md#identity-and-collapse)
+        chosen="results/tune/chosen.parquet",
     output:
         comparisons="results/aggregate/comparisons.parquet",
         remedies="results/aggregate/remedies.parquet",  # the best remedy of each cell, decided once
@@ -40,7 +41,8 @@ rule compare:
     params:
         specs={**GRID_SPECS, **RECURRENT_SPECS},
         settings=config["compare"],
-        # declared before any run: a dataset split per seed gets the corrected resampled t-test (DESIGN section 7)
+        # declared before any run: a dataset split per seed gets the corrected resampled t-test
+        # (docs/design.md#the-corrected-test)
         split_protocols={
             dataset: config["datasets"][dataset].get("split", "official") for dataset in DATASETS + RECURRENT_DATASETS
         },

@@ -1,6 +1,6 @@
-# Covariance's best shot (DESIGN section 7): each covariance variant of config `lambda_sweep`, at each of its depths,
-# trains its base's tuned learning rate with every lambda of the log grid and every seed as one batched model
-# (lambda = 0 is the base itself, in the same batch); the best lambda on validation meets lambda = 0 on test
+# Covariance's best shot (docs/design.md#the-best-shot): each covariance variant of config `lambda_sweep`, at each of
+# its depths, trains its base's tuned learning rate with every lambda of the log grid and every seed as one batched
+# model (lambda = 0 is the base itself, in the same batch); the best lambda on validation meets lambda = 0 on test
 # accuracy (src/covbench/training/lambda_sweep.py, src/covbench/analysis/sweep.py).
 SWEEP = config["lambda_sweep"]
 SWEEP_BASES = lambda_sweep.bases(config)

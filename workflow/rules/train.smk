@@ -1,6 +1,6 @@
-# One job per (dataset, method): every depth in turn is tuned (the same trial budget for every method, DESIGN
-# section 2), then trained for all seeds as one batched model with its choice. The depths share the process so
-# the job starts Python, torch and the data once (src/covbench/training/cell.py).
+# One job per (dataset, method): every depth in turn is tuned (the same trial budget for every method,
+# docs/design.md#tuning), then trained for all seeds as one batched model with its choice. The depths share the
+# process so the job starts Python, torch and the data once (src/covbench/training/cell.py).
 rule train:
     input:
         data="results/data/{dataset}.pt",
@@ -35,9 +35,9 @@ rule train:
         "../scripts/train.py"
 
 
-# The recurrent track (DESIGN section 8): the same job with sequence lengths for depths; each length's noise-padded
-# sequences are made in the process from the dataset's images (src/covbench/data/sequences.py). The LSTM and GRU jobs are
-# the grid's longest (5-6 minutes): started first, they do not leave one core busy alone at the end.
+# The recurrent track (docs/design.md#the-recurrent-track): the same job with sequence lengths for depths; each length's
+# noise-padded sequences are made in the process from the dataset's images (src/covbench/data/sequences.py). The LSTM
+# and GRU jobs are the grid's longest (5-6 minutes): started first, they do not leave one core busy alone at the end.
 use rule train as train_recurrent with:
     input:
         data="results/data/{dataset}.pt",

@@ -1,4 +1,5 @@
-"""Summaries across seeds (DESIGN section 4): the tables every figure, table and sentence is drawn from.
+"""Summaries across seeds (docs/design.md#per-layer-statistics): the tables every figure, table and sentence is drawn
+from.
 
     write_tables(run_jsons, epochs_files, layer_stats_files, probes_files, {"mnist": 0.98, "catvnoncat": 0.70},
                  {"run_summary": ..., "layer_summary": ..., "method_summary": ..., "epoch_curves": ...,
@@ -31,8 +32,9 @@ METRICS = (
     "val_majority_rate",
     "test_majority_rate",
 )
-# The constant predictor of each run's split (DESIGN section 7): the share of the most common class of its validation
-# set, and the test accuracy of answering the training set's majority class. NaN in records older than issue 31.
+# The constant predictor of each run's split (docs/design.md#the-best-remedy): the share of the most common class of its
+# validation set, and the test accuracy of answering the training set's majority class. NaN in records older than issue
+# 31.
 MAJORITY_RATES = ["val_majority_rate", "test_majority_rate"]
 # Each run's split record, flattened: "per_seed" or "official", its sizes (n_test / n_train: the corrected test) and the
 # digest that names a per-seed split (pairs must share it).
@@ -346,7 +348,7 @@ def performance_profile(method_summary: pd.DataFrame, taus: np.ndarray) -> pd.Da
 
 
 def check_shared_splits(runs: pd.DataFrame, per_seed_datasets: tuple[str, ...]) -> None:
-    """Every run of seed s of a per-seed dataset trained on the same split (DESIGN section 7, pairs share their data):
+    """Every run of seed s of a per-seed dataset trained on the same split (docs/design.md#pairs-share-their-data):
     else one line naming two runs of that seed on different splits."""
     for (dataset, seed), rows in runs[runs.dataset.isin(per_seed_datasets)].groupby(["dataset", "seed"]):
         digests = rows.split_sha256.unique()

@@ -1,6 +1,6 @@
 """Covariance variants against the other methods at each (dataset, depth): differences, intervals, verdicts.
 
-Two families of comparisons (DESIGN section 7), declared in the config's `compare` block before any run:
+Two families of comparisons (docs/design.md#families), declared in the config's `compare` block before any run:
 
 - **primary**: each covariance variant (a method whose `aux` starts with "covariance") against its base (the same
   composition with `aux: none`, `base_method`) and against the best standard remedy at that (dataset, depth) (the
@@ -24,12 +24,12 @@ config): H0 d <= -delta against d > -delta, and H0 d >= +delta against d < +delt
 both one-sided nulls rejected (an intersection-union test), so its p-value is the larger of the two,
 `p_equivalence`, a level-alpha test of H0 |d| >= delta.
 
-Resampled splits (DESIGN section 7): on a dataset whose config declares `split: per_seed` (`split_protocols`), every
-seed draws its own train/test split, so the seeds' training and test sets overlap and the paired t-test over J seeds
-is too confident. There a comparison pairs seed s of both methods (on the seeds both ran; the runs' split digests
-must agree, else one line naming both runs) and uses the corrected resampled t-test (Nadeau & Bengio 2003; Bouckaert
-& Frank 2004): the variance of the paired differences is multiplied by 1/J + n_test/n_train in place of 1/J, with
-J - 1 degrees of freedom, in the difference test, both TOST halves, the minimum detectable difference and the
+Resampled splits (docs/design.md#the-corrected-test): on a dataset whose config declares `split: per_seed`
+(`split_protocols`), every seed draws its own train/test split, so the seeds' training and test sets overlap and the
+paired t-test over J seeds is too confident. There a comparison pairs seed s of both methods (on the seeds both ran; the
+runs' split digests must agree, else one line naming both runs) and uses the corrected resampled t-test (Nadeau & Bengio
+2003; Bouckaert & Frank 2004): the variance of the paired differences is multiplied by 1/J + n_test/n_train in place of
+1/J, with J - 1 degrees of freedom, in the difference test, both TOST halves, the minimum detectable difference and the
 interval (`ci_method`). n_test/n_train is read from the runs' split records, and a run without one is an error;
 `corrected` says where the correction applied and `variance_factor` by how much it multiplies the plain test's
 variance, 1 + J n_test/n_train (1 where it did not apply).
@@ -51,9 +51,9 @@ together as one set of 2m hypotheses (NaN, i.e. untestable, entries do not count
 verdicts, so this bounds the chance of any false verdict of the family, a false "beats"/"is beaten by" or a false "is
 equivalent to", by alpha. It is conservative: of a comparison's two null hypotheses (d = 0, |d| >= delta) at most one
 is true. The primary family is one Holm family per dataset; the secondary family's p-values never enter a primary
-adjustment, and the reverse. The recurrent track (DESIGN section 8; variants with a `cell`, the sequence length in
-`depth`) asks its own question, so its comparisons form their own two families, `recurrent_primary` and
-`recurrent_secondary`, with the same roles.
+adjustment, and the reverse. The recurrent track (docs/design.md#the-recurrent-track; variants with a `cell`, the
+sequence length in `depth`) asks its own question, so its comparisons form their own two families, `recurrent_primary`
+and `recurrent_secondary`, with the same roles.
 
 Verdicts, oriented so that "beats" always means "better" (higher test accuracy, or an |index| closer to 0):
 `beats` / `is beaten by` when the Holm-adjusted difference p is below alpha (by the sign of the difference;
@@ -123,7 +123,7 @@ COLUMNS = [
 ]
 PER_SEED = "per_seed"  # config datasets.<d>.split: each seed draws its own split (the corrected test applies)
 IDENTICAL_RUNS = "identical runs"  # the `test` of a variant whose tuning chose its hyperparameter at 0: its base's runs
-POWER = 0.8  # of the minimum detectable difference (DESIGN section 7)
+POWER = 0.8  # of the minimum detectable difference (docs/design.md#power)
 REMEDY_COLUMNS = [
     "dataset",
     "depth",
@@ -184,8 +184,9 @@ def mostly_collapsed(runs: pd.DataFrame) -> bool:
 
 def learned_p(accuracy: np.ndarray, majority: np.ndarray) -> float:
     """One-sided paired t-test over seeds of H0 mean(accuracy - majority) <= 0 against > 0: did the remedy's best
-    validation accuracy beat the constant predictor of the same validation data beyond noise (DESIGN section 7)?
-    Differences equal to rounding: 0 when all are positive, 1 otherwise; NaN with fewer than two seeds."""
+    validation accuracy beat the constant predictor of the same validation data beyond noise
+    (docs/design.md#the-best-remedy)? Differences equal to rounding: 0 when all are positive, 1 otherwise; NaN with
+    fewer than two seeds."""
     keep = np.isfinite(accuracy) & np.isfinite(majority)
     d = accuracy[keep] - majority[keep]
     if len(d) < 2:
@@ -280,7 +281,8 @@ def check_same_splits(method_runs: pd.DataFrame, other_runs: pd.DataFrame) -> No
 
 def identical_variants(chosen: pd.DataFrame, specs: dict[str, dict]) -> set[tuple[str, int, str]]:
     """(dataset, depth, variant) where the variant's nested tuning chose its hyperparameter at 0: it then is its base
-    (same spec, same trial, DESIGN section 7), read from the tuning records, never from equal accuracies."""
+    (same spec, same trial, docs/design.md#identity-and-collapse), read from the tuning records, never from equal
+    accuracies."""
     identical = set()
     for row in chosen.itertuples():
         name = AUX_HYPERPARAMETER.get(specs.get(row.method, {}).get("aux"))
@@ -440,7 +442,7 @@ def t_interval(
 
 
 def power_columns(table: pd.DataFrame, alpha: float, power: float = POWER) -> pd.DataFrame:
-    """What each comparison could have found (DESIGN section 7), at its family's strictest Holm level alpha / m (m:
+    """What each comparison could have found (docs/design.md#power), at its family's strictest Holm level alpha / m (m:
     the family's difference and equivalence hypotheses; the level a hypothesis meets when no other is rejected):
     min_detectable_difference, the true difference a two-sided test at that level finds with probability `power`
     given the observed spread, (t_{1 - level/2} + t_{power}) x se; equivalence_reachable, whether TOST at that level

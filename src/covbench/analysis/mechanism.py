@@ -1,4 +1,4 @@
-"""Why the covariance force helps or not (DESIGN section 7, "Mechanism"): its diagnostics and the linear probes
+"""Why the covariance force helps or not (docs/design.md#mechanism, "Mechanism"): its diagnostics and the linear probes
 as numbers, and the table of issue 14's closing note. The sentences the paper makes of them are in
 covbench.report.macros.mechanism (split from this module so analysis imports nothing of the report).
 

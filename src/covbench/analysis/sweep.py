@@ -1,8 +1,9 @@
-"""Covariance's best shot, its analysis (DESIGN section 7, rule `lambda_sweep_summary`): was lambda just badly tuned?
+"""Covariance's best shot, its analysis (docs/design.md#the-best-shot, rule `lambda_sweep_summary`): was lambda just
+badly tuned?
 
 The lambdas trained by covbench.training.lambda_sweep, one table per (dataset, variant, depth), are read here: the
 best lambda is chosen on validation (lowest mean best-checkpoint validation cross-entropy over seeds, diverged =
-+inf, ties to the smaller lambda, as tuning chooses, DESIGN section 6) and its test accuracy is compared with
++inf, ties to the smaller lambda, as tuning chooses, docs/design.md#tuning) and its test accuracy is compared with
 lambda = 0's, paired by seed, with the verdicts of covbench.analysis.compare (the corrected resampled t-test where
 each seed had its own split, `test_train_ratio`); Holm runs over the sweep's own family. The
 paper's sentences about it are in covbench.report.macros.best_shot.

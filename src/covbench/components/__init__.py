@@ -1,11 +1,12 @@
-"""Registries of method components (DESIGN section 2).
+"""Registries of method components (docs/design.md#methods-as-compositions).
 
 A method is a composition: one registered name per component kind. A new component is one new module
 that calls `register(kind, name)` on its function(s), plus its import at the bottom of this file.
 """
 
 KINDS = ("activation", "init", "norm", "residual", "aux", "optimizer")  # an MLP method names one of each
-RECURRENT_KINDS = ("cell", "recurrent_init", "aux", "optimizer")  # a recurrent method's (DESIGN section 8)
+# a recurrent method's (docs/design.md#the-recurrent-track)
+RECURRENT_KINDS = ("cell", "recurrent_init", "aux", "optimizer")
 REGISTRY: dict[str, dict[str, object]] = {kind: {} for kind in KINDS + RECURRENT_KINDS}
 
 

@@ -1,4 +1,4 @@
-"""Activations, each with its init gain and its notion of a saturated unit (DESIGN section 4).
+"""Activations, each with its init gain and its notion of a saturated unit (docs/design.md#per-layer-statistics).
 
 An activation is applied as `fn(z, params, training, generators)`: z (M, B, n), params the tensor its
 `init_params` gave this activation site (None where it gives none), generators one per model for an activation

@@ -1,4 +1,5 @@
-"""The covariance force (seed 000; DESIGN section 3), added to the gradient at every hidden activation.
+"""The covariance force (seed 000; docs/design.md#the-covariance-force), added to the gradient at every hidden
+activation.
 
 For each class k, C_k / E_k are the correctly / wrongly classified examples of class k in the batch. Neuron j
 of a layer gets a separation s = (mean_E - mean_C)^2 / (var_C + var_E + eps), bounded to w = s / (1 + s),
@@ -33,7 +34,8 @@ def covariance_force(
     acts: torch.Tensor, labels: torch.Tensor, correct: torch.Tensor, classes: int, scale: float | torch.Tensor = 1.0
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """scale * f (M, B, N) for post-activations acts (M, B, N), zero for correct examples; and (M,) the fraction
-    of groups that exert a force on this batch (|C_k| >= 2 and |E_k| >= 1: DESIGN's `active_groups`).
+    of groups that exert a force on this batch (|C_k| >= 2 and |E_k| >= 1: `active_groups`,
+    docs/design.md#per-layer-statistics).
 
     N may hold several layers' neurons side by side: the groups depend only on the example, so every
     layer's statistics come out of the same few row operations. Groups 0..K-1 are C_k and K..2K-1 are E_k;

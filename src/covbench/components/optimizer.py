@@ -1,4 +1,4 @@
-"""Optimizers (DESIGN section 2), batched over the model dimension: `optimizer: sgd | adam`.
+"""Optimizers (docs/design.md#methods-as-compositions), batched over the model dimension: `optimizer: sgd | adam`.
 
 Each is a pair of functions: `init_state(params) -> [tensors]` (what a checkpoint must keep) and
 `step(params, state, decayed, lr, momentum, weight_decay)`. lr is a float shared by all models, or a list with

@@ -1,11 +1,11 @@
-"""Residual connections (DESIGN section 2): `residual: none | preact | skipinit | plain`.
+"""Residual connections (docs/design.md#methods-as-compositions): `residual: none | preact | skipinit | plain`.
 
 A kind is a block `(h_{l-1}, l, ops) -> h_l` and the input of the output layer `(h_L, ops) -> ...`, written
 with the model's operations (models.layer_ops): `ops.linear(l, h)` = W_l h + b_l, `ops.norm(l, z)` through norm
 state l (identity without a norm), `ops.act(k, z)` the network's k-th activation counted from the input (its
 per-layer parameters, PReLU's slopes, are site k's), `ops.alpha(l)` (SkipInit's scale of block l) and `ops.depth`.
-The formulas count layers from 1 as DESIGN does, the code's l from 0. The first hidden layer changes the width
-(input -> hidden), so it never has a skip. The block outputs h_l, the residual
+The formulas count layers from 1 as docs/design.md#methods-as-compositions does, the code's l from 0. The first
+hidden layer changes the width (input -> hidden), so it never has a skip. The block outputs h_l, the residual
 stream, are what the statistics and the aux forces read.
 """
 

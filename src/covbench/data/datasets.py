@@ -1,4 +1,4 @@
-"""Fetch, verify and prepare the datasets of DESIGN.md section 1.
+"""Fetch, verify and prepare the datasets of docs/design.md#datasets-and-splits.
 
 Every raw file is checked against a pinned SHA256 before anything reads it, because look-alikes
 (Git LFS pointers, saved HTML pages, re-saved HDF5 variants) circulate under the same names.
@@ -334,7 +334,7 @@ def prepare(
     seed: int = 0,
     mirror: str | os.PathLike | None = None,
 ) -> Path:
-    """Build the train/val/test tensors of DESIGN.md section 1 from verified raw files and save them.
+    """Build the train/val/test tensors of docs/design.md#datasets-and-splits from verified raw files and save them.
 
     x is float32 (N, D) = pixels / 255, flattened in the files' own order; y is int64 (N,).
     A size subsamples that split, stratified by class and seeded; None keeps it whole. A raw file that is missing

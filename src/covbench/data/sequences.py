@@ -1,4 +1,4 @@
-"""Noise-padded row MNIST (`smnist`, DESIGN section 8): depth in time instead of depth in layers.
+"""Noise-padded row MNIST (`smnist`, docs/design.md#the-recurrent-track): depth in time instead of depth in layers.
 
 An image is read one row per step (28 steps of 28 pixels), then `length - 28` steps of Gaussian noise that
 carry no information; the class is read from the last hidden state. The information is fixed and only the

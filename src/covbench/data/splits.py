@@ -1,6 +1,6 @@
-"""Per-seed splits (DESIGN section 1): a small dataset's prepared train, validation and test images pooled, exact
-duplicates kept once, and each seed drawing its own stratified split: validation and test of the prepared sizes,
-train the rest. Tuning draws K splits of its own, one per tuning seed (DESIGN section 6).
+"""Per-seed splits (docs/design.md#per-seed-splits): a small dataset's prepared train, validation and test images
+pooled, exact duplicates kept once, and each seed drawing its own stratified split: validation and test of the prepared
+sizes, train the rest. Tuning draws K splits of its own, one per tuning seed (docs/design.md#tuning-splits).
 
 Why: cat/not-cat's official training set is 34 % cat and its test set 66 % cat, so one fixed split puts every verdict
 on the same held-out images, with a shift of class prior between them, while the seeds vary only the initialisation.
@@ -127,7 +127,7 @@ def is_per_model(splits: dict[str, torch.Tensor]) -> bool:
 
 def majority_rates(y_train: torch.Tensor, y_val: torch.Tensor, y_test: torch.Tensor | None) -> tuple[float, float]:
     """(share of validation's most common class, test accuracy of the constant answer of training's most common
-    class): the rates a constant predictor gets, which a best remedy must beat (DESIGN section 7)."""
+    class): the rates a constant predictor gets, which a best remedy must beat (docs/design.md#the-best-remedy)."""
     val_rate = float(torch.bincount(y_val).max()) / len(y_val)
     if y_test is None:
         return val_rate, float("nan")

@@ -2,8 +2,9 @@
 `build` -> a model whose every tensor is batched over models (seeds or trials), `forward` -> logits and the
 hidden states (an MLP's layers, a recurrent network's time steps), `to_device`.
 
-    mlp.py  input -> [hidden block] x depth -> output, from a method's components (DESIGN section 2)
-    rnn.py  x_1..x_T -> recurrent cell -> output on h_T (DESIGN section 8): time steps play the part of layers
+    mlp.py  input -> [hidden block] x depth -> output, from a method's components
+    (docs/design.md#methods-as-compositions) rnn.py  x_1..x_T -> recurrent cell -> output on h_T
+    (docs/design.md#the-recurrent-track): time steps play the part of layers
 """
 
 import torch

@@ -119,8 +119,9 @@ def hidden_grad_norm(hidden_states: list[torch.Tensor], steps: list[int]) -> tor
 
 
 def temporal_vanishing_index(hidden_states: list[torch.Tensor]) -> torch.Tensor:
-    """log10(||dL/dh_1|| / ||dL/dh_T||) per model (M,), DESIGN section 8: -k where the gradient arriving at the first
-    step is k decades smaller than at the last (it vanished back through time), positive where it grew."""
+    """log10(||dL/dh_1|| / ||dL/dh_T||) per model (M,), docs/design.md#the-recurrent-track: -k where the gradient
+    arriving at the first step is k decades smaller than at the last (it vanished back through time), positive where it
+    grew."""
     first, last = hidden_grad_norm(hidden_states, [1, len(hidden_states)]).unbind(1)
     return torch.log10(first / last)
 

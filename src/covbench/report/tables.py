@@ -4,7 +4,7 @@ Every table's rows are methods (in grid order) and its columns depths; a cell st
 interval. Tables are set at print size, never scaled (issue 39): a `longtable` that runs on over pages when its rows
 outgrow one, its depths in blocks of at most SUMMARY_COLUMNS or VERDICT_COLUMNS columns, one under the other, so a
 longer depth list never runs into the margin. Captions name the rule that wrote them. The verdict tables follow the comparisons'
-families (DESIGN section 7): one primary table per dataset (main text), and per dataset and covariance variant
+families (docs/design.md#families): one primary table per dataset (main text), and per dataset and covariance variant
 one secondary table per metric (appendix), each cell marked with one of the four verdicts. Labels of datasets,
 methods and numbers come from covbench.report.labels.
 
@@ -47,7 +47,7 @@ TABLES = (
     "recurrent",
 )
 DEPTH_AXIS = "depth (hidden layers)"
-LENGTH_AXIS = "sequence length $T$ (time steps)"  # the recurrent track's depth (DESIGN section 8)
+LENGTH_AXIS = "sequence length $T$ (time steps)"  # the recurrent track's depth (docs/design.md#the-recurrent-track)
 ROLE_LABELS = {"base": "base", "best_remedy": "best remedy"}
 CONSTANT_ROW = "constant predictor"  # the accuracy tables' last row: answering the training set's majority class
 
@@ -461,7 +461,7 @@ def primary_verdict_table(
 
 
 def methods_table(specs: dict[str, dict], rule: str) -> str:
-    """The composition of every method (DESIGN section 2)."""
+    """The composition of every method (docs/design.md#methods-as-compositions)."""
     lines = [
         r"\begin{tabular}{llllll}",
         r"\toprule",

@@ -2,9 +2,9 @@
 
     python -m covbench.tools.split_draws --methods relu_he elu_he relu_resnet --depths 2 4 --draws 400
 
-On cat/not-cat each grid seed draws its own split (DESIGN section 1), so a cell's median test accuracy over the
-grid's J seeds is one draw of J splits and J initialisations. This tool trains each named (method, depth) of a grid
-that ran, at the learning rate (and auxiliary value) its tuning chose, on `draws` fresh seeds outside the grid's,
+On cat/not-cat each grid seed draws its own split (docs/design.md#per-seed-splits), so a cell's median test accuracy
+over the grid's J seeds is one draw of J splits and J initialisations. This tool trains each named (method, depth) of a
+grid that ran, at the learning rate (and auxiliary value) its tuning chose, on `draws` fresh seeds outside the grid's,
 each with its own split, exactly as the grid's seeds train (covbench.training.train). From those test accuracies it
 gives the method's median over splits, and by resampling J of them at a time the spread of a J-seed median and how
 often it lies above the constant predictor's test rate. It reads the grid's results (tuning records, run.json) and

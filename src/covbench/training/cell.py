@@ -46,7 +46,7 @@ def run(
     split_records: list[dict] | None = None,
     tuning_records: list[dict] | None = None,
 ) -> None:
-    """Write the tuning record to tune_path, then each seed's run files to its out_dir (DESIGN section 5). With
+    """Write the tuning record to tune_path, then each seed's run files to its out_dir (docs/design.md#the-files). With
     `base` (the tuning record of the method's base at this depth) the method is tuned nested in it. Tuning reads
     `splits` (data_path's when not given; K per-model tuning splits named by `tuning_records`, tune.select), the
     seeds read `seed_splits` (one per seed, covbench.data.splits) where given, else the same."""

@@ -1,5 +1,5 @@
-"""Covariance's best shot, its training (DESIGN section 7, rule `lambda_sweep`): every lambda of the config's grid,
-trained for one covariance variant at one (dataset, depth).
+"""Covariance's best shot, its training (docs/design.md#the-best-shot, rule `lambda_sweep`): every lambda of the
+config's grid, trained for one covariance variant at one (dataset, depth).
 
 Split from the former flat sweep.py so training imports nothing above it: the selection and verdicts are in
 covbench.analysis.sweep, the paper's sentences in covbench.report.macros.best_shot. The sweep's table columns live
@@ -92,7 +92,7 @@ def train_cell(
     """Every lambda x seed as one batched model; one row per model with its outcomes and vanishing indices.
 
     `spec`, `hp`: the variant's composition and the base's tuned hyperparameters (lr included); each model is
-    read at its best checkpoint (DESIGN section 6), as selection and the grid's runs are.
+    read at its best checkpoint (docs/design.md#best-checkpoint), as selection and the grid's runs are.
     """
     lambdas = sorted(float(v) for v in lambdas)
     models = pd.DataFrame([(v, s) for v in lambdas for s in seeds], columns=["cov_lambda", "seed"])

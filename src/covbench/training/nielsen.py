@@ -25,7 +25,8 @@ from covbench.training.train import configure_process, train
 
 # network2.Network(sizes) with CrossEntropyCost and default_weight_initializer; no remedy of any kind.
 SPEC = {**METHOD_DEFAULTS, "activation": "sigmoid", "init": "nielsen"}
-MNIST_VAL_START = 50_000  # DESIGN section 1: the validation split is the last 10k of the official train set
+# docs/design.md#datasets-and-splits: the validation split is the last 10k of the official train set
+MNIST_VAL_START = 50_000
 
 
 def _images(path) -> torch.Tensor:

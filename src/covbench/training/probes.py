@@ -2,7 +2,7 @@
 
 Per (model, hidden layer): a multinomial logistic regression (scikit-learn, on standardized activations) fitted
 on a fixed, seeded subset of the train split and scored on a fixed subset of the validation split
-(DESIGN section 4, `probe_accuracy`). The subsets are the same for every method and seed of a dataset, so
+(docs/design.md#linear-probes, `probe_accuracy`). The subsets are the same for every method and seed of a dataset, so
 probe accuracies compare across them. Call `probe_frame` at init (epoch 0) and after the last epoch.
 """
 

@@ -199,7 +199,7 @@ def train_seed(
     splits: dict[str, np.ndarray], depth: int, hp: dict, options: dict, seed: int, generator: torch.Generator
 ) -> dict:
     """One model: epochs rows, layer_stats rows, the test accuracy of its best checkpoint (the epoch of lowest
-    validation loss, DESIGN section 6) and of its last epoch, wall time, whether it diverged."""
+    validation loss, docs/design.md#best-checkpoint) and of its last epoch, wall time, whether it diverged."""
     x_train, y_train = splits["x_train"], splits["y_train"]
     classes = class_count(splits)
     model = classifier(hp["width"], depth, hp["batch_size"], seed, options)

@@ -1,8 +1,9 @@
-"""Per-layer learning-speed statistics (DESIGN sections 4 and 8), gathered on the device.
+"""Per-layer learning-speed statistics (docs/design.md#per-layer-statistics and docs/design.md#the-recurrent-track),
+gathered on the device.
 
 Each function returns (M, L) tensors without a host sync; the training loop stacks them and copies them
-to the host once per epoch. A recurrent network's "layers" are its time steps (DESIGN section 8): its rows are
-the logged steps t (models.rnn.logged_steps), its per-layer weight statistics NaN, and the statistics of its
+to the host once per epoch. A recurrent network's "layers" are its time steps (docs/design.md#the-recurrent-track): its
+rows are the logged steps t (models.rnn.logged_steps), its per-layer weight statistics NaN, and the statistics of its
 two weight matrices (input and recurrent) the same on every row of a step.
 """
 
@@ -67,7 +68,8 @@ def before_step(
     gradients must have been retained: hidden_grad_norm is ||dL/da|| over the batch, everything that arrives at
     a layer's output (a recurrent state's recurrent path and later layers' forces included).
 
-    Without an aux force, cov_force_norm is 0 and the force diagnostics are NaN (DESIGN section 4)."""
+    Without an aux force, cov_force_norm is 0 and the force diagnostics are NaN
+    (docs/design.md#per-layer-statistics)."""
     if isinstance(model, RNN):
         return _in_time(model, acts, forces, active_groups, initial_weights, layers)
     weights = _hidden(model.weights)

@@ -79,7 +79,7 @@ RUN_JSON_KEYS = (
 class RunResult:
     layer_stats: pd.DataFrame  # model, seed, step, epoch, layer, one column per statistic
     epochs: pd.DataFrame  # model, seed, epoch, train_loss, train_accuracy, val_loss, val_accuracy, wall_s, diverged
-    test_accuracy: np.ndarray  # (M,) of the best checkpoint, once, after training (DESIGN section 6)
+    test_accuracy: np.ndarray  # (M,) of the best checkpoint, once, after training (docs/design.md#best-checkpoint)
     last_test_accuracy: np.ndarray  # (M,) of the parameters after the last epoch (a diverged model: when it stopped)
     best_epoch: np.ndarray  # (M,) the epoch of the lowest validation loss (0: none finite, the initial weights)
     best_val_loss: np.ndarray  # (M,) that loss (inf: none finite)
@@ -494,9 +494,9 @@ def train(
     before hp["epochs"] (which still sets schedules): successive halving continues its surviving trials this way.
     Every epoch is validated: a trial, like a final run, is scored at its best checkpoint.
 
-    Every model keeps its best checkpoint (DESIGN section 6): the parameters and norm statistics of the epoch with
-    its lowest validation loss, taken from the epoch's outcomes after their one host sync. Test accuracy is that
-    checkpoint's; the last epoch's parameters give last_test_accuracy, and stay the model's state.
+    Every model keeps its best checkpoint (docs/design.md#best-checkpoint): the parameters and norm statistics of the
+    epoch with its lowest validation loss, taken from the epoch's outcomes after their one host sync. Test accuracy is
+    that checkpoint's; the last epoch's parameters give last_test_accuracy, and stay the model's state.
 
     `probe(model, splits, epoch)` (linear probes, covbench.training.probes) runs at init, after the epochs in `probe_epochs` and
     after the last epoch; its frames are part of the state, so a resumed run keeps the probes it already took.
@@ -673,8 +673,8 @@ def run(
     probe_settings: dict | None = None,
     split_records: list[dict] | None = None,
 ) -> None:
-    """Train the seeds of one (dataset, method, depth) and write each seed's files (DESIGN section 5), with linear
-    probes of every hidden layer at init and after the last epoch when probe_settings are given.
+    """Train the seeds of one (dataset, method, depth) and write each seed's files (docs/design.md#the-files), with
+    linear probes of every hidden layer at init and after the last epoch when probe_settings are given.
 
     `splits` is shared by the seeds or holds one split per seed (covbench.data.splits); `split_records` (one per
     seed, covbench.data.splits.seed_split / official_record) go into each run.json.

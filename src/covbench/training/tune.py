@@ -1,4 +1,4 @@
-"""Fair hyperparameter selection (DESIGN section 6): the same budget for every (dataset, method, depth).
+"""Fair hyperparameter selection (docs/design.md#tuning): the same budget for every (dataset, method, depth).
 
 Every method tries the same log-spaced learning rates of its optimizer's range; a method with an auxiliary
 hyperparameter (covariance's lambda, deep supervision's weight) pairs each learning rate with one value of a
@@ -7,12 +7,12 @@ log-spaced grid in a seeded random order (a Latin hypercube on log scales), so i
 Trials are chosen by successive halving (Jamieson & Talwalkar 2016): all trials train together as one batched
 model (tuning seed, train split) to the first rung's epoch, the best 1/eta by validation cross-entropy go on
 to the next rung, and so on; the trial with the lowest validation loss at the last rung wins. A trial's validation
-loss is that of its best checkpoint so far (the lowest over its epochs, DESIGN section 6): a net that learned and
-then overfit the 168 cat/not-cat images is scored where it was best, not where it ended (trials that collapsed to the
-class prior rank after those that learned, and a rung promotes the collapsed ones by learning rate: see `ranking`). Survivors
-continue where they stopped, so a rung costs only its extra epochs. Two epochs cannot tell a method that
-starts on a plateau (a sigmoid net at chance for several epochs before it learns) from one that never learns;
-later rungs can. Selection is on loss, not accuracy: at depth many trials sit at chance accuracy, where an
+loss is that of its best checkpoint so far (the lowest over its epochs, docs/design.md#best-checkpoint): a net that
+learned and then overfit the 168 cat/not-cat images is scored where it was best, not where it ended (trials that
+collapsed to the class prior rank after those that learned, and a rung promotes the collapsed ones by learning rate: see
+`ranking`). Survivors continue where they stopped, so a rung costs only its extra epochs. Two epochs cannot tell a
+method that starts on a plateau (a sigmoid net at chance for several epochs before it learns) from one that never
+learns; later rungs can. Selection is on loss, not accuracy: at depth many trials sit at chance accuracy, where an
 accuracy argmax picks noise. A diverged or non-finite trial scores +inf; ties go to the smaller learning
 rate. Test data is never given to the trials.
 
@@ -24,14 +24,14 @@ standard error of 0.08-0.16 nats, the whole gap between a net that learned and t
 split (official) a trial is one model, as before.
 
 A method that contains another (a covariance variant is its base at lambda = 0, deep supervision at weight 0) is
-tuned nested in it when the base's tuning record is given (`nested_grid`; DESIGN section 6, Choi et al. 2019): the
-base's chosen learning rate and its neighbours on the base's grid, crossed with the config's `tune.nested` values
-of its hyperparameter, the first of which is 0. The trials share the base's tuning seeds and splits, so the initial
-weights, batches and data are the base's, and the incumbent (base lr, value 0) is the base's chosen trial itself, computed again (on
-one CPU the same numbers; the optimizers update each batched model on its own slices); no rung cuts it. So the choice
-is never worse than the base's (`check_inclusion`, run over every record by tune_summary). A small positive first
-value would not do: some trajectories are chaotic, and cat/not-cat relu_he_covariance at depth 2 and lambda 1e-4
-collapsed where its base learned.
+tuned nested in it when the base's tuning record is given (`nested_grid`; docs/design.md#nested-tuning, Choi et al.
+2019): the base's chosen learning rate and its neighbours on the base's grid, crossed with the config's `tune.nested`
+values of its hyperparameter, the first of which is 0. The trials share the base's tuning seeds and splits, so the
+initial weights, batches and data are the base's, and the incumbent (base lr, value 0) is the base's chosen trial
+itself, computed again (on one CPU the same numbers; the optimizers update each batched model on its own slices); no
+rung cuts it. So the choice is never worse than the base's (`check_inclusion`, run over every record by tune_summary). A
+small positive first value would not do: some trajectories are chaotic, and cat/not-cat relu_he_covariance at depth 2
+and lambda 1e-4 collapsed where its base learned.
 """
 
 import math
@@ -229,7 +229,7 @@ def prior_entropies(splits: dict[str, torch.Tensor]) -> np.ndarray:
 
 def rung_outcome(result, prior_entropy: np.ndarray, rung: int) -> list[dict]:
     """What each of a rung's batched models reached, in their order: validation loss at its best checkpoint so far
-    (DESIGN section 6), whether it diverged or collapsed (`prior_entropy`: each model's split's)."""
+    (docs/design.md#best-checkpoint), whether it diverged or collapsed (`prior_entropy`: each model's split's)."""
     last = result.epochs.groupby("model").tail(1).set_index("model").sort_index()
     diverged = result.epochs.groupby("model").diverged.any().sort_index().to_numpy()
     val_loss = result.best_val_loss.astype(float)
@@ -405,8 +405,9 @@ def overfit_trials(record: dict) -> int:
 
 
 def check_inclusion(record: dict, base: dict) -> None:
-    """A nested method's choice is no worse than its base's (DESIGN section 6): one that learned beats a collapsed
-    one, and within the same kind its validation loss is at most (1 + INCLUSION_TOLERANCE) times the base's."""
+    """A nested method's choice is no worse than its base's (docs/design.md#nested-tuning): one that learned beats a
+    collapsed one, and within the same kind its validation loss is at most (1 + INCLUSION_TOLERANCE) times the
+    base's."""
     if base["collapsed"] and not record["collapsed"]:
         return
     if record["collapsed"] == base["collapsed"] and record["val_loss"] <= base["val_loss"] * (1 + INCLUSION_TOLERANCE):
@@ -439,8 +440,8 @@ PROFILE_COLUMNS = [
 
 
 def profile_frame(records: list[dict]) -> pd.DataFrame:
-    """The lambda profile of every nested record, one row per value tried (DESIGN section 7, covariance's best
-    shot), with the base's chosen validation loss and accuracy beside it."""
+    """The lambda profile of every nested record, one row per value tried (docs/design.md#the-best-shot, covariance's
+    best shot), with the base's chosen validation loss and accuracy beside it."""
     by_cell = {(r["dataset"], r["method"], r["depth"]): r for r in records}
     rows = []
     for record in records:

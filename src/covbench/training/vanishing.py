@@ -1,4 +1,5 @@
-"""The vanishing index of each run, from its layer statistics (DESIGN sections 4 and 8).
+"""The vanishing index of each run, from its layer statistics (docs/design.md#the-vanishing-index and
+docs/design.md#the-recurrent-track).
 
 Moved out of covbench.analysis.aggregate because training needs it too: the lambda sweep's training
 (covbench.training.lambda_sweep) measures every swept model with it, and aggregate reads every run with it, so it
@@ -14,7 +15,7 @@ from covbench.training.contract import RUN_KEYS
 def vanishing_index(layer_stats: pd.DataFrame) -> pd.DataFrame:
     """Per run: log10(speed(layer 1) / speed(layer L)) at init and averaged over epoch 1, where an MLP layer's
     speed is its bias_grad_norm (Nielsen) and a recurrent network's layers are its time steps 1..T, whose speed
-    is hidden_grad_norm ||dL/dh_t||: the temporal vanishing index of DESIGN section 8.
+    is hidden_grad_norm ||dL/dh_t||: the temporal vanishing index of docs/design.md#the-recurrent-track.
 
     Epoch 1 holds the steps of the first epoch, step 0 included (layer_stats' 0-based epoch 0).
     """

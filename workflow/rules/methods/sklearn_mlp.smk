@@ -25,7 +25,8 @@ rule sklearn_mlp:
         ],
         depths=DEPTHS,
         seeds=SEEDS,
-        # each seed's split as the generic rule draws it (covbench.data.splits.seed_data, DESIGN section 7)
+        # each seed's split as the generic rule draws it (covbench.data.splits.seed_data,
+        # docs/design.md#pairs-share-their-data)
         split=lambda wildcards: config["datasets"][wildcards.dataset].get("split", "official"),
         split_seed=config["data"]["split_seed"],
     script:

@@ -1,6 +1,6 @@
-"""The mechanism figures (DESIGN section 7, "Mechanism"): what the covariance force does at each layer and how much
-each layer's representation learns. Drawn like every figure, by covbench.report.draw.make, which gathers this module's
-FIGURES:
+"""The mechanism figures (docs/design.md#mechanism, "Mechanism"): what the covariance force does at each layer and how
+much each layer's representation learns. Drawn like every figure, by covbench.report.draw.make, which gathers this
+module's FIGURES:
 
     make("force_vs_gradient", {"layer_summary": "results/aggregate/layer_summary.parquet"}, pdf, png, methods,
          covariance_methods=["covariance", "covariance_pooled"])

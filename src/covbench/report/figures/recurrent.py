@@ -1,5 +1,5 @@
-"""The recurrent track's figures (DESIGN section 8, "Long memories"): depth in time. Drawn like every figure, by
-covbench.report.draw.make, which gathers this module's FIGURES; a recurrent
+"""The recurrent track's figures (docs/design.md#the-recurrent-track, "Long memories"): depth in time. Drawn like every
+figure, by covbench.report.draw.make, which gathers this module's FIGURES; a recurrent
 run's `depth` is its sequence length T and its `layer` a time step t.
 
     make("hidden_grad_over_time", {"layer_summary": "results/aggregate/layer_summary.parquet"}, pdf, png, methods,

@@ -367,9 +367,9 @@ HYPERPARAMETER_LABELS = {"cov_lambda": r"$\lambda$", "aux_weight": "companion-lo
 
 
 def lambda_profile(lambda_profile: pd.DataFrame, styles: dict) -> plt.Figure:
-    """(j) Covariance's best shot at every depth, from nested tuning (DESIGN section 7): each value of a nested
-    method's hyperparameter at its best trial's validation loss and accuracy (tuning seed), two rows per dataset and
-    a column per nested method, a line per depth (viridis: deeper is lighter); the base's chosen trial is the dashed
+    """(j) Covariance's best shot at every depth, from nested tuning (docs/design.md#the-best-shot): each value of a
+    nested method's hyperparameter at its best trial's validation loss and accuracy (tuning seed), two rows per dataset
+    and a column per nested method, a line per depth (viridis: deeper is lighter); the base's chosen trial is the dashed
     line of its depth's colour (value 0, the incumbent, repeats it) and the value chosen is ringed."""
     profile = lambda_profile
     datasets = sorted(profile.dataset.unique())

@@ -79,7 +79,7 @@ def no_remedy_cells(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def answer_sentence(comparisons: pd.DataFrame, family: str, opening: str, unit: str) -> str:
-    """One sentence per track from its primary verdicts against the best remedy (DESIGN section 7)."""
+    """One sentence per track from its primary verdicts against the best remedy (docs/design.md#the-best-remedy)."""
     rows = comparisons[(comparisons.family == family) & (comparisons.metric == "test_accuracy")]
     if rows.empty:
         return f"{opening}: no comparison was made."

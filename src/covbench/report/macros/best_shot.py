@@ -1,5 +1,5 @@
-"""The best-shot section's macros (DESIGN section 7): the lambda sweep's settings, verdict counts and one sentence per
-swept cell, and nested tuning's profile sentences.
+"""The best-shot section's macros (docs/design.md#the-best-shot): the lambda sweep's settings, verdict counts and one
+sentence per swept cell, and nested tuning's profile sentences.
 
 Split from the former flat sweep.py: the words about covbench.analysis.sweep's summary, in the report layer.
 

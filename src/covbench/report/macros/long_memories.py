@@ -1,5 +1,6 @@
-"""The "Long memories" section's numbers and sentences (DESIGN section 8): the recurrent track, where a run's
-`depth` is its sequence length T. Called by covbench.report.paper.paper_macros with the recurrent rows of the tables."""
+"""The "Long memories" section's numbers and sentences (docs/design.md#the-recurrent-track): the recurrent track, where
+a run's `depth` is its sequence length T. Called by covbench.report.paper.paper_macros with the recurrent rows of the
+tables."""
 
 import numpy as np
 import pandas as pd

@@ -1,5 +1,5 @@
-"""The Mechanism section's macros (DESIGN section 7, "Mechanism"): the numbers of covbench.analysis.mechanism at the
-grid's deepest depth, and the sentences made of them. Split from the former flat mechanism.py: the words, in the
+"""The Mechanism section's macros (docs/design.md#mechanism, "Mechanism"): the numbers of covbench.analysis.mechanism at
+the grid's deepest depth, and the sentences made of them. Split from the former flat mechanism.py: the words, in the
 report layer, beside the numbers' analysis below it.
 
     macros = mechanism_macros(config, run_summary, layer_summary, probe_summary, comparisons)

@@ -122,8 +122,9 @@ CITATIONS = {"catvnoncat": r"\citep{catvnoncat}"}
 
 
 def split_setup(config: dict) -> str:
-    """How each dataset of the grid other than MNIST is split (config datasets.<d>.split, DESIGN section 1): drawn
-    anew for every seed, or its official split; 'no other dataset' where the grid has none."""
+    """How each dataset of the grid other than MNIST is split (config datasets.<d>.split,
+    docs/design.md#per-seed-splits): drawn anew for every seed, or its official split; 'no other dataset' where the grid
+    has none."""
     clauses = []
     for dataset in [d for d in config["grid"]["datasets"] if d != "mnist"]:
         label = f"{dataset_label(dataset)} {CITATIONS.get(dataset, '')}".rstrip()
@@ -205,7 +206,7 @@ def aux_edge_sentence(chosen: pd.DataFrame, position: str = "depth {}") -> str:
 
 
 def recurrent_edge_macros(chosen: pd.DataFrame) -> dict[str, str]:
-    """The recurrent track's tuning choices on an end of a range, listed as the MLPs' are (DESIGN section 6)."""
+    """The recurrent track's tuning choices on an end of a range, listed as the MLPs' are (docs/design.md#tuning)."""
     if chosen is None or chosen.empty:
         return {"LongMemoryTuneEdges": ""}
     position = "$T$ = {}"
@@ -262,7 +263,8 @@ def tuning_macros(config: dict, chosen: pd.DataFrame) -> dict[str, str]:
 
 
 def nested_macros(tune: dict, chosen: pd.DataFrame) -> dict[str, str]:
-    """Nested tuning (DESIGN section 6): its grids, how many cells used it and its budget against the base's."""
+    """Nested tuning (docs/design.md#nested-tuning): its grids, how many cells used it and its budget against the
+    base's."""
     nested = chosen[chosen.nested_in.astype(bool)] if "nested_in" in chosen else chosen.iloc[:0]
     ratio = nested.budget_ratio.astype(float) if "budget_ratio" in nested else pd.Series(dtype=float)
     low, high = (ratio.min(), ratio.max()) if len(ratio) else (math.nan, math.nan)

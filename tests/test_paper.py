@@ -698,4 +698,4 @@ def test_a_dataset_whose_verdicts_are_out_of_reach_is_called_exploratory_with_it
     factor = 1 / 5 + 50 / 167
     needed = 0.05 / (stats.t.ppf(1 - cat.holm_level, 4) * np.sqrt(factor))
     observed = cat.se_difference / np.sqrt(factor)
-    assert f"under ${100 * needed:.1f}$ points" in sentence and f"any pair is ${100 * observed:.1f}$" in sentence
+    assert f"under ${100 * needed:.1f}$ points" in sentence and f"any pair is ${100 * observed:.1f}$," in sentence

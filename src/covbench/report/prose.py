@@ -214,15 +214,13 @@ def power_sentence(rows: pd.DataFrame) -> str:
     observed = (pairs.se_difference.astype(float) / np.sqrt(pairs.variance_factor / pairs.n_pairs)).min()
     mdd = tested.min_detectable_difference.astype(float)
     corrected = "$1/J + n_{\\mathrm{test}}/n_{\\mathrm{train}}$" if tested.corrected.astype(bool).any() else "$1/J$"
-    ratio = f"the variance factor {corrected} $= {factor:.2f}$"
+    ratio = f"variance factor {corrected} $= {factor:.2f}$"
     return (
-        f"On {dataset_label(rows.dataset.iloc[0])} the verdicts are exploratory: with $J = {seeds}$ seeds, {ratio} and "
-        f"its family's strictest Holm level $\\alpha/m = {level:.2g}$, equivalence "
-        f"within $\\pm${plain(words.scale * margin, 0)} points needs a per-split standard deviation of the paired "
-        f"difference under {plain(words.scale * needed, 1)} points, and the smallest of any pair is "
-        f"{plain(words.scale * observed, 1)}; the smallest difference a comparison could have detected is "
-        f"{plain(words.scale * mdd.min(), 0)} to {plain(words.scale * mdd.max(), 0)} points, so most of its "
-        "comparisons can only end inconclusive."
+        f"On {dataset_label(rows.dataset.iloc[0])} the verdicts are exploratory: equivalence within "
+        f"$\\pm${plain(words.scale * margin, 0)} points needs a per-split standard deviation of the paired "
+        f"difference under {plain(words.scale * needed, 1)} points ($J = {seeds}$, {ratio}, strictest Holm level "
+        f"${level:.2g}$), the smallest of any pair is {plain(words.scale * observed, 1)}, and a comparison could detect "
+        f"differences of {plain(words.scale * mdd.min(), 0)} to {plain(words.scale * mdd.max(), 0)} points at best."
     )
 
 

@@ -699,3 +699,7 @@ def test_a_dataset_whose_verdicts_are_out_of_reach_is_called_exploratory_with_it
     needed = 0.05 / (stats.t.ppf(1 - cat.holm_level, 4) * np.sqrt(factor))
     observed = cat.se_difference / np.sqrt(factor)
     assert f"under ${100 * needed:.1f}$ points" in sentence and f"any pair is ${100 * observed:.1f}$," in sentence
+    # identical runs (no spread, no hypothesis) do not make equivalence look reachable
+    same = table[(table.dataset == "catvnoncat") & (table.family == "primary")].head(1)
+    same = same.assign(test="identical runs", p_value=np.nan, p_equivalence=np.nan, se_difference=0.0)
+    assert prose.exploratory_datasets(pd.concat([table, same.assign(equivalence_reachable=True)])) == sentence

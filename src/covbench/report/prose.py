@@ -202,8 +202,9 @@ def power_sentence(rows: pd.DataFrame) -> str:
     """Where a dataset's primary family could not reach its verdicts (no comparison could show equivalence), why, from
     its numbers: the largest per-split SD of the paired difference that TOST within the margin tolerates at the family's
     strictest Holm level, the smallest the runs show, and the minimum detectable differences; '' where it could."""
-    tested = rows[np.isfinite(rows.se_difference.astype(float)) & (rows.se_difference.astype(float) > 0)]
-    if tested.empty or rows.equivalence_reachable.astype(bool).any():
+    hypotheses = rows[rows.p_equivalence.notna()]  # identical runs and collapsed pairs are no hypotheses
+    tested = hypotheses[hypotheses.se_difference.astype(float) > 0]
+    if tested.empty or hypotheses.equivalence_reachable.astype(bool).any():
         return ""
     words = METRIC_WORDS["test_accuracy"]
     seeds = int(tested.n_pairs.max()) if tested.n_pairs.max() > 0 else int(tested.n_method.max())

@@ -5,6 +5,7 @@ import dataclasses
 import errno
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -396,3 +397,42 @@ def test_snakemake_reruns_recover_from_a_corrupt_run_file_and_a_corrupt_raw_file
     assert f"results/data/raw/{RAW} fails its SHA256 check" in again.stderr  # fetched again by `prepare`
     assert all(torch.equal(tensors[k], data.load_splits(prepared)[k]) for k in tensors)
     pd.testing.assert_frame_equal(pd.read_parquet(project / summary).drop(columns="wall_s"), expected)
+
+
+# A call that writes a file by path, other than through covbench.atomic. A line that hands the write to atomic
+# (`atomic.write_with(path, lambda out: fig.savefig(out, ...))`) names atomic and is not one.
+DIRECT_WRITE = re.compile(
+    r"\.to_parquet\(|\.to_csv\(|\.savefig\(|\.write_text\(|\.write_bytes\(|json\.dump\(|torch\.save\(|"
+    r"open\([^)]*[\"'](w|a|x)[b+]*[\"']"
+)
+# Writers that stay outside atomic, each with why: a job's log is appended as the job runs and read by a person; the
+# bundle streams archives far larger than memory into a .part file it renames itself.
+NOT_READ_BACK_OR_OWN_RENAME = {
+    ("jobs.py", 'sys.stderr = open(snakemake.log[0], "w")'),
+    ("bundle.py", 'with open(partial, "w+b") as out:'),
+    ("bundle.py", 'with open(destination, "wb") as out:'),
+}
+
+
+def direct_writes(root: Path) -> list[str]:
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        if path.name == "atomic.py":
+            continue
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if DIRECT_WRITE.search(line) and "atomic." not in line:
+                if (path.name, line.strip()) not in NOT_READ_BACK_OR_OWN_RENAME:
+                    found.append(f"{path.relative_to(root)}:{number}: {line.strip()}")
+    return found
+
+
+def test_every_file_the_package_writes_goes_through_atomic():
+    assert direct_writes(Path(atomic.__file__).parent) == []
+
+
+def test_a_direct_write_is_found(tmp_path):
+    (tmp_path / "writer.py").write_text('frame.to_parquet("x.parquet")\nfig.savefig(path, dpi=200)\n')
+    assert direct_writes(tmp_path) == [
+        'writer.py:1: frame.to_parquet("x.parquet")',
+        "writer.py:2: fig.savefig(path, dpi=200)",
+    ]

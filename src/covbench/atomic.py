@@ -164,6 +164,14 @@ def save_torch(obj, path: str | os.PathLike) -> Path:
     return write_bytes(path, buffer.getvalue())
 
 
+def write_with(path: str | os.PathLike, write: Callable[[io.BytesIO], object]) -> Path:
+    """What `write(buffer)` puts into an in-memory buffer, written atomically: for writers that take a file object,
+    such as a figure's savefig."""
+    buffer = io.BytesIO()
+    write(buffer)
+    return write_bytes(path, buffer.getvalue())
+
+
 def write_parquet(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
     """Parquet with page checksums (read_parquet verifies them)."""
     buffer = io.BytesIO()

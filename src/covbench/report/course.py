@@ -5,9 +5,9 @@ split beside them, from the tidy table covbench.training.course writes.
     write_table("results/course/accuracy.parquet", "accuracy_summary.parquet", "accuracy_summary.tex")
 """
 
-from pathlib import Path
-
 import pandas as pd
+
+from covbench import atomic
 
 CONSTANT_PER_NETWORK = ["sizes", "iterations", "reported_test_accuracy", "n_train", "n_test"]
 SPLIT_SHARES = ["train_cat_share", "test_cat_share"]  # the same for every network: the official split's
@@ -78,5 +78,5 @@ def latex_table(table: pd.DataFrame) -> str:
 
 def write_table(accuracy_path: str, summary_path: str, tex_path: str) -> None:
     table = summary(pd.read_parquet(accuracy_path))
-    table.to_parquet(summary_path, index=False)
-    Path(tex_path).write_text(latex_table(table))
+    atomic.write_parquet(table, summary_path)
+    atomic.write_text(tex_path, latex_table(table))

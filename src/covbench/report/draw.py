@@ -8,6 +8,7 @@ against the gradient; recurrent: the long-memory track), so they need not know e
 
 import matplotlib.pyplot as plt
 
+from covbench import atomic
 from covbench.analysis import aggregate
 from covbench.report.figures import layout, mechanism, recurrent, results
 from covbench.report.palette import method_styles
@@ -17,9 +18,9 @@ FIGURES = {**results.FIGURES, **mechanism.FIGURES, **recurrent.FIGURES}
 
 def save(fig: plt.Figure, pdf: str, png: str) -> None:
     """The PDF for the paper, the PNG for the Snakemake report."""
-    fig.savefig(pdf)
+    atomic.write_with(pdf, lambda out: fig.savefig(out, format="pdf"))
     fig.set_layout_engine("none")  # the PNG keeps the PDF's layout instead of solving it again
-    fig.savefig(png, dpi=layout.PNG_DPI)
+    atomic.write_with(png, lambda out: fig.savefig(out, format="png", dpi=layout.PNG_DPI))
     plt.close(fig)
 
 

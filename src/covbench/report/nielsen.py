@@ -20,6 +20,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from covbench import atomic  # noqa: E402
 from covbench.report.figures.layout import FULL_WIDTH, panel_grid  # noqa: E402
 
 
@@ -61,8 +62,8 @@ def latex_table(summary: pd.DataFrame) -> str:
 
 def write_table(speed_path: str, summary_path: str, tex_path: str) -> None:
     summary = speed_at_init(pd.read_parquet(speed_path))
-    summary.to_parquet(summary_path, index=False)
-    Path(tex_path).write_text(latex_table(summary))
+    atomic.write_parquet(summary, summary_path)
+    atomic.write_text(tex_path, latex_table(summary))
 
 
 def plot_speed(speed: pd.DataFrame):
@@ -93,6 +94,6 @@ def plot_speed(speed: pd.DataFrame):
 def write_figure(speed_path: str, pdf_path: str, png_path: str) -> None:
     figure = plot_speed(pd.read_parquet(speed_path))
     for path in (pdf_path, png_path):
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        figure.savefig(path, dpi=200)
+        kind = Path(path).suffix[1:]
+        atomic.write_with(path, lambda out, kind=kind: figure.savefig(out, format=kind, dpi=200))
     plt.close(figure)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from covbench import atomic
 from covbench.config import method_spec
 from covbench.report.macros.answer import answer_macros, correction_macros
 from covbench.report.macros.best_shot import profile_macros, sweep_macros
@@ -134,8 +135,7 @@ def write_macros(
         figure_rules,
         *optional,
     )
-    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
-    Path(out_path).write_text(macros_tex(macros))
+    atomic.write_text(out_path, macros_tex(macros))
 
 
 # --- the build ------------------------------------------------------------------------------------

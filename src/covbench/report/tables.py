@@ -11,11 +11,10 @@ methods and numbers come from covbench.report.labels.
     write_tables(method_summary, comparisons, chosen, specs, ["mnist"], {"accuracy": "results/tables/accuracy.tex"})
 """
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
+from covbench import atomic
 from covbench.analysis.aggregate import LEVEL, constant_predictor, diverged_counts
 from covbench.analysis.compare import CI_LEVEL, POWER
 from covbench.report.labels import dataset_label, method_label, plain_number, tex_escape
@@ -582,5 +581,4 @@ def write_tables(
         tuple(recurrent_datasets),
     )
     for kind, path in out_paths.items():
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(text[kind])
+        atomic.write_text(path, text[kind])

@@ -18,7 +18,6 @@ results/bench/throughput_threads{N}.json and .md (and profile_*.txt); see BENCHM
 """
 
 import argparse
-import json
 import math
 import os
 import platform
@@ -34,6 +33,7 @@ import yaml
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from covbench import atomic
 from covbench.config import hyperparameters, method_spec, validate
 from covbench.data import datasets as data
 from covbench.models import build_mlp
@@ -320,7 +320,7 @@ def profile(splits: dict, config: dict, out_dir: Path, depth: int = max(DEPTHS),
         with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
             train(splits, spec, hp, depth, [0])
         path = out_dir / f"profile_{method}_depth{depth}_threads{torch.get_num_threads()}.txt"
-        path.write_text(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=top))
+        atomic.write_text(path, prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=top))
         paths.append(path)
     return paths
 
@@ -445,9 +445,9 @@ def main() -> None:
         "process": process,
     }
     path = out_dir / f"throughput_threads{args.threads}.json"
-    path.write_text(json.dumps(result, indent=2))
+    atomic.write_json(path, result)
     markdown = table(rows, targets, split, peak, started) + "\n\n" + subnormal_table(subnormal_rows)
-    path.with_suffix(".md").write_text(markdown + "\n")
+    atomic.write_text(path.with_suffix(".md"), markdown + "\n")
     print(markdown)
     print(f"\nwrote {path} and {path.with_suffix('.md')}")
     if args.profile:

@@ -12,7 +12,6 @@ of REPETITIONS fresh runs each; results go to results/bench/recurrent_threads{N}
 """
 
 import argparse
-import json
 import statistics
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ import torch.nn.functional as F
 import yaml
 from torch import nn
 
+from covbench import atomic
 from covbench.config import hyperparameters, method_spec, validate
 from covbench.data import datasets as data
 from covbench.data import sequences
@@ -101,7 +101,7 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"recurrent_threads{args.threads}.json"
-    path.write_text(json.dumps(result, indent=2))
+    atomic.write_json(path, result)
     line = (
         f"| LSTM, T = {result['length']}, width {result['width']}, batch {result['batch_size']} | "
         f"{result['ours_samples_per_s']:.0f} ({result['models']} seeds) | {result['bare_samples_per_s']:.0f} | "
@@ -111,7 +111,7 @@ def main() -> None:
         "| workload | ours, samples/s | bare nn.LSTM, samples/s | ratio | target |\n"
         "| --- | ---: | ---: | ---: | --- |\n" + line
     )
-    path.with_suffix(".md").write_text(markdown + "\n")
+    atomic.write_text(path.with_suffix(".md"), markdown + "\n")
     print(markdown)
 
 

@@ -35,6 +35,7 @@ from pathlib import Path, PurePosixPath
 
 import yaml
 
+from covbench import atomic
 from covbench.data.datasets import sha256_of
 
 MANIFEST = "manifest.json"  # the archive's first member
@@ -296,9 +297,8 @@ def unpack(archive: str | Path, root: str | Path = ".") -> dict:
             raise BundleError(f"bundle error: checksum of {member.name} fails while unpacking")
         os.utime(partial, (member.mtime, member.mtime))
         os.replace(partial, root / member.name)
-    (root / CONFIG_PATH).parent.mkdir(parents=True, exist_ok=True)
-    (root / CONFIG_PATH).write_text(yaml.safe_dump(manifest["config"], sort_keys=False))
-    (root / MANIFEST_COPY).write_text(json.dumps(manifest, indent=1))
+    atomic.write_text(root / CONFIG_PATH, yaml.safe_dump(manifest["config"], sort_keys=False))
+    atomic.write_json(root / MANIFEST_COPY, manifest, indent=1)
     return manifest
 
 

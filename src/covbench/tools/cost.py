@@ -31,6 +31,7 @@ import pandas as pd
 import torch
 import yaml
 
+from covbench import atomic
 from covbench.config import AUX_HYPERPARAMETER, base_method, hyperparameters, method_spec, tuning_seeds, validate
 from covbench.data import datasets as data
 from covbench.data import sequences
@@ -124,7 +125,7 @@ def measure(config: dict, methods: list[str] | None, sizes: tuple[int, int], dev
                 "cell_s": epoch_s * (len(seeds) * settings["epochs"] + tuning) / len(seeds),
             }
         )
-        pd.DataFrame(rows).to_csv(out_csv, index=False)
+        atomic.write_text(out_csv, pd.DataFrame(rows).to_csv(index=False))
         print(
             f"{dataset} {method} depth {depth}: {epoch_s:.2f} s per batched epoch, cell {rows[-1]['cell_s']:.0f} s",
             flush=True,
@@ -274,13 +275,13 @@ def main() -> None:
         name = "_".join(Path(p).stem for p in args.configfile) or "config"
         out = ROOT / "results" / "cost"
         out.mkdir(parents=True, exist_ok=True)
-        jobs.to_csv(out / f"{name}_extrapolated.csv", index=False)
+        atomic.write_text(out / f"{name}_extrapolated.csv", jobs.to_csv(index=False))
         by_rule = jobs.groupby("rule")[["measured_s", "estimated_s"]].sum() / 3600
         text = "| rule | measured core-hours (default grid) | estimated core-hours |\n|---|---:|---:|\n" + "\n".join(
             f"| {rule} | {row.measured_s:.2f} | {row.estimated_s:.2f} |" for rule, row in by_rule.iterrows()
         )
         text += f"\n| all | {jobs.measured_s.sum() / 3600:.2f} | {jobs.estimated_s.sum() / 3600:.2f} |"
-        (out / f"{name}_extrapolated.md").write_text(text + "\n")
+        atomic.write_text(out / f"{name}_extrapolated.md", text + "\n")
         print(text)
         return
     configure_process(config["train"]["threads"])
@@ -292,13 +293,13 @@ def main() -> None:
     text = summary(cost)
     if args.check:
         checked = check(config, cost, Path(args.check))
-        checked.to_csv(out / f"{name}_{device.type}_check.csv", index=False)
+        atomic.write_text(out / f"{name}_{device.type}_check.csv", checked.to_csv(index=False))
         ratio = checked.estimated_s.sum() / checked.measured_s.sum()
         text += (
             f"\n\nAgainst the {len(checked)} train jobs in {args.check}: estimated "
             f"{checked.estimated_s.sum():.0f} s, measured {checked.measured_s.sum():.0f} s (ratio {ratio:.2f})."
         )
-    (out / f"{name}_{device.type}.md").write_text(text + "\n")
+    atomic.write_text(out / f"{name}_{device.type}.md", text + "\n")
     print(text)
     print(json.dumps({"device": str(device), "torch": torch.__version__}))
 

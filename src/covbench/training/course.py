@@ -15,13 +15,13 @@ course's own draw is run too (`draw: numpy`, numpy's legacy generator seeded as 
 """
 
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from covbench import atomic
 from covbench.data.datasets import read_catvnoncat
 from covbench.training.train import configure_process
 
@@ -203,6 +203,5 @@ def run(files: dict[str, str], out_path: str, settings: dict, threads: int = 1) 
     """files: train, test (the verified official .h5 files)."""
     configure_process(threads)
     table = accuracy_table(load_official(files["train"], files["test"]), settings)
-    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
-    table.to_parquet(out_path, index=False)
+    atomic.write_parquet(table, out_path)
     return table

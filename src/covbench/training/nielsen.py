@@ -13,12 +13,11 @@ and the step's logged bias_grad_norm is his norm before that epoch's update.
     run(files, "results/nielsen/hidden2/layer_speed.parquet", config["nielsen"], hidden_layers=2)
 """
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import torch
 
+from covbench import atomic
 from covbench.config import METHOD_DEFAULTS
 from covbench.data.datasets import read_idx
 from covbench.training.train import configure_process, train
@@ -98,11 +97,10 @@ def run(
     configure_process(threads)
     splits = load_splits(**files, n_images=settings["n_images"])
     speed = layer_speed(splits, settings, hidden_layers, device=device)
-    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
-    speed.to_parquet(out_path, index=False)
+    atomic.write_parquet(speed, out_path)
 
 
 def collect(paths: list[str], out_path: str) -> None:
     """One tidy table of all networks, fewest hidden layers first."""
     speed = pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)
-    speed.sort_values(["hidden_layers", "seed", "epoch", "layer"], ignore_index=True).to_parquet(out_path, index=False)
+    atomic.write_parquet(speed.sort_values(["hidden_layers", "seed", "epoch", "layer"], ignore_index=True), out_path)

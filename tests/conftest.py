@@ -1,10 +1,37 @@
 import copy
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def find_mirror() -> Path | None:
+    """The verified raw files: $COVBENCH_MIRROR, else shared/data beside the checkout (where CI has them)."""
+    for candidate in (os.environ.get("COVBENCH_MIRROR"), ROOT.parent / "shared" / "data"):
+        if candidate and (Path(candidate) / "train_catvnoncat.h5").is_file():
+            return Path(candidate)
+    return None
+
+
+@pytest.fixture(scope="session")
+def mirror() -> Path:
+    """The one place tests find the data mirror. Without one a test that needs it is skipped on a developer's
+    machine and fails under CI=true, where a missing mirror is a broken setup rather than a reason to test less."""
+    found = find_mirror()
+    if found is None:
+        message = (
+            "no verified data copies: set COVBENCH_MIRROR to a folder of them or put shared/data beside the checkout"
+        )
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{message} (CI=true: a missing mirror fails the run)", pytrace=False)
+        pytest.skip(message)
+    return found
+
 
 SPEC = {
     "activation": "sigmoid",

@@ -106,7 +106,7 @@ def synthetic_probes(runs, epochs):
 
 
 def split_record(run: dict) -> dict:
-    """The keys issue 31 adds to run.json: cat/not-cat split per seed (168 / 41 / 50), MNIST's official split; the
+    """The split keys of run.json: cat/not-cat split per seed (168 / 41 / 50), MNIST's official split; the
     majority-class rates of the run's validation and test data."""
     per_seed = run["dataset"] == "catvnoncat"
     sizes = (168, 41, 50) if per_seed else (50_000, 5_000, 10_000)
@@ -368,7 +368,7 @@ def test_records_older_than_the_split_record_read_as_missing():
     assert np.isnan(row[["val_majority_rate", "test_majority_rate", "n_train", "n_val", "n_test"]].astype(float)).all()
 
 
-# --- the force and the probes (issue 14) ------------------------------------------------------------
+# --- the force and the probes ------------------------------------------------------------
 
 
 def test_active_step_fraction_counts_logged_steps_with_a_force(frames):

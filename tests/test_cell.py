@@ -9,7 +9,6 @@ import torch
 
 from covbench.data import datasets as data
 from covbench.training import cell, tune
-from tests.test_data import MIRROR
 
 TUNE = {
     "trials": 3,
@@ -107,12 +106,10 @@ def test_a_job_interrupted_at_a_later_depth_keeps_the_depths_it_finished(spec, h
     assert not any((tmp_path / "runs" / f"depth{d}" / "kept").exists() for d in depths)  # gone once all are done
 
 
-def test_a_kept_tuning_record_is_reused_only_on_the_same_tuning_splits(spec, hp, tmp_path, monkeypatch):
+def test_a_kept_tuning_record_is_reused_only_on_the_same_tuning_splits(spec, hp, tmp_path, monkeypatch, mirror):
     """An interrupted cat/not-cat cell keeps its tuning record; the rerun reuses it with the same split_seed, and
     tunes again when split_seed moved every tuning split (a stale record would choose on other data)."""
-    if MIRROR is None:
-        pytest.skip("no verified data copies")
-    path = data.prepare("catvnoncat", MIRROR, tmp_path / "cat.pt")
+    path = data.prepare("catvnoncat", mirror, tmp_path / "cat.pt")
     settings = {**TUNE, "trials": 2, "rung_epochs": [1], "splits": 2}
     out_dirs = [str(tmp_path / "runs" / "seed0")]
     real_select, tuned_on = cell.tune.select, []

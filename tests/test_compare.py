@@ -481,11 +481,11 @@ def test_the_table_has_the_power_of_every_comparison():
     assert row.min_detectable_difference > abs(row.difference) and not row.equivalence_reachable
 
 
-# --- issue 31: the constant predictor and the split per seed ------------------------------------------
+# --- the constant predictor and the split per seed ------------------------------------------
 
 
 def with_splits(summary: pd.DataFrame, n_train: int = 168, n_test: int = 50, val_majority: float = 0.6):
-    """The run_summary columns issue 31 adds: each run's split sizes and majority-class rates."""
+    """The run_summary columns of a split per seed: each run's split sizes and majority-class rates."""
     return summary.assign(
         n_train=float(n_train),
         n_val=41.0,

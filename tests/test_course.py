@@ -2,7 +2,6 @@
 (checked against the course's own backward formulas), and the table beside its reported numbers."""
 
 import copy
-import os
 from pathlib import Path
 
 import numpy as np
@@ -17,22 +16,23 @@ from covbench.report.macros.course import course_macros
 from covbench.training import course
 
 ROOT = Path(__file__).resolve().parents[1]
-MIRROR = Path(os.environ.get("COVBENCH_MIRROR") or ROOT.parent / "shared" / "data")
-FILES = {"train": MIRROR / "train_catvnoncat.h5", "test": MIRROR / "test_catvnoncat.h5"}
-needs_data = pytest.mark.skipif(not FILES["train"].exists(), reason=f"no raw data mirror at {MIRROR}")
 CONFIG = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
 
 
 @pytest.fixture(scope="module")
-def splits():
-    return course.load_official(FILES["train"], FILES["test"])
+def files(mirror) -> dict[str, Path]:
+    return {"train": mirror / "train_catvnoncat.h5", "test": mirror / "test_catvnoncat.h5"}
 
 
-@needs_data
-def test_official_split_is_read_as_the_course_reads_it(splits):
+@pytest.fixture(scope="module")
+def splits(files):
+    return course.load_official(files["train"], files["test"])
+
+
+def test_official_split_is_read_as_the_course_reads_it(splits, files):
     assert splits["x_train"].shape == (209, 12288) and splits["x_test"].shape == (50, 12288)
     assert splits["x_train"].dtype == torch.float64 and splits["y_train"].dtype == torch.float64
-    images, labels = read_catvnoncat(FILES["train"])
+    images, labels = read_catvnoncat(files["train"])
     # the course's train_x_orig.reshape(m, -1) / 255: row-major over (64, 64, 3), the file's order
     np.testing.assert_array_equal(splits["x_train"][5].numpy(), images[5].reshape(-1) / 255)
     np.testing.assert_array_equal(splits["y_train"].numpy(), labels)
@@ -57,7 +57,6 @@ def test_initialisation_scale_and_seeding(init):
     assert not torch.equal(params[0][0], other[0][0])
 
 
-@needs_data
 @pytest.mark.parametrize(
     "network, printed",
     [("two_layer", {0: 0.693050, 100: 0.646432}), ("four_layer", {0: 0.771749, 100: 0.672053})],
@@ -100,7 +99,6 @@ def _courses_backward(params, x, y):
     return grads
 
 
-@needs_data
 def test_a_step_is_the_courses_update_on_a_slice(splits):
     x, y = splits["x_train"][:12], splits["y_train"][:12]
     params = course.initial_parameters([12288, 4, 3, 1], "fan_in", seed=1)
@@ -114,7 +112,6 @@ def test_a_step_is_the_courses_update_on_a_slice(splits):
         assert not w.requires_grad and not b.requires_grad
 
 
-@needs_data
 @pytest.mark.parametrize("network", ["two_layer", "four_layer"])
 def test_the_cost_decreases_over_a_few_iterations(splits, network, one_thread):
     spec = CONFIG["course"]["networks"][network]
@@ -124,12 +121,11 @@ def test_the_cost_decreases_over_a_few_iterations(splits, network, one_thread):
     assert all(b < a for a, b in zip(costs, costs[1:]))
 
 
-@needs_data
-def test_run_writes_one_row_per_network_and_seed(tmp_path, monkeypatch):
+def test_run_writes_one_row_per_network_and_seed(tmp_path, monkeypatch, files):
     monkeypatch.setattr(course, "configure_process", lambda threads: None)  # leave this process's settings alone
     settings = {**CONFIG["course"], "iterations": 3, "seeds": [0, 2], "course_draw_seed": 1}
     out = tmp_path / "course" / "accuracy.parquet"
-    course.run({k: str(v) for k, v in FILES.items()}, str(out), settings)
+    course.run({k: str(v) for k, v in files.items()}, str(out), settings)
     table = pd.read_parquet(out)
     assert list(table.columns) == course.COLUMNS
     assert list(zip(table.network, table.draw, table.seed)) == [
@@ -149,7 +145,7 @@ def test_run_writes_one_row_per_network_and_seed(tmp_path, monkeypatch):
     bad = copy.deepcopy(settings)
     bad["networks"]["two_layer"]["sizes"] = [784, 7, 1]
     with pytest.raises(ValueError, match="course.networks.two_layer.sizes"):
-        course.run({k: str(v) for k, v in FILES.items()}, str(out), bad)
+        course.run({k: str(v) for k, v in files.items()}, str(out), bad)
 
 
 def _accuracy_frame() -> pd.DataFrame:

@@ -2,7 +2,9 @@
 version, torch at the CPU wheel; environment.yml installs the same file; `make install` installed exactly it."""
 
 import importlib.metadata
+import os
 import re
+import subprocess
 import sys
 import tomllib
 from pathlib import Path
@@ -58,3 +60,23 @@ def test_the_virtualenv_holds_exactly_the_locked_versions():
     for tool in ("pip", "setuptools", "wheel"):  # the venv's own installers, which pip-compile leaves out
         installed.pop(tool, None)
     assert installed == locked()
+
+
+@pytest.mark.parametrize(("ci", "outcome"), [("true", "1 error"), ("", "1 skipped")])
+def test_a_missing_data_mirror_fails_under_ci_and_skips_elsewhere(tmp_path, ci, outcome):
+    """conftest's `mirror` fixture in a checkout with no shared/data beside it and no COVBENCH_MIRROR."""
+    tests = tmp_path / "checkout" / "tests"
+    tests.mkdir(parents=True)
+    (tests / "conftest.py").write_text((ROOT / "tests" / "conftest.py").read_text())
+    (tests / "test_needs_data.py").write_text("def test_reads_the_mirror(mirror):\n    assert mirror.is_dir()\n")
+    env = {**os.environ, "CI": ci, "COVBENCH_MIRROR": ""}
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tests)],
+        cwd=tests.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert outcome in done.stdout, done.stdout[-2000:]
+    if ci:
+        assert "CI=true: a missing mirror fails the run" in done.stdout

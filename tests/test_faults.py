@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from test_workflow import MIRROR, needs_data, project_copy, snakemake
+from test_workflow import project_copy, snakemake
 
 from covbench import atomic
 from covbench.data import datasets as data
@@ -86,14 +86,13 @@ def leftovers(folder: Path) -> list[str]:
 # --- raw files and prepared tensors ------------------------------------------------------------------------
 
 
-@needs_data
 @pytest.mark.parametrize("damage", [truncate, flip_byte])
-def test_a_damaged_raw_file_is_fetched_again_by_prepare(tmp_path, damage, capsys):
-    clean = data.prepare("catvnoncat", tmp_path / "clean_raw", tmp_path / "clean.pt", train_size=40, mirror=MIRROR)
+def test_a_damaged_raw_file_is_fetched_again_by_prepare(tmp_path, damage, capsys, mirror):
+    clean = data.prepare("catvnoncat", tmp_path / "clean_raw", tmp_path / "clean.pt", train_size=40, mirror=mirror)
     raw = tmp_path / "raw"
-    data.download("catvnoncat", raw, mirror=MIRROR)
+    data.download("catvnoncat", raw, mirror=mirror)
     damage(raw / RAW)
-    made = data.prepare("catvnoncat", raw, tmp_path / "cat.pt", train_size=40, mirror=MIRROR)
+    made = data.prepare("catvnoncat", raw, tmp_path / "cat.pt", train_size=40, mirror=mirror)
     assert data.sha256_of(raw / RAW) == data.RAW_FILES[RAW].sha256
     expected, got = data.load_splits(clean), data.load_splits(made)
     assert all(torch.equal(expected[k], got[k]) for k in expected)
@@ -101,11 +100,10 @@ def test_a_damaged_raw_file_is_fetched_again_by_prepare(tmp_path, damage, capsys
     assert leftovers(raw) == []
 
 
-@needs_data
 @pytest.mark.parametrize("damage", [truncate, flip_byte])
-def test_damaged_prepared_tensors_are_prepared_again_by_the_job_that_reads_them(tmp_path, config, damage):
+def test_damaged_prepared_tensors_are_prepared_again_by_the_job_that_reads_them(tmp_path, config, damage, mirror):
     path = tmp_path / "data" / "catvnoncat.pt"
-    config = {**config, "data": {**config["data"], "mirror": str(MIRROR)}}
+    config = {**config, "data": {**config["data"], "mirror": str(mirror)}}
     data.remake(config, "catvnoncat", path)
     expected = {k: v.clone() for k, v in data.load_splits(path).items()}
     modified = path.stat().st_mtime_ns
@@ -339,15 +337,14 @@ def test_a_training_process_killed_mid_run_resumes_on_the_rerun(splits, spec, hp
 # --- the same faults through Snakemake ----------------------------------------------------------------------
 
 
-@needs_data
-def test_snakemake_reruns_recover_from_a_corrupt_run_file_and_a_corrupt_raw_file(tmp_path):
+def test_snakemake_reruns_recover_from_a_corrupt_run_file_and_a_corrupt_raw_file(tmp_path, mirror):
     """A corrupt run file stops `aggregate` with one line on the terminal; the same command run again trains that
     job again and gives the same summary, fetching a damaged raw file again on the way (rule `prepare`)."""
     project = project_copy(tmp_path)
     (project / "config" / "tiny.yaml").write_text(
         yaml.safe_dump(
             {
-                "data": {"mirror": str(MIRROR)},
+                "data": {"mirror": str(mirror)},
                 "datasets": {
                     "catvnoncat": {
                         "train_size": 40,

@@ -1,6 +1,9 @@
 """Tests of covbench.report.figures and covbench.report.palette on tables aggregated from small synthetic runs."""
 
 import inspect
+import shutil
+import struct
+import subprocess
 
 import matplotlib.colors
 import matplotlib.pyplot as plt
@@ -101,7 +104,7 @@ def tables():
     runs, epochs, layer_stats = synthetic_runs(methods=RUN_METHODS, depths=(2, 4), seeds=(0, 1))
     probes = synthetic_probes(runs, epochs)
     per_run = aggregate.run_summary(runs, epochs, layer_stats, THRESHOLDS, probes)
-    cat = per_run.dataset == "catvnoncat"  # issue 31: the constant predictor's rates of each run's split
+    cat = per_run.dataset == "catvnoncat"  # the constant predictor's rates of each run's split
     per_run = per_run.assign(
         val_majority_rate=np.where(cat, 0.6, 0.1135), test_majority_rate=np.where(cat, 0.62 + 0.02 * per_run.seed, 0.1)
     )
@@ -141,14 +144,29 @@ def _colors_by_method(fig) -> dict[str, str]:
     return colors
 
 
+def _png_size(png) -> tuple[int, int]:
+    """Width and height in pixels, from the PNG's IHDR chunk."""
+    return struct.unpack(">II", png.read_bytes()[16:24])
+
+
+def _labels(fig) -> list[str]:
+    """Every panel's title and axis labels, and the figure's own title."""
+    texts = [text for ax in fig.axes for text in (ax.get_title(), ax.get_xlabel(), ax.get_ylabel())]
+    return [text for text in texts + [fig.get_suptitle()] if text]
+
+
 @pytest.mark.parametrize("figure", list(draw.FIGURES))
-def test_make_writes_pdf_and_png(figure, tables, tmp_path):
+def test_make_draws_the_tables_into_pdf_and_png(figure, tables, tmp_path, monkeypatch):
+    """What make saves: every visible panel draws something (data, or a sentence saying why there is none), the
+    figure names its axes, the PNG is that figure at the report's resolution, and the PDF carries its labels."""
     inputs = {}
     for name in INPUTS:
         inputs[name] = str(tmp_path / f"{name}.parquet")
         tables[name].to_parquet(inputs[name], index=False)
     needed = _needed(figure)
     pdf, png = tmp_path / f"{figure}.pdf", tmp_path / f"{figure}.png"
+    saved, save = [], draw.save
+    monkeypatch.setattr(draw, "save", lambda fig, pdf, png: (saved.append(fig), save(fig, pdf, png)))
     draw.make(
         figure,
         {name: path for name, path in inputs.items() if name in needed},
@@ -157,8 +175,20 @@ def test_make_writes_pdf_and_png(figure, tables, tmp_path):
         CONFIG_METHODS,
         **OPTIONS.get(figure, {}),
     )
-    assert pdf.read_bytes().startswith(b"%PDF") and pdf.stat().st_size > 5000
-    assert png.read_bytes().startswith(b"\x89PNG") and png.stat().st_size > 5000
+    [fig] = saved
+    panels = [ax for ax in fig.axes if ax.get_visible() and ax.axison]
+    assert panels
+    for ax in panels:
+        assert ax.lines or ax.collections or ax.patches or ax.images or ax.texts, f"{figure}: an empty panel"
+    labels = _labels(fig)
+    assert labels, f"{figure}: no axis is named"
+    width, height = fig.get_size_inches() * layout.PNG_DPI
+    assert _png_size(png) == (pytest.approx(width, abs=1), pytest.approx(height, abs=1))
+    assert pdf.read_bytes().startswith(b"%PDF")
+    if shutil.which("pdftotext"):
+        text = " ".join(subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True).stdout.split())
+        plain = [" ".join(label.split()) for label in labels if "$" not in label]  # mathtext is set as glyphs
+        assert not plain or any(label in text for label in plain), (figure, plain)
 
 
 def test_method_colour_is_the_same_in_two_figures(tables):
@@ -201,7 +231,7 @@ def test_performance_profile_fractions():
     assert fraction.loc["c"].tolist() == [0, 0, 0, 0]
 
 
-# --- the mechanism figures (issue 14) -------------------------------------------------------------------
+# --- the mechanism figures -------------------------------------------------------------------
 
 
 def test_force_figure_draws_each_variant_at_init_and_last_epoch(tables):
@@ -232,7 +262,7 @@ def test_probe_figure_shows_baseline_variants_and_best_remedy(tables):
 
 def test_accuracy_figures_show_the_constant_predictor(tables):
     """A dashed line at the median test_majority_rate in every panel of the accuracy-vs-depth figure, and a row of it
-    in the heatmap (issue 31: a constant predictor is the floor a method must clear)."""
+    in the heatmap (a constant predictor is the floor a method must clear)."""
     fig = _draw("accuracy_vs_depth", tables)
     floors = {
         ax.get_title(): [line.get_ydata()[0] for line in ax.get_lines() if line.get_linestyle() == "--"]
@@ -254,7 +284,7 @@ def test_forest_axis_label_fits_in_the_figure(tables):
     assert bounds.x0 <= label.x0 and label.x1 <= bounds.x1 and bounds.y0 <= label.y0
 
 
-# --- the answer's lines in colour, the rest in grey (issue 39) -------------------------------------------------
+# --- the answer's lines in colour, the rest in grey -------------------------------------------------
 
 
 def test_methods_that_do_not_answer_are_grey_and_the_best_remedy_is_read_from_the_verdicts(tables):
@@ -274,7 +304,7 @@ def test_methods_that_do_not_answer_are_grey_and_the_best_remedy_is_read_from_th
 
 
 def test_figures_are_drawn_at_print_size(tables):
-    """Issue 39: no figure is wider than the text block or taller than a page leaves for it, so the paper includes
+    """No figure is wider than the text block or taller than a page leaves for it, so the paper includes
     each at natural size and its 6-7 pt text prints at 6-7 pt."""
     for figure in draw.FIGURES:
         fig = _draw(figure, tables)

@@ -1,5 +1,5 @@
 """Tests of covbench.analysis.mechanism and covbench.report.macros.mechanism: the Mechanism section's numbers land in its sentences, missing data reads as a
-sentence, and the closing-note table of issue 14 holds the right medians."""
+sentence, and the medians per dataset, method and depth are right."""
 
 import numpy as np
 import pandas as pd

@@ -13,7 +13,7 @@ import pytest
 import torch
 import yaml
 from conftest import merge
-from test_workflow import MIRROR, ROOT, needs_data, project_copy, snakemake
+from test_workflow import ROOT, project_copy, snakemake
 
 from covbench.analysis import aggregate
 from covbench.config import ConfigError, validate
@@ -197,8 +197,7 @@ def test_a_method_naming_a_rule_that_does_not_exist_stops_with_one_line(tmp_path
     assert "config error at 'methods.ghost.rule': no rule 'no_such_rule' in workflow/rules/methods/" in done.stderr
 
 
-@needs_data
-def test_sklearn_mlp_rule_replaces_train_through_the_dag(tmp_path):
+def test_sklearn_mlp_rule_replaces_train_through_the_dag(tmp_path, mirror):
     """A tiny grid: the generic `train` makes baseline's runs, rule `sklearn_mlp` makes sklearn_mlp's (and no tuning
     record), and aggregate checks both against the contract; then a run file missing a column stops aggregate with
     one line naming the file and the column."""
@@ -206,7 +205,7 @@ def test_sklearn_mlp_rule_replaces_train_through_the_dag(tmp_path):
     (project / "config" / "tiny.yaml").write_text(
         yaml.safe_dump(
             {
-                "data": {"mirror": str(MIRROR)},
+                "data": {"mirror": str(mirror)},
                 "datasets": {
                     "catvnoncat": {
                         "train_size": 40,

@@ -54,7 +54,7 @@ SUMMARY_METRICS = [
     "val_majority_rate",
     "test_majority_rate",
 ]
-SPLIT_PROTOCOLS = {"mnist": "official", "catvnoncat": "per_seed"}  # issue 31: cat/not-cat split per seed
+SPLIT_PROTOCOLS = {"mnist": "official", "catvnoncat": "per_seed"}  # cat/not-cat: a split per seed
 
 
 # --- synthetic results in the agreed formats -------------------------------------------------------
@@ -474,7 +474,7 @@ def test_missing_latexmk_is_one_line(monkeypatch, tmp_path):
 )
 @pytest.mark.parametrize("grid", ["quick", "default"])
 def test_paper_builds_without_undefined_references_or_wide_tables(tmp_path, grid):
-    """The quick grid's depths, and the default grid's five (issue 39: the tables in blocks of depths fit the text
+    """The quick grid's depths, and the default grid's five (the tables in blocks of depths fit the text
     width unscaled, so none of their text prints under 5 pt)."""
     config = quick_config()
     if grid == "default":
@@ -510,7 +510,7 @@ def test_collapsed_remedies_are_named():
     assert "Baseline" in text or "baseline" in text
 
 
-# --- the answer in words, the constant predictor and the corrected test (issue 31) -------------------------
+# --- the answer in words, the constant predictor and the corrected test -------------------------
 
 
 def answer_rows() -> pd.DataFrame:
@@ -557,7 +557,7 @@ def test_the_answer_says_where_covariance_loses_matches_and_wins_against_the_bes
 
 
 def test_the_abstract_answers_per_dataset_in_words():
-    """Issue 39: a sentence per dataset says whether a variant beats the best remedy, where it loses or matches it,
+    """A sentence per dataset says whether a variant beats the best remedy, where it loses or matches it,
     and where the data cannot tell, with the smallest difference the design could detect; a verdict it does not know
     is named, not dropped."""
     from covbench.report.macros.answer import answer_macros
@@ -630,7 +630,7 @@ def test_the_corrected_test_is_stated_with_its_factor_and_tables_show_the_consta
     assert "keeps its official test set" in setup.split_setup(config)
 
 
-# --- legible as printed (issue 39) -------------------------------------------------------------------
+# --- legible as printed -------------------------------------------------------------------
 
 
 @pytest.mark.skipif(

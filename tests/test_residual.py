@@ -2,9 +2,6 @@
 formula; at init the pre-activation ResNet and SkipInit keep a depth-32 network's scale bounded where the literal block
 explodes; both train at depth 32 on real MNIST."""
 
-import os
-from pathlib import Path
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -20,18 +17,9 @@ DEPTH, WIDTH = 32, 100
 pytestmark = pytest.mark.usefixtures("one_thread")  # small matmuls (conftest.one_thread)
 
 
-def _mirror() -> Path | None:
-    here = Path(__file__).resolve().parents[2] / "shared" / "data"
-    env = os.environ.get("COVBENCH_MIRROR")
-    return here if here.is_dir() else Path(env) if env and Path(env).is_dir() else None
-
-
 @pytest.fixture(scope="module")
-def mnist():
+def mnist(mirror):
     """The first 1500 official MNIST training images (pixels / 255) and their labels."""
-    mirror = _mirror()
-    if mirror is None:
-        pytest.skip("no verified data copies: shared/data missing and COVBENCH_MIRROR unset")
     images = data.read_idx(mirror / "train-images-idx3-ubyte.gz")[:1500]
     labels = data.read_idx(mirror / "train-labels-idx1-ubyte.gz")[:1500]
     return torch.tensor(images.reshape(len(images), -1) / 255, dtype=torch.float32), torch.tensor(labels).long()

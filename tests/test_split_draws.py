@@ -13,7 +13,6 @@ from covbench.data import splits as resplit
 from covbench.tools import split_draws
 from covbench.training import train, tune
 from tests.conftest import merge
-from tests.test_data import MIRROR
 
 
 def test_median_spread_counts_above_beyond_float32_rounding():
@@ -31,15 +30,14 @@ def test_mean_percentile():
     assert split_draws.mean_percentile(accuracies, np.array([0.7, 0.7])) == pytest.approx(0.75, abs=0.02)
 
 
-@pytest.mark.skipif(MIRROR is None, reason="no verified data copies")
-def test_draws_train_as_the_grid_seeds_do(tmp_path, config, one_thread):
+def test_draws_train_as_the_grid_seeds_do(tmp_path, config, one_thread, mirror):
     """On the real cat/not-cat files: a fresh draw's test accuracy is the one the training loop gives that seed on
     its own split at the tuned learning rate, and the tool writes its table."""
     override = {"grid": {"seeds": [0, 1]}, "datasets": {"catvnoncat": {"epochs": 2}}}
     config_path = tmp_path / "small.yaml"
     config_path.write_text(yaml.safe_dump(override))
     results = tmp_path / "results"
-    data.prepare("catvnoncat", MIRROR, results / "data" / "catvnoncat.pt")
+    data.prepare("catvnoncat", mirror, results / "data" / "catvnoncat.pt")
     chosen = {"lr": 5e-4}
     atomic.write_json(results / "tune" / "catvnoncat" / "relu_he" / "depth2.json", {"chosen": chosen})
     for seed, accuracy in ((0, 0.62), (1, 0.58)):

@@ -8,14 +8,13 @@ import torch
 from covbench.data import datasets as data
 from covbench.data import splits as resplit
 from covbench.training import train
-from tests.test_data import MIRROR
 
-pytestmark = pytest.mark.skipif(MIRROR is None, reason="no verified data copies")
+pytestmark = pytest.mark.usefixtures("mirror")
 
 
 @pytest.fixture(scope="module")
-def prepared(tmp_path_factory):
-    path = data.prepare("catvnoncat", MIRROR, tmp_path_factory.mktemp("cat") / "cat.pt")
+def prepared(tmp_path_factory, mirror):
+    path = data.prepare("catvnoncat", mirror, tmp_path_factory.mktemp("cat") / "cat.pt")
     return data.load_splits(path)
 
 
@@ -28,11 +27,11 @@ def _rows(x: torch.Tensor) -> set[bytes]:
     return {row.tobytes() for row in x.numpy()}
 
 
-def test_pool_holds_every_official_image_once(pool):
+def test_pool_holds_every_official_image_once(pool, mirror):
     """Official train #146 and test #17 are the same cat: the pool keeps it once, so no split can put it in both
     train and test."""
-    x_train, y_train = data.read_catvnoncat(MIRROR / "train_catvnoncat.h5")
-    x_test, y_test = data.read_catvnoncat(MIRROR / "test_catvnoncat.h5")
+    x_train, y_train = data.read_catvnoncat(mirror / "train_catvnoncat.h5")
+    x_test, y_test = data.read_catvnoncat(mirror / "test_catvnoncat.h5")
     official = np.concatenate([x_train, x_test]).reshape(259, -1).astype(np.float32) / 255
     assert np.array_equal(official[146], official[209 + 17]) and y_train[146] == y_test[17] == 1
     assert pool["x"].shape == (258, 12288) and pool["sizes"].tolist() == [167, 41, 50]

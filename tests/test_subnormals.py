@@ -3,8 +3,6 @@ run.json; on the cells where subnormals arise (sigmoid + N(0,1) on cat/not-cat's
 per-layer statistics and the chosen trial are those of gradual underflow, to float tolerance."""
 
 import json
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,8 +12,6 @@ from covbench import subnormals
 from covbench.data import datasets as data
 from covbench.training import train, tune
 
-MIRROR = Path(os.environ.get("COVBENCH_MIRROR") or Path(__file__).resolve().parents[2] / "shared" / "data")
-needs_data = pytest.mark.skipif(not (MIRROR / "train_catvnoncat.h5").exists(), reason=f"no raw data mirror at {MIRROR}")
 TUNE = {
     "trials": 3,
     "seed": 1000,
@@ -63,17 +59,18 @@ def test_the_norm_of_a_vanishing_gradient_is_not_flushed_to_zero(gradual_underfl
     assert subnormals.std_of(grad * torch.arange(2.0).view(2, 1, 1)).tolist() == [0.0, 0.0]
 
 
-def cat_splits(tmp_path) -> dict[str, torch.Tensor]:
-    return data.load_splits(data.prepare("catvnoncat", MIRROR, tmp_path / "cat.pt", train_size=64, val_size=41))
+def cat_splits(tmp_path, mirror) -> dict[str, torch.Tensor]:
+    return data.load_splits(data.prepare("catvnoncat", mirror, tmp_path / "cat.pt", train_size=64, val_size=41))
 
 
-@needs_data
 @pytest.mark.parametrize("depth", [4, 8])
-def test_flushing_leaves_the_statistics_and_the_choice_as_they_were(spec, hp, tmp_path, gradual_underflow, depth):
+def test_flushing_leaves_the_statistics_and_the_choice_as_they_were(
+    spec, hp, tmp_path, gradual_underflow, depth, mirror
+):
     """The cat/not-cat cells of the sigmoid + N(0,1) family, where a quarter of the grid's time went to subnormals:
     the same trial wins with the same validation loss, and every per-layer statistic of the chosen net's training
     agrees, with and without flushing."""
-    splits = cat_splits(tmp_path)
+    splits = cat_splits(tmp_path, mirror)
     spec.update(standardize_inputs=True)
     hp.update(width=100, batch_size=32, log_every=1, epochs=3)
     outcomes = []

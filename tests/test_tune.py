@@ -11,7 +11,6 @@ from covbench.data import datasets as data
 from covbench.data import splits as resplit
 from covbench.training import tune
 from covbench.training.train import train
-from tests.test_data import MIRROR
 
 TUNE = {
     "trials": 4,
@@ -199,11 +198,9 @@ def test_the_inclusion_check_stops_on_a_doctored_record(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def cat_tuning(tmp_path_factory):
+def cat_tuning(tmp_path_factory, mirror):
     """Two tuning seeds' per-seed splits of the real cat/not-cat files, and their records."""
-    if MIRROR is None:
-        pytest.skip("no verified data copies")
-    path = data.prepare("catvnoncat", MIRROR, tmp_path_factory.mktemp("cat") / "cat.pt")
+    path = data.prepare("catvnoncat", mirror, tmp_path_factory.mktemp("cat") / "cat.pt")
     seeds = tuning_seeds({**TUNE, "splits": 2}, "per_seed")
     tuning, records, _, _ = resplit.cell_splits(data.load_splits(path), "per_seed", 0, [0], seeds)
     return tuning, records

@@ -18,9 +18,7 @@ from covbench.report.paper import latex_problems
 from covbench.tools import bundle
 
 ROOT = Path(__file__).resolve().parents[1]
-MIRROR = Path(os.environ.get("COVBENCH_MIRROR") or ROOT.parent / "shared" / "data")
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
-needs_data = pytest.mark.skipif(not (MIRROR / "train_catvnoncat.h5").exists(), reason=f"no raw data mirror at {MIRROR}")
 
 
 def project_copy(tmp_path: Path) -> Path:
@@ -66,14 +64,13 @@ def test_unknown_method_stops_with_one_line(tmp_path):
     ]
 
 
-@needs_data
-def test_new_method_through_config_alone(tmp_path):
+def test_new_method_through_config_alone(tmp_path, mirror):
     """A method composed of existing components is one config entry: it tunes and trains through the DAG."""
     project = project_copy(tmp_path)
     (project / "config" / "extra.yaml").write_text(
         yaml.safe_dump(
             {
-                "data": {"mirror": str(MIRROR)},
+                "data": {"mirror": str(mirror)},
                 "methods": {
                     "tanh_he_clip_covariance": {
                         "activation": "tanh",
@@ -124,14 +121,18 @@ needs_latex = pytest.mark.skipif(
     shutil.which("latexmk") is None and os.environ.get("CI") != "true",
     reason="latexmk not installed (make latex, or see README); CI installs it and runs this test",
 )
-QUICK = ["--cores", "2", "--configfile", "config/quick.yaml", "--config", f'data={{"mirror": "{MIRROR}"}}']
+
+
+def quick(mirror: Path) -> list[str]:
+    """The quick config's snakemake arguments, reading the raw files from the mirror."""
+    return ["--cores", "2", "--configfile", "config/quick.yaml", "--config", f'data={{"mirror": "{mirror}"}}']
 
 
 @pytest.fixture(scope="module")
-def quick_build(tmp_path_factory) -> Path:
+def quick_build(tmp_path_factory, mirror) -> Path:
     """The quick config built end to end once, in a copy of the sources; the tests below read it."""
     project = project_copy(tmp_path_factory.mktemp("quick"))
-    done = snakemake(project, *QUICK)
+    done = snakemake(project, *quick(mirror))
     assert done.returncode == 0, done.stderr[-4000:]
     return project
 
@@ -140,9 +141,8 @@ def pdf_text(pdf: Path) -> str:
     return subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
 
 
-@needs_data
 @needs_latex
-def test_quick_config_builds_the_paper_and_report(quick_build):
+def test_quick_config_builds_the_paper_and_report(quick_build, mirror):
     project = quick_build
     pdf = project / "results" / "paper" / "main.pdf"
     assert pdf.read_bytes().startswith(b"%PDF") and pdf.stat().st_size > 50_000
@@ -151,29 +151,28 @@ def test_quick_config_builds_the_paper_and_report(quick_build):
         assert int(re.search(r"Pages:\s+(\d+)", info).group(1)) >= 5
     log = (project / "results" / "paper" / "main.log").read_text(errors="replace")
     assert latex_problems(log) == []  # no '??', no undefined citation, nothing in the margin
-    if shutil.which("pdftotext") or os.environ.get("CI") == "true":  # issue 39: readable in one sitting, as printed
+    if shutil.which("pdftotext") or os.environ.get("CI") == "true":  # readable in one sitting, as printed
         assert legibility.abstract_words(pdf) <= legibility.MAX_ABSTRACT_WORDS
         assert max(legibility.small_words_per_page(pdf)) <= legibility.MAX_SMALL_WORDS
         assert legibility.problems(pdf) == []
-    report = snakemake(project, *QUICK, "--report", "results/report.html")
+    report = snakemake(project, *quick(mirror), "--report", "results/report.html")
     assert report.returncode == 0, report.stderr[-3000:]
     assert (project / "results" / "report.html").stat().st_size > 10_000
     # Nothing is recomputed on a second invocation.
-    again = snakemake(project, "-n", *QUICK)
+    again = snakemake(project, "-n", *quick(mirror))
     assert "Nothing to be done" in again.stdout + again.stderr
 
 
-@needs_data
 @needs_latex
 @pytest.mark.skipif(
     shutil.which("pdftotext") is None and os.environ.get("CI") != "true",
     reason="pdftotext not installed (poppler-utils, make latex)",
 )
-def test_the_bundle_route_rebuilds_the_paper_in_a_fresh_copy_without_training(quick_build, tmp_path):
+def test_the_bundle_route_rebuilds_the_paper_in_a_fresh_copy_without_training(quick_build, tmp_path, mirror):
     """The reviewers' route (make all BUNDLE=...): bundle the quick build, then in a fresh copy of the sources with
     no results and no .snakemake records, `covbench.tools.bundle rebuild` plans no data, tuning or training job and ends
     with a paper whose text is the first build's."""
-    made = snakemake(quick_build, *QUICK, "--", "results/bundle.tar.gz")
+    made = snakemake(quick_build, *quick(mirror), "--", "results/bundle.tar.gz")
     assert made.returncode == 0, made.stderr[-3000:]
     assert set(bundle.job_stats(made.stderr + made.stdout)) <= {"bundle"}  # the build was complete: nothing retrained
     fresh = project_copy(tmp_path)

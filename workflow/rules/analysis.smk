@@ -5,7 +5,7 @@ from covbench.config import base_method
 BASELINE_METHOD = "baseline"
 
 # figure -> report category and the tables it is drawn from; one rule per figure is generated below. A figure of
-# every method takes comparisons: the verdicts name the best remedy it draws in colour (issue 39).
+# every method takes comparisons: the verdicts name the best remedy it draws in colour.
 FIGURES = {
     "forest": ("Outcomes", ["comparisons"]),
     "speed_at_init": ("Learning speed", ["layer_summary", "comparisons"]),

@@ -136,8 +136,8 @@ def _number(value) -> float:
 
 
 def split_fields(record: dict) -> dict:
-    """A run's majority rates and `split` record as MAJORITY_RATES + SPLIT_COLUMNS (None / NaN where a record older
-    than issue 31 has none)."""
+    """A run's majority rates and `split` record as MAJORITY_RATES + SPLIT_COLUMNS (None / NaN where a record written
+    before runs carried their split has none)."""
     split = record.get("split") or {}
     sizes = {f"n_{part}": _number(split.get(f"n_{part}")) for part in ("train", "val", "test")}
     rates = {rate: _number(record.get(rate)) for rate in MAJORITY_RATES}
@@ -297,7 +297,7 @@ def method_summary(runs: pd.DataFrame) -> pd.DataFrame:
     samples = runs.assign(
         epochs_to_threshold=runs.epochs_to_threshold.fillna(np.inf),
         diverged_fraction=runs.diverged.astype(float),
-        **{rate: np.nan for rate in MAJORITY_RATES if rate not in runs},  # a run summary older than issue 31
+        **{rate: np.nan for rate in MAJORITY_RATES if rate not in runs},  # a record from before runs carried their split
     )
     long = samples.melt(id_vars=RUN_KEYS, value_vars=list(METRICS), var_name="metric")
     groups, values = _by_seed(long, CELL_KEYS + ["metric"])

@@ -1,5 +1,5 @@
 """Why the covariance force helps or not (docs/design.md#mechanism, "Mechanism"): its diagnostics and the linear probes
-as numbers, and the table of issue 14's closing note. The sentences the paper makes of them are in
+as numbers, and their medians per dataset, method and depth. The sentences the paper makes of them are in
 covbench.report.macros.mechanism (split from this module so analysis imports nothing of the report).
 
 Three questions per covariance variant at a (dataset, depth): is the force there at all (the fraction of logged

@@ -1,4 +1,4 @@
-"""Is the built paper readable as printed (issue 39)? The abstract's length in words, the pages that hold much
+"""Is the built paper readable as printed? The abstract's length in words, the pages that hold much
 text too small to read and the length of the main text, measured on the PDF with poppler's pdftotext, so they can
 be run on any build:
 

@@ -1,7 +1,7 @@
 """LaTeX tables of the paper (booktabs), written from the aggregate, comparison and tuning tables.
 
 Every table's rows are methods (in grid order) and its columns depths; a cell stacks the median over its bootstrap
-interval. Tables are set at print size, never scaled (issue 39): a `longtable` that runs on over pages when its rows
+interval. Tables are set at print size, never scaled: a `longtable` that runs on over pages when its rows
 outgrow one, its depths in blocks of at most SUMMARY_COLUMNS or VERDICT_COLUMNS columns, one under the other, so a
 longer depth list never runs into the margin. Captions name the rule that wrote them. The verdict tables follow the comparisons'
 families (docs/design.md#families): one primary table per dataset (main text), and per dataset and covariance variant

@@ -1,4 +1,4 @@
-"""Throughput of our batched recurrent training against a bare single-model nn.LSTM loop (issue 15's benchmark row).
+"""Throughput of our batched recurrent training against a bare single-model nn.LSTM loop (the recurrent row of BENCHMARKS.md).
 
     python -m covbench.tools.bench_recurrent             # 1 torch thread, as a Snakemake train job runs
 

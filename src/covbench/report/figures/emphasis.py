@@ -1,4 +1,4 @@
-"""Which lines answer the question (issue 39): in a figure that draws every method, the covariance variants, their
+"""Which lines answer the question: in a figure that draws every method, the covariance variants, their
 bases and the cell's best remedy keep their palette style and their legend entry; every other method is a thin grey
 line under them, one legend entry for all. The best remedy is read from the primary verdicts (comparisons.parquet,
 column `best_remedy`), never chosen again, so a figure shows the opponent the verdicts were reached against.

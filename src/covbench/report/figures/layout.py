@@ -4,7 +4,7 @@ Split from the figures of results (covbench.report.figures.results) so the other
 from here rather than from a sibling; the helpers were private there (`panel_grid`, `by_method`, ...) and are
 public here under the same names without the underscore.
 
-Figures are drawn at the size they print (issue 39): the paper's text width (A4 less 2.5 cm margins, 16 cm) or
+Figures are drawn at the size they print: the paper's text width (A4 less 2.5 cm margins, 16 cm) or
 half of it, at most MAX_HEIGHT tall so that a figure and its caption fit a page, and included at natural size, so
 THEME's 6-7 pt text prints at 6-7 pt. A row of panels per dataset; each method in its covbench.report.palette style,
 or grey where it does not answer the question (covbench.report.figures.emphasis).

@@ -1,6 +1,6 @@
-"""The answer in words before the counts (issue 31): per track, which covariance variants lose to, match or beat the
+"""The answer in words before the counts: per track, which covariance variants lose to, match or beat the
 best standard remedy, on which datasets and at which depths; per dataset, the same answer in one sentence for the
-abstract (issue 39); the cells where no remedy learned (so no best remedy); and the corrected resampled t-test where
+abstract; the cells where no remedy learned (so no best remedy); and the corrected resampled t-test where
 each seed had its own split.
 
     macros = {**answer_macros(comparisons), **correction_macros(comparisons)}
@@ -97,7 +97,7 @@ def answer_sentence(comparisons: pd.DataFrame, family: str, opening: str, unit: 
     return f"{opening}, " + "; ".join(clauses) + (f"; {none_learned}." if none_learned else ".")
 
 
-# --- the abstract's answer: one sentence per dataset, in words (issue 39) ------------------------------
+# --- the abstract's answer: one sentence per dataset, in words ------------------------------
 
 DATASET_ANSWERS = {  # macro -> (family, the opponent as the sentence names it, the unit of its depth column)
     "AnswerDatasets": ("primary", "the best standard remedy", "depth"),

@@ -7,7 +7,8 @@ import torch.nn.functional as F
 from covbench import components
 from covbench.components.activation import RRELU_LOWER, RRELU_MEAN, RRELU_UPPER
 from covbench.models import build_mlp, forward
-from covbench.training.train import select_models, train
+from covbench.training.state import select_models
+from covbench.training.train import train, train_until
 
 PRELU = {"activation": "prelu", "init": "he"}
 RRELU = {"activation": "rrelu", "init": "he"}
@@ -119,12 +120,12 @@ def test_select_models_keeps_each_survivors_noise_generator(spec, hp, splits, on
     """Successive halving continues survivors from a selected state: trials 2 and 0 of three go on, drawing the
     noise they would have drawn trained as [2, 0] from the start."""
     spec.update(RRELU)
-    first = train(splits, spec, hp, 2, [0, 1, 2], until_epoch=1)
+    first = train_until(splits, spec, hp, 2, [0, 1, 2], 1)
     picked = select_models(first.state, [2, 0])
     assert [torch.equal(s, first.state["noise_states"][m]) for s, m in zip(picked["noise_states"], [2, 0])] == [
         True
     ] * 2
-    continued = train(splits, spec, hp, 2, [2, 0], start=picked)
+    continued = train_until(splits, spec, hp, 2, [2, 0], hp["epochs"], start=picked)
     uninterrupted = train(splits, spec, hp, 2, [2, 0])
     for a, b in zip(continued.state["noise_states"], uninterrupted.state["noise_states"], strict=True):
         assert torch.equal(a, b)

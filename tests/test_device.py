@@ -10,7 +10,10 @@ import pandas as pd
 import pytest
 import torch
 
-from covbench.training.train import resolve_device, run, train
+from covbench.training.process import resolve_device
+from covbench.training.runs import train_seeds
+from covbench.training.settings import JobSettings
+from covbench.training.train import train
 
 CUDA = torch.cuda.is_available()
 needs_cuda = pytest.mark.skipif(not CUDA, reason="torch sees no CUDA device")
@@ -44,7 +47,7 @@ def test_cuda_without_a_gpu_is_a_one_line_config_error():
 
 def test_run_records_the_resolved_device(spec, hp, splits, tmp_path):
     out_dirs = [str(tmp_path / f"seed{s}") for s in (0, 1)]
-    run(splits, out_dirs, "toy", "baseline", spec, hp, 2, [0, 1], threads=1, device="auto")
+    train_seeds(JobSettings("toy", "baseline", spec, hp, seeds=(0, 1), device="auto"), 2, splits, out_dirs)
     for out in out_dirs:
         record = json.loads((Path(out) / "run.json").read_text())
         assert record["device"] == ("cuda" if CUDA else "cpu")

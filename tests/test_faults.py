@@ -20,7 +20,11 @@ from test_workflow import project_copy, snakemake
 
 from covbench import atomic
 from covbench.data import datasets as data
-from covbench.training import cell, train
+from covbench.training import job
+from covbench.training import state as run_state
+from covbench.training.settings import JobSettings
+from covbench.training.state import Checkpoint
+from covbench.training.train import train
 
 TUNE = {
     "trials": 2,
@@ -156,28 +160,28 @@ def test_a_missing_mirror_directory_says_so(tmp_path, monkeypatch):
 
 def _killed_after_checkpoint(splits, spec, hp, checkpoint, monkeypatch):
     """Train with a checkpoint every epoch and die after the first is written, as a killed job would."""
-    real_save = train._save_checkpoint
+    real_save = run_state.save_checkpoint
 
     def save_then_die(state, path):
         real_save(state, path)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(train, "_save_checkpoint", save_then_die)
+    monkeypatch.setattr(run_state, "save_checkpoint", save_then_die)
     with pytest.raises(KeyboardInterrupt):
-        train.train(splits, spec, hp, 2, [0, 1], checkpoint=checkpoint, checkpoint_every_s=0)
-    monkeypatch.setattr(train, "_save_checkpoint", real_save)
+        train(splits, spec, hp, 2, [0, 1], checkpoint=Checkpoint(checkpoint, every_s=0))
+    monkeypatch.setattr(run_state, "save_checkpoint", real_save)
 
 
 @pytest.mark.parametrize("damage", [truncate, flip_byte, lambda path: path.write_bytes(b"")])
 def test_a_damaged_checkpoint_is_removed_and_training_starts_over(
     splits, spec, hp, tmp_path, monkeypatch, damage, capsys, one_thread
 ):
-    undisturbed = train.train(splits, spec, hp, 2, [0, 1])
+    undisturbed = train(splits, spec, hp, 2, [0, 1])
     checkpoint = tmp_path / "checkpoint.pt"
     _killed_after_checkpoint(splits, spec, hp, checkpoint, monkeypatch)
     damage(checkpoint)
     (tmp_path / f".checkpoint.pt.x1y2{atomic.PART_SUFFIX}").write_bytes(b"half a save")  # killed mid-save
-    again = train.train(splits, spec, hp, 2, [0, 1], checkpoint=checkpoint, checkpoint_every_s=0)
+    again = train(splits, spec, hp, 2, [0, 1], checkpoint=Checkpoint(checkpoint, every_s=0))
     pd.testing.assert_frame_equal(again.epochs.drop(columns="wall_s"), undisturbed.epochs.drop(columns="wall_s"))
     pd.testing.assert_frame_equal(again.layer_stats, undisturbed.layer_stats)
     assert (again.test_accuracy == undisturbed.test_accuracy).all()
@@ -188,10 +192,10 @@ def test_a_damaged_checkpoint_is_removed_and_training_starts_over(
 def test_a_full_disk_during_a_checkpoint_save_is_a_warning_and_training_goes_on(
     splits, spec, hp, tmp_path, monkeypatch, capsys, one_thread
 ):
-    undisturbed = train.train(splits, spec, hp, 2, [0, 1])
+    undisturbed = train(splits, spec, hp, 2, [0, 1])
     tried = full_disk_for(monkeypatch, "checkpoint.pt")
     checkpoint = tmp_path / "checkpoint.pt"
-    result = train.train(splits, spec, hp, 2, [0, 1], checkpoint=checkpoint, checkpoint_every_s=0)
+    result = train(splits, spec, hp, 2, [0, 1], checkpoint=Checkpoint(checkpoint, every_s=0))
     assert tried and not checkpoint.exists() and leftovers(tmp_path) == []
     pd.testing.assert_frame_equal(result.epochs.drop(columns="wall_s"), undisturbed.epochs.drop(columns="wall_s"))
     warning = [line for line in capsys.readouterr().err.splitlines() if "checkpoint not saved" in line]
@@ -199,35 +203,25 @@ def test_a_full_disk_during_a_checkpoint_save_is_a_warning_and_training_goes_on(
     assert str(tmp_path.resolve()) in warning[0] and "free" in warning[0]
 
 
-def _cell(splits, spec, hp, root: Path, data_path: Path):
+def _job(splits, spec, hp, root: Path, data_path: Path):
+    """A job of one depth (2), checkpointing every epoch -> its runs' folders."""
     out_dirs = [str(root / "runs" / f"seed{s}") for s in (0, 1)]
-    cell.run(
-        str(data_path),
-        str(root / "tune" / "depth2.json"),
-        out_dirs,
-        "toy",
-        "m",
-        spec,
-        hp,
-        2,
-        TUNE,
-        [0, 1],
-        checkpoint_every_s=0,
-    )
+    settings = JobSettings("toy", "m", spec, hp, TUNE, depths=(2,), seeds=(0, 1), checkpoint_every_s=0)
+    job.run_job(settings, job.JobFiles(str(data_path), [str(root / "tune" / "depth2.json")], [out_dirs]))
     return out_dirs
 
 
 def test_a_truncated_tuning_record_kept_beside_the_checkpoint_is_tuned_again(splits, spec, hp, tmp_path, monkeypatch):
     data_path = tmp_path / "data.pt"
     torch.save(splits, data_path)
-    undisturbed = run_files(_cell(splits, spec, hp, tmp_path / "a", data_path))
-    monkeypatch.setattr(cell.train, "run", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt()))
+    undisturbed = run_files(_job(splits, spec, hp, tmp_path / "a", data_path))
+    monkeypatch.setattr(job, "train_seeds", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt()))
     with pytest.raises(KeyboardInterrupt):  # killed after tuning: its record is kept beside the checkpoint
-        _cell(splits, spec, hp, tmp_path / "b", data_path)
+        _job(splits, spec, hp, tmp_path / "b", data_path)
     monkeypatch.undo()
     kept = tmp_path / "b" / "runs" / "seed0" / "tune.json"
     truncate(kept)
-    assert_same_runs(run_files(_cell(splits, spec, hp, tmp_path / "b", data_path)), undisturbed)
+    assert_same_runs(run_files(_job(splits, spec, hp, tmp_path / "b", data_path)), undisturbed)
     assert not kept.exists()
 
 
@@ -236,16 +230,16 @@ def test_a_full_disk_while_writing_run_files_is_one_line_and_the_rerun_completes
 ):
     data_path = tmp_path / "data.pt"
     torch.save(splits, data_path)
-    undisturbed = run_files(_cell(splits, spec, hp, tmp_path / "a", data_path))
+    undisturbed = run_files(_job(splits, spec, hp, tmp_path / "a", data_path))
     tried = full_disk_for(monkeypatch, "layer_stats.parquet")
     with pytest.raises(atomic.DiskFull) as caught:
-        _cell(splits, spec, hp, tmp_path / "b", data_path)
+        _job(splits, spec, hp, tmp_path / "b", data_path)
     message, folder = str(caught.value), (tmp_path / "b" / "runs" / "seed0").resolve()
     assert tried and "\n" not in message and message.startswith("disk full: writing")
     assert f"in {folder} (" in message and "rerun the same command" in message
     assert leftovers(tmp_path / "b") == []
     monkeypatch.undo()  # space freed
-    assert_same_runs(run_files(_cell(splits, spec, hp, tmp_path / "b", data_path)), undisturbed)
+    assert_same_runs(run_files(_job(splits, spec, hp, tmp_path / "b", data_path)), undisturbed)
 
 
 def test_damaged_kept_files_of_a_finished_depth_are_trained_again(splits, spec, hp, tmp_path, monkeypatch):
@@ -253,36 +247,40 @@ def test_damaged_kept_files_of_a_finished_depth_are_trained_again(splits, spec, 
     torch.save(splits, data_path)
     depths, seeds = [1, 2], [0, 1]
 
-    def job(root):
+    settings = JobSettings("toy", "m", spec, hp, TUNE, depths=tuple(depths), seeds=tuple(seeds))
+
+    def run_job(root):
         tune_paths = [str(root / "tune" / f"depth{d}.json") for d in depths]
         out_dirs = [[str(root / "runs" / f"depth{d}" / f"seed{s}") for s in seeds] for d in depths]
-        cell.run_depths(str(data_path), tune_paths, out_dirs, "toy", "m", spec, hp, depths, TUNE, seeds)
+        job.run_job(settings, job.JobFiles(str(data_path), tune_paths, out_dirs))
         return [d for dirs in out_dirs for d in dirs]
 
-    undisturbed = run_files(job(tmp_path / "a"))
-    real_run = cell.run
+    undisturbed = run_files(run_job(tmp_path / "a"))
+    real_run = job.run_depth
     monkeypatch.setattr(
-        cell, "run", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt()) if a[7] == 2 else real_run(*a, **k)
+        job, "run_depth", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt()) if a[1] == 2 else real_run(*a, **k)
     )
     with pytest.raises(KeyboardInterrupt):
-        job(tmp_path / "b")
+        run_job(tmp_path / "b")
     monkeypatch.undo()
     flip_byte(tmp_path / "b" / "runs" / "depth1" / "kept" / "seed1" / "epochs.parquet")
-    assert_same_runs(run_files(job(tmp_path / "b")), undisturbed)
+    assert_same_runs(run_files(run_job(tmp_path / "b")), undisturbed)
 
 
 # --- a killed training process ------------------------------------------------------------------------------
 
 KILLED_JOB = """
 import sys, time
-from covbench.training import cell, train
-real_save = train._save_checkpoint
-def save_then_hang(state, path):  # a long job: killed while it trains on
-    real_save(state, path)
-    print("saved", state["epoch"], flush=True)
+from covbench.training import job, state
+from covbench.training.settings import JobSettings
+real_save = state.save_checkpoint
+def save_then_hang(checkpoint, path):  # a long job: killed while it trains on
+    real_save(checkpoint, path)
+    print("saved", checkpoint["epoch"], flush=True)
     time.sleep(600)
-train._save_checkpoint = save_then_hang
-cell.run_depths(*eval(sys.argv[1]), checkpoint_every_s=0)
+state.save_checkpoint = save_then_hang
+settings, files = eval(sys.argv[1])
+job.run_job(JobSettings(**settings), job.JobFiles(**files))
 """
 
 
@@ -291,23 +289,16 @@ def test_a_training_process_killed_mid_run_resumes_on_the_rerun(splits, spec, hp
     torch.save(splits, data_path)
     hp = {**hp, "epochs": 3}
 
-    def arguments(root):
-        return [
-            str(data_path),
-            [str(root / "tune" / "depth2.json")],
-            [[str(root / "runs" / "depth2" / f"seed{s}") for s in (0, 1)]],
-            "toy",
-            "m",
-            spec,
-            hp,
-            [2],
-            TUNE,
-            [0, 1],
-        ]
+    settings = JobSettings("toy", "m", spec, hp, TUNE, depths=(2,), seeds=(0, 1), checkpoint_every_s=0)
 
-    undisturbed_args = arguments(tmp_path / "a")
-    cell.run_depths(*undisturbed_args, checkpoint_every_s=0)
-    killed_args = arguments(tmp_path / "b")
+    def files(root):
+        run_dirs = [[str(root / "runs" / "depth2" / f"seed{s}") for s in (0, 1)]]
+        return job.JobFiles(str(data_path), [str(root / "tune" / "depth2.json")], run_dirs)
+
+    undisturbed = files(tmp_path / "a")
+    job.run_job(settings, undisturbed)
+    killed = files(tmp_path / "b")
+    killed_args = (dataclasses.asdict(settings), dataclasses.asdict(killed))
     process = subprocess.Popen(
         [sys.executable, "-c", KILLED_JOB, repr(killed_args)], stdout=subprocess.PIPE, text=True, cwd=tmp_path
     )
@@ -327,10 +318,10 @@ def test_a_training_process_killed_mid_run_resumes_on_the_rerun(splits, spec, hp
         return state
 
     monkeypatch.setattr(atomic, "load_torch", load)
-    monkeypatch.setattr(cell.tune, "select", lambda *a, **k: pytest.fail("tuned again"))
-    cell.run_depths(*killed_args, checkpoint_every_s=0)
+    monkeypatch.setattr(job.tune, "select", lambda *a, **k: pytest.fail("tuned again"))
+    job.run_job(settings, killed)
     assert resumed_at == [1]
-    assert_same_runs(run_files(killed_args[2][0]), run_files(undisturbed_args[2][0]))
+    assert_same_runs(run_files(killed.run_dirs[0]), run_files(undisturbed.run_dirs[0]))
     assert not checkpoint.exists()
 
 

@@ -132,3 +132,32 @@ def test_an_upward_import_is_found(tmp_path):
         "covbench.analysis.compare (layer 5) imports covbench.report (layer 6)",
         "covbench.analysis.compare (layer 5) imports covbench.report.tables (layer 6)",
     ]
+
+
+# A function of training/ takes at most this many parameters: one job's settings travel as one record
+# (covbench.training.settings.JobSettings), not as a dozen loose arguments.
+MAX_PARAMETERS = 8
+
+
+def crowded_functions(package: Path) -> list[str]:
+    """'module.function: N parameters' for every function with more than MAX_PARAMETERS (self and *args included)."""
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                args = node.args
+                count = len(args.posonlyargs + args.args + args.kwonlyargs) + bool(args.vararg) + bool(args.kwarg)
+                if count > MAX_PARAMETERS:
+                    found.append(f"{path.relative_to(package).with_suffix('')}.{node.name}: {count} parameters")
+    return found
+
+
+def test_no_training_function_takes_more_than_eight_parameters():
+    assert crowded_functions(PACKAGE / "training") == []
+
+
+def test_a_crowded_function_is_found(tmp_path):
+    (tmp_path / "loop.py").write_text(
+        "def run(a, b, c, d, e, f, g, h, *, i=1):\n    pass\n\ndef ok(a, *rest):\n    pass\n"
+    )
+    assert crowded_functions(tmp_path) == ["loop.run: 9 parameters"]

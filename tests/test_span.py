@@ -7,7 +7,7 @@ import torch
 
 from covbench.data import splits as resplit
 from covbench.models import span
-from covbench.training import train
+from covbench.training.train import train
 
 STATS = ["bias_grad_norm", "weight_grad_norm", "grad_rms", "weight_drift", "update_ratio", "act_mean", "act_std"]
 
@@ -26,10 +26,10 @@ def wide():
 
 
 def _both(monkeypatch, splits, spec, hp, depth, seeds):
-    fast = train.train(splits, spec, hp, depth, seeds)
+    fast = train(splits, spec, hp, depth, seeds)
     with monkeypatch.context() as patch:
         patch.setattr(span, "eligible", lambda *args: False)
-        plain = train.train(splits, spec, hp, depth, seeds)
+        plain = train(splits, spec, hp, depth, seeds)
     return fast, plain
 
 

@@ -11,7 +11,8 @@ from covbench.config import hyperparameters, method_spec, validate
 from covbench.data import datasets as data
 from covbench.data import splits as resplit
 from covbench.tools import split_draws
-from covbench.training import train, tune
+from covbench.training import tune
+from covbench.training.train import train
 from tests.conftest import merge
 
 
@@ -70,8 +71,6 @@ def test_draws_train_as_the_grid_seeds_do(tmp_path, config, one_thread, mirror):
         method_spec(valid, "relu_he", "catvnoncat"), hyperparameters(valid, "catvnoncat"), chosen
     )
     pool = resplit.pooled(data.load_splits(str(results / "data" / "catvnoncat.pt")))
-    alone = train.train(
-        resplit.seed_split(pool, split_draws.FIRST_DRAW + 2, 0)[0], spec, hp, 2, [split_draws.FIRST_DRAW + 2]
-    )
+    alone = train(resplit.seed_split(pool, split_draws.FIRST_DRAW + 2, 0)[0], spec, hp, 2, [split_draws.FIRST_DRAW + 2])
     assert row["test_accuracies"][2] == pytest.approx(float(alone.test_accuracy[0]), abs=1e-4)
     assert "| relu_he | 2 |" in (results / "split_draws" / "catvnoncat.md").read_text()

@@ -7,7 +7,8 @@ import torch
 
 from covbench.data import datasets as data
 from covbench.data import splits as resplit
-from covbench.training import train
+from covbench.training.batches import standardize
+from covbench.training.train import train
 
 pytestmark = pytest.mark.usefixtures("mirror")
 
@@ -71,16 +72,16 @@ def test_each_split_is_stratified_and_its_parts_disjoint(pool, seed):
 
 def test_official_protocol_shares_the_prepared_split(pool):
     splits = {f"y_{s}": torch.zeros(n, dtype=torch.long) for s, n in zip(data.SPLITS, (168, 41, 50))}
-    tuning, tuning_records, seeds, records = resplit.cell_splits(splits, "official", 0, [0, 1], [1000])
+    tuning, tuning_records, seeds, records = resplit.job_splits(splits, "official", 0, [0, 1], [1000])
     assert (
         tuning is splits and seeds is splits and [r["protocol"] for r in tuning_records + records] == ["official"] * 3
     )
     with pytest.raises(ValueError, match="per_seed"):
-        resplit.cell_splits(splits, "fold", 0, [0], [1000])
+        resplit.job_splits(splits, "fold", 0, [0], [1000])
 
 
 def test_per_seed_tuning_draws_one_split_per_tuning_seed(prepared, pool):
-    tuning, tuning_records, seeds, records = resplit.cell_splits(prepared, "per_seed", 0, [0, 1], [1000, 1001, 1002])
+    tuning, tuning_records, seeds, records = resplit.job_splits(prepared, "per_seed", 0, [0, 1], [1000, 1001, 1002])
     assert tuning["x_train"].shape[0] == 3 and seeds["x_train"].shape[0] == 2
     assert [r["seed"] for r in tuning_records] == [1000, 1001, 1002] and [r["seed"] for r in records] == [0, 1]
     for k, seed in enumerate([1000, 1001, 1002]):
@@ -96,18 +97,18 @@ def test_majority_rates():
 def test_per_model_splits_train_each_model_on_its_own(splits, spec, hp, one_thread):
     """A model trained beside others on its own split gets the numbers it gets trained alone on that split."""
     shuffled = {k: v.flip(0) for k, v in splits.items()}
-    together = train.train(resplit.stacked([splits, shuffled]), spec, hp, 2, [0, 1])
-    alone = train.train(shuffled, spec, hp, 2, [1])
+    together = train(resplit.stacked([splits, shuffled]), spec, hp, 2, [0, 1])
+    alone = train(shuffled, spec, hp, 2, [1])
     assert together.test_accuracy[1] == pytest.approx(alone.test_accuracy[0], abs=1e-6)
     assert together.best_val_loss[1] == pytest.approx(alone.best_val_loss[0], rel=1e-5)
-    first = train.train(splits, spec, hp, 2, [0])
+    first = train(splits, spec, hp, 2, [0])
     assert together.best_val_loss[0] == pytest.approx(first.best_val_loss[0], rel=1e-5)
 
 
 def test_standardize_per_model_uses_each_train_part():
     x = torch.stack([torch.arange(12.0).view(3, 4), 10 + 2 * torch.arange(12.0).view(3, 4)])
     splits = {"x_train": x, "y_train": torch.zeros(2, 3, dtype=torch.long), "x_val": x[:, :1], "y_val": x[:, :1, 0]}
-    out = train.standardize(splits)
+    out = standardize(splits)
     for m in range(2):
         assert float(out["x_train"][m].mean()) == pytest.approx(0, abs=1e-6)
         assert float(out["x_train"][m].std()) == pytest.approx(1)
@@ -126,7 +127,7 @@ def test_models_on_one_split_are_found_and_share_its_work():
     nudged[5, 0, 1] += 1.0  # element 1 is not among the checksum's (every 97th)
     assert resplit.distinct_models(nudged)[0].tolist() == [0, 1, 2, 5]
     per_model = {"x_train": x, "x_val": x[:, :2], "y_train": torch.zeros(12, 6, dtype=torch.long)}
-    shared = train.standardize(per_model)["x_train"]
+    shared = standardize(per_model)["x_train"]
     for m in range(12):
         alone = (x[m] - x[m].mean()) / x[m].std()
         assert torch.equal(shared[m], alone)

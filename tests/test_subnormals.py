@@ -1,4 +1,4 @@
-"""Subnormal floats flushed to zero (train.configure_process): a training process sets it and records it in
+"""Subnormal floats flushed to zero (covbench.training.process.configure_process): a training process sets it and records it in
 run.json; on the cells where subnormals arise (sigmoid + N(0,1) on cat/not-cat's 12,288 standardized pixels) the
 per-layer statistics and the chosen trial are those of gradual underflow, to float tolerance."""
 
@@ -10,7 +10,10 @@ import torch
 
 from covbench import subnormals
 from covbench.data import datasets as data
-from covbench.training import train, tune
+from covbench.training import tune
+from covbench.training.runs import train_seeds
+from covbench.training.settings import JobSettings
+from covbench.training.train import train
 
 TUNE = {
     "trials": 3,
@@ -33,7 +36,7 @@ def gradual_underflow():
 
 def test_a_training_process_flushes_subnormals_and_records_it(spec, hp, splits, tmp_path, gradual_underflow):
     assert not subnormals.flushed() and (torch.full((1,), 1e-39) * 1.0).item() > 0
-    train.run(splits, [str(tmp_path / "seed0")], "toy", "baseline", spec, hp, 2, [0])
+    train_seeds(JobSettings("toy", "baseline", spec, hp), 2, splits, [str(tmp_path / "seed0")])
     assert subnormals.flushed() and (torch.full((1,), 1e-39) * 1.0).item() == 0.0  # below 1.2e-38: 0
     record = json.loads((tmp_path / "seed0" / "run.json").read_text())
     assert record["process"] == {
@@ -77,7 +80,7 @@ def test_flushing_leaves_the_statistics_and_the_choice_as_they_were(
     for flush in (False, True):
         torch.set_flush_denormal(flush)
         chosen = tune.select(splits, spec, hp, depth, TUNE)
-        run = train.train(splits, spec, {**hp, "lr": chosen["chosen"]["lr"]}, depth, [0, 1])
+        run = train(splits, spec, {**hp, "lr": chosen["chosen"]["lr"]}, depth, [0, 1])
         outcomes.append((chosen, run))
     (plain, plain_run), (flushed, flushed_run) = outcomes
     assert flushed["chosen"] == plain["chosen"]

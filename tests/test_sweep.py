@@ -16,7 +16,9 @@ from scipy import stats
 from covbench.analysis import sweep
 from covbench.config import ConfigError, validate
 from covbench.report.macros import best_shot
-from covbench.training import lambda_sweep, train
+from covbench.training import lambda_sweep
+from covbench.training.settings import JobSettings
+from covbench.training.train import train
 from covbench.training.vanishing import vanishing_index
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,7 +67,7 @@ def test_lambda_zero_trains_exactly_as_the_base_method_alone(splits, spec, hp):
     variant = {**spec, "aux": "covariance"}
     cell = lambda_sweep.train_cell(splits, variant, hp, 3, [10.0, 0.0], [0, 1])
     assert cell.cov_lambda.tolist() == [0.0, 0.0, 10.0, 10.0] and cell.seed.tolist() == [0, 1, 0, 1]
-    base = train.train(splits, spec, hp, 3, [0, 1])
+    base = train(splits, spec, hp, 3, [0, 1])
     at_best = base.epochs.set_index(["model", "epoch"]).val_accuracy
     zero = cell[cell.cov_lambda == 0]
     assert zero.best_val_accuracy.tolist() == [at_best[m, e] for m, e in enumerate(base.best_epoch)]
@@ -86,18 +88,10 @@ def test_run_trains_the_base_learning_rate_and_writes_the_tidy_table(splits, spe
     torch.save(splits, tmp_path / "data.pt")
     (tmp_path / "tune.json").write_text(json.dumps({"chosen": {"lr": 0.3}}))
     out = tmp_path / "cell.parquet"
+    variant = {**spec, "aux": "covariance", "cov_lambda": 5.0}
+    settings = JobSettings("mnist", "covariance", variant, hp, seeds=(3, 4))
     lambda_sweep.run(
-        str(tmp_path / "data.pt"),
-        str(tmp_path / "tune.json"),
-        str(out),
-        "mnist",
-        "covariance",
-        "baseline",
-        {**spec, "aux": "covariance", "cov_lambda": 5.0},
-        hp,
-        2,
-        [0, 1, 100],
-        [3, 4],
+        settings, 2, "baseline", [0, 1, 100], str(tmp_path / "data.pt"), str(tmp_path / "tune.json"), str(out)
     )
     table = pd.read_parquet(out)
     assert table.columns.tolist() == sweep.COLUMNS

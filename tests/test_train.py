@@ -8,7 +8,11 @@ import torch
 import torch.nn.functional as F
 
 from covbench.models import build_mlp
-from covbench.training.train import configure_process, train
+from covbench.training import state as run_state
+from covbench.training.process import configure_process
+from covbench.training.settings import JobSettings
+from covbench.training.state import Checkpoint
+from covbench.training.train import Probe, train
 
 
 def test_stats_of_two_layer_net_match_hand_backprop(spec, hp, splits):
@@ -124,7 +128,7 @@ def test_interrupted_run_resumes_where_it_stopped(spec, hp, splits, tmp_path, me
     assert _train_until(splits, spec, hp, 2, checkpoint, stop_after=2) == 2
     saved = torch.load(checkpoint, weights_only=True)
     assert saved["epoch"] == 2 and len(saved["noise_states"]) == (2 if spec["activation"] == "rrelu" else 0)
-    resumed = train(splits, spec, hp, 2, [0, 1], checkpoint=checkpoint, checkpoint_every_s=0)
+    resumed = train(splits, spec, hp, 2, [0, 1], checkpoint=Checkpoint(checkpoint, every_s=0))
     assert resumed.epochs.drop(columns="wall_s").equals(full.epochs.drop(columns="wall_s"))
     assert resumed.layer_stats.equals(full.layer_stats)
     for a, b in zip(
@@ -138,17 +142,15 @@ def test_interrupted_run_resumes_where_it_stopped(spec, hp, splits, tmp_path, me
 def test_checkpoints_are_spaced_in_time(spec, hp, splits, tmp_path):
     hp.update(epochs=3)
     checkpoint = tmp_path / "checkpoint.pt"
-    train(splits, spec, hp, 2, [0], checkpoint=checkpoint, checkpoint_every_s=3600)
+    train(splits, spec, hp, 2, [0], checkpoint=Checkpoint(checkpoint, every_s=3600))
     assert not checkpoint.exists()  # three short epochs: no save due yet, and none after the last epoch
-    train(splits, spec, hp, 2, [0], checkpoint=checkpoint, checkpoint_every_s=0)
+    train(splits, spec, hp, 2, [0], checkpoint=Checkpoint(checkpoint, every_s=0))
     assert torch.load(checkpoint, weights_only=True)["epoch"] == 2
 
 
 def _train_until(splits, spec, hp, depth, checkpoint, stop_after):
     """Train until the checkpoint of epoch `stop_after` is written, then die as a killed job would."""
-    import covbench.training.train as train_module
-
-    real_save = train_module._save_checkpoint
+    real_save = run_state.save_checkpoint
     saves = []
 
     def save_then_crash(state, path):
@@ -157,13 +159,13 @@ def _train_until(splits, spec, hp, depth, checkpoint, stop_after):
         if state["epoch"] == stop_after:
             raise KeyboardInterrupt
 
-    train_module._save_checkpoint = save_then_crash
+    run_state.save_checkpoint = save_then_crash
     try:
-        train(splits, spec, hp, depth, [0, 1], checkpoint=checkpoint, checkpoint_every_s=0)
+        train(splits, spec, hp, depth, [0, 1], checkpoint=Checkpoint(checkpoint, every_s=0))
     except KeyboardInterrupt:
         pass
     finally:
-        train_module._save_checkpoint = real_save
+        run_state.save_checkpoint = real_save
     return saves[-1]
 
 
@@ -188,35 +190,33 @@ def test_probes_at_init_and_after_the_last_epoch_survive_a_resume(spec, hp, spli
     settings = {"train_size": 100, "val_size": 50, "seed": 0}
     probe = lambda model, probe_splits, epoch: probes.probe_frame(model, probe_splits, settings, epoch)  # noqa: E731
     hp.update(epochs=3)
-    full = train(splits, spec, hp, 2, [0, 1], probe=probe)
+    full = train(splits, spec, hp, 2, [0, 1], probe=Probe(probe))
     assert sorted(full.probes.epoch.unique()) == [0, 3] and len(full.probes) == 2 * 2 * 2
     checkpoint = tmp_path / "checkpoint.pt"
-    import covbench.training.train as train_module
-
-    real_save = train_module._save_checkpoint
+    real_save = run_state.save_checkpoint
 
     def save_then_crash(state, path):
         real_save(state, path)
         raise KeyboardInterrupt
 
-    train_module._save_checkpoint = save_then_crash
+    run_state.save_checkpoint = save_then_crash
     try:
         with pytest.raises(KeyboardInterrupt):
-            train(splits, spec, hp, 2, [0, 1], checkpoint=checkpoint, checkpoint_every_s=0, probe=probe)
+            train(splits, spec, hp, 2, [0, 1], checkpoint=Checkpoint(checkpoint, every_s=0), probe=Probe(probe))
     finally:
-        train_module._save_checkpoint = real_save
-    resumed = train(splits, spec, hp, 2, [0, 1], checkpoint=checkpoint, checkpoint_every_s=0, probe=probe)
+        run_state.save_checkpoint = real_save
+    resumed = train(splits, spec, hp, 2, [0, 1], checkpoint=Checkpoint(checkpoint, every_s=0), probe=Probe(probe))
     pd.testing.assert_frame_equal(resumed.probes, full.probes)
 
 
 def test_run_probes_only_the_seeds_config_names(spec, hp, splits, tmp_path):
     """config probes.seeds: the runs of the named seeds get probes, the others an empty probes.parquet."""
-    from covbench.training.train import run
+    from covbench.training.runs import train_seeds
 
     hp.update(epochs=1)
     dirs = [str(tmp_path / f"seed{s}") for s in (0, 1, 2)]
-    settings = {"train_size": 100, "val_size": 50, "seed": 0, "epochs": [], "seeds": [1]}
-    run(splits, dirs, "mnist", "baseline", spec, hp, 2, [0, 1, 2], probe_settings=settings)
+    probes = {"train_size": 100, "val_size": 50, "seed": 0, "epochs": [], "seeds": [1]}
+    train_seeds(JobSettings("mnist", "baseline", spec, hp, seeds=(0, 1, 2), probes=probes), 2, splits, dirs)
     rows = [len(pd.read_parquet(f"{d}/probes.parquet")) for d in dirs]
     assert rows == [0, 2 * 2, 0]  # seed 1: layers 1-2 at init and after the last epoch
 

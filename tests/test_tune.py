@@ -202,7 +202,7 @@ def cat_tuning(tmp_path_factory, mirror):
     """Two tuning seeds' per-seed splits of the real cat/not-cat files, and their records."""
     path = data.prepare("catvnoncat", mirror, tmp_path_factory.mktemp("cat") / "cat.pt")
     seeds = tuning_seeds({**TUNE, "splits": 2}, "per_seed")
-    tuning, records, _, _ = resplit.cell_splits(data.load_splits(path), "per_seed", 0, [0], seeds)
+    tuning, records, _, _ = resplit.job_splits(data.load_splits(path), "per_seed", 0, [0], seeds)
     return tuning, records
 
 

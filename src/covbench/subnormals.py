@@ -1,5 +1,5 @@
 """Subnormal floats, those below float32's smallest normal (1.2e-38). Training processes flush them to zero
-(train.configure_process): on x86 every subnormal operand takes a slow path, and a sigmoid net with N(0,1) weights
+(covbench.training.process.configure_process): on x86 every subnormal operand takes a slow path, and a sigmoid net with N(0,1) weights
 on cat/not-cat's 12,288 inputs makes its gradients subnormal. Code that relies on IEEE gradual underflow runs
 inside `kept()`."""
 

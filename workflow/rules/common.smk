@@ -1,15 +1,15 @@
+import dataclasses
 import os
 import sys
 
 from covbench.training import lambda_sweep
-from covbench.training.cell import RUN_FILES
+from covbench.training.job import RUN_FILES
+from covbench.training.settings import JobSettings
 from covbench.config import (
     ConfigError,
     base_method,
     covariance_methods,
-    hyperparameters,
     method_spec,
-    tune_settings,
     validate,
 )
 
@@ -65,6 +65,13 @@ wildcard_constraints:
     depth=r"\d+",
     seed=r"\d+",
     file="|".join(f.replace(".", r"\.") for files in RAW_FILES.values() for f in files),
+
+
+def job_settings(dataset, method, track="mlp", **changes):
+    """The settings a (dataset, method) job runs with (covbench.training.settings), read once from the config; the
+    rule's script gets them whole, as the dict Snakemake can compare with the last run's (its params rerun trigger
+    skips what it cannot represent)."""
+    return dataclasses.asdict(dataclasses.replace(JobSettings.from_config(config, dataset, method, track), **changes))
 
 
 def base_tuning(dataset, method, depths, specs, trained):

@@ -33,13 +33,9 @@ rule lambda_sweep:
         runtime=180,
     params:
         base=lambda wildcards: SWEEP_BASES[wildcards.variant],
-        spec=lambda wildcards: method_spec(config, wildcards.variant, wildcards.dataset),
-        hp=lambda wildcards: hyperparameters(config, wildcards.dataset),
+        # the variant's job settings with the sweep's seeds
+        settings=lambda wildcards: job_settings(wildcards.dataset, wildcards.variant, seeds=tuple(SWEEP["seeds"])),
         lambdas=SWEEP["lambdas"],
-        seeds=SWEEP["seeds"],
-        device=config["train"]["device"],
-        split=lambda wildcards: config["datasets"][wildcards.dataset].get("split", "official"),
-        split_seed=config["data"]["split_seed"],
     script:
         "../scripts/lambda_sweep.py"
 

@@ -1,6 +1,6 @@
 # One job per (dataset, method): every depth in turn is tuned (the same trial budget for every method,
 # docs/design.md#tuning), then trained for all seeds as one batched model with its choice. The depths share the
-# process so the job starts Python, torch and the data once (src/covbench/training/cell.py).
+# process so the job starts Python, torch and the data once (src/covbench/training/job.py).
 rule train:
     input:
         data="results/data/{dataset}.pt",
@@ -20,17 +20,7 @@ rule train:
         mem_mb=4000,
         runtime=180,
     params:
-        spec=lambda wildcards: method_spec(config, wildcards.method, wildcards.dataset),
-        hp=lambda wildcards: hyperparameters(config, wildcards.dataset),
-        tune=lambda wildcards: tune_settings(config, wildcards.dataset),
-        depths=DEPTHS,
-        seeds=SEEDS,
-        device=config["train"]["device"],
-        checkpoint_every_s=config["train"]["checkpoint_every_s"],
-        probes=config["probes"],
-        sequence_seed=None,
-        split=lambda wildcards: config["datasets"][wildcards.dataset].get("split", "official"),
-        split_seed=config["data"]["split_seed"],
+        settings=lambda wildcards: job_settings(wildcards.dataset, wildcards.method),
     script:
         "../scripts/train.py"
 
@@ -54,14 +44,4 @@ use rule train as train_recurrent with:
         method="|".join(RECURRENT_METHODS) or "(?!)",
     priority: 1
     params:
-        spec=lambda wildcards: method_spec(config, wildcards.method, wildcards.dataset),
-        hp=lambda wildcards: hyperparameters(config, wildcards.dataset),
-        tune=lambda wildcards: tune_settings(config, wildcards.dataset),
-        depths=LENGTHS,
-        seeds=SEEDS,
-        device=config["train"]["device"],
-        checkpoint_every_s=config["train"]["checkpoint_every_s"],
-        probes=None,
-        sequence_seed=config["data"]["split_seed"],
-        split="official",
-        split_seed=config["data"]["split_seed"],
+        settings=lambda wildcards: job_settings(wildcards.dataset, wildcards.method, "recurrent"),

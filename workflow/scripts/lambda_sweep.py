@@ -6,24 +6,17 @@ import sys
 sys.stderr = open(snakemake.log[0], "w")
 from covbench.jobs import reported  # noqa: E402
 from covbench.training.lambda_sweep import run  # noqa: E402
+from covbench.training.settings import JobSettings  # noqa: E402
 
 with reported(snakemake):
-    w = snakemake.wildcards
     p = snakemake.params
+    settings = JobSettings(**{**p.settings, "threads": snakemake.threads})
     run(
+        settings,
+        int(snakemake.wildcards.depth),
+        p.base,
+        p.lambdas,
         snakemake.input.data,
         snakemake.input.tuned,
         snakemake.output[0],
-        w.dataset,
-        w.variant,
-        p.base,
-        p.spec,
-        p.hp,
-        int(w.depth),
-        p.lambdas,
-        p.seeds,
-        threads=snakemake.threads,
-        device=p.device,
-        split=p.split,
-        split_seed=p.split_seed,
     )

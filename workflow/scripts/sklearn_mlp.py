@@ -5,21 +5,17 @@ import sys
 
 sys.stderr = open(snakemake.log[0], "w")
 from covbench.jobs import reported  # noqa: E402
+from covbench.training.settings import JobSettings  # noqa: E402
 from covbench.training.sklearn_mlp import run  # noqa: E402
 
 p = snakemake.params
+settings = JobSettings(**p.settings)
+seeds_per_depth = len(settings.seeds)
 run_dirs = [path.rsplit("/", 1)[0] for path in snakemake.output.run]  # depth-major, seeds within a depth
 with reported(snakemake):
     run(
-        snakemake.input.data,
-        [run_dirs[i : i + len(p.seeds)] for i in range(0, len(run_dirs), len(p.seeds))],
-        snakemake.wildcards.dataset,
-        snakemake.wildcards.method,
-        p.hp,
+        settings,
         p.options,
-        p.depths,
-        p.seeds,
-        standardize_inputs=p.standardize_inputs,
-        split=p.split,
-        split_seed=p.split_seed,
+        snakemake.input.data,
+        [run_dirs[i : i + seeds_per_depth] for i in range(0, len(run_dirs), seeds_per_depth)],
     )

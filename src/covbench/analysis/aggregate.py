@@ -297,7 +297,9 @@ def method_summary(runs: pd.DataFrame) -> pd.DataFrame:
     samples = runs.assign(
         epochs_to_threshold=runs.epochs_to_threshold.fillna(np.inf),
         diverged_fraction=runs.diverged.astype(float),
-        **{rate: np.nan for rate in MAJORITY_RATES if rate not in runs},  # a record from before runs carried their split
+        **{
+            rate: np.nan for rate in MAJORITY_RATES if rate not in runs
+        },  # a record from before runs carried their split
     )
     long = samples.melt(id_vars=RUN_KEYS, value_vars=list(METRICS), var_name="metric")
     groups, values = _by_seed(long, CELL_KEYS + ["metric"])

@@ -167,7 +167,7 @@ def drawn_splits(
     return stacked([tensors for tensors, _ in drawn]), [record for _, record in drawn]
 
 
-def cell_splits(
+def job_splits(
     splits: dict[str, torch.Tensor], protocol: str, split_seed: int, seeds: list[int], tuning_seeds: list[int]
 ) -> tuple[dict[str, torch.Tensor], list[dict], dict[str, torch.Tensor], list[dict]]:
     """-> (the tuning splits and their records, the seeds' splits and theirs), each as `drawn_splits` gives them:

@@ -60,7 +60,7 @@ class MLP:
 
 
 def init_generators(seeds: list[int]) -> list[torch.Generator]:
-    """Initialization draws from seed 2s; the data order from 2s + 1 (see train.data_generators)."""
+    """Initialization draws from seed 2s; the data order from 2s + 1 (see covbench.training.batches.data_generators)."""
     return [torch.Generator().manual_seed(2 * s) for s in seeds]
 
 

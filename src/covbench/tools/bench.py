@@ -6,7 +6,7 @@
 
 A second table times the cells where subnormal floats arise (the baseline's sigmoid + N(0, 1) net on cat/not-cat's
 12,288 standardized pixels), with subnormals flushed to zero as every training process runs them
-(train.configure_process) and with IEEE gradual underflow, the variants interleaved.
+(covbench.training.process.configure_process) and with IEEE gradual underflow, the variants interleaved.
 
 Every variant trains MNIST (the baseline's sigmoid MLP with N(0, 1) init, batch 64, SGD with momentum) and
 evaluates validation and test accuracy after each epoch, as our training does: one epoch at depth 32, more at
@@ -34,10 +34,13 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from covbench import atomic
-from covbench.config import hyperparameters, method_spec, validate
+from covbench.config import validate
 from covbench.data import datasets as data
 from covbench.models import build_mlp
-from covbench.training.train import configure_process, data_generators, train
+from covbench.training.batches import data_generators
+from covbench.training.process import configure_process
+from covbench.training.settings import JobSettings
+from covbench.training.train import train
 
 # settings
 DEPTHS = (2, 8, 32)
@@ -144,11 +147,13 @@ def epochs_at(depth: int, in_dim: int, width: int) -> int:
 
 
 def bench_method(config: dict, method: str, epochs: int) -> tuple[dict, dict]:
-    """(spec, hp) of MNIST training with the fixed learning rate and lambda (tuning picks them in the grid)."""
-    spec = method_spec(config, method)
+    """(spec, hp) of the method's MNIST job (JobSettings) with the fixed learning rate and lambda (tuning picks them in
+    the grid)."""
+    settings = JobSettings.from_config(config, "mnist", method)
+    spec = settings.spec
     if spec["aux"].startswith("covariance"):
         spec = {"cov_lambda": COV_LAMBDA, **spec}
-    return spec, {**hyperparameters(config, "mnist"), "epochs": epochs, "lr": LR}
+    return spec, {**settings.hp, "epochs": epochs, "lr": LR}
 
 
 def variants(config: dict, epochs: int) -> dict:
@@ -221,8 +226,8 @@ def cat_splits(raw_dir: Path, mirror: str | None) -> dict[str, torch.Tensor]:
 
 def measure_subnormals(splits: dict, config: dict) -> list[dict]:
     """Median wall time of REPETITIONS trainings of the baseline on cat/not-cat per depth, flushed and not."""
-    spec = {**method_spec(config, "baseline", "catvnoncat")}
-    hp = {**hyperparameters(config, "catvnoncat"), "epochs": SUBNORMAL_EPOCHS, "lr": LR}
+    settings = JobSettings.from_config(config, "catvnoncat", "baseline")
+    spec, hp = settings.spec, {**settings.hp, "epochs": SUBNORMAL_EPOCHS, "lr": LR}
     examples = SUBNORMAL_EPOCHS * len(splits["y_train"])
     rows = []
     for depth in SUBNORMAL_DEPTHS:

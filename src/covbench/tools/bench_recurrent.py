@@ -26,7 +26,8 @@ from covbench.config import hyperparameters, method_spec, validate
 from covbench.data import datasets as data
 from covbench.data import sequences
 from covbench.tools.bench import machine
-from covbench.training.train import configure_process, train
+from covbench.training.process import configure_process
+from covbench.training.train import train
 
 N_TRAIN, N_EVAL = 2_000, 1_000
 SEEDS = [0, 1, 2, 3, 4]

@@ -32,10 +32,12 @@ import torch
 import yaml
 
 from covbench import atomic
-from covbench.config import AUX_HYPERPARAMETER, base_method, hyperparameters, method_spec, tuning_seeds, validate
+from covbench.config import AUX_HYPERPARAMETER, base_method, method_spec, tuning_seeds, validate
 from covbench.data import datasets as data
 from covbench.data import sequences
-from covbench.training.train import configure_process, resolve_device, train
+from covbench.training.process import configure_process, resolve_device
+from covbench.training.settings import JobSettings
+from covbench.training.train import train
 from covbench.training.tune import budget_epochs
 
 ROOT = Path(__file__).resolve().parents[3]  # src/covbench/tools/cost.py -> the repository
@@ -78,21 +80,22 @@ def epoch_seconds(splits: dict, spec: dict, hp: dict, depth: int, seeds: list[in
 
 def measure(config: dict, methods: list[str] | None, sizes: tuple[int, int], device, out_csv: Path) -> pd.DataFrame:
     """One row per cell, written to out_csv as each is measured (a long measurement stopped early keeps its rows)."""
-    seeds = config["grid"]["seeds"]
     rows, loaded = [], {}
     for dataset, method, depth in cells(config, methods):
         source = "mnist" if dataset == "smnist" else dataset
         if source not in loaded:
             loaded[source] = data.load_splits(ROOT / "results" / "data" / f"{source}.pt")
         splits = loaded[source]
-        spec = method_spec(config, method, dataset)
+        recurrent = dataset in config.get("recurrent", {"datasets": []})["datasets"]
+        job = JobSettings.from_config(config, dataset, method, "recurrent" if recurrent else "mlp")
+        spec, seeds = dict(job.spec), list(job.seeds)
         if spec["aux"] in AUX_HYPERPARAMETER:
             name = AUX_HYPERPARAMETER[spec["aux"]]
             spec.setdefault(name, AUX_VALUES[name])
-        hp = {**hyperparameters(config, dataset), "lr": TIMING_LR}
+        hp = {**job.hp, "lr": TIMING_LR}
         settings = config["datasets"][dataset]
-        if dataset == "smnist":
-            splits = sequences.padded_rows(_val_sized(splits, settings), depth, config["data"]["split_seed"])
+        if job.sequence_seed is not None:
+            splits = sequences.padded_rows(_val_sized(splits, settings), depth, job.sequence_seed)
         else:
             splits = _val_sized(splits, settings)
         small, large = sizes
@@ -105,7 +108,7 @@ def measure(config: dict, methods: list[str] | None, sizes: tuple[int, int], dev
         per_example = max(t_large - t_small, 0.0) / (large - small)
         fixed = max(t_small - per_example * small, 0.0)
         train_size = settings["train_size"] or _full_train_size(dataset)
-        tuning = tuning_splits(config, dataset) * budget_epochs(
+        tuning = len(tuning_seeds(job.tune, job.split)) * budget_epochs(
             tuning_trials(config, method, dataset), settings["tune_epochs"], config["tune"]["eta"]
         )
         epoch_s = fixed + per_example * train_size

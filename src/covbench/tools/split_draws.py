@@ -17,11 +17,13 @@ from pathlib import Path
 import numpy as np
 
 from covbench import atomic
-from covbench.config import hyperparameters, method_spec
 from covbench.data import datasets as data
 from covbench.data import splits as resplit
 from covbench.tools.cost import load_config
-from covbench.training import train, tune
+from covbench.training import tune
+from covbench.training.process import configure_process
+from covbench.training.settings import JobSettings
+from covbench.training.train import train
 
 ROOT = Path(__file__).resolve().parents[3]  # src/covbench/tools/split_draws.py -> the repository
 FIRST_DRAW = 2000  # fresh seeds start here, far from the grid's seeds and the tuning seeds (tune.seed onwards)
@@ -57,7 +59,7 @@ def fresh_accuracies(pool, spec, hp, depth, seeds, split_seed, device) -> tuple[
     for start in range(0, len(seeds), BATCH):
         batch = seeds[start : start + BATCH]
         drawn = [resplit.seed_split(pool, seed, split_seed)[0] for seed in batch]
-        result = train.train(resplit.stacked(drawn), spec, hp, depth, batch, device=device)
+        result = train(resplit.stacked(drawn), spec, hp, depth, batch, device=device)
         accuracies += [float(a) for a in result.test_accuracy]
         constants += [resplit.majority_rates(d["y_train"], d["y_val"], d["y_test"])[1] for d in drawn]
     return np.array(accuracies), np.array(constants)
@@ -66,15 +68,14 @@ def fresh_accuracies(pool, spec, hp, depth, seeds, split_seed, device) -> tuple[
 def cell_row(config, results: Path, dataset: str, method: str, depth: int, draws: int, device: str) -> dict:
     """One (method, depth): the grid's seeds as they ran, and `draws` fresh seeds at the grid's tuned choice."""
     record = atomic.read_json(results / "tune" / dataset / method / f"depth{depth}.json", required=("chosen",))
-    spec, hp = tune.apply_choice(
-        method_spec(config, method, dataset), hyperparameters(config, dataset), record["chosen"]
-    )
-    grid_seeds = config["grid"]["seeds"]
+    settings = JobSettings.from_config(config, dataset, method)
+    spec, hp = tune.apply_choice(settings.spec, settings.hp, record["chosen"])
+    grid_seeds = list(settings.seeds)
     runs = results / "runs" / dataset / method / f"depth{depth}"
     grid_accuracies = np.array([atomic.read_json(runs / f"seed{s}" / "run.json")["test_accuracy"] for s in grid_seeds])
     pool = resplit.pooled(data.load_splits(str(results / "data" / f"{dataset}.pt")))
     seeds = list(range(FIRST_DRAW, FIRST_DRAW + draws))
-    accuracies, constants = fresh_accuracies(pool, spec, hp, depth, seeds, config["data"]["split_seed"], device)
+    accuracies, constants = fresh_accuracies(pool, spec, hp, depth, seeds, settings.split_seed, device)
     constant = float(np.median(constants))
     return {
         "method": method,
@@ -124,7 +125,7 @@ def main(argv: list[str] | None = None) -> None:
     config = load_config(args.configfile)
     if config["datasets"][args.dataset].get("split", "official") != "per_seed":
         raise SystemExit(f"{args.dataset} keeps one split for every seed; set datasets.{args.dataset}.split: per_seed")
-    train.configure_process(args.threads)
+    configure_process(args.threads)
     results = Path(args.results)
     rows = [
         cell_row(config, results, args.dataset, method, depth, args.draws, args.device)

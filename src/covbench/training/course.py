@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from covbench import atomic
 from covbench.data.datasets import read_catvnoncat
-from covbench.training.train import configure_process
+from covbench.training.process import configure_process
 
 DTYPE = torch.float64  # the course's numpy arithmetic
 INITS = ("small", "fan_in")

@@ -9,9 +9,8 @@ For a covariance variant at one (dataset, depth), every lambda of the config's l
 the learning rate tuned for the variant's base (the same network without the force), for every seed, as ONE
 batched model: lambda = 0 is the base method itself, trained in the same batch.
 
-    run("results/data/mnist.pt", "results/tune/mnist/baseline/depth16.json",
-        "results/sweep/mnist/covariance/depth16.parquet", "mnist", "covariance", "baseline", spec, hp, 16,
-        [0, 0.01, 0.1, 1, 10, 100, 1000], [0, 1, 2, 3, 4])
+    run(settings, 16, "baseline", [0, 0.01, 0.1, 1, 10, 100, 1000], "results/data/mnist.pt",
+        "results/tune/mnist/baseline/depth16.json", "results/sweep/mnist/covariance/depth16.parquet")
 """
 
 import numpy as np
@@ -22,7 +21,9 @@ from covbench import atomic
 from covbench.config import ConfigError, base_method, covariance_methods, method_spec
 from covbench.data import datasets as data
 from covbench.data import splits as resplit
-from covbench.training import train
+from covbench.training.process import configure_process
+from covbench.training.settings import JobSettings
+from covbench.training.train import train
 from covbench.training.tune import apply_choice
 from covbench.training.vanishing import vanishing_index
 
@@ -97,7 +98,7 @@ def train_cell(
     lambdas = sorted(float(v) for v in lambdas)
     models = pd.DataFrame([(v, s) for v in lambdas for s in seeds], columns=["cov_lambda", "seed"])
     spec = {**spec, "cov_lambda": models.cov_lambda.tolist()}
-    result = train.train(splits, spec, hp, depth, models.seed.tolist(), device=device)
+    result = train(splits, spec, hp, depth, models.seed.tolist(), device=device)
     at_best = result.epochs.set_index(["model", "epoch"]).val_accuracy  # each model at its best checkpoint
     index = vanishing_index(result.layer_stats.assign(dataset="", method=result.layer_stats.model, depth=depth))
     index = index.set_index("method")[["vanishing_index_init", "vanishing_index_epoch1"]]
@@ -111,35 +112,23 @@ def train_cell(
 
 
 def run(
-    data_path: str,
-    tune_path: str,
-    out_path: str,
-    dataset: str,
-    variant: str,
-    base: str,
-    spec: dict,
-    hp: dict,
-    depth: int,
-    lambdas: list[float],
-    seeds: list[int],
-    threads: int = 1,
-    device: str = "cpu",
-    split: str = "official",
-    split_seed: int = 0,
+    settings: JobSettings, depth: int, base: str, lambdas: list[float], data_path: str, tune_path: str, out_path: str
 ) -> None:
-    """One (dataset, variant, depth): the variant's spec with the base's tuning choice -> a tidy parquet. With
-    per-seed splits (covbench.data.splits) every lambda of a seed trains on that seed's split, as in the grid."""
-    train.configure_process(threads)
+    """One (dataset, variant, depth) of the variant's job settings (its seeds: the sweep's), with the base's tuning
+    choice from tune_path -> a tidy parquet. With per-seed splits (covbench.data.splits) every lambda of a seed
+    trains on that seed's split, as in the grid."""
+    configure_process(settings.threads)
     splits = data.load_splits(data_path)
+    seeds = list(settings.seeds)
     ratio = 0.0
-    if split != "official":
-        seed_splits, records = resplit.drawn_splits(splits, split, split_seed, seeds)
+    if settings.split != "official":
+        seed_splits, records = resplit.drawn_splits(splits, settings.split, settings.split_seed, seeds)
         splits = {key: tensor.repeat(len(lambdas), *[1] * (tensor.dim() - 1)) for key, tensor in seed_splits.items()}
         ratio = records[0]["n_test"] / records[0]["n_train"]
     chosen = atomic.read_json(tune_path, required=("chosen",))["chosen"]
-    spec, hp = apply_choice(spec, hp, chosen)
-    table = train_cell(splits, spec, hp, depth, lambdas, seeds, device)
-    table = table.assign(dataset=dataset, variant=variant, base=base, depth=depth, lr=hp["lr"], test_train_ratio=ratio)[
-        COLUMNS
-    ]
+    spec, hp = apply_choice(settings.spec, settings.hp, chosen)
+    table = train_cell(splits, spec, hp, depth, lambdas, seeds, settings.device)
+    table = table.assign(
+        dataset=settings.dataset, variant=settings.method, base=base, depth=depth, lr=hp["lr"], test_train_ratio=ratio
+    )[COLUMNS]
     atomic.write_parquet(table, out_path)

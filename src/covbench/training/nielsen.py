@@ -20,7 +20,8 @@ import torch
 from covbench import atomic
 from covbench.config import METHOD_DEFAULTS
 from covbench.data.datasets import read_idx
-from covbench.training.train import configure_process, train
+from covbench.training.process import configure_process
+from covbench.training.train import train
 
 # network2.Network(sizes) with CrossEntropyCost and default_weight_initializer; no remedy of any kind.
 SPEC = {**METHOD_DEFAULTS, "activation": "sigmoid", "init": "nielsen"}

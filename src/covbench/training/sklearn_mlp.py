@@ -3,7 +3,7 @@
 
 A ReLU network trained with Adam, `hidden_layer_sizes = (width,) * depth`, one model per seed (its
 `random_state`: sklearn's Glorot-uniform initialization). It sees the batches of the generic loop: the same
-splits, the same data order per seed (covbench.training.train.data_generators), one `partial_fit` call per minibatch, so
+splits, the same data order per seed (covbench.training.batches.data_generators), one `partial_fit` call per minibatch, so
 one Adam step per call and the per-layer statistics logged at the same steps (step 0 and every `log_every`).
 Each seed trains on its own split where the dataset draws one per seed, the same split the generic rule gives that
 seed (covbench.data.splits.seed_data, the one call a rule makes for it), and its run.json names it. It writes the run
@@ -13,9 +13,9 @@ and per hidden layer the two statistics its weights give, `weight_drift` and `up
 (gradients, activations, forces) and the training accuracy are NaN. It takes no linear probes and is not tuned:
 its learning rate is the config's (`methods.sklearn_mlp.options.learning_rate_init`).
 
-    run("results/data/mnist.pt", [["results/runs/mnist/sklearn_mlp/depth2/seed0"]], "mnist", "sklearn_mlp",
-        {"width": 100, "epochs": 10, "batch_size": 64, "log_every": 100, "weight_decay": 0.0},
-        {"learning_rate_init": 0.001}, depths=[2], seeds=[0], split="official", split_seed=0)
+    settings = JobSettings.from_config(config, "mnist", "sklearn_mlp")
+    run(settings, {"learning_rate_init": 0.001}, "results/data/mnist.pt",
+        [["results/runs/mnist/sklearn_mlp/depth2/seed0", "results/runs/mnist/sklearn_mlp/depth2/seed1"], ...])
 """
 
 import math
@@ -34,11 +34,12 @@ from sklearn.neural_network import MLPClassifier
 from covbench import atomic
 from covbench.data.datasets import load_splits
 from covbench.data.splits import seed_data
-from covbench.training import train
+from covbench.training.batches import data_generators, standardize
+from covbench.training.collapse import class_prior_entropy, collapsed
+from covbench.training.process import versions
+from covbench.training.settings import JobSettings
 from covbench.training.stats import STAT_NAMES
 
-# A run whose training loss ends above this fraction of the class-prior entropy collapsed (as covbench.training.train).
-COLLAPSED_FRACTION = train.COLLAPSED_FRACTION
 DEFAULT_OPTIONS = {"learning_rate_init": 0.001}  # sklearn's default Adam step size
 
 
@@ -222,7 +223,7 @@ def train_seed(
         "wall_s": time.perf_counter() - started,
         "diverged": diverged,
         "estimator": {**model.get_params(), "hidden_layer_sizes": list(model.hidden_layer_sizes)},
-        "class_prior_entropy": train.class_prior_entropy(torch.from_numpy(y_train)),
+        "class_prior_entropy": class_prior_entropy(torch.from_numpy(y_train)),
     }
 
 
@@ -270,36 +271,25 @@ def write_run(out_dir: str, ids: dict, result: dict, hp: dict, split_fields: dic
         "final_val_loss": float(last.val_loss),
         "final_train_loss": float(last.train_loss),
         "class_prior_entropy": result["class_prior_entropy"],
-        "collapsed": bool(last.train_loss >= COLLAPSED_FRACTION * result["class_prior_entropy"]),
+        "collapsed": bool(collapsed(last.train_loss, result["class_prior_entropy"])),
         **split_fields,
-        "versions": {**train.versions(), "scikit-learn": sklearn.__version__},
+        "versions": {**versions(), "scikit-learn": sklearn.__version__},
     }
     atomic.write_json(out / "run.json", record)  # last: a run.json means the run's files are complete
 
 
-def run(
-    data_path: str,
-    out_dirs: list[list[str]],
-    dataset: str,
-    method: str,
-    hp: dict,
-    options: dict,
-    depths: list[int],
-    seeds: list[int],
-    standardize_inputs: bool = False,
-    split: str = "official",
-    split_seed: int = 0,
-) -> None:
-    """Every depth and seed of one (dataset, method); out_dirs[i][j] is the run folder of depths[i], seeds[j].
-    `split`, `split_seed`: the dataset's split protocol and the config's data.split_seed."""
+def run(settings: JobSettings, options: dict, data_path: str, out_dirs: list[list[str]]) -> None:
+    """Every depth and seed of one (dataset, method) job; out_dirs[i][j] is the run folder of settings.depths[i],
+    settings.seeds[j]. `options`: the method's config entry's (MLPClassifier's arguments)."""
     prepared = load_splits(data_path)
-    for depth, dirs in zip(depths, out_dirs):
-        generators = train.data_generators(seeds)  # seed s's data order, as the generic loop draws it
+    seeds = list(settings.seeds)
+    for depth, dirs in zip(settings.depths, out_dirs):
+        generators = data_generators(seeds)  # seed s's data order, as the generic loop draws it
         for seed, generator, out_dir in zip(seeds, generators, dirs):
-            splits, split_fields = seed_data(prepared, split, split_seed, seed)
-            if standardize_inputs:  # the dataset standardizes its inputs for every method (config datasets.<name>)
-                splits = train.standardize(splits)
+            splits, split_fields = seed_data(prepared, settings.split, settings.split_seed, seed)
+            if settings.spec["standardize_inputs"]:  # the dataset standardizes its inputs for every method
+                splits = standardize(splits)
             splits = {name: tensor.numpy() for name, tensor in splits.items()}
-            result = train_seed(splits, depth, hp, options, seed, generator)
-            ids = {"dataset": dataset, "method": method, "depth": depth, "seed": seed}
-            write_run(out_dir, ids, result, hp, split_fields)
+            result = train_seed(splits, depth, settings.hp, options, seed, generator)
+            ids = {"dataset": settings.dataset, "method": settings.method, "depth": depth, "seed": seed}
+            write_run(out_dir, ids, result, settings.hp, split_fields)

@@ -35,6 +35,7 @@ and lambda 1e-4 collapsed where its base learned.
 """
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -43,7 +44,9 @@ import torch
 from covbench import atomic
 from covbench.config import AUX_HYPERPARAMETER, METHOD_DEFAULTS
 from covbench.data.splits import is_per_model
-from covbench.training.train import COLLAPSED_FRACTION, class_prior_entropy, select_models, train
+from covbench.training.collapse import COLLAPSED_FRACTION, class_prior_entropy, collapsed
+from covbench.training.state import select_models
+from covbench.training.train import train_until
 
 NO_LOGGING = 1 << 62  # a log_every no trial reaches
 # How much worse than its base's a nested method's chosen validation loss may be (relative): none on one CPU, where the
@@ -54,6 +57,20 @@ INCLUSION_TOLERANCE = 0.01
 
 class InclusionError(ValueError):
     pass
+
+
+@dataclass(frozen=True)
+class Search:
+    """What every rung of one tuning trains: the tuning splits (no test data), the method's spec and hyperparameters at
+    one depth, the tuning settings, the tuning seeds (one per split where the splits are per model) and the device."""
+
+    splits: dict[str, torch.Tensor]
+    spec: dict
+    hp: dict
+    depth: int
+    tune: dict
+    seeds: list[int]
+    device: str
 
 
 def log_grid(low: float, high: float, n: int) -> list[float]:
@@ -189,23 +206,11 @@ def model_rows(positions: list[int], k: int) -> list[int]:
     return [p * k + i for p in positions for i in range(k)]
 
 
-def train_rung(
-    splits: dict[str, torch.Tensor],
-    spec: dict,
-    hp: dict,
-    depth: int,
-    tune: dict,
-    trials: list[dict],
-    alive: list[int],
-    seeds: list[int],
-    state,
-    until: int,
-    device: str,
-):
-    """The `alive` trials as one batched model, each trial once per tuning seed in `seeds` (on that seed's split
-    where the splits are per model), from `state` to epoch `until`."""
-    k = len(seeds)
-    trial_spec = dict(spec)
+def train_rung(search: Search, trials: list[dict], alive: list[int], state, until: int):
+    """The `alive` trials as one batched model, each trial once per tuning seed (on that seed's split where the
+    splits are per model), from `state` to epoch `until`."""
+    splits, seeds, k = search.splits, search.seeds, len(search.seeds)
+    trial_spec = dict(search.spec)
     for name in trials[0]:
         if name != "lr":
             trial_spec[name] = [trials[t][name] for t in alive for _ in seeds]
@@ -213,12 +218,12 @@ def train_rung(
         splits = {key: tensor.repeat(len(alive), *[1] * (tensor.dim() - 1)) for key, tensor in splits.items()}
     # no per-layer statistics beyond step 0: nothing reads a trial's, and at depth they cost time
     trial_hp = {
-        **hp,
-        "epochs": tune["rung_epochs"][-1],
+        **search.hp,
+        "epochs": search.tune["rung_epochs"][-1],
         "lr": [trials[t]["lr"] for t in alive for _ in range(k)],
         "log_every": NO_LOGGING,
     }
-    return train(splits, trial_spec, trial_hp, depth, seeds * len(alive), device=device, start=state, until_epoch=until)
+    return train_until(splits, trial_spec, trial_hp, search.depth, seeds * len(alive), until, state, search.device)
 
 
 def prior_entropies(splits: dict[str, torch.Tensor]) -> np.ndarray:
@@ -234,7 +239,7 @@ def rung_outcome(result, prior_entropy: np.ndarray, rung: int) -> list[dict]:
     diverged = result.epochs.groupby("model").diverged.any().sort_index().to_numpy()
     val_loss = result.best_val_loss.astype(float)
     at_best = result.epochs.set_index(["model", "epoch"]).val_accuracy
-    collapsed = last.train_loss.to_numpy(float) >= COLLAPSED_FRACTION * prior_entropy
+    collapsed_models = collapsed(last.train_loss.to_numpy(float), prior_entropy)
     reached = []
     for m in range(len(val_loss)):
         best_epoch = int(result.best_epoch[m])
@@ -248,7 +253,7 @@ def rung_outcome(result, prior_entropy: np.ndarray, rung: int) -> list[dict]:
                 "last_val_loss": float(last.val_loss.iloc[m]),
                 "train_loss": float(last.train_loss.iloc[m]),
                 "diverged": bool(diverged[m]),
-                "collapsed": bool(collapsed[m]),
+                "collapsed": bool(collapsed_models[m]),
             }
         )
     return reached
@@ -274,21 +279,11 @@ def trial_outcome(models: list[dict]) -> dict:
     }
 
 
-def successive_halving(
-    splits: dict[str, torch.Tensor],
-    spec: dict,
-    hp: dict,
-    depth: int,
-    tune: dict,
-    trials: list[dict],
-    incumbent: int | None,
-    seeds: list[int],
-    device: str,
-) -> tuple[int, dict[int, dict], float]:
+def successive_halving(search: Search, trials: list[dict], incumbent: int | None) -> tuple[int, dict[int, dict], float]:
     """Every rung in turn, the best 1/eta going on, each trial trained once per tuning seed and ranked on its mean:
     (the winning trial, trial -> what it reached at its last rung, the last rung's wall seconds)."""
-    rung_epochs, k = tune["rung_epochs"], len(seeds)
-    prior_entropy = prior_entropies(splits)
+    tune, rung_epochs, k = search.tune, search.tune["rung_epochs"], len(search.seeds)
+    prior_entropy = prior_entropies(search.splits)
     alive = list(range(len(trials)))  # trial indices still training, in ascending lr order
     reached = {}
     state, order = None, None
@@ -297,7 +292,7 @@ def successive_halving(
             positions = survivors(order, size, alive, incumbent)
             alive = [alive[i] for i in positions]
             state = select_models(state, model_rows(positions, k))
-        result = train_rung(splits, spec, hp, depth, tune, trials, alive, seeds, state, until, device)
+        result = train_rung(search, trials, alive, state, until)
         state = result.state
         models = rung_outcome(result, np.tile(prior_entropy, len(alive)), rung)
         outcomes = [trial_outcome(models[at : at + k]) for at in range(0, len(models), k)]
@@ -339,7 +334,7 @@ def select(
 ) -> dict:
     """Successive halving over the method's trials; with `base` (its base's tuning record) nested in the base.
     `splits`: one split (tune.seed trains every trial on it), or K per-model tuning splits
-    (covbench.data.splits.cell_splits) with `split_records`, whose seeds are the tuning seeds: each split's model
+    (covbench.data.splits.job_splits) with `split_records`, whose seeds are the tuning seeds: each split's model
     starts from its seed's initialisation and data order. The record names the splits (`tuning_splits`)."""
     nested = is_nested(spec, base)
     seeds = [record["seed"] for record in split_records] if is_per_model(splits) else [tune["seed"]]
@@ -352,7 +347,8 @@ def select(
     trials, incumbent = nested_grid(spec, tune, base) if nested else (trial_grid(spec, tune), None)
     rung_epochs, eta = tune["rung_epochs"], tune["eta"]
     no_test = {k: v for k, v in splits.items() if not k.endswith("_test")}
-    best, reached, wall_s = successive_halving(no_test, spec, hp, depth, tune, trials, incumbent, seeds, device)
+    search = Search(no_test, spec, hp, depth, tune, seeds, device)
+    best, reached, wall_s = successive_halving(search, trials, incumbent)
     chosen = trials[best]
     trials = [{**t, **reached[i]} for i, t in enumerate(trials)]
     return {

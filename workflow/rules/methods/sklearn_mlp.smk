@@ -18,16 +18,9 @@ rule sklearn_mlp:
         mem_mb=2000,
         runtime=60,
     params:
-        hp=lambda wildcards: hyperparameters(config, wildcards.dataset),
-        options=lambda wildcards: config["methods"][wildcards.method].get("options", {}),
-        standardize_inputs=lambda wildcards: method_spec(config, wildcards.method, wildcards.dataset)[
-            "standardize_inputs"
-        ],
-        depths=DEPTHS,
-        seeds=SEEDS,
-        # each seed's split as the generic rule draws it (covbench.data.splits.seed_data,
+        # the job's settings: each seed's split is drawn as the generic rule draws it (covbench.data.splits.seed_data,
         # docs/design.md#pairs-share-their-data)
-        split=lambda wildcards: config["datasets"][wildcards.dataset].get("split", "official"),
-        split_seed=config["data"]["split_seed"],
+        settings=lambda wildcards: job_settings(wildcards.dataset, wildcards.method),
+        options=lambda wildcards: config["methods"][wildcards.method].get("options", {}),
     script:
         "../../scripts/sklearn_mlp.py"

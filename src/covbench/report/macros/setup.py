@@ -13,7 +13,7 @@ import pandas as pd
 from covbench.config import covariance_methods
 from covbench.report.labels import dataset_label, method_label, plain_number
 from covbench.report.prose import macro_name, word_list
-from covbench.training.train import COLLAPSED_FRACTION
+from covbench.training.collapse import COLLAPSED_FRACTION
 from covbench.training.tune import INCLUSION_TOLERANCE, budget_epochs, rung_sizes
 
 SHALLOW_DEPTH = 4  # depths at which every standard remedy is expected to learn

@@ -151,6 +151,7 @@ CHANGES_WHAT_IS_COMPUTED = {
     "seeds": (0, 1, 2),
     "split": "per_seed",
     "split_seed": 1,
+    "track": "recurrent",
     "sequence_seed": 3,
     "probes": {"seeds": [0]},
 }
@@ -187,5 +188,6 @@ def test_the_settings_are_read_from_the_config_as_the_rules_read_it(config):
     )
     assert recurrent.depths == tuple(config["recurrent"]["lengths"]) and recurrent.probes is None
     assert recurrent.split == "official" and recurrent.sequence_seed == config["data"]["split_seed"]
+    assert (mlp.track, recurrent.track) == ("mlp", "recurrent")
     with pytest.raises(ValueError, match="unknown track"):
         JobSettings.from_config(config, "mnist", "relu_he", "cnn")

@@ -94,7 +94,7 @@ def measure(config: dict, methods: list[str] | None, sizes: tuple[int, int], dev
             spec.setdefault(name, AUX_VALUES[name])
         hp = {**job.hp, "lr": TIMING_LR}
         settings = config["datasets"][dataset]
-        if job.sequence_seed is not None:
+        if recurrent:
             splits = sequences.padded_rows(_val_sized(splits, settings), depth, job.sequence_seed)
         else:
             splits = _val_sized(splits, settings)

@@ -55,7 +55,7 @@ class JobData:
     def at(self, settings: JobSettings, depth: int) -> "JobData":
         """The recurrent track's data at one sequence length: the dataset's noise-padded rows (covbench.data.sequences),
         the same for tuning and the seeds; an MLP's data is the same at every depth."""
-        if settings.sequence_seed is None:
+        if settings.track != "recurrent":
             return self
         return dataclasses.replace(
             self, tuning=sequences.padded_rows(self.tuning, depth, settings.sequence_seed), seeds=None
@@ -67,7 +67,7 @@ def run_job(settings: JobSettings, files: JobFiles, remake_data: Callable[[], ob
     again when it fails verification (covbench.data.datasets.load_splits)."""
     configure_process(settings.threads)
     prepared = data.load_splits(files.data, remake_data)
-    if settings.sequence_seed is not None and settings.split != "official":
+    if settings.track == "recurrent" and settings.split != "official":
         raise ValueError(
             f"split {settings.split!r}: a sequence dataset keeps its official split; set its split to official"
         )

@@ -29,7 +29,8 @@ class JobSettings:
     seeds: tuple[int, ...] = (0,)
     split: str = "official"  # the dataset's split protocol (covbench.data.splits)
     split_seed: int = 0
-    sequence_seed: int | None = None  # the recurrent track's noise-padded rows (covbench.data.sequences); None: MLP
+    track: str = "mlp"  # the MLP grid, or the recurrent track (depths are sequence lengths)
+    sequence_seed: int | None = None  # the recurrent track's noise-padded rows (covbench.data.sequences)
     probes: dict | None = None  # linear probes (config `probes`); None: none
     threads: int = 1
     device: str = "cpu"
@@ -52,6 +53,7 @@ class JobSettings:
             seeds=tuple(config["grid"]["seeds"]),
             split="official" if recurrent else config["datasets"][dataset].get("split", "official"),
             split_seed=config["data"]["split_seed"],
+            track=track,
             sequence_seed=config["data"]["split_seed"] if recurrent else None,
             probes=None if recurrent else config["probes"],
             threads=config["train"]["threads"],

@@ -114,17 +114,17 @@ def test_fetch_replaces_bad_existing_file(tmp_path, mirror):
 
 
 def test_fetch_rejects_corrupted_mirror_copy(tmp_path, monkeypatch, mirror):
-    mirror, raw = tmp_path / "mirror", tmp_path / "raw"
-    mirror.mkdir()
+    bad_mirror, raw = tmp_path / "mirror", tmp_path / "raw"
+    bad_mirror.mkdir()
     corrupted = bytearray((mirror / NAME).read_bytes())
     corrupted[100] ^= 0xFF  # same size, one byte flipped
-    (mirror / NAME).write_bytes(corrupted)
+    (bad_mirror / NAME).write_bytes(corrupted)
     _no_urls(monkeypatch, NAME)
     with pytest.raises(DataError) as caught:
-        data.fetch(NAME, raw, mirror=mirror)
+        data.fetch(NAME, raw, mirror=bad_mirror)
     message = str(caught.value)
     assert data.RAW_FILES[NAME].sha256 in message
-    assert data.sha256_of(mirror / NAME) in message
+    assert data.sha256_of(bad_mirror / NAME) in message
     assert NAME in message and "\n" not in message
     assert list(raw.iterdir()) == []  # nothing left for the next step to read
 
